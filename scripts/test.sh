@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the test dependencies (scripts/setup.sh) and runs every test:
+# the Rust unit and end-to-end tests (nextest), then the local AWS emulator's pytest suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.tools/bin:$PATH"
+status=0
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast || status=$?
+else
+  cargo test --workspace --no-fail-fast || status=$?
+fi
+PYTHONPATH=tests/localaws .tools/venv/bin/python -m pytest tests/localaws/tests -q -p no:cacheprovider || status=$?
+exit $status

@@ -1,0 +1,275 @@
+//! The command line: every subcommand, flag and environment variable, with examples.
+//! No I/O happens here; `main.rs` parses and hands the result to the subcommand.
+
+use crate::aws::AwsArgs;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  shipwatch gate all                      # every configured security gate
+  shipwatch register --sha $GIT_COMMIT    # pin the image, register the task definition
+  shipwatch deploy --env production --sha $GIT_COMMIT
+  shipwatch stop --state-file shipwatch-out/deploy-state.json   # Jenkins abort
+  shipwatch report d-ABCDEF123            # why was it rolled back?";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shipwatch",
+    version,
+    about = "Blue/green deployments of an ECS service through CodeDeploy, with security gates and rollback reports.",
+    long_about = None,
+    after_help = after_help(),
+    after_long_help = after_help(),
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn after_help() -> String {
+    format!("{EXAMPLES}\n\n{}", crate::exit::help_text())
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Configuration file.
+    #[arg(long, global = true, env = "SHIPWATCH_CONFIG", value_name = "FILE", default_value = "pipeline/shipwatch.toml")]
+    pub config: PathBuf,
+    /// Environment in the configuration file (e.g. staging, production).
+    #[arg(long = "env", global = true, env = "SHIPWATCH_ENV", value_name = "NAME")]
+    pub environment: Option<String>,
+    /// Output format on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// When to use colour (NO_COLOR and CLICOLOR_FORCE are honoured with `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+impl Global {
+    /// Whether `--config` was given explicitly (then a missing file is an error).
+    pub fn config_explicit(&self) -> bool {
+        self.config != PathBuf::from("pipeline/shipwatch.toml")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve the git-SHA image in ECR, pin it by digest and register the task definition.
+    #[command(after_help = "Examples:\n  shipwatch register --sha 1a2b3c4d\n  shipwatch register --sha 1a2b3c4d --dry-run\n  shipwatch register --sha 1a2b3c4d --mode current")]
+    Register(RegisterArgs),
+    /// Start a CodeDeploy blue/green deployment and watch it to the end.
+    #[command(after_help = "Examples:\n  shipwatch deploy --sha 1a2b3c4d\n  shipwatch deploy --task-definition arn:aws:ecs:eu-west-1:123456789012:task-definition/web:42\n  shipwatch deploy --sha 1a2b3c4d --hotfix --reason \"INC-123: checkout 500s\"")]
+    Deploy(DeployArgs),
+    /// Attach to a running deployment and watch it like `deploy` does.
+    #[command(after_help = "Example:\n  shipwatch watch d-ABCDEF123")]
+    Watch(WatchArgs),
+    /// Stop a deployment (rolling back by default) and wait until traffic is back on blue.
+    #[command(after_help = "Examples:\n  shipwatch stop d-ABCDEF123\n  shipwatch stop --state-file shipwatch-out/deploy-state.json\n  shipwatch stop d-ABCDEF123 --no-rollback")]
+    Stop(StopArgs),
+    /// Explain why a deployment was rolled back (Markdown, HTML and JSON).
+    #[command(after_help = "Examples:\n  shipwatch report d-ABCDEF123\n  shipwatch report --logs-file exported.jsonl --out-dir report/")]
+    Report(crate::report::args::ReportArgs),
+    /// Run security gates (secrets, image, sbom, iac, deps, all).
+    #[command(after_help = "Examples:\n  shipwatch gate secrets\n  shipwatch gate image --image web:1a2b3c4\n  shipwatch gate all\n  shipwatch gate --check-tools")]
+    Gate(crate::gates::args::GateArgs),
+    /// Print shell completions.
+    #[command(after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  shipwatch man > shipwatch.1")]
+    Man,
+}
+
+/// Where the service lives; each flag overrides the configuration file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServiceArgs {
+    /// ECS cluster.
+    #[arg(long, env = "SHIPWATCH_CLUSTER", value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// ECS service.
+    #[arg(long, env = "SHIPWATCH_SERVICE", value_name = "NAME")]
+    pub service: Option<String>,
+    /// Container that receives traffic.
+    #[arg(long, env = "SHIPWATCH_CONTAINER", value_name = "NAME")]
+    pub container: Option<String>,
+    /// Container port behind the load balancer.
+    #[arg(long, env = "SHIPWATCH_PORT", value_name = "PORT")]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShaArg {
+    /// Git commit whose image to use (defaults to GIT_COMMIT; checked against `git rev-parse HEAD`).
+    #[arg(long, env = "GIT_COMMIT", value_name = "GIT_SHA")]
+    pub sha: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RegisterArgs {
+    #[command(flatten)]
+    pub sha: ShaArg,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// ECR repository name.
+    #[arg(long, env = "SHIPWATCH_REPOSITORY", value_name = "NAME")]
+    pub repository: Option<String>,
+    /// Task-definition template (JSON with placeholders).
+    #[arg(long, env = "SHIPWATCH_TEMPLATE", value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Render from the template, or from the service's current task definition (image swapped only).
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::config::RenderMode>,
+    /// Print the render and a diff against the current revision; register nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CodeDeployArgs {
+    /// CodeDeploy application.
+    #[arg(long, env = "SHIPWATCH_APPLICATION", value_name = "NAME")]
+    pub application: Option<String>,
+    /// CodeDeploy deployment group.
+    #[arg(long, env = "SHIPWATCH_DEPLOYMENT_GROUP", value_name = "NAME")]
+    pub deployment_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchOpts {
+    /// Alarm to watch (repeatable; default: the configured ones, else the deployment group's).
+    #[arg(long = "alarm", value_name = "NAME")]
+    pub alarms: Vec<String>,
+    /// Do not stop the deployment when a watched alarm fires; leave it to CodeDeploy.
+    #[arg(long)]
+    pub no_stop_on_alarm: bool,
+    /// Give up waiting after this long (exit 5; the deployment keeps running).
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub timeout: Option<std::time::Duration>,
+    /// How often to poll the deployment (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub poll_interval: Option<std::time::Duration>,
+    /// How often to poll the watched alarms (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub alarm_poll_interval: Option<std::time::Duration>,
+    /// Without a TTY, print a status line at least this often (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub heartbeat: Option<std::time::Duration>,
+    /// Where to record the in-flight deployment (default shipwatch-out/deploy-state.json).
+    #[arg(long, env = "SHIPWATCH_STATE_FILE", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Where to write the rollback report (default: [report] output_dir, else shipwatch-out/report).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub sha: ShaArg,
+    /// Deploy this task definition instead of the latest one registered for the sha.
+    #[arg(long, value_name = "ARN", conflicts_with = "sha")]
+    pub task_definition: Option<String>,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub codedeploy: CodeDeployArgs,
+    /// CodeDeploy deployment configuration for this run.
+    #[arg(long, env = "SHIPWATCH_DEPLOYMENT_CONFIG", value_name = "NAME")]
+    pub deployment_config: Option<String>,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+    /// Mark this as a hotfix deployment run by hand (requires --reason).
+    #[arg(long, requires = "reason")]
+    pub hotfix: bool,
+    /// Why this hotfix is deployed; recorded in the deployment description.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Deployment id (d-XXXXXXXXX).
+    #[arg(value_name = "DEPLOYMENT_ID")]
+    pub deployment_id: String,
+    #[command(flatten)]
+    pub watch: WatchOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StopArgs {
+    /// Deployment id (d-XXXXXXXXX); or use --state-file.
+    #[arg(value_name = "DEPLOYMENT_ID", required_unless_present = "state_file")]
+    pub deployment_id: Option<String>,
+    /// State file written by `deploy`.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Stop without rolling back (traffic stays where it is).
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Give up waiting for traffic to return to blue after this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("143"), "{help}");
+        assert!(help.contains("rolled back"), "{help}");
+    }
+
+    #[test]
+    fn hotfix_requires_reason() {
+        let r = Cli::try_parse_from(["shipwatch", "deploy", "--sha", "abc", "--hotfix"]);
+        assert!(r.is_err());
+        let r = Cli::try_parse_from(["shipwatch", "deploy", "--sha", "abc", "--hotfix", "--reason", "INC-1"]);
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn stop_needs_id_or_state_file() {
+        assert!(Cli::try_parse_from(["shipwatch", "stop"]).is_err());
+        assert!(Cli::try_parse_from(["shipwatch", "stop", "--state-file", "s.json"]).is_ok());
+    }
+}

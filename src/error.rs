@@ -1,0 +1,146 @@
+//! The one error type: each failure outside shipwatch's control maps to a documented
+//! exit code, and renders as a short paragraph saying what is wrong and what to do.
+
+use crate::exit;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags or values that clap could not catch.
+    #[error("{0}")]
+    Usage(String),
+    /// A configuration or template file is wrong; `line` points at the culprit when known.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Config {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{0}")]
+    Precondition(String),
+    #[error("{0}")]
+    RolledBack(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{0}")]
+    TimedOut(String),
+    #[error("{0}")]
+    GateFailed(String),
+    /// An external tool is missing, crashed, or wrote a report that cannot be trusted.
+    #[error("{tool}: {message}{}", stderr_tail.as_ref().map(|t| format!("\n--- last lines of {tool}'s stderr ---\n{t}")).unwrap_or_default())]
+    Tool {
+        tool: String,
+        message: String,
+        stderr_tail: Option<String>,
+    },
+    /// An AWS call failed; `operation` names it, `message` says what AWS answered.
+    #[error("AWS {operation} failed: {message}")]
+    Aws { operation: String, message: String },
+    #[error("{message}")]
+    Interrupted { signal: i32, message: String },
+    #[error("{0}")]
+    Io(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Config { .. } => exit::USAGE,
+            Error::Precondition(_) => exit::PRECONDITION,
+            Error::RolledBack(_) => exit::ROLLED_BACK,
+            Error::Failed(_) => exit::FAILED,
+            Error::TimedOut(_) => exit::TIMED_OUT,
+            Error::GateFailed(_) => exit::GATE_FAILED,
+            Error::Tool { .. } => exit::TOOL_FAILED,
+            Error::Aws { .. } => exit::AWS_ERROR,
+            Error::Interrupted { signal, .. } => {
+                if *signal == 2 {
+                    exit::INTERRUPTED
+                } else {
+                    exit::TERMINATED
+                }
+            }
+            Error::Io(_) | Error::Internal(_) => exit::INTERNAL,
+        }
+    }
+
+    pub fn config(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Error::Config {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    /// A one-word label for JSON output and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::Config { .. } => "config",
+            Error::Precondition(_) => "precondition",
+            Error::RolledBack(_) => "rolled_back",
+            Error::Failed(_) => "failed",
+            Error::TimedOut(_) => "timed_out",
+            Error::GateFailed(_) => "gate_failed",
+            Error::Tool { .. } => "tool",
+            Error::Aws { .. } => "aws",
+            Error::Interrupted { .. } => "interrupted",
+            Error::Io(_) => "io",
+            Error::Internal(_) => "internal",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, then
+/// a rename, so a reader (or a Jenkins archive step after an abort) never sees half a file.
+pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io(format!("cannot create directory {}: {e}", dir.display())))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| Error::Io(format!("cannot create a temporary file in {}: {e}", dir.display())))?;
+    tmp.write_all(contents)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+    tmp.persist(path)
+        .map_err(|e| Error::Io(format!("cannot write {}: {}", path.display(), e.error)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_error_names_file_and_line() {
+        let e = Error::config("pipeline/shipwatch.toml", Some(7), "unknown key `clustr`");
+        assert_eq!(e.to_string(), "pipeline/shipwatch.toml:7: unknown key `clustr`");
+        assert_eq!(e.exit_code(), exit::USAGE);
+    }
+
+    #[test]
+    fn signals_map_to_130_and_143() {
+        let int = Error::Interrupted { signal: 2, message: String::new() };
+        let term = Error::Interrupted { signal: 15, message: String::new() };
+        assert_eq!(int.exit_code(), 130);
+        assert_eq!(term.exit_code(), 143);
+    }
+
+    #[test]
+    fn write_atomic_replaces_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/state.json");
+        write_atomic(&p, b"first").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "second");
+        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+    }
+}

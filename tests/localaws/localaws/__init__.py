@@ -1,0 +1,1 @@
+"""localaws: moto's server extended into a CodeDeploy blue/green and CloudWatch emulator for shipwatch's tests and demo."""
