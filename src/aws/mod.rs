@@ -40,3 +40,78 @@ pub async fn sdk_config(args: &AwsArgs, region_from_config: Option<&str>) -> aws
     }
     loader.load().await
 }
+
+/// Every AWS client shipwatch uses, built from one `SdkConfig`. Tests build it from
+/// `aws-smithy-mocks` clients instead.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub region: String,
+}
+
+impl Clients {
+    pub fn new(conf: &aws_config::SdkConfig) -> Self {
+        Clients {
+            ecs: aws_sdk_ecs::Client::new(conf),
+            ecr: aws_sdk_ecr::Client::new(conf),
+            codedeploy: aws_sdk_codedeploy::Client::new(conf),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(conf),
+            logs: aws_sdk_cloudwatchlogs::Client::new(conf),
+            region: conf.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
+        }
+    }
+
+    /// Connects using the flags and the region from the configuration file.
+    pub async fn connect(args: &AwsArgs, region_from_config: Option<&str>) -> Self {
+        Self::new(&sdk_config(args, region_from_config).await)
+    }
+}
+
+/// Turns an SDK error into shipwatch's error, naming the operation and what AWS said.
+/// Connection failures get a hint about the endpoint, since that is what a user can fix.
+pub fn sdk_error<E, R>(operation: &str, err: aws_sdk_ecs::error::SdkError<E, R>) -> crate::error::Error
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_ecs::error::SdkError;
+    let message = match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            match (e.code(), e.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_owned(),
+                _ => e.to_string(),
+            }
+        }
+        SdkError::DispatchFailure(d) => {
+            let what = if d.is_timeout() { "timed out" } else if d.is_io() { "connection failed" } else { "could not send the request" };
+            format!("{what} ({d:?}). Check the network, AWS_ENDPOINT_URL/--endpoint-url and the region.")
+        }
+        SdkError::TimeoutError(_) => "the request timed out".into(),
+        SdkError::ConstructionFailure(c) => format!("the request could not be built ({c:?}); this is usually missing credentials or region"),
+        SdkError::ResponseError(r) => format!("unreadable response ({r:?})"),
+        other => other.to_string(),
+    };
+    crate::error::Error::Aws { operation: operation.to_owned(), message }
+}
+
+/// The error code of a service error, for branching on specific AWS exceptions.
+pub fn error_code<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> Option<&str>
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata,
+{
+    match err {
+        aws_sdk_ecs::error::SdkError::ServiceError(se) => se.err().code(),
+        _ => None,
+    }
+}
+
+/// Converts an SDK timestamp to chrono.
+pub fn to_chrono(t: &aws_smithy_types::DateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
+}
