@@ -1,6 +1,12 @@
 //! The only module that talks to AWS: one set of flags → one `SdkConfig` → clients,
 //! and thin functions that turn SDK shapes into the domain types the rest of shipwatch uses.
 
+pub mod cloudwatch;
+pub mod codedeploy;
+pub mod ecr;
+pub mod ecs;
+pub mod model;
+
 use clap::Args;
 
 /// AWS connection flags, flattened into every subcommand. Each falls back to the
