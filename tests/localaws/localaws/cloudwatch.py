@@ -618,11 +618,15 @@ def backends():
 
 def evaluate_all(at: datetime | None = None) -> int:
     """One evaluation pass over every alarm; returns the number of state changes."""
+    if not settings.get("alarm_evaluation", True):
+        return 0
     at = utc(at or now())
     hold = float(settings.get("alarm_manual_hold_seconds") or 0)
     changes = 0
     for backend in backends():
         for alarm in list(backend.alarms.values()):
+            if not settings.get("alarm_evaluation", True):
+                return changes
             manual_at = getattr(alarm, "_localaws_manual_at", None)
             if manual_at is not None and hold > 0 and (at - manual_at).total_seconds() < hold:
                 continue

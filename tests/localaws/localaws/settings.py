@@ -18,6 +18,8 @@ DEFAULTS: dict[str, Any] = {
     "alarm_poll_seconds": 20,
     # How often every metric alarm is evaluated from metric data.
     "alarm_eval_seconds": 10,
+    # False pauses the evaluation loop (alarms then change only by SetAlarmState).
+    "alarm_evaluation": True,
     # After SetAlarmState, evaluation leaves the alarm alone for this long. AWS
     # re-evaluates at the next evaluation (0), which at a high time scale can be a
     # fraction of a real second; a demo may want a manual ALARM to stay visible.
@@ -58,7 +60,10 @@ def update(changes: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("seconds_per_minute must be positive")
         clock.rescale(spm)
     for key, value in changes.items():
-        if key in DEFAULTS and isinstance(DEFAULTS[key], (int, float)) and not isinstance(DEFAULTS[key], bool):
+        if key in DEFAULTS and isinstance(DEFAULTS[key], bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false")
+        elif key in DEFAULTS and isinstance(DEFAULTS[key], (int, float)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{key} must be a non-negative number")
     with _lock:
