@@ -17,12 +17,12 @@ from typing import Any
 
 from localaws import registry
 
-try:  # run-time settings live in a shared module; fall back to a plain dict if absent
-    from localaws.settings import SETTINGS as _SETTINGS
-except ImportError:  # pragma: no cover - only while the shared module does not exist
-    _SETTINGS = {}
+from localaws import settings
 
-_SETTINGS.setdefault("traces_max", 50000)
+# How many traces are kept (oldest dropped first).
+settings.DEFAULTS.setdefault("traces_max", 50000)
+if settings.get("traces_max") is None:
+    settings.update({"traces_max": settings.DEFAULTS["traces_max"]})
 
 _lock = threading.Lock()
 # trace id -> {"spans": [...], "processes": {...}, "service": str, "start": µs}
@@ -124,7 +124,7 @@ def record(trace_id: str, spans: list[dict[str, Any]], processes: dict[str, Any]
             "start": start,
         }
         _traces.move_to_end(trace_id)
-        limit = int(_SETTINGS.get("traces_max", 50000))
+        limit = int(settings.get("traces_max", 50000))
         while len(_traces) > limit:
             _traces.popitem(last=False)
 

@@ -1,0 +1,583 @@
+"""Simulated production traffic through the ALB of every CodeDeploy ECS deployment group.
+
+Every few emulated seconds a share of the configured requests per minute arrives at
+the production listener, is split between the target groups by the listener's forward
+weights (which CodeDeploy shifts), and lands on a task that is in service in that
+target group. The task's scenario decides the answer. Each request leaves what the
+real system would leave:
+
+- a pino JSON line in the task's awslogs stream (`request completed` at level 30, or
+  `request errored` at level 50 with `err`), carrying `trace_id`/`span_id`;
+- a trace in traces.py (server span → Express handler → pg / HTTP client spans);
+- per emulated minute, `AWS/ApplicationELB` metrics (RequestCount,
+  HTTPCode_Target_2XX/5XX_Count, HTTPCode_ELB_5XX/502/503_Count, TargetResponseTime,
+  Healthy/UnHealthyHostCount) for the dimension sets `LoadBalancer` and
+  `LoadBalancer`+`TargetGroup`, with timestamps at the start of the minute. Like the
+  ALB, zero error counts are not published.
+
+Requests that reach a container which has just died (OOM kill) get a 502 from the
+load balancer itself (no log line, no trace); a target group without any registered
+target answers 503.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from moto.backends import get_backend
+
+from localaws import scenarios, traces
+from localaws.clock import get_clock
+from localaws.scenarios import LOCK, TaskSim, pino, setting, write_logs
+
+scenarios.register_defaults({
+    # Total requests per emulated minute arriving at each service's production listener.
+    "traffic_requests_per_minute": 90,
+    # Requests are generated in slices of this many emulated seconds.
+    "traffic_slice_seconds": 5,
+})
+
+# (method, route template, share of traffic)
+ROUTES = [
+    ("GET", "/api/orders", 0.45),
+    ("GET", "/api/orders/:id", 0.15),
+    ("POST", "/api/orders", 0.10),
+    ("GET", "/api/products", 0.30),
+]
+
+ORDERS_SELECT = ("SELECT id, customer_id, status, total_cents, created_at FROM orders "
+                 "WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 50")
+STATEMENTS = {
+    "GET /api/orders": ORDERS_SELECT,
+    "GET /api/orders/:id": "SELECT id, customer_id, status, total_cents, created_at FROM orders WHERE id = $1",
+    "POST /api/orders": ("INSERT INTO orders (customer_id, status, total_cents) VALUES ($1, $2, $3) "
+                         "RETURNING id"),
+    "GET /api/products": "SELECT id, name, price_cents FROM products WHERE active = true ORDER BY name LIMIT 100",
+}
+
+_rng = random.Random()
+_req_counter = [0]
+
+
+@dataclass
+class Outcome:
+    status: int
+    duration_ms: float
+    failure: dict[str, Any] | None = None  # {"kind": "pg"|"http"|"redis", "message", ...}
+
+
+@dataclass
+class Site:
+    """One service behind one production listener."""
+
+    account: str
+    region: str
+    cluster: str
+    service: str
+    listener_arn: str
+    lb_arn: str
+    tg_arns: list[str]
+    next_slice: datetime | None = None
+    carry: float = 0.0
+    buckets: dict[datetime, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+
+SITES: dict[tuple[str, str, str, str], Site] = {}
+# per-site overrides of the request rate: (account, region, cluster, service) -> rpm
+RATE_OVERRIDES: dict[tuple[str, str, str, str], float] = {}
+
+
+# ---------------------------------------------------------------------------
+# Request outcomes per scenario
+
+
+def _route_url(method: str, route: str) -> str:
+    if route == "/api/orders/:id":
+        return f"/api/orders/{_rng.randint(1000, 99999)}"
+    if route == "/api/orders" and method == "GET":
+        return f"/api/orders?customerId={_rng.randint(1, 5000)}"
+    return route
+
+
+def _ok_duration(route: str) -> float:
+    base = {"/api/products": 12.0, "/api/orders": 28.0, "/api/orders/:id": 9.0}.get(route, 20.0)
+    return max(1.0, _rng.lognormvariate(0, 0.35) * base)
+
+
+def outcome_for(sim: TaskSim, method: str, route: str) -> Outcome:
+    key = f"{method} {route}"
+    params = sim.params
+    if sim.scenario == "http-5xx":
+        for spec in params.get("failures") or []:
+            if spec.get("route") in (key, route) and _rng.random() < float(spec.get("rate", 0)):
+                kind = spec.get("kind", "pg")
+                if kind == "http":
+                    return Outcome(int(spec.get("status", 502)), _rng.uniform(30, 120), {
+                        "kind": "http", "message": spec.get("message", "Request failed with status code 503"),
+                        "url": spec.get("url", "http://inventory.internal:8080/v1/stock"),
+                        "upstream_status": int(spec.get("upstream_status", 503))})
+                return Outcome(int(spec.get("status", 500)), _rng.uniform(3, 25), {
+                    "kind": "pg", "stage": spec.get("stage", "connect"),
+                    "message": spec.get("message", "Database connection refused"),
+                    "statement": STATEMENTS.get(key, ORDERS_SELECT)})
+    if sim.scenario == "hook-fail" and key == "GET /api/orders":
+        return Outcome(500, _rng.uniform(4, 15), _hook_fail_failure(params))
+    status = 201 if method == "POST" else 200
+    return Outcome(status, _ok_duration(route))
+
+
+def _hook_fail_failure(params: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "pg", "stage": "query", "message": params.get("message", 'relation "orders_v2" does not exist'),
+            "statement": "SELECT id, customer_id, status, total_cents FROM orders_v2 WHERE customer_id = $1 "
+                         "ORDER BY created_at DESC LIMIT 50",
+            "code": "42P01"}
+
+
+def _stack(failure: dict[str, Any]) -> tuple[str, str]:
+    """(error type, stack) as Node would print them for the failure."""
+    msg = failure["message"]
+    if failure["kind"] == "pg" and failure.get("stage") == "connect":
+        return "Error", (f"Error: {msg}\n"
+                         "    at Client._handleErrorEvent (/app/node_modules/pg/lib/client.js:350:19)\n"
+                         "    at Connection.<anonymous> (/app/node_modules/pg/lib/client.js:150:12)\n"
+                         "    at async Pool.connect (/app/node_modules/pg-pool/index.js:45:11)\n"
+                         "    at async OrdersRepository.listForCustomer (/app/src/repositories/orders.js:21:20)\n"
+                         "    at async listOrders (/app/src/routes/orders.js:14:18)")
+    if failure["kind"] == "pg":
+        return "DatabaseError", (f"error: {msg}\n"
+                                 "    at Parser.parseErrorMessage (/app/node_modules/pg-protocol/dist/parser.js:283:98)\n"
+                                 "    at Parser.handlePacket (/app/node_modules/pg-protocol/dist/parser.js:122:29)\n"
+                                 "    at async OrdersRepository.listForCustomer (/app/src/repositories/orders.js:24:22)\n"
+                                 "    at async listOrders (/app/src/routes/orders.js:14:18)")
+    if failure["kind"] == "redis":
+        return "Error", (f"Error: {msg}\n"
+                         "    at Timeout._onTimeout (/app/node_modules/ioredis/built/Redis.js:171:32)\n"
+                         "    at listOnTimeout (node:internal/timers:573:17)\n"
+                         "    at async healthCheck (/app/src/routes/health.js:9:5)")
+    return "AxiosError", (f"AxiosError: {msg}\n"
+                          "    at settle (/app/node_modules/axios/lib/core/settle.js:19:12)\n"
+                          "    at IncomingMessage.handleStreamEnd (/app/node_modules/axios/lib/adapters/http.js:599:11)\n"
+                          "    at async InventoryClient.stockFor (/app/src/clients/inventory.js:17:22)\n"
+                          "    at async listOrders (/app/src/routes/orders.js:16:21)")
+
+
+# ---------------------------------------------------------------------------
+# One request: trace + log line
+
+
+def serve(sim: TaskSim, at: datetime, method: str, route: str, url: str, outcome: Outcome,
+          user_agent: str = "Mozilla/5.0", log_success: bool = True) -> tuple[str, str]:
+    """Record the trace and the log line of one request the app answered. Returns (trace_id, span_id)."""
+    start_us = int(at.timestamp() * 1_000_000)
+    dur_us = int(outcome.duration_ms * 1000)
+    trace_id = traces.new_trace_id()
+    tb = traces.TraceBuilder(trace_id, sim.service, {
+        "hostname": sim.hostname, "ip": sim.ip, "host.name": sim.hostname,
+        "service.version": sim.tag or "", "telemetry.sdk.language": "nodejs",
+        "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.version": "1.26.0",
+        "cloud.provider": "aws", "cloud.platform": "aws_ecs", "aws.ecs.task.arn": sim.arn,
+        "aws.ecs.launchtype": "fargate", "container.name": sim.container,
+    })
+    failed = outcome.status >= 500
+    server_id = traces.new_span_id()
+    handler_id = traces.new_span_id()
+    server_tags: dict[str, Any] = {
+        "span.kind": "server", "http.method": method, "http.route": route, "http.target": url,
+        "http.scheme": "http", "http.flavor": "1.1", "net.host.port": sim.port,
+        "http.user_agent": user_agent, "http.status_code": outcome.status,
+        "otel.library.name": "@opentelemetry/instrumentation-http",
+    }
+    if failed:
+        server_tags.update({"otel.status_code": "ERROR", "error": True})
+    tb.span(f"{method} {route}", start_us, dur_us, None, server_tags, span_id=server_id)
+    h_start = start_us + 300
+    h_dur = max(50, dur_us - 600)
+    tb.span(f"request handler - {route}", h_start, h_dur, server_id, {
+        "http.route": route, "express.name": route, "express.type": "request_handler",
+        "otel.library.name": "@opentelemetry/instrumentation-express"}, span_id=handler_id)
+    failure = outcome.failure
+    err_fields: dict[str, Any] | None = None
+    c_start = h_start + 200
+    if failure:
+        etype, stack = _stack(failure)
+        err_fields = {"type": etype, "message": failure["message"], "stack": stack}
+        if failure["kind"] == "pg":
+            err_fields["code"] = failure.get("code") or "ECONNREFUSED"
+    if route == "/healthz":
+        if failure:
+            tb.span("PING", c_start, h_dur - 400, handler_id, {
+                "span.kind": "client", "db.system": "redis", "db.statement": "ping",
+                "net.peer.name": "cache.internal", "net.peer.port": 6379, "otel.status_code": "ERROR",
+                "otel.status_description": failure["message"], "error": True,
+                "otel.library.name": "@opentelemetry/instrumentation-ioredis"},
+                logs=[tb.exception_log(c_start + h_dur - 400, err_fields["type"], failure["message"],
+                                       err_fields["stack"])])
+    else:
+        key = f"{method} {route}"
+        statement = (failure or {}).get("statement") or STATEMENTS.get(key, ORDERS_SELECT)
+        db_tags = {"span.kind": "client", "db.system": "postgresql", "db.name": "orders", "db.user": "app",
+                   "net.peer.name": "orders-db.internal", "net.peer.port": 5432,
+                   "db.connection_string": "postgresql://orders-db.internal:5432/orders",
+                   "otel.library.name": "@opentelemetry/instrumentation-pg"}
+        connect_dur = int(min(2500, max(300, h_dur * 0.15)))
+        if failure and failure["kind"] == "pg" and failure.get("stage") == "connect":
+            connect_dur = max(200, h_dur - 500)
+            tb.span("pg.connect", c_start, connect_dur, handler_id, dict(
+                db_tags, **{"otel.status_code": "ERROR", "otel.status_description": failure["message"],
+                            "error": True}),
+                logs=[tb.exception_log(c_start + connect_dur, err_fields["type"], failure["message"],
+                                       err_fields["stack"])])
+        else:
+            tb.span("pg.connect", c_start, connect_dur, handler_id, db_tags)
+            q_start = c_start + connect_dur + 100
+            q_dur = max(100, h_dur - connect_dur - 600)
+            q_tags = dict(db_tags, **{"db.statement": statement, "db.operation": statement.split()[0]})
+            if failure and failure["kind"] == "pg":
+                q_tags.update({"otel.status_code": "ERROR", "otel.status_description": failure["message"],
+                               "error": True})
+                tb.span("pg.query", q_start, q_dur, handler_id, q_tags,
+                        logs=[tb.exception_log(q_start + q_dur, err_fields["type"], failure["message"],
+                                               err_fields["stack"])])
+            else:
+                tb.span("pg.query", q_start, q_dur, handler_id, q_tags)
+            if failure and failure["kind"] == "http":
+                hc_start = q_start + q_dur + 100
+                hc_dur = max(100, h_dur - (hc_start - h_start) - 100)
+                tb.span("GET", hc_start, hc_dur, handler_id, {
+                    "span.kind": "client", "http.method": "GET", "http.url": failure["url"],
+                    "http.status_code": failure.get("upstream_status", 503),
+                    "net.peer.name": failure["url"].split("/")[2].split(":")[0],
+                    "otel.status_code": "ERROR", "otel.status_description": failure["message"], "error": True,
+                    "otel.library.name": "@opentelemetry/instrumentation-http"},
+                    logs=[tb.exception_log(hc_start + hc_dur, err_fields["type"], failure["message"],
+                                           err_fields["stack"])])
+    tb.store()
+    _req_counter[0] += 1
+    end_ms = int((start_us + dur_us) / 1000)
+    req = {"id": _req_counter[0], "method": method, "url": url,
+           "headers": {"host": "api.example.internal", "user-agent": user_agent}}
+    fields = {"trace_id": trace_id, "span_id": server_id, "trace_flags": "01", "req": req,
+              "res": {"statusCode": outcome.status}}
+    if route == "/healthz":
+        if failure:
+            write_logs(sim, [pino(sim, end_ms, 50, "health check failed", err=err_fields,
+                                  trace_id=trace_id, span_id=handler_id, trace_flags="01",
+                                  req={"id": _req_counter[0], "method": method, "url": url},
+                                  res={"statusCode": outcome.status},
+                                  responseTime=round(outcome.duration_ms))])
+        return trace_id, server_id
+    if failed:
+        line = pino(sim, end_ms, 50, "request errored", **fields, err=err_fields,
+                    responseTime=round(outcome.duration_ms))
+    else:
+        if not log_success:
+            return trace_id, server_id
+        line = pino(sim, end_ms, 30, "request completed", **fields, responseTime=round(outcome.duration_ms))
+    write_logs(sim, [line])
+    return trace_id, server_id
+
+
+def health_check_failure(sim: TaskSim, at: datetime) -> None:
+    """An ALB health check that the app of a health-check-fail release answers with 503."""
+    message = sim.params.get("message", "Redis connection timeout after 2000ms")
+    serve(sim, at, "GET", "/healthz", "/healthz",
+          Outcome(503, 2000 + _rng.uniform(1, 9), {"kind": "redis", "message": message}),
+          user_agent="ELB-HealthChecker/2.0")
+
+
+def smoke_test(green: list[TaskSim], at: datetime, function: str) -> tuple[bool, str, str]:
+    """A lifecycle-hook function's smoke test through the test route against green tasks.
+
+    Returns (passed, message, log tail of the function)."""
+    targets = [s for s in green if s.alive] or green
+    lines = [f"START RequestId: {traces.new_span_id()[:8]}-smoke Version: $LATEST",
+             f"smoke test: GET /api/orders?limit=1 against the replacement task set"]
+    if not targets:
+        return False, "no replacement task is running", "\n".join(lines)
+    sim = targets[0]
+    hook = sim.scenario == "hook-fail"
+    for i in range(3):
+        outcome = outcome_for(sim, "GET", "/api/orders")
+        if hook:
+            outcome = Outcome(500, _rng.uniform(4, 15), _hook_fail_failure(sim.params))
+        trace_id, _ = serve(sim, at + timedelta(seconds=i), "GET", "/api/orders", "/api/orders?limit=1", outcome,
+                            user_agent="axios/1.7.7 (codedeploy-hook)")
+        lines.append(f"GET /api/orders?limit=1 -> {outcome.status} (trace {trace_id})")
+        if outcome.status >= 500:
+            lines.append(f"ERROR smoke test failed: expected 200, got {outcome.status}")
+            lines.append(f"putLifecycleEventHookExecutionStatus status=Failed ({function})")
+            return False, f"expected 200 from GET /api/orders?limit=1, got {outcome.status}", "\n".join(lines)
+    lines.append(f"putLifecycleEventHookExecutionStatus status=Succeeded ({function})")
+    return True, "smoke test passed", "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Sites and the per-slice simulation
+
+
+def _discover() -> None:
+    """One Site per CodeDeploy ECS deployment group with a production listener."""
+    seen = set()
+    for account, regions in list(get_backend("codedeploy").items()):
+        for region, cd in list(regions.items()):
+            for groups in list(cd.deployment_groups.values()):
+                for dg in list(groups.values()):
+                    services = dg.ecs_services or []
+                    pairs = (dg.load_balancer_info or {}).get("targetGroupPairInfoList") or []
+                    if not services or not pairs:
+                        continue
+                    listeners = ((pairs[0].get("prodTrafficRoute") or {}).get("listenerArns") or [])
+                    if not listeners:
+                        continue
+                    svc = services[0]
+                    key = (account, region, svc.get("clusterName", ""), svc.get("serviceName", ""))
+                    seen.add(key)
+                    if key in SITES:
+                        continue
+                    elb = get_backend("elbv2")[account][region]
+                    names = [tg.get("name") for tg in pairs[0].get("targetGroups") or []]
+                    tg_arns = [tg.arn for tg in elb.target_groups.values() if tg.name in names]
+                    listener_arn = listeners[0]
+                    lb_arn = ""
+                    for lb in elb.load_balancers.values():
+                        if listener_arn in lb.listeners:
+                            lb_arn = lb.arn
+                    if not lb_arn:
+                        continue
+                    SITES[key] = Site(account, region, key[2], key[3], listener_arn, lb_arn, tg_arns)
+    for key in list(SITES):
+        if key not in seen:
+            SITES.pop(key, None)
+
+
+def listener_weights(account: str, region: str, listener_arn: str) -> dict[str, float]:
+    """Target group ARN -> weight share (0..1) from the listener's default forward action."""
+    elb = get_backend("elbv2")[account][region]
+    listener = None
+    for lb in elb.load_balancers.values():
+        listener = lb.listeners.get(listener_arn) or listener
+    if listener is None:
+        return {}
+    for action in listener.default_actions:
+        data = action.data
+        if data.get("Type") != "forward":
+            continue
+        fc = data.get("ForwardConfig") or {}
+        groups = fc.get("TargetGroups") or []
+        if groups:
+            total = sum(float(g.get("Weight", 1)) for g in groups)
+            if total <= 0:
+                return {}
+            return {g["TargetGroupArn"]: float(g.get("Weight", 1)) / total for g in groups}
+        if data.get("TargetGroupArn"):
+            return {data["TargetGroupArn"]: 1.0}
+    return {}
+
+
+def _task_sets_by_tg(account: str, region: str, cluster: str, service: str) -> dict[str, Any]:
+    backend = get_backend("ecs")[account][region]
+    svc = backend.services.get(f"{cluster}:{service}")
+    result: dict[str, Any] = {}
+    if svc is None:
+        return result
+    for ts in svc.task_sets:
+        for lb in ts.load_balancers or []:
+            arn = lb.get("targetGroupArn")
+            if arn and (arn not in result or ts.status != "DRAINING"):
+                result[arn] = ts
+    return result
+
+
+def _dims(site: Site, tg_arn: str | None) -> list[dict[str, str]]:
+    lb_dim = site.lb_arn.split(":loadbalancer/", 1)[-1]
+    dims = [{"Name": "LoadBalancer", "Value": lb_dim}]
+    if tg_arn:
+        dims.append({"Name": "TargetGroup", "Value": tg_arn.split(":", 5)[-1]})
+    return dims
+
+
+def _count(site: Site, minute: datetime, tg_arn: str | None, metric: str, value: float = 1.0) -> None:
+    bucket = site.buckets.setdefault(minute, {})
+    for key in ("", tg_arn or ""):
+        if key == "" or tg_arn:
+            bucket.setdefault(key, {}).setdefault(metric, 0.0)
+            bucket[key][metric] += value
+        if not tg_arn:
+            break
+
+
+def _response_time(site: Site, minute: datetime, tg_arn: str | None, seconds: float) -> None:
+    bucket = site.buckets.setdefault(minute, {})
+    for key in ("", tg_arn or ""):
+        stats = bucket.setdefault(key, {})
+        stats["_rt_sum"] = stats.get("_rt_sum", 0.0) + seconds
+        stats["_rt_n"] = stats.get("_rt_n", 0.0) + 1
+        stats["_rt_min"] = min(stats.get("_rt_min", seconds), seconds)
+        stats["_rt_max"] = max(stats.get("_rt_max", seconds), seconds)
+        if not tg_arn:
+            break
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _routes_pick() -> tuple[str, str]:
+    r = _rng.random()
+    acc = 0.0
+    for method, route, share in ROUTES:
+        acc += share
+        if r < acc:
+            return method, route
+    return ROUTES[-1][0], ROUTES[-1][1]
+
+
+def _simulate_slice(site: Site, start: datetime, seconds: float) -> None:
+    rpm = RATE_OVERRIDES.get((site.account, site.region, site.cluster, site.service),
+                             float(setting("traffic_requests_per_minute", 90)))
+    expected = rpm * seconds / 60.0 + site.carry
+    n = int(expected)
+    site.carry = expected - n
+    if n <= 0:
+        return
+    weights = listener_weights(site.account, site.region, site.listener_arn)
+    if not weights:
+        return
+    by_tg = _task_sets_by_tg(site.account, site.region, site.cluster, site.service)
+    backend = get_backend("ecs")[site.account][site.region]
+    svc = backend.services.get(f"{site.cluster}:{site.service}")
+    arns = list(weights)
+    cum = []
+    acc = 0.0
+    for arn in arns:
+        acc += weights[arn]
+        cum.append(acc)
+    times = sorted(start + timedelta(seconds=_rng.uniform(0, seconds)) for _ in range(n))
+    for at in times:
+        r = _rng.random() * acc
+        tg_arn = arns[next(i for i, c in enumerate(cum) if r <= c)] if acc > 0 else arns[0]
+        minute = _minute(at)
+        method, route = _routes_pick()
+        _count(site, minute, tg_arn, "RequestCount")
+        ts = by_tg.get(tg_arn)
+        sims = scenarios.sims_of_task_set(ts.id) if ts is not None else []
+        in_service = [s for s in sims if s.in_service(at)]
+        # Targets that died but are not yet marked unhealthy still get requests: 502 from the ALB.
+        interval, _, unhealthy_n = scenarios.health_config(site.account, site.region, tg_arn)
+        zombies = [s for s in sims if s.exited_at and s.healthy_at and s.exited_at <= at
+                   < s.exited_at + timedelta(seconds=interval * unhealthy_n)]
+        targets = in_service + zombies
+        if not targets:
+            _count(site, minute, tg_arn, "HTTPCode_ELB_5XX_Count")
+            _count(site, minute, tg_arn, "HTTPCode_ELB_503_Count")
+            continue
+        sim = _rng.choice(targets)
+        if sim in zombies:
+            _count(site, minute, tg_arn, "HTTPCode_ELB_5XX_Count")
+            _count(site, minute, tg_arn, "HTTPCode_ELB_502_Count")
+            continue
+        if sim.scenario == "oom":
+            sim.served += 1
+            limit = int(sim.params.get("requests_before_oom", 10))
+            if not sim.warned_memory and sim.served >= max(1, limit // 2):
+                sim.warned_memory = True
+                write_logs(sim, [pino(sim, int(at.timestamp() * 1000), 40, "memory usage high",
+                                      memory={"rssMB": 486, "heapUsedMB": 431, "limitMB": 512})])
+            if sim.served >= limit:
+                # The kernel kills the container mid-request: the ALB answers 502.
+                scenarios.oom_kill(sim, at, svc)
+                _count(site, minute, tg_arn, "HTTPCode_ELB_5XX_Count")
+                _count(site, minute, tg_arn, "HTTPCode_ELB_502_Count")
+                continue
+        url = _route_url(method, route)
+        outcome = outcome_for(sim, method, route)
+        serve(sim, at, method, route, url, outcome)
+        _response_time(site, minute, tg_arn, outcome.duration_ms / 1000.0)
+        if outcome.status >= 500:
+            _count(site, minute, tg_arn, "HTTPCode_Target_5XX_Count")
+        else:
+            _count(site, minute, tg_arn, "HTTPCode_Target_2XX_Count")
+
+
+def _flush(site: Site, now: datetime, force: bool = False) -> None:
+    cw = get_backend("cloudwatch")[site.account][site.region]
+    for minute in sorted(site.buckets):
+        if not force and minute + timedelta(seconds=60) > now:
+            continue
+        bucket = site.buckets.pop(minute)
+        data = []
+        for tg_key, stats in bucket.items():
+            dims = _dims(site, tg_key or None)
+            for metric, value in stats.items():
+                if metric.startswith("_") or value <= 0:
+                    continue
+                data.append({"MetricName": metric, "Dimensions": dims, "Timestamp": minute,
+                             "Value": float(value), "Unit": "Count"})
+            if stats.get("_rt_n"):
+                data.append({"MetricName": "TargetResponseTime", "Dimensions": dims, "Timestamp": minute,
+                             "Unit": "Seconds", "StatisticValues": {
+                                 "SampleCount": stats["_rt_n"], "Sum": stats["_rt_sum"],
+                                 "Minimum": stats["_rt_min"], "Maximum": stats["_rt_max"]}})
+        # Host counts per target group (published every minute, even without requests).
+        for tg_arn in site.tg_arns:
+            if tg_arn not in _attached_tgs(site):
+                continue
+            ts = _task_sets_by_tg(site.account, site.region, site.cluster, site.service).get(tg_arn)
+            sims = scenarios.sims_of_task_set(ts.id) if ts is not None else []
+            end = minute + timedelta(seconds=60)
+            healthy = sum(1 for s in sims if s.in_service(end))
+            unhealthy = sum(1 for s in sims if s.alive and not s.in_service(end) and s.running_at
+                            and s.running_at + timedelta(seconds=10) <= minute + timedelta(seconds=60))
+            for metric, value in (("HealthyHostCount", healthy), ("UnHealthyHostCount", unhealthy)):
+                data.append({"MetricName": metric, "Dimensions": _dims(site, tg_arn), "Timestamp": minute,
+                             "Value": float(value), "Unit": "Count"})
+        if data:
+            cw.put_metric_data("AWS/ApplicationELB", data)
+
+
+def _attached_tgs(site: Site) -> set[str]:
+    elb = get_backend("elbv2")[site.account][site.region]
+    return {arn for arn in site.tg_arns if site.lb_arn in (elb.target_groups[arn].load_balancer_arns
+                                                          if arn in elb.target_groups else [])}
+
+
+def tick(now: datetime) -> None:
+    slice_s = float(setting("traffic_slice_seconds", 5))
+    with LOCK:
+        _discover()
+        for site in list(SITES.values()):
+            if site.next_slice is None:
+                site.next_slice = now
+            # Catch up at most 10 emulated minutes (the loop may have been starved).
+            if now - site.next_slice > timedelta(minutes=10):
+                site.next_slice = now - timedelta(minutes=10)
+            while site.next_slice + timedelta(seconds=slice_s) <= now:
+                _simulate_slice(site, site.next_slice, slice_s)
+                site.next_slice += timedelta(seconds=slice_s)
+            _flush(site, now)
+
+
+def set_rate(account: str, region: str, cluster: str, service: str, rpm: float) -> None:
+    RATE_OVERRIDES[(account, region, cluster, service)] = float(rpm)
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, default=str)
+
+
+from localaws import registry  # noqa: E402
+
+
+@registry.on_reset
+def _reset() -> None:
+    with LOCK:
+        SITES.clear()
+        RATE_OVERRIDES.clear()
