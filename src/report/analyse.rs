@@ -1,0 +1,740 @@
+//! The streaming log analyser: error lines grouped by normalised message (count, first
+//! and last seen, routes, statuses, stack head), trace ids ranked by how many error
+//! lines carry them, with memory bounded whatever the volume.
+//!
+//! Speed comes from not reading most lines at all: a multi-pattern search over whole
+//! chunks finds the few places that could be an error (an error level, a 5xx status, an
+//! exception name), and only those lines are parsed. Every other line costs only the
+//! search and the newline count. Memory is bounded by the chunk buffer and by caps on
+//! distinct groups, routes and trace ids; what overflows is counted, not kept.
+
+use crate::report::logline::{self, ErrorLine, Line, LineReader};
+use crate::report::model::{Count, ErrorGroup, LogEvidence, TraceCount};
+use aho_corasick::{AhoCorasick, Input};
+use std::collections::HashMap;
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+/// Caps and filters of one analysis.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Stop after this many lines/events (the report says so).
+    pub max_events: Option<u64>,
+    /// Stop after this much wall time (the report says so).
+    pub max_time: Option<Duration>,
+    /// Distinct messages kept; further ones are counted as ungrouped.
+    pub max_groups: usize,
+    /// Distinct trace ids tracked; rare ones are dropped when full (counts become approximate).
+    pub max_trace_ids: usize,
+    /// Only error lines in [since, until) count (lines without a time always do).
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Groups and traces listed in the result.
+    pub top_groups: usize,
+    pub top_traces: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_events: None,
+            max_time: None,
+            max_groups: 500,
+            max_trace_ids: 20_000,
+            since_ms: None,
+            until_ms: None,
+            top_groups: 15,
+            top_traces: 20,
+        }
+    }
+}
+
+const MAX_ROUTES: usize = 32;
+const GROUP_TRACE_IDS: usize = 3;
+const CHUNK: usize = 4 << 20;
+/// A bare exception line this close after an error (only stack frames between) belongs to it.
+const MAX_STACK_GAP: usize = 16 << 10;
+
+/// Byte patterns of lines that might be errors. A superset: a hit is parsed and may
+/// still turn out not to be an error, a miss is never looked at.
+const CANDIDATES: &[&str] = &[
+    "error", "Error", "ERROR", "fatal", "Fatal", "FATAL", "panic", "Panic", "PANIC", "crit", "Crit", "CRIT", "severe",
+    "Severe", "SEVERE", "emerg", "EMERG", "alert", "ALERT", "Exception", "Traceback", "evel\":5", "evel\":6",
+    "evel\": 5", "evel\": 6", "evel\":0,", "evel\":1,", "evel\":2,", "evel\":3,", "evel\":\"5", "evel\":\"6", "tatusCode\":5",
+    "tatusCode\": 5", "tatus\":5", "tatus\": 5", "tatus_code\":5", "tatus_code\": 5", "tatus=5", "tatus_code=5",
+    "\" 5", "verity_number\":1", "verity_number\":2", "everityNumber\":1", "everityNumber\":2",
+];
+
+#[derive(Debug, Default)]
+struct GroupAcc {
+    count: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    sample: String,
+    error_type: Option<String>,
+    stack: Vec<String>,
+    routes: HashMap<String, u64>,
+    other_routes: u64,
+    statuses: HashMap<u16, u64>,
+    trace_ids: Vec<String>,
+}
+
+#[derive(Debug)]
+struct TraceAcc {
+    count: u64,
+    group: String,
+    first: Option<i64>,
+}
+
+/// Where the pending error came from, to decide whether a following line continues it.
+#[derive(Debug, Clone, PartialEq)]
+enum Origin {
+    /// Byte offset just past the line, in the current chunk.
+    Chunk(usize),
+    /// A CloudWatch event: stream and time.
+    Event(String, i64),
+    Gone,
+}
+
+pub struct Analyser {
+    reader: LineReader,
+    limits: Limits,
+    prefilter: AhoCorasick,
+    groups: HashMap<String, GroupAcc>,
+    ungrouped: u64,
+    traces: HashMap<String, TraceAcc>,
+    traces_pruned: bool,
+    lines: u64,
+    bytes: u64,
+    error_lines: u64,
+    outside_window: u64,
+    pending: Option<(ErrorLine, Origin)>,
+    started: Instant,
+    caps_hit: Vec<String>,
+    stopped: bool,
+}
+
+impl Analyser {
+    pub fn new(trace_id_field: Option<&str>, limits: Limits) -> Self {
+        let prefilter = AhoCorasick::new(CANDIDATES).expect("candidate patterns");
+        Analyser {
+            reader: LineReader::new(trace_id_field),
+            limits,
+            prefilter,
+            groups: HashMap::new(),
+            ungrouped: 0,
+            traces: HashMap::new(),
+            traces_pruned: false,
+            lines: 0,
+            bytes: 0,
+            error_lines: 0,
+            outside_window: 0,
+            pending: None,
+            started: Instant::now(),
+            caps_hit: Vec::new(),
+            stopped: false,
+        }
+    }
+
+    /// True once a cap stopped the analysis; callers stop feeding.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    pub fn lines_read(&self) -> u64 {
+        self.lines
+    }
+
+    /// Reads a whole stream (a file or stdin) chunk by chunk.
+    pub fn read_all(&mut self, mut r: impl Read) -> std::io::Result<()> {
+        let mut buf = vec![0u8; CHUNK];
+        let mut filled = 0;
+        // After a line longer than the buffer: drop bytes up to the next newline.
+        let mut skipping = false;
+        loop {
+            if self.stopped {
+                return Ok(());
+            }
+            let n = match r.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                if filled > 0 && !skipping {
+                    self.feed_chunk(&buf[..filled]);
+                }
+                self.flush();
+                return Ok(());
+            }
+            filled += n;
+            let mut start = 0;
+            if skipping {
+                match memchr::memchr(b'\n', &buf[..filled]) {
+                    Some(i) => {
+                        skipping = false;
+                        self.bytes += (i + 1) as u64;
+                        start = i + 1;
+                    }
+                    None => {
+                        self.bytes += filled as u64;
+                        filled = 0;
+                        continue;
+                    }
+                }
+            }
+            match memchr::memrchr(b'\n', &buf[start..filled]) {
+                Some(i) => {
+                    let end = start + i + 1;
+                    self.feed_chunk(&buf[start..end]);
+                    buf.copy_within(end..filled, 0);
+                    filled -= end;
+                }
+                None if filled == buf.len() => {
+                    // One line fills the whole buffer: analyse its start, skip the rest.
+                    self.feed_chunk(&buf[start..filled]);
+                    filled = 0;
+                    skipping = true;
+                }
+                None => {
+                    buf.copy_within(start..filled, 0);
+                    filled -= start;
+                }
+            }
+        }
+    }
+
+    /// Feeds complete lines (the last one may lack its newline).
+    pub fn feed_chunk(&mut self, chunk: &[u8]) {
+        if self.stopped || chunk.is_empty() {
+            return;
+        }
+        let mut chunk = chunk;
+        let mut n = memchr::memchr_iter(b'\n', chunk).count() as u64;
+        if !chunk.ends_with(b"\n") {
+            n += 1;
+        }
+        if let Some(max) = self.limits.max_events {
+            if self.lines + n >= max {
+                let keep = (max - self.lines) as usize;
+                let cut = memchr::memchr_iter(b'\n', chunk).nth(keep.saturating_sub(1)).map(|i| i + 1).unwrap_or(chunk.len());
+                chunk = if keep == 0 { &chunk[..0] } else { &chunk[..cut] };
+                n = keep as u64;
+                self.hit_cap(format!("events: stopped after {max} lines (max_events)"));
+            }
+        }
+        self.lines += n;
+        self.bytes += chunk.len() as u64;
+        let len = chunk.len();
+        let mut pos = 0;
+        while pos < len {
+            let Some(m) = self.prefilter.find(Input::new(chunk).span(pos..len)) else { break };
+            let start = memchr::memrchr(b'\n', &chunk[..m.start()]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &chunk[m.start()..]).map_or(len, |i| m.start() + i);
+            self.chunk_line(chunk, start, end);
+            pos = end + 1;
+        }
+        // Adjacency does not survive a chunk boundary (offsets restart).
+        if let Some((_, origin)) = &mut self.pending {
+            *origin = Origin::Gone;
+        }
+        if let Some(max) = self.limits.max_time {
+            if self.started.elapsed() >= max {
+                self.hit_cap(format!("time: stopped reading after {} (max_log_time)", humantime::format_duration(max)));
+            }
+        }
+    }
+
+    fn chunk_line(&mut self, chunk: &[u8], start: usize, end: usize) {
+        let text = String::from_utf8_lossy(&chunk[start..end]);
+        match self.reader.read(&text, None) {
+            Line::NotError => {}
+            Line::Continuation { text } => {
+                if let Some((p, Origin::Chunk(pend))) = &mut self.pending {
+                    if gap_is_stack(&chunk[*pend..start]) {
+                        if p.stack.len() < 3 {
+                            p.stack.push(text);
+                        }
+                        *pend = end;
+                    }
+                }
+            }
+            Line::Error(mut e) => {
+                let adjacent = match &self.pending {
+                    Some((p, Origin::Chunk(pend))) => {
+                        e.may_continue && !p.may_continue && *pend <= start && gap_is_stack(&chunk[*pend..start])
+                    }
+                    _ => false,
+                };
+                // Plain-text errors: the indented frames right below are their stack.
+                let is_text = !text.trim_start().starts_with('{');
+                let frames = if is_text { indented_lines_after(chunk, end, 3) } else { Vec::new() };
+                if adjacent {
+                    if let Some((p, origin)) = &mut self.pending {
+                        merge_continuation(p, e, frames);
+                        *origin = Origin::Chunk(end);
+                    }
+                } else {
+                    if e.stack.len() < 3 && !frames.is_empty() && (e.may_continue || e.traceback_start || !e.stack.is_empty()) {
+                        e.stack.extend(frames);
+                        e.stack.truncate(3);
+                    }
+                    self.commit_pending();
+                    self.pending = Some((e, Origin::Chunk(end)));
+                }
+            }
+        }
+    }
+
+    /// Feeds one CloudWatch event (its message may hold several lines).
+    pub fn feed_event(&mut self, stream: &str, timestamp_ms: i64, message: &str) {
+        if self.stopped {
+            return;
+        }
+        if let Some(max) = self.limits.max_events {
+            if self.lines >= max {
+                self.hit_cap(format!("events: stopped after {max} log events (max_events)"));
+                return;
+            }
+        }
+        self.lines += 1;
+        self.bytes += message.len() as u64;
+        if !self.prefilter.is_match(message) {
+            return;
+        }
+        let first = message.lines().next().unwrap_or("");
+        let line = if message.trim_start().starts_with('{') { message } else { first };
+        match self.reader.read(line, Some(timestamp_ms)) {
+            Line::NotError => {}
+            Line::Continuation { text } => {
+                if let Some((p, Origin::Event(s, t))) = &mut self.pending {
+                    if s == stream && (timestamp_ms - *t).abs() <= 1000 && p.stack.len() < 3 {
+                        p.stack.push(text);
+                    }
+                }
+            }
+            Line::Error(mut e) => {
+                let adjacent = e.may_continue
+                    && matches!(&self.pending, Some((p, Origin::Event(s, t))) if !p.may_continue && s == stream && (timestamp_ms - *t).abs() <= 1000);
+                // A multi-line event carries its own stack below the first line.
+                let frames: Vec<String> = if line.len() < message.len() {
+                    message.lines().skip(1).filter(|l| !l.trim().is_empty()).take(3).map(|l| crate::report::redact::redact_owned(l.trim())).collect()
+                } else {
+                    Vec::new()
+                };
+                if adjacent {
+                    if let Some((p, _)) = &mut self.pending {
+                        merge_continuation(p, e, frames);
+                    }
+                } else {
+                    if e.stack.len() < 3 && !frames.is_empty() {
+                        if e.stack.is_empty() {
+                            e.stack.push(crate::report::redact::redact_owned(first));
+                        }
+                        e.stack.extend(frames);
+                        e.stack.truncate(3);
+                    }
+                    self.commit_pending();
+                    self.pending = Some((e, Origin::Event(stream.to_owned(), timestamp_ms)));
+                }
+            }
+        }
+        if let Some(max) = self.limits.max_time {
+            if self.lines % 1024 == 0 && self.started.elapsed() >= max {
+                self.hit_cap(format!("time: stopped reading after {} (max_log_time)", humantime::format_duration(max)));
+            }
+        }
+    }
+
+    /// Marks a cap as hit and stops the analysis.
+    pub fn hit_cap(&mut self, what: String) {
+        if !self.caps_hit.contains(&what) {
+            self.caps_hit.push(what);
+        }
+        self.stopped = true;
+    }
+
+    /// Records a cap hit elsewhere (e.g. by the CloudWatch reader) without stopping.
+    pub fn note_cap(&mut self, what: String) {
+        if !self.caps_hit.contains(&what) {
+            self.caps_hit.push(what);
+        }
+    }
+
+    fn flush(&mut self) {
+        self.commit_pending();
+    }
+
+    fn commit_pending(&mut self) {
+        let Some((e, _)) = self.pending.take() else { return };
+        if let Some(t) = e.time_ms {
+            let before = self.limits.since_ms.is_some_and(|s| t < s);
+            let after = self.limits.until_ms.is_some_and(|u| t >= u);
+            if before || after {
+                self.outside_window += 1;
+                return;
+            }
+        }
+        self.error_lines += 1;
+        if !self.groups.contains_key(&e.key) && self.groups.len() >= self.limits.max_groups {
+            self.ungrouped += 1;
+            let note = format!("groups: more than {} distinct messages; the rest are counted as ungrouped", self.limits.max_groups);
+            self.note_cap(note);
+        } else {
+            let g = self.groups.entry(e.key.clone()).or_default();
+            g.count += 1;
+            if g.count == 1 {
+                g.sample = e.message.clone();
+            }
+            if let Some(t) = e.time_ms {
+                g.first = Some(g.first.map_or(t, |f| f.min(t)));
+                g.last = Some(g.last.map_or(t, |l| l.max(t)));
+            }
+            if g.error_type.is_none() {
+                g.error_type = e.error_type.clone();
+            }
+            if g.stack.is_empty() && !e.stack.is_empty() {
+                g.stack = e.stack.clone();
+            }
+            if let Some(r) = &e.route {
+                if let Some(c) = g.routes.get_mut(r) {
+                    *c += 1;
+                } else if g.routes.len() < MAX_ROUTES {
+                    g.routes.insert(r.clone(), 1);
+                } else {
+                    g.other_routes += 1;
+                }
+            }
+            if let Some(s) = e.status {
+                *g.statuses.entry(s).or_default() += 1;
+            }
+            for id in &e.trace_ids {
+                if g.trace_ids.len() < GROUP_TRACE_IDS && !g.trace_ids.contains(id) {
+                    g.trace_ids.push(id.clone());
+                }
+            }
+        }
+        for id in e.trace_ids {
+            if let Some(t) = self.traces.get_mut(&id) {
+                t.count += 1;
+                if let (Some(new), Some(old)) = (e.time_ms, t.first) {
+                    t.first = Some(old.min(new));
+                }
+            } else {
+                if self.traces.len() >= self.limits.max_trace_ids {
+                    self.prune_traces();
+                }
+                self.traces.insert(id, TraceAcc { count: 1, group: e.key.clone(), first: e.time_ms });
+            }
+        }
+    }
+
+    /// Drops the least frequent trace ids to make room (space-saving style): the
+    /// ones that matter, carried by many error lines, stay.
+    fn prune_traces(&mut self) {
+        let min = self.traces.values().map(|t| t.count).min().unwrap_or(0);
+        self.traces.retain(|_, t| t.count > min);
+        if self.traces.len() >= self.limits.max_trace_ids {
+            // Every id has the same count: drop half, arbitrarily but boundedly.
+            let mut n = 0;
+            let half = self.traces.len() / 2;
+            self.traces.retain(|_, _| {
+                n += 1;
+                n > half
+            });
+        }
+        self.traces_pruned = true;
+    }
+
+    /// The evidence: top groups and trace ids, with counts and caps.
+    pub fn finish(mut self, source: String) -> LogEvidence {
+        self.flush();
+        let total = self.error_lines.max(1) as f64;
+        let mut groups: Vec<(String, GroupAcc)> = self.groups.into_iter().collect();
+        groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.1.first.cmp(&b.1.first)).then(a.0.cmp(&b.0)));
+        let groups = groups
+            .into_iter()
+            .take(self.limits.top_groups)
+            .map(|(key, g)| {
+                let mut routes: Vec<Count> = g.routes.into_iter().map(|(value, count)| Count { value, count }).collect();
+                routes.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
+                routes.truncate(5);
+                if g.other_routes > 0 {
+                    routes.push(Count { value: "(other routes)".into(), count: g.other_routes });
+                }
+                let mut statuses: Vec<Count> =
+                    g.statuses.into_iter().map(|(s, count)| Count { value: s.to_string(), count }).collect();
+                statuses.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
+                ErrorGroup {
+                    message: key,
+                    sample: g.sample,
+                    error_type: g.error_type,
+                    stack_head: g.stack,
+                    count: g.count,
+                    share: g.count as f64 / total,
+                    first_seen: g.first.and_then(logline::ms_to_time),
+                    last_seen: g.last.and_then(logline::ms_to_time),
+                    routes,
+                    statuses,
+                    trace_ids: g.trace_ids,
+                }
+            })
+            .collect();
+        let distinct = self.traces.len() as u64;
+        let mut traces: Vec<(String, TraceAcc)> = self.traces.into_iter().collect();
+        traces.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.1.first.cmp(&b.1.first)).then(a.0.cmp(&b.0)));
+        let traces = traces
+            .into_iter()
+            .take(self.limits.top_traces)
+            .map(|(id, t)| TraceCount {
+                trace_id: id,
+                error_lines: t.count,
+                group: Some(t.group),
+                first_seen: t.first.and_then(logline::ms_to_time),
+            })
+            .collect();
+        LogEvidence {
+            source,
+            log_group: None,
+            streams: Vec::new(),
+            lines_read: self.lines,
+            bytes_read: self.bytes,
+            error_lines: self.error_lines,
+            error_lines_outside_window: self.outside_window,
+            groups,
+            ungrouped_error_lines: self.ungrouped,
+            traces,
+            distinct_trace_ids: distinct,
+            trace_counts_approximate: self.traces_pruned,
+            caps_hit: self.caps_hit,
+        }
+    }
+}
+
+/// A bare exception line (or python's final line) merged into the error it ends.
+fn merge_continuation(p: &mut ErrorLine, e: ErrorLine, frames: Vec<String>) {
+    if p.traceback_start {
+        // Python prints the exception last: it is the message of the whole traceback.
+        p.message = e.message.clone();
+        p.key = e.key.clone();
+        p.traceback_start = false;
+    }
+    if p.error_type.is_none() {
+        p.error_type = e.error_type;
+    }
+    for l in e.stack.into_iter().chain(frames) {
+        if p.stack.len() < 3 && !p.stack.contains(&l) {
+            p.stack.push(l);
+        }
+    }
+    if p.trace_ids.is_empty() {
+        p.trace_ids = e.trace_ids;
+    }
+    // One exception line per error: a second one starts a new error.
+    p.may_continue = true;
+}
+
+/// Whether the bytes between two lines are only stack frames and blank lines.
+fn gap_is_stack(gap: &[u8]) -> bool {
+    if gap.len() > MAX_STACK_GAP {
+        return false;
+    }
+    gap.split(|b| *b == b'\n').all(|l| {
+        l.is_empty()
+            || l[0] == b' '
+            || l[0] == b'\t'
+            || l.starts_with(b"Traceback")
+            || l.starts_with(b"During handling")
+            || l.starts_with(b"The above exception")
+            || l.starts_with(b"Caused by")
+            || l == b"\r"
+    })
+}
+
+/// Up to `n` indented lines right after `end` (stack frames of a plain-text error).
+fn indented_lines_after(chunk: &[u8], end: usize, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pos = end + 1;
+    while out.len() < n && pos < chunk.len() && (chunk[pos] == b' ' || chunk[pos] == b'\t') {
+        let stop = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |i| pos + i);
+        let l = String::from_utf8_lossy(&chunk[pos..stop]);
+        out.push(crate::report::redact::redact_owned(l.trim()));
+        pos = stop + 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const B: &str = "a3ce929d0e0e47364bf92f3577b34da6";
+
+    fn pino(level: u8, t: i64, msg: &str, route: &str, status: u16, trace: &str) -> String {
+        format!(
+            r#"{{"level":{level},"time":{t},"pid":1,"hostname":"h","req":{{"method":"GET","url":"{route}"}},"res":{{"statusCode":{status}}},"trace_id":"{trace}","msg":"{msg}"}}"#
+        )
+    }
+
+    fn run(text: &str, limits: Limits) -> LogEvidence {
+        let mut a = Analyser::new(None, limits);
+        a.read_all(text.as_bytes()).unwrap();
+        a.finish("test".into())
+    }
+
+    fn sample() -> String {
+        let mut s = String::new();
+        for i in 0..100 {
+            s.push_str(&pino(30, 1_000 + i, "request completed", "/api/health", 200, "ffffffffffffffffffffffffffffffff"));
+            s.push('\n');
+        }
+        for i in 0..7 {
+            s.push_str(&pino(50, 2_000 + i, "Database connection refused", &format!("/api/orders/{i}"), 500, if i < 4 { A } else { B }));
+            s.push('\n');
+        }
+        s.push_str(&pino(50, 3_000, "Timeout after 2000ms talking to payments", "/api/pay", 504, A));
+        s.push('\n');
+        s.push_str(&pino(50, 3_500, "Timeout after 3000ms talking to payments", "/api/pay", 504, B));
+        s
+    }
+
+    #[test]
+    fn groups_and_ranks() {
+        let ev = run(&sample(), Limits::default());
+        assert_eq!(ev.lines_read, 109);
+        assert_eq!(ev.error_lines, 9);
+        assert_eq!(ev.groups.len(), 2);
+        let g = &ev.groups[0];
+        assert_eq!(g.message, "Database connection refused");
+        assert_eq!(g.count, 7);
+        assert_eq!(g.routes, vec![Count { value: "GET /api/orders/:id".into(), count: 7 }]);
+        assert_eq!(g.statuses, vec![Count { value: "500".into(), count: 7 }]);
+        assert_eq!(g.first_seen.unwrap().timestamp_millis(), 2_000);
+        assert_eq!(g.last_seen.unwrap().timestamp_millis(), 2_006);
+        assert!((g.share - 7.0 / 9.0).abs() < 1e-9);
+        assert_eq!(ev.groups[1].message, "Timeout after <n> talking to payments");
+        assert_eq!(ev.groups[1].count, 2);
+        assert_eq!(ev.traces[0].trace_id, A);
+        assert_eq!(ev.traces[0].error_lines, 5);
+        assert_eq!(ev.traces[1].error_lines, 4);
+        assert_eq!(ev.traces[0].group.as_deref(), Some("Database connection refused"));
+        assert_eq!(ev.distinct_trace_ids, 2);
+        assert!(ev.caps_hit.is_empty());
+    }
+
+    #[test]
+    fn tiny_chunks_give_the_same_result() {
+        // A reader that returns 7 bytes at a time exercises the carry-over of partial lines.
+        struct Slow<'a>(&'a [u8]);
+        impl Read for Slow<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(7).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let text = sample();
+        let mut a = Analyser::new(None, Limits::default());
+        a.read_all(Slow(text.as_bytes())).unwrap();
+        assert_eq!(a.finish("t".into()), run(&text, Limits::default()).clone_with_source("t"));
+    }
+
+    impl LogEvidence {
+        fn clone_with_source(mut self, s: &str) -> Self {
+            self.source = s.into();
+            self
+        }
+    }
+
+    #[test]
+    fn event_cap_is_reported() {
+        let ev = run(&sample(), Limits { max_events: Some(103), ..Limits::default() });
+        assert_eq!(ev.lines_read, 103);
+        assert_eq!(ev.error_lines, 3);
+        assert_eq!(ev.caps_hit.len(), 1, "{:?}", ev.caps_hit);
+        assert!(ev.caps_hit[0].contains("103"));
+    }
+
+    #[test]
+    fn group_cap_counts_the_rest() {
+        let mut s = String::new();
+        for i in 0..10 {
+            s.push_str(&format!("{{\"level\":50,\"msg\":\"failure kind {}\"}}\n", ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa"][i]));
+        }
+        let ev = run(&s, Limits { max_groups: 4, ..Limits::default() });
+        assert_eq!(ev.error_lines, 10);
+        assert_eq!(ev.groups.len(), 4);
+        assert_eq!(ev.ungrouped_error_lines, 6);
+        assert!(ev.caps_hit.iter().any(|c| c.starts_with("groups")));
+    }
+
+    #[test]
+    fn trace_table_stays_bounded_and_keeps_frequent_ids() {
+        let mut s = String::new();
+        for i in 0..500u64 {
+            s.push_str(&format!("{{\"level\":50,\"msg\":\"x\",\"trace_id\":\"{:032x}\"}}\n", i + 1));
+            if i % 10 == 0 {
+                s.push_str(&format!("{{\"level\":50,\"msg\":\"x\",\"trace_id\":\"{A}\"}}\n"));
+            }
+        }
+        let ev = run(&s, Limits { max_trace_ids: 64, ..Limits::default() });
+        assert!(ev.trace_counts_approximate);
+        assert!(ev.distinct_trace_ids <= 64);
+        assert_eq!(ev.traces[0].trace_id, A);
+        assert_eq!(ev.traces[0].error_lines, 50);
+    }
+
+    #[test]
+    fn time_window_filters_error_lines() {
+        let ev = run(&sample(), Limits { since_ms: Some(2_003), until_ms: Some(3_000), ..Limits::default() });
+        assert_eq!(ev.error_lines, 4);
+        assert_eq!(ev.error_lines_outside_window, 5);
+    }
+
+    #[test]
+    fn plain_text_stack_traces() {
+        let text = "\
+2026-01-01T10:00:00Z INFO server listening on 8080
+2026-01-01T10:00:01Z ERROR unhandled error in GET /api/orders/7 trace_id=4bf92f3577b34da6a3ce929d0e0e4736
+TypeError: Cannot read properties of undefined (reading 'split')
+    at parse (/app/src/parse.js:12:20)
+    at handler (/app/src/orders.js:40:9)
+    at next (/app/node_modules/express/lib/router/route.js:149:13)
+TypeError: Cannot read properties of undefined (reading 'split')
+    at parse (/app/src/parse.js:12:20)
+Traceback (most recent call last):
+  File \"/app/main.py\", line 3, in <module>
+    main()
+ValueError: invalid literal for int() with base 10: 'abc'
+";
+        let ev = run(text, Limits::default());
+        assert_eq!(ev.error_lines, 3, "{ev:#?}");
+        let by_msg: HashMap<&str, &ErrorGroup> = ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
+        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<hex>"];
+        assert_eq!(first.stack_head[0], "TypeError: Cannot read properties of undefined (reading 'split')");
+        assert_eq!(first.stack_head[1], "at parse (/app/src/parse.js:12:20)");
+        assert_eq!(first.error_type.as_deref(), Some("TypeError"));
+        let bare = by_msg["TypeError: Cannot read properties of undefined (reading 'split')"];
+        assert_eq!(bare.count, 1);
+        assert_eq!(bare.stack_head.len(), 2);
+        let py = by_msg["ValueError: invalid literal for int() with base <n>: 'abc'"];
+        assert_eq!(py.error_type.as_deref(), Some("ValueError"));
+    }
+
+    #[test]
+    fn cloudwatch_events() {
+        let mut a = Analyser::new(None, Limits::default());
+        a.feed_event("web/web/t1", 5_000, &pino(30, 1, "request completed", "/", 200, A));
+        a.feed_event("web/web/t1", 5_001, &pino(50, 1, "Database connection refused", "/api/orders", 500, A));
+        a.feed_event("web/web/t2", 5_002, "Error: boom\n    at x (/a.js:1:1)\n    at y (/b.js:2:2)");
+        let ev = a.finish("cw".into());
+        assert_eq!(ev.lines_read, 3);
+        assert_eq!(ev.error_lines, 2);
+        // The event time wins over the line's own.
+        assert_eq!(ev.groups.iter().find(|g| g.message == "Database connection refused").unwrap().first_seen.unwrap().timestamp_millis(), 5_001);
+        let boom = ev.groups.iter().find(|g| g.message == "Error: boom").unwrap();
+        assert_eq!(boom.stack_head, vec!["Error: boom", "at x (/a.js:1:1)", "at y (/b.js:2:2)"]);
+    }
+}

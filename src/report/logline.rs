@@ -1,0 +1,666 @@
+//! One log line → is it an error, and if so what does it say: time, message, error
+//! type, stack, route, HTTP status and trace ids. JSON lines (pino, bunyan, winston,
+//! zap, logrus, structlog, ECS and OpenTelemetry field names) and plain text
+//! (`2024-… ERROR …`, logfmt, access-log lines, bare stack traces) are both read.
+//!
+//! Pure functions only; the streaming, grouping and caps live in `analyse.rs`.
+
+use crate::report::{normalise, redact, traceid};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use regex::Regex;
+use serde_json::Value;
+use std::sync::LazyLock;
+
+/// What a line turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    NotError,
+    Error(ErrorLine),
+    /// `Caused by: …`: continues the previous error's stack; `text` is redacted.
+    Continuation { text: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorLine {
+    pub time_ms: Option<i64>,
+    /// The message as shown (redacted, one line, cut at 500 bytes).
+    pub message: String,
+    /// The grouping key: `message` normalised.
+    pub key: String,
+    pub error_type: Option<String>,
+    /// First lines of the stack (redacted).
+    pub stack: Vec<String>,
+    pub route: Option<String>,
+    pub status: Option<u16>,
+    pub trace_ids: Vec<String>,
+    /// A Python `Traceback (most recent call last):` line: its message comes later.
+    pub traceback_start: bool,
+    /// A bare exception line (`FooError: …` without time or level).
+    pub may_continue: bool,
+}
+
+/// Per-run settings of the line reader.
+#[derive(Debug, Default)]
+pub struct LineReader {
+    trace_field: Option<String>,
+    trace_field_text: Option<Regex>,
+}
+
+const MAX_MESSAGE: usize = 500;
+const STACK_LINES: usize = 3;
+
+impl LineReader {
+    pub fn new(trace_id_field: Option<&str>) -> Self {
+        let trace_field = trace_id_field.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let trace_field_text = trace_field.as_deref().and_then(traceid::text_key_pattern);
+        LineReader { trace_field, trace_field_text }
+    }
+
+    /// Reads one line; `event_ms` is the CloudWatch event time when there is one.
+    pub fn read(&self, line: &str, event_ms: Option<i64>) -> Line {
+        let t = line.trim_end_matches(['\r', '\n']);
+        let trimmed = t.trim_start();
+        if trimmed.starts_with('{') {
+            if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
+                if v.is_object() {
+                    return self.read_json(&v, event_ms);
+                }
+            }
+        }
+        self.read_text(t, event_ms)
+    }
+
+    fn read_json(&self, v: &Value, event_ms: Option<i64>) -> Line {
+        let level = json_level(v);
+        let status = first_status(v);
+        let err = json_error(v);
+        let is_error = match level {
+            Some(true) => true,
+            Some(false) => status.is_some_and(|s| s >= 500),
+            None => status.is_some_and(|s| s >= 500) || err.message.is_some() || !err.stack.is_empty(),
+        };
+        if !is_error {
+            return Line::NotError;
+        }
+        let msg = MSG_FIELDS.iter().find_map(|f| get_str(v, f)).map(|s| first_line(&s).to_owned());
+        let message = choose_message(msg.as_deref(), err.kind.as_deref(), err.message.as_deref(), status);
+        let method = METHOD_FIELDS.iter().find_map(|f| get_str(v, f));
+        let route = URL_FIELDS.iter().find_map(|f| get_str(v, f)).map(|u| normalise::route(method.as_deref(), &u));
+        let mut trace_ids = Vec::new();
+        traceid::from_json(v, self.trace_field.as_deref(), &mut trace_ids);
+        let time_ms = event_ms.or_else(|| TIME_FIELDS.iter().find_map(|f| lookup(v, f).and_then(json_time)));
+        Line::Error(finish(ErrorLine {
+            time_ms,
+            message,
+            error_type: err.kind,
+            stack: err.stack,
+            route,
+            status,
+            trace_ids,
+            ..Default::default()
+        }))
+    }
+
+    fn read_text(&self, line: &str, event_ms: Option<i64>) -> Line {
+        if line.starts_with([' ', '\t']) || line.trim().is_empty() {
+            return Line::NotError;
+        }
+        if let Some(rest) = line.strip_prefix("Caused by: ") {
+            return Line::Continuation { text: cut(&redact::redact(&format!("Caused by: {rest}"))) };
+        }
+        let (time_ms, after_time) = match leading_time(line) {
+            Some((ms, rest)) => (Some(ms), rest),
+            None => (None, line),
+        };
+        // `TypeError: …` / `Error: …` at the very start is a stack trace, not a level.
+        let exception_header = if time_ms.is_none() { EXCEPTION_LINE.captures(line) } else { None };
+        let level = if exception_header.is_some() { None } else { text_level(after_time) };
+        let status = text_status(line);
+        let traceback = level.is_none() && line.starts_with("Traceback (most recent call last)");
+        let is_error = match &level {
+            Some((is_err, _)) => *is_err || status.is_some_and(|s| s >= 500),
+            None => exception_header.is_some() || traceback || line.starts_with("panic: ") || status.is_some_and(|s| s >= 500),
+        };
+        if !is_error {
+            return Line::NotError;
+        }
+        let mut trace_ids = Vec::new();
+        traceid::from_text(line, self.trace_field_text.as_ref(), &mut trace_ids);
+        let route = text_route(line);
+        let body = match &level {
+            Some((_, end)) => &after_time[*end..],
+            None => after_time,
+        };
+        let logfmt_msg = LOGFMT_MSG.captures(body).and_then(|c| c.get(1).or(c.get(2)).map(|m| m.as_str().to_owned()));
+        let message = match logfmt_msg {
+            Some(m) => m,
+            None => clean_text_message(body),
+        };
+        let error_type = exception_header.as_ref().and_then(|c| c.get(1)).map(|m| m.as_str().to_owned()).or_else(|| {
+            EXCEPTION_IN_TEXT.captures(&message).map(|c| c[1].to_owned())
+        });
+        let stack = if exception_header.is_some() || line.starts_with("panic: ") { vec![cut(line)] } else { Vec::new() };
+        let message = if message.is_empty() { status.map(|s| format!("HTTP {s} response")).unwrap_or_default() } else { message };
+        Line::Error(finish(ErrorLine {
+            time_ms: event_ms.or(time_ms),
+            message,
+            error_type,
+            stack,
+            route,
+            status,
+            trace_ids,
+            traceback_start: traceback,
+            // A bare `FooError: msg` may be the tail of the previous error's stack;
+            // the analyser decides by adjacency.
+            may_continue: exception_header.is_some(),
+            ..Default::default()
+        }))
+    }
+}
+
+/// Redacts, cuts and derives the grouping key.
+fn finish(mut e: ErrorLine) -> ErrorLine {
+    e.message = cut(&redact::redact(first_line(&e.message)));
+    e.key = normalise::message(&e.message);
+    if e.key.is_empty() {
+        e.key = "(empty message)".into();
+    }
+    e.stack = e.stack.iter().map(|s| cut(&redact::redact(s))).collect();
+    e.error_type = e.error_type.map(|t| cut(&redact::redact(&t)));
+    e
+}
+
+fn first_line(s: &str) -> &str {
+    s.trim().lines().next().unwrap_or("").trim_end()
+}
+
+fn cut(s: &str) -> String {
+    if s.len() <= MAX_MESSAGE {
+        return s.to_owned();
+    }
+    let mut end = MAX_MESSAGE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+const MSG_FIELDS: &[&str] = &["msg", "message", "@m", "@mt", "log", "text", "event", "error_message", "body"];
+const METHOD_FIELDS: &[&str] = &["req.method", "method", "http.method", "http.request.method", "request.method", "httpRequest.requestMethod"];
+const URL_FIELDS: &[&str] = &[
+    "http.route",
+    "route",
+    "req.route",
+    "req.url",
+    "req.originalUrl",
+    "req.path",
+    "url.path",
+    "http.target",
+    "path",
+    "url",
+    "http.url",
+    "url.full",
+    "request.url",
+    "request.path",
+    "httpRequest.requestUrl",
+];
+const TIME_FIELDS: &[&str] = &["time", "timestamp", "@timestamp", "ts", "t", "date", "datetime", "eventTime", "asctime", "@t"];
+const LEVEL_FIELDS: &[&str] = &[
+    "level",
+    "lvl",
+    "severity",
+    "log.level",
+    "levelname",
+    "level_name",
+    "loglevel",
+    "log_level",
+    "@l",
+    "severity_text",
+    "severityText",
+    "SeverityText",
+    "status",
+];
+const STATUS_FIELDS: &[&str] = &[
+    "res.statusCode",
+    "res.status",
+    "statusCode",
+    "status_code",
+    "http.status_code",
+    "http.response.status_code",
+    "response.status",
+    "response.statusCode",
+    "httpRequest.status",
+    "status",
+];
+
+/// A path in a JSON object: `a.b.c` matches nested objects, literal dotted keys, or a mix.
+pub fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let obj = v.as_object()?;
+    if let Some(x) = obj.get(path) {
+        return Some(x);
+    }
+    for (i, _) in path.match_indices('.') {
+        if let Some(child) = obj.get(&path[..i]) {
+            if let Some(x) = lookup(child, &path[i + 1..]) {
+                return Some(x);
+            }
+        }
+    }
+    None
+}
+
+/// A string (or number, as text) at `path`.
+pub fn get_str(v: &Value, path: &str) -> Option<String> {
+    match lookup(v, path)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `Some(true)` for error and worse, `Some(false)` for a known lower level.
+fn json_level(v: &Value) -> Option<bool> {
+    for f in LEVEL_FIELDS {
+        match lookup(v, f) {
+            Some(Value::Number(n)) if *f != "status" => {
+                let n = n.as_f64()?;
+                // pino/bunyan use 10–60 (50 error, 60 fatal); syslog-style loggers (GELF) use 0–7 (3 error).
+                return Some(if n >= 10.0 { n >= 50.0 } else { n <= 3.0 });
+            }
+            Some(Value::String(s)) => {
+                if let Some(b) = level_word(s) {
+                    return Some(b);
+                }
+                if let Ok(n) = s.parse::<f64>() {
+                    if *f != "status" {
+                        return Some(if n >= 10.0 { n >= 50.0 } else { n <= 3.0 });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for f in ["severity_number", "severityNumber", "SeverityNumber"] {
+        if let Some(n) = lookup(v, f).and_then(Value::as_f64) {
+            // OpenTelemetry: 17–24 are ERROR and FATAL.
+            return Some(n >= 17.0);
+        }
+    }
+    None
+}
+
+fn level_word(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "error" | "err" | "fatal" | "critical" | "crit" | "alert" | "emerg" | "emergency" | "panic" | "dpanic" | "severe" | "e" | "f" => {
+            Some(true)
+        }
+        "trace" | "debug" | "info" | "information" | "informational" | "notice" | "warn" | "warning" | "verbose" | "fine" | "finer"
+        | "finest" | "config" | "d" | "i" | "w" | "v" => Some(false),
+        _ => None,
+    }
+}
+
+fn first_status(v: &Value) -> Option<u16> {
+    STATUS_FIELDS.iter().find_map(|f| {
+        let n = match lookup(v, f)? {
+            Value::Number(n) => n.as_u64()?,
+            Value::String(s) => s.parse::<u64>().ok()?,
+            _ => return None,
+        };
+        (100..=599).contains(&n).then_some(n as u16)
+    })
+}
+
+#[derive(Default)]
+struct JsonError {
+    kind: Option<String>,
+    message: Option<String>,
+    stack: Vec<String>,
+}
+
+fn json_error(v: &Value) -> JsonError {
+    let mut e = JsonError::default();
+    for f in ["err", "error", "exception", "exc_info", "error.object"] {
+        match lookup(v, f) {
+            Some(o @ Value::Object(_)) => {
+                e.kind = ["type", "name", "kind", "class"].iter().find_map(|k| get_str(o, k));
+                e.message = ["message", "msg", "reason"].iter().find_map(|k| get_str(o, k));
+                e.stack = ["stack", "stacktrace", "stack_trace", "backtrace"]
+                    .iter()
+                    .find_map(|k| lookup(o, k).and_then(stack_lines))
+                    .unwrap_or_default();
+                break;
+            }
+            Some(Value::String(s)) if !s.is_empty() => {
+                if s.contains('\n') {
+                    e.stack = stack_lines(&Value::String(s.clone())).unwrap_or_default();
+                    e.message = e.stack.last().cloned();
+                } else {
+                    e.message = Some(s.clone());
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+    if e.kind.is_none() {
+        e.kind = ["error.type", "exception.type", "error_type", "exc_type"].iter().find_map(|k| get_str(v, k));
+    }
+    if e.message.is_none() {
+        e.message = ["error.message", "exception.message", "error_message"].iter().find_map(|k| get_str(v, k));
+    }
+    if e.stack.is_empty() {
+        e.stack = ["stack", "stack_trace", "stacktrace", "error.stack_trace", "exception.stacktrace"]
+            .iter()
+            .find_map(|k| lookup(v, k).and_then(stack_lines))
+            .unwrap_or_default();
+    }
+    if e.kind.is_none() {
+        // `TypeError: …` as the first stack line names the type.
+        e.kind = e.stack.first().and_then(|l| EXCEPTION_LINE.captures(l)).and_then(|c| c.get(1)).map(|m| m.as_str().to_owned());
+    }
+    e
+}
+
+fn stack_lines(v: &Value) -> Option<Vec<String>> {
+    let lines: Vec<String> = match v {
+        Value::String(s) => s.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).take(STACK_LINES).map(str::to_owned).collect(),
+        Value::Array(a) => a.iter().filter_map(Value::as_str).take(STACK_LINES).map(str::to_owned).collect(),
+        _ => return None,
+    };
+    (!lines.is_empty()).then_some(lines)
+}
+
+/// Messages that say "an error happened" without saying which; the error's own
+/// message is the better grouping key then.
+fn is_generic(msg: &str) -> bool {
+    let m = msg.trim().trim_end_matches(['.', '!', ':']).to_ascii_lowercase();
+    const GENERIC: &[&str] = &[
+        "",
+        "error",
+        "failed",
+        "failure",
+        "exception",
+        "request errored",
+        "request error",
+        "request failed",
+        "request completed",
+        "request finished",
+        "internal server error",
+        "unhandled error",
+        "unhandled exception",
+        "unhandled rejection",
+        "unhandledrejection",
+        "uncaught exception",
+        "uncaughtexception",
+        "http request failed",
+        "handler failed",
+    ];
+    GENERIC.contains(&m.as_str())
+        || m.starts_with("uncaught exception")
+        || m.starts_with("unhandled exception")
+        || m.starts_with("unhandled rejection")
+}
+
+fn choose_message(msg: Option<&str>, kind: Option<&str>, err: Option<&str>, status: Option<u16>) -> String {
+    if let Some(m) = msg.filter(|m| !is_generic(m)) {
+        return m.to_owned();
+    }
+    if let Some(e) = err.map(first_line).filter(|e| !e.is_empty()) {
+        return match kind {
+            Some(k) if k != "Error" && !e.starts_with(k) => format!("{k}: {e}"),
+            _ => e.to_owned(),
+        };
+    }
+    if let Some(s) = status {
+        return format!("HTTP {s} response");
+    }
+    msg.unwrap_or("").to_owned()
+}
+
+fn json_time(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            Some(if f > 1e17 {
+                (f / 1e6) as i64 // ns
+            } else if f > 1e14 {
+                (f / 1e3) as i64 // µs
+            } else if f > 1e11 {
+                f as i64 // ms
+            } else {
+                (f * 1e3) as i64 // s
+            })
+        }
+        Value::String(s) => parse_time(s),
+        _ => None,
+    }
+}
+
+/// RFC 3339 and the common `YYYY-MM-DD HH:MM:SS[.fff]` (taken as UTC).
+pub fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.timestamp_millis());
+        }
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S,%f", "%Y/%m/%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    None
+}
+
+pub fn ms_to_time(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+static LEADING_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\[?(\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?\s*").expect("time pattern")
+});
+
+fn leading_time(line: &str) -> Option<(i64, &str)> {
+    let c = LEADING_TIME.captures(line)?;
+    let raw = c[1].replace(',', ".");
+    let ms = parse_time(&raw).or_else(|| parse_time(&raw.replacen(' ', "T", 1)))?;
+    Some((ms, &line[c.get(0)?.end()..]))
+}
+
+/// `(is_error, end of the level token)` from the first few tokens, or a `level=` pair.
+fn text_level(s: &str) -> Option<(bool, usize)> {
+    if let Some(c) = LOGFMT_LEVEL.captures(s) {
+        if let Some(b) = level_word(&c[1]) {
+            return Some((b, 0));
+        }
+    }
+    let head_end = s.char_indices().nth(120).map(|(i, _)| i).unwrap_or(s.len());
+    let head = &s[..head_end];
+    let mut pos = 0;
+    for (n, tok) in head.split(|c: char| c.is_whitespace() || "[]()|:,<>".contains(c)).enumerate() {
+        let start = pos;
+        pos += tok.len() + 1;
+        if tok.is_empty() {
+            continue;
+        }
+        if n > 8 {
+            break;
+        }
+        // One-letter levels only in glog position (`E0102 …`) are too ambiguous; skip them.
+        if tok.len() > 1 {
+            if let Some(b) = level_word(tok) {
+                return Some((b, (start + tok.len()).min(s.len())));
+            }
+        }
+    }
+    None
+}
+
+static LOGFMT_LEVEL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(?i)\b(?:level|lvl|severity)=["']?([A-Za-z]+)"#).expect("level pattern"));
+static LOGFMT_MSG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"\b(?:msg|message)=(?:"((?:[^"\\]|\\.)*)"|(\S+))"#).expect("msg pattern"));
+static TEXT_STATUS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)(?:\b(?:status|status_?code|http_status)["']?\s*[=:]\s*["']?([1-5]\d\d)\b|HTTP/\d(?:\.\d)?"\s+([1-5]\d\d)\s)"#)
+        .expect("status pattern")
+});
+static TEXT_ROUTE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\b(GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)\s+(/[^\s"]*)|\bmethod=(\w+)\s+(?:path|url|route)=(/\S*)"#).expect("route pattern")
+});
+/// `module.FooError: message` or `FooException` alone: the start of a stack trace.
+static EXCEPTION_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:Uncaught |Unhandled )?(?:[A-Za-z_$][\w$]*\.)*((?:[A-Za-z_$][\w$]*)?(?:Error|Exception|Exit|Interrupt|Fault|Panic))(?::\s|$)")
+        .expect("exception pattern")
+});
+static EXCEPTION_IN_TEXT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b([A-Z][\w$]*(?:Error|Exception)):\s").expect("exception-in-text pattern"));
+
+fn text_status(line: &str) -> Option<u16> {
+    let c = TEXT_STATUS.captures(line)?;
+    c.get(1).or(c.get(2))?.as_str().parse().ok()
+}
+
+fn text_route(line: &str) -> Option<String> {
+    let c = TEXT_ROUTE.captures(line)?;
+    match (c.get(1), c.get(2), c.get(3), c.get(4)) {
+        (Some(m), Some(p), _, _) | (_, _, Some(m), Some(p)) => Some(normalise::route(Some(m.as_str()), p.as_str())),
+        _ => None,
+    }
+}
+
+/// The message part of a plain-text line: separators and `[thread]`-style brackets
+/// at its start are dropped.
+fn clean_text_message(body: &str) -> String {
+    let mut s = body.trim_start_matches(|c: char| c.is_whitespace() || ":-|]>".contains(c));
+    // `[main] com.foo.Bar - message` → `message`, when the bracket part is short.
+    for _ in 0..2 {
+        if s.starts_with('[') {
+            if let Some(end) = s.find(']').filter(|e| *e < 64) {
+                s = s[end + 1..].trim_start_matches(|c: char| c.is_whitespace() || ":-|".contains(c));
+            }
+        }
+    }
+    if let Some((head, rest)) = s.split_once(" - ") {
+        if !head.contains(' ') && head.len() < 80 && !rest.is_empty() {
+            s = rest;
+        }
+    }
+    s.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(line: &str) -> ErrorLine {
+        match LineReader::new(None).read(line, None) {
+            Line::Error(e) => e,
+            other => panic!("not an error: {other:?} for {line}"),
+        }
+    }
+
+    fn not_err(line: &str) {
+        assert_eq!(LineReader::new(None).read(line, None), Line::NotError, "{line}");
+    }
+
+    const TID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+    #[test]
+    fn pino_error_with_err_object() {
+        let line = format!(
+            r#"{{"level":50,"time":1767225600123,"pid":1,"hostname":"ip-10-0-1-5","req":{{"method":"GET","url":"/api/orders/42?x=1"}},"res":{{"statusCode":500}},"trace_id":"{TID}","span_id":"00f067aa0ba902b7","err":{{"type":"Error","message":"Database connection refused","stack":"Error: Database connection refused\n    at Pool.connect (/app/db.js:10:5)\n    at handler (/app/orders.js:7:3)\n    at next (/app/router.js:1:1)"}},"msg":"request errored"}}"#
+        );
+        let e = err(&line);
+        assert_eq!(e.message, "Database connection refused");
+        assert_eq!(e.key, "Database connection refused");
+        assert_eq!(e.route.as_deref(), Some("GET /api/orders/:id"));
+        assert_eq!(e.status, Some(500));
+        assert_eq!(e.trace_ids, vec![TID]);
+        assert_eq!(e.time_ms, Some(1767225600123));
+        assert_eq!(e.stack.len(), 3);
+        assert_eq!(e.stack[0], "Error: Database connection refused");
+        assert_eq!(e.error_type.as_deref(), Some("Error"));
+    }
+
+    #[test]
+    fn pino_levels() {
+        not_err(r#"{"level":30,"time":1,"msg":"request completed","res":{"statusCode":200}}"#);
+        not_err(r#"{"level":40,"time":1,"msg":"slow query"}"#);
+        err(r#"{"level":60,"time":1,"msg":"uncaught exception, shutting down","err":{"type":"TypeError","message":"Cannot read properties of undefined (reading 'split')"}}"#);
+        // An info access line for a 5xx response is an error line too.
+        let e = err(r#"{"level":30,"time":1,"msg":"request completed","req":{"method":"POST","url":"/api/pay"},"res":{"statusCode":503}}"#);
+        assert_eq!(e.message, "HTTP 503 response");
+        assert_eq!(e.route.as_deref(), Some("POST /api/pay"));
+    }
+
+    #[test]
+    fn generic_message_takes_error_type_and_message() {
+        let e = err(r#"{"level":60,"msg":"uncaught exception, shutting down","err":{"type":"TypeError","message":"Cannot read properties of undefined (reading 'split')","stack":"TypeError: Cannot read properties of undefined (reading 'split')\n    at parse (/app/x.js:1:1)"}}"#);
+        assert_eq!(e.message, "TypeError: Cannot read properties of undefined (reading 'split')");
+        assert_eq!(e.stack[0], "TypeError: Cannot read properties of undefined (reading 'split')");
+    }
+
+    #[test]
+    fn string_levels_and_other_schemas() {
+        err(r#"{"level":"error","timestamp":"2026-01-01T10:00:00Z","message":"boom"}"#);
+        err(r#"{"severity":"ERROR","message":"boom"}"#);
+        err(r#"{"log.level":"fatal","message":"boom"}"#);
+        err(r#"{"log":{"level":"error"},"message":"boom"}"#);
+        err(r#"{"levelname":"CRITICAL","message":"boom"}"#);
+        err(r#"{"SeverityText":"ERROR","Body":"boom"}"#);
+        err(r#"{"severity_number":17,"body":"boom"}"#);
+        not_err(r#"{"level":"info","message":"all good error_count=0"}"#);
+        not_err(r#"{"severity":"WARNING","message":"retrying"}"#);
+        let e = err(r#"{"level":"error","ts":1767225600.5,"msg":"boom","http.route":"/api/items/{id}","http.method":"GET"}"#);
+        assert_eq!(e.time_ms, Some(1767225600500));
+        assert_eq!(e.route.as_deref(), Some("GET /api/items/{id}"));
+        let e = err(r#"{"timestamp":"2026-01-01T10:00:00Z","error":{"message":"disk full","type":"IOError"}}"#);
+        assert_eq!(e.message, "IOError: disk full");
+    }
+
+    #[test]
+    fn plain_text_lines() {
+        let e = err(&format!("2026-01-01T10:00:00.250Z ERROR [http-nio-8080-exec-3] c.s.OrderController - Order lookup failed for order 123 trace_id={TID}"));
+        assert_eq!(e.time_ms, Some(1767261600250));
+        assert_eq!(e.trace_ids, vec![TID]);
+        assert_eq!(e.message, format!("Order lookup failed for order 123 trace_id={TID}"));
+        assert!(e.key.starts_with("Order lookup failed for order <n>"), "{}", e.key);
+        let e = err(r#"time=2026-01-01T10:00:00Z level=error msg="db connect failed" method=GET path=/api/orders/7"#);
+        assert_eq!(e.message, "db connect failed");
+        assert_eq!(e.route.as_deref(), Some("GET /api/orders/:id"));
+        let e = err(r#"10.0.0.1 - - [01/Jan/2026:10:00:00 +0000] "GET /api/orders/9 HTTP/1.1" 502 17 "-" "curl""#);
+        assert_eq!(e.status, Some(502));
+        assert_eq!(e.route.as_deref(), Some("GET /api/orders/:id"));
+        not_err("2026-01-01 10:00:00 INFO connection error recovered");
+        not_err(r#"10.0.0.1 - - [01/Jan/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 17"#);
+        not_err("    at Object.<anonymous> (/app/index.js:1:1)");
+        let e = err("[2026-01-01 10:00:00,123] FATAL: out of file descriptors");
+        assert_eq!(e.message, "out of file descriptors");
+    }
+
+    #[test]
+    fn stack_trace_lines() {
+        let e = err("TypeError: Cannot read properties of undefined (reading 'split')");
+        assert_eq!(e.error_type.as_deref(), Some("TypeError"));
+        assert!(e.may_continue);
+        assert_eq!(e.stack, vec!["TypeError: Cannot read properties of undefined (reading 'split')"]);
+        let e = err("java.lang.IllegalStateException: pool closed");
+        assert_eq!(e.error_type.as_deref(), Some("IllegalStateException"));
+        assert!(matches!(LineReader::new(None).read("Caused by: java.net.ConnectException: refused", None), Line::Continuation { .. }));
+        let e = err("Traceback (most recent call last):");
+        assert!(e.traceback_start);
+        let e = err("panic: runtime error: invalid memory address or nil pointer dereference");
+        assert_eq!(e.stack.len(), 1);
+    }
+
+    #[test]
+    fn secrets_never_reach_the_model() {
+        let e = err(r#"{"level":50,"msg":"login to postgres://app:hunter2@db:5432/x failed password=hunter2"}"#);
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+        assert!(!e.key.contains("hunter2"));
+    }
+}
