@@ -1,0 +1,260 @@
+//! Running a scanner: a time limit, both pipes drained while it runs, and the tail of
+//! its stderr kept for error messages. Knows nothing about reports.
+//!
+//! The scanner runs in a process group of its own so a timeout can kill the whole tree:
+//! the pip-installed tools are Python shims that start the real binary as a child, and a
+//! surviving grandchild would hold the pipes open forever.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// How many stderr lines error messages quote.
+pub const TAIL_LINES: usize = 20;
+
+#[derive(Debug)]
+pub struct Output {
+    /// `None` when the process was killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn stderr_tail(&self) -> Option<String> {
+        tail(&self.stderr, TAIL_LINES)
+    }
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    /// The executable could not be started (missing, not executable).
+    Spawn(std::io::Error),
+    /// Still running at the deadline; killed. Holds what it had written to stderr.
+    TimedOut { after: Duration, stderr: Vec<u8> },
+    /// Reading its pipes failed.
+    Io(std::io::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+}
+
+impl Invocation {
+    pub fn new(program: &Path) -> Self {
+        Invocation {
+            program: program.to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.args.push(a.as_ref().to_string_lossy().into_owned());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, items: I) -> Self {
+        for a in items {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Self {
+        self.cwd = Some(dir.to_owned());
+        self
+    }
+
+    /// The command line as a person would type it, for logs.
+    pub fn display(&self) -> String {
+        std::iter::once(self.program.display().to_string())
+            .chain(self.args.iter().map(|a| {
+                if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                }
+            }))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// Runs `inv` to completion or until `timeout`, whichever is first.
+pub async fn run(inv: &Invocation, timeout: Duration) -> Result<Output, RunError> {
+    tracing::info!("running {}", inv.display());
+    let mut cmd = tokio::process::Command::new(&inv.program);
+    cmd.args(&inv.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for (k, v) in &inv.env {
+        cmd.env(k, v);
+    }
+    if let Some(dir) = &inv.cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    let pgid = child.id();
+    let mut out_pipe = child.stdout.take().expect("stdout is piped");
+    let mut err_pipe = child.stderr.take().expect("stderr is piped");
+    // Both pipes are read concurrently with the wait: a scanner that fills one pipe while
+    // the other is not read would block forever.
+    let stdout_task = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        out_pipe.read_to_end(&mut buf).await.map(|_| buf)
+    });
+    let (err_tx, mut err_rx) = tokio::sync::watch::channel(Vec::<u8>::new());
+    let stderr_task = tokio::spawn(async move {
+        let mut all = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            match err_pipe.read(&mut chunk).await {
+                Ok(0) => break Ok(all),
+                Ok(n) => {
+                    all.extend_from_slice(&chunk[..n]);
+                    // Keep a copy of the recent part for the timeout message.
+                    let keep = all.len().saturating_sub(64 * 1024);
+                    let _ = err_tx.send(all[keep..].to_vec());
+                }
+                Err(e) => break Err(e),
+            }
+        }
+    });
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => status.map_err(RunError::Io)?,
+        Err(_) => {
+            if let Some(pid) = pgid {
+                kill_group(pid);
+            }
+            let _ = child.kill().await;
+            let stderr = err_rx.borrow_and_update().clone();
+            stdout_task.abort();
+            stderr_task.abort();
+            return Err(RunError::TimedOut {
+                after: timeout,
+                stderr,
+            });
+        }
+    };
+    // The tool has exited; a child it left behind may still hold the pipes. Give the
+    // readers a moment, then take the process group down too.
+    let grace = Duration::from_secs(5);
+    let (stdout, stderr) =
+        match tokio::time::timeout(grace, async { (stdout_task.await, stderr_task.await) }).await {
+            Ok((o, e)) => (flatten(o)?, flatten(e)?),
+            Err(_) => {
+                if let Some(pid) = pgid {
+                    kill_group(pid);
+                }
+                return Err(RunError::Io(std::io::Error::other(
+                    "the tool exited but a process it started kept its output open; it was killed",
+                )));
+            }
+        };
+    Ok(Output {
+        code: status.code(),
+        stdout,
+        stderr,
+    })
+}
+
+fn flatten(
+    r: Result<std::io::Result<Vec<u8>>, tokio::task::JoinError>,
+) -> Result<Vec<u8>, RunError> {
+    r.map_err(|e| RunError::Io(std::io::Error::other(e.to_string())))?
+        .map_err(RunError::Io)
+}
+
+fn kill_group(pgid: u32) {
+    // SAFETY: killpg has no memory-safety preconditions; the group is the one the child leads.
+    unsafe {
+        libc::killpg(pgid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
+/// The last `n` non-empty lines of `bytes`, lossily decoded; `None` when there are none.
+pub fn tail(bytes: &[u8], n: usize) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return None;
+    }
+    Some(lines[lines.len().saturating_sub(n)..].join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Invocation {
+        Invocation::new(Path::new("/bin/sh")).arg("-c").arg(script)
+    }
+
+    #[tokio::test]
+    async fn captures_both_pipes_and_exit_code() {
+        let out = run(
+            &sh("echo out; echo err >&2; exit 3"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.code, Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr_tail().as_deref(), Some("err"));
+    }
+
+    #[tokio::test]
+    async fn large_output_on_both_pipes_does_not_deadlock() {
+        // 1 MiB on each pipe: far beyond the 64 KiB a pipe buffers.
+        let script =
+            "head -c 1048576 /dev/zero | tr '\\0' a; head -c 1048576 /dev/zero | tr '\\0' b >&2";
+        let out = run(&sh(script), Duration::from_secs(60)).await.unwrap();
+        assert_eq!(out.stdout.len(), 1 << 20);
+        assert_eq!(out.stderr.len(), 1 << 20);
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_tree() {
+        // The grandchild keeps stdout open; only killing the group ends the read.
+        let r = run(
+            &sh("echo started >&2; sleep 300 & sleep 300"),
+            Duration::from_millis(500),
+        )
+        .await;
+        assert!(
+            matches!(r, Err(RunError::TimedOut { .. })),
+            "expected a timeout, got {r:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_a_spawn_error() {
+        let r = run(
+            &Invocation::new(Path::new("/nonexistent/scanner")),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert!(matches!(r, Err(RunError::Spawn(_))));
+    }
+
+    #[test]
+    fn tail_keeps_last_lines() {
+        assert_eq!(tail(b"a\nb\n\nc\n", 2).as_deref(), Some("b\nc"));
+        assert_eq!(tail(b"\n \n", 2), None);
+    }
+}

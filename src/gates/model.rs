@@ -1,0 +1,428 @@
+//! The one finding model every scanner's report is parsed into, and the per-gate
+//! outcome the policy produces from it. Everything here is plain data: parsers build
+//! it, the policy annotates it, the writers render it.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The gates, in the order `gate all` runs them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum GateKind {
+    Secrets,
+    Image,
+    Sbom,
+    Iac,
+    Deps,
+}
+
+impl GateKind {
+    pub const ALL: [GateKind; 5] = [
+        GateKind::Secrets,
+        GateKind::Image,
+        GateKind::Sbom,
+        GateKind::Iac,
+        GateKind::Deps,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GateKind::Secrets => "secrets",
+            GateKind::Image => "image",
+            GateKind::Sbom => "sbom",
+            GateKind::Iac => "iac",
+            GateKind::Deps => "deps",
+        }
+    }
+
+    /// The scanner behind the gate.
+    pub fn tool(self) -> Tool {
+        match self {
+            GateKind::Secrets => Tool::Gitleaks,
+            GateKind::Image => Tool::Trivy,
+            GateKind::Sbom => Tool::Syft,
+            GateKind::Iac => Tool::Checkov,
+            GateKind::Deps => Tool::Npm,
+        }
+    }
+}
+
+impl fmt::Display for GateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The external tools shipwatch drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tool {
+    Gitleaks,
+    Trivy,
+    Syft,
+    Checkov,
+    Npm,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 5] = [
+        Tool::Gitleaks,
+        Tool::Trivy,
+        Tool::Syft,
+        Tool::Checkov,
+        Tool::Npm,
+    ];
+
+    /// The executable's name, also the key under `[gates.tools]` and in the allowlist.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Gitleaks => "gitleaks",
+            Tool::Trivy => "trivy",
+            Tool::Syft => "syft",
+            Tool::Checkov => "checkov",
+            Tool::Npm => "npm",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Tool> {
+        Tool::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+            .or(match s {
+                "npm-audit" | "npm_audit" => Some(Tool::Npm),
+                _ => None,
+            })
+    }
+}
+
+impl fmt::Display for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One severity scale for every tool. npm's `moderate` is `Medium`, its `info` is `Info`;
+/// Gitleaks has no severities, so every leaked secret is `High`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Unknown,
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// Highest first, for tables.
+    pub const DESCENDING: [Severity; 6] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+        Severity::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Unknown => "UNKNOWN",
+            Severity::Info => "INFO",
+            Severity::Low => "LOW",
+            Severity::Medium => "MEDIUM",
+            Severity::High => "HIGH",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+
+    /// Case-insensitive; accepts the spellings of every supported tool.
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "unknown" | "none" | "" => Severity::Unknown,
+            "info" | "informational" | "negligible" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" | "moderate" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
+    /// Like [`Severity::parse`], but anything unrecognised is `Unknown` (reports from
+    /// newer tool versions must not fail to parse over a new word).
+    pub fn lenient(s: &str) -> Severity {
+        Severity::parse(s).unwrap_or(Severity::Unknown)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Severity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Severity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Severity::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not a severity; use CRITICAL, HIGH, MEDIUM, LOW, INFO or UNKNOWN"
+            ))
+        })
+    }
+}
+
+/// A set of severities, written in the config as a list (`["CRITICAL", "HIGH"]`) or `"any"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeveritySet(u8);
+
+impl SeveritySet {
+    pub fn any() -> Self {
+        SeveritySet(Severity::DESCENDING.iter().fold(0, |acc, s| acc | s.bit()))
+    }
+
+    pub fn of(list: &[Severity]) -> Self {
+        SeveritySet(list.iter().fold(0, |acc, s| acc | s.bit()))
+    }
+
+    pub fn contains(self, s: Severity) -> bool {
+        self.0 & s.bit() != 0
+    }
+
+    pub fn is_any(self) -> bool {
+        self == Self::any()
+    }
+
+    pub fn describe(self) -> String {
+        if self.is_any() {
+            return "any severity".into();
+        }
+        let names: Vec<&str> = Severity::DESCENDING
+            .iter()
+            .filter(|s| self.contains(**s))
+            .map(|s| s.as_str())
+            .collect();
+        if names.is_empty() {
+            "nothing".into()
+        } else {
+            names.join(", ")
+        }
+    }
+}
+
+impl Serialize for SeveritySet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.is_any() {
+            return s.serialize_str("any");
+        }
+        let names: Vec<&str> = Severity::DESCENDING
+            .iter()
+            .filter(|x| self.contains(**x))
+            .map(|x| x.as_str())
+            .collect();
+        names.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeveritySet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let list = match Raw::deserialize(d)? {
+            Raw::One(s) => vec![s],
+            Raw::Many(v) => v,
+        };
+        let mut set = SeveritySet::default();
+        for s in list {
+            if s.eq_ignore_ascii_case("any") {
+                set = SeveritySet::any();
+            } else {
+                let sev = Severity::parse(&s).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "`{s}` is not a severity; use \"any\" or a list of CRITICAL, HIGH, MEDIUM, LOW, INFO, UNKNOWN"
+                    ))
+                })?;
+                set.0 |= sev.bit();
+            }
+        }
+        Ok(set)
+    }
+}
+
+/// What kind of problem a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Secret,
+    Vulnerability,
+    Misconfiguration,
+    /// A problem with the SBOM itself (empty, formats disagree).
+    Sbom,
+}
+
+/// Where a finding is: a file and line, a package and version, or both
+/// (a vulnerable package found through a lockfile).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Location {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.package, &self.file) {
+            (Some(p), file) => {
+                write!(f, "{p}")?;
+                if let Some(v) = &self.version {
+                    write!(f, "@{v}")?;
+                }
+                if let Some(file) = file {
+                    write!(f, " ({file})")?;
+                }
+                Ok(())
+            }
+            (None, Some(file)) => match self.line {
+                Some(l) => write!(f, "{file}:{l}"),
+                None => write!(f, "{file}"),
+            },
+            (None, None) => f.write_str("-"),
+        }
+    }
+}
+
+/// One problem reported by one tool. Holds no secret value: parsers never read the
+/// `Secret`/`Match` fields of a report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub tool: Tool,
+    pub category: Category,
+    pub rule_id: String,
+    pub severity: Severity,
+    pub title: String,
+    pub location: Location,
+    /// Stable across runs for the same problem in the same place; SARIF's partial fingerprint.
+    pub fingerprint: String,
+    pub fix_available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// What a parser got out of a report.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    pub findings: Vec<Finding>,
+    /// Facts about the scan worth showing (e.g. "checks passed: 25", "suppressed in source: 3").
+    pub notes: Vec<String>,
+}
+
+/// A report that cannot be trusted: empty, truncated, not JSON, or an unknown shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvalidReport(pub String);
+
+impl fmt::Display for InvalidReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Turns a serde_json error into a message that says which of the traps it was.
+pub fn json_problem(bytes: &[u8], e: &serde_json::Error) -> InvalidReport {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return InvalidReport("the report is empty".into());
+    }
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "the report is truncated",
+        serde_json::error::Category::Syntax => "the report is not valid JSON",
+        serde_json::error::Category::Data => "the report has an unknown shape",
+        serde_json::error::Category::Io => "the report could not be read",
+    };
+    InvalidReport(format!("{what} ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_spellings() {
+        assert_eq!(Severity::parse("moderate"), Some(Severity::Medium));
+        assert_eq!(Severity::parse("CRITICAL"), Some(Severity::Critical));
+        assert_eq!(Severity::parse("bogus"), None);
+        assert_eq!(Severity::lenient("bogus"), Severity::Unknown);
+        assert!(Severity::Critical > Severity::High);
+    }
+
+    #[test]
+    fn severity_set_from_toml() {
+        #[derive(Deserialize)]
+        struct T {
+            a: SeveritySet,
+            b: SeveritySet,
+        }
+        let t: T = toml::from_str("a = \"any\"\nb = [\"critical\", \"HIGH\"]\n").unwrap();
+        assert!(t.a.is_any());
+        assert!(t.b.contains(Severity::High) && t.b.contains(Severity::Critical));
+        assert!(!t.b.contains(Severity::Medium));
+        assert!(toml::from_str::<T>("a = \"any\"\nb = [\"severe\"]\n").is_err());
+    }
+
+    #[test]
+    fn location_display() {
+        let l = Location {
+            file: Some("main.tf".into()),
+            line: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(l.to_string(), "main.tf:3");
+        let l = Location {
+            package: Some("lodash".into()),
+            version: Some("4.17.15".into()),
+            ..Default::default()
+        };
+        assert_eq!(l.to_string(), "lodash@4.17.15");
+    }
+
+    #[test]
+    fn json_problems_are_told_apart() {
+        let e = serde_json::from_slice::<serde_json::Value>(b"").unwrap_err();
+        assert!(json_problem(b"", &e).0.contains("empty"));
+        let e = serde_json::from_slice::<serde_json::Value>(b"[{\"a\":").unwrap_err();
+        assert!(json_problem(b"[{\"a\":", &e).0.contains("truncated"));
+        let e = serde_json::from_slice::<serde_json::Value>(b"<html>").unwrap_err();
+        assert!(json_problem(b"<html>", &e).0.contains("not valid JSON"));
+    }
+}

@@ -1,0 +1,358 @@
+//! `npm audit --json` into findings: the npm 7+ shape (`auditReportVersion: 2`,
+//! vulnerabilities keyed by package) and the npm 6 shape (`advisories` keyed by id).
+//!
+//! npm exits 1 both for "vulnerabilities found" and for "could not audit", so the JSON
+//! decides: an `error` object means the audit did not happen. Installed versions are not
+//! in the v2 report; they are looked up in the lockfile when it is given.
+
+use super::model::{
+    Category, Finding, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
+};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    #[serde(default)]
+    audit_report_version: Option<u32>,
+    #[serde(default)]
+    vulnerabilities: Option<BTreeMap<String, Package>>,
+    #[serde(default)]
+    advisories: Option<BTreeMap<String, AdvisoryV1>>,
+    #[serde(default)]
+    error: Option<NpmError>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NpmError {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    detail: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Package {
+    name: String,
+    #[serde(default)]
+    via: Vec<Via>,
+    #[serde(default)]
+    nodes: Vec<String>,
+    #[serde(default)]
+    fix_available: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Via {
+    Advisory(AdvisoryV2),
+    /// Vulnerable only through another package, which has its own entry.
+    Transitive(#[allow(dead_code)] String),
+}
+
+#[derive(Deserialize)]
+struct AdvisoryV2 {
+    #[serde(default)]
+    source: Option<serde_json::Value>,
+    name: String,
+    title: String,
+    #[serde(default)]
+    url: Option<String>,
+    severity: String,
+    #[serde(default)]
+    range: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AdvisoryV1 {
+    id: serde_json::Value,
+    module_name: String,
+    title: String,
+    severity: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    github_advisory_id: Option<String>,
+    #[serde(default)]
+    patched_versions: Option<String>,
+    #[serde(default)]
+    findings: Vec<FindingV1>,
+}
+
+#[derive(Deserialize)]
+struct FindingV1 {
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct Lockfile {
+    #[serde(default)]
+    packages: BTreeMap<String, LockedPackage>,
+}
+
+#[derive(Deserialize)]
+struct LockedPackage {
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// The advisory id people search for: the GHSA id in the URL, else npm's number.
+fn advisory_id(url: Option<&str>, source: Option<&serde_json::Value>) -> String {
+    if let Some(id) = url
+        .and_then(|u| u.rsplit('/').next())
+        .filter(|s| s.starts_with("GHSA-"))
+    {
+        return id.to_owned();
+    }
+    match source {
+        Some(serde_json::Value::Number(n)) => format!("npm-{n}"),
+        Some(serde_json::Value::String(s)) => format!("npm-{s}"),
+        _ => "npm-advisory".to_owned(),
+    }
+}
+
+/// `lockfile` is package-lock.json's bytes, used for installed versions; `lockfile_name`
+/// is how findings name it.
+pub fn parse(
+    bytes: &[u8],
+    lockfile: Option<&[u8]>,
+    lockfile_name: &str,
+) -> Result<Parsed, InvalidReport> {
+    let report: Report = serde_json::from_slice(bytes).map_err(|e| json_problem(bytes, &e))?;
+    if let Some(err) = report.error {
+        let what = [err.code, err.summary, err.detail, report.message]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(": ");
+        return Err(InvalidReport(format!(
+            "npm could not audit: {}",
+            if what.is_empty() {
+                "an error without a message".into()
+            } else {
+                what
+            }
+        )));
+    }
+    let locked: BTreeMap<String, LockedPackage> = lockfile
+        .and_then(|b| serde_json::from_slice::<Lockfile>(b).ok())
+        .map(|l| l.packages)
+        .unwrap_or_default();
+    let mut out = Parsed::default();
+    match (report.vulnerabilities, report.advisories) {
+        (Some(vulns), _) => {
+            let mut seen = BTreeSet::new();
+            for (_, pkg) in vulns {
+                let fix_available = !matches!(
+                    pkg.fix_available,
+                    Some(serde_json::Value::Bool(false)) | None
+                );
+                // Several nodes can hold the same package at different versions.
+                let nodes: Vec<Option<String>> = if pkg.nodes.is_empty() {
+                    vec![None]
+                } else {
+                    pkg.nodes.iter().map(|n| Some(n.clone())).collect()
+                };
+                for via in &pkg.via {
+                    let Via::Advisory(a) = via else { continue };
+                    if a.name != pkg.name {
+                        continue;
+                    }
+                    let id = advisory_id(a.url.as_deref(), a.source.as_ref());
+                    for node in &nodes {
+                        let version = node
+                            .as_ref()
+                            .and_then(|n| locked.get(n))
+                            .and_then(|p| p.version.clone());
+                        let key = (id.clone(), pkg.name.clone(), version.clone());
+                        if !seen.insert(key) {
+                            continue;
+                        }
+                        let at = version
+                            .clone()
+                            .or_else(|| a.range.clone())
+                            .unwrap_or_default();
+                        out.findings.push(Finding {
+                            tool: Tool::Npm,
+                            category: Category::Vulnerability,
+                            rule_id: id.clone(),
+                            severity: Severity::lenient(&a.severity),
+                            title: a.title.clone(),
+                            location: Location {
+                                file: Some(lockfile_name.to_owned()),
+                                line: None,
+                                package: Some(pkg.name.clone()),
+                                version: version
+                                    .clone()
+                                    .or_else(|| a.range.as_ref().map(|r| format!("({r})"))),
+                            },
+                            fingerprint: format!(
+                                "{id}:{}@{at}:{}",
+                                pkg.name,
+                                node.as_deref().unwrap_or("")
+                            ),
+                            fix_available,
+                            fixed_version: None,
+                            url: a.url.clone(),
+                        });
+                    }
+                }
+            }
+            if report.audit_report_version.is_none() {
+                out.notes
+                    .push("npm audit report without auditReportVersion; read as version 2".into());
+            }
+        }
+        (None, Some(advisories)) => {
+            for (_, a) in advisories {
+                let id = a
+                    .github_advisory_id
+                    .clone()
+                    .unwrap_or_else(|| advisory_id(a.url.as_deref(), Some(&a.id)));
+                let versions: BTreeSet<String> =
+                    a.findings.iter().map(|f| f.version.clone()).collect();
+                let patched = a
+                    .patched_versions
+                    .as_deref()
+                    .filter(|p| !p.is_empty() && *p != "<0.0.0");
+                for v in versions {
+                    out.findings.push(Finding {
+                        tool: Tool::Npm,
+                        category: Category::Vulnerability,
+                        rule_id: id.clone(),
+                        severity: Severity::lenient(&a.severity),
+                        title: a.title.clone(),
+                        location: Location {
+                            file: Some(lockfile_name.to_owned()),
+                            line: None,
+                            package: Some(a.module_name.clone()),
+                            version: Some(v.clone()),
+                        },
+                        fingerprint: format!("{id}:{}@{v}", a.module_name),
+                        fix_available: patched.is_some(),
+                        fixed_version: patched.map(str::to_owned),
+                        url: a.url.clone(),
+                    });
+                }
+            }
+        }
+        (None, None) => {
+            return Err(InvalidReport(
+                "the report has an unknown shape (neither `vulnerabilities` nor `advisories`: not an npm audit report)".into(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V2: &str = r#"{
+      "auditReportVersion": 2,
+      "vulnerabilities": {
+        "lodash": {"name": "lodash", "severity": "critical", "isDirect": true,
+          "via": [
+            {"source": 1094499, "name": "lodash", "dependency": "lodash", "title": "Command Injection in lodash",
+             "url": "https://github.com/advisories/GHSA-35jh-r3h4-6jhm", "severity": "high", "cwe": ["CWE-77"], "range": "<4.17.21"},
+            {"source": 1094500, "name": "lodash", "dependency": "lodash", "title": "Prototype Pollution in lodash",
+             "url": "https://github.com/advisories/GHSA-p6mc-m468-83gw", "severity": "critical", "range": ">=3.7.0 <4.17.19"}],
+          "effects": ["wrapper"], "range": "<=4.17.20", "nodes": ["node_modules/lodash"], "fixAvailable": true},
+        "wrapper": {"name": "wrapper", "severity": "critical", "isDirect": true, "via": ["lodash"], "effects": [],
+          "range": "*", "nodes": ["node_modules/wrapper"], "fixAvailable": {"name": "wrapper", "version": "2.0.0", "isSemVerMajor": true}},
+        "minimist": {"name": "minimist", "severity": "moderate", "isDirect": false,
+          "via": [{"source": 1096, "name": "minimist", "title": "Prototype Pollution in minimist", "url": "https://example.invalid/advisory/1096",
+                   "severity": "moderate", "range": "<1.2.6"}],
+          "effects": [], "range": "<1.2.6", "nodes": ["node_modules/minimist"], "fixAvailable": false}
+      },
+      "metadata": {"vulnerabilities": {"info": 0, "low": 0, "moderate": 1, "high": 0, "critical": 2, "total": 3}}
+    }"#;
+
+    const LOCK: &str = r#"{"lockfileVersion": 3, "packages": {"": {"name": "app"},
+      "node_modules/lodash": {"version": "4.17.15"}, "node_modules/minimist": {"version": "1.2.5"}}}"#;
+
+    #[test]
+    fn v2_advisories_become_findings_with_locked_versions() {
+        let p = parse(
+            V2.as_bytes(),
+            Some(LOCK.as_bytes()),
+            "app/package-lock.json",
+        )
+        .unwrap();
+        let ids: Vec<&str> = p.findings.iter().map(|f| f.rule_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["GHSA-35jh-r3h4-6jhm", "GHSA-p6mc-m468-83gw", "npm-1096"]
+        );
+        assert_eq!(
+            p.findings[0].location.to_string(),
+            "lodash@4.17.15 (app/package-lock.json)"
+        );
+        assert_eq!(p.findings[0].severity, Severity::High);
+        assert_eq!(p.findings[2].severity, Severity::Medium);
+        assert!(p.findings[0].fix_available);
+        assert!(!p.findings[2].fix_available);
+    }
+
+    #[test]
+    fn v2_without_lockfile_shows_the_range() {
+        let p = parse(V2.as_bytes(), None, "package-lock.json").unwrap();
+        assert_eq!(
+            p.findings[0].location.version.as_deref(),
+            Some("(<4.17.21)")
+        );
+    }
+
+    #[test]
+    fn clean_v2() {
+        let r = r#"{"auditReportVersion":2,"vulnerabilities":{},"metadata":{"vulnerabilities":{"total":0}}}"#;
+        assert!(
+            parse(r.as_bytes(), None, "package-lock.json")
+                .unwrap()
+                .findings
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn v1_advisories() {
+        let r = r#"{"actions":[],"advisories":{"1065":{"id":1065,"module_name":"lodash","severity":"high",
+          "title":"Prototype Pollution","url":"https://npmjs.invalid/advisories/1065","github_advisory_id":"GHSA-p6mc-m468-83gw",
+          "patched_versions":">=4.17.19","vulnerable_versions":"<4.17.19","findings":[{"version":"4.17.15","paths":["lodash"]}]}},
+          "muted":[],"metadata":{"vulnerabilities":{"high":1}}}"#;
+        let p = parse(r.as_bytes(), None, "package-lock.json").unwrap();
+        assert_eq!(p.findings.len(), 1);
+        assert_eq!(p.findings[0].rule_id, "GHSA-p6mc-m468-83gw");
+        assert_eq!(p.findings[0].fixed_version.as_deref(), Some(">=4.17.19"));
+    }
+
+    #[test]
+    fn audit_errors_are_not_a_pass() {
+        let r = r#"{"message":"405 Method Not Allowed - POST https://mirror.invalid/-/npm/v1/security/advisories/bulk",
+          "statusCode":405,"error":{"summary":"","detail":""}}"#;
+        let e = parse(r.as_bytes(), None, "package-lock.json").unwrap_err();
+        assert!(e.0.contains("405"), "{e}");
+        let r = r#"{"error":{"code":"ENOLOCK","summary":"This command requires an existing lockfile.","detail":"Try creating one first"}}"#;
+        assert!(
+            parse(r.as_bytes(), None, "x")
+                .unwrap_err()
+                .0
+                .contains("ENOLOCK")
+        );
+        assert!(parse(b"", None, "x").unwrap_err().0.contains("empty"));
+        assert!(
+            parse(b"{}", None, "x")
+                .unwrap_err()
+                .0
+                .contains("unknown shape")
+        );
+    }
+}

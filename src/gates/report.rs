@@ -1,0 +1,227 @@
+//! The result of one gate: what ran, on what, the evaluated findings, the allowlist's
+//! expired and stale entries, and the status that decides the exit code. It is the JSON
+//! findings document, and every other output is rendered from it.
+
+use super::model::{GateKind, Severity, Tool};
+use super::policy::{Counts, EntryRef, Evaluated, Evaluation, Verdict};
+use super::syft::SbomCount;
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// The tool is missing, crashed, timed out, or its report cannot be trusted.
+    Error,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolError {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr_tail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SbomSummary {
+    pub cyclonedx: SbomCount,
+    pub spdx: SbomCount,
+    /// Where the SBOMs were written, when shipwatch ran Syft.
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub gate: GateKind,
+    pub tool: Tool,
+    /// What was scanned: a path, an image reference, a tarball or a report file.
+    pub target: String,
+    pub status: Status,
+    /// One line saying why the gate passed or failed.
+    pub summary: String,
+    pub policy: String,
+    pub counts: Counts,
+    pub failing: usize,
+    pub allowlisted: usize,
+    pub findings: Vec<Evaluated>,
+    pub expired_allowlist: Vec<EntryRef>,
+    pub stale_allowlist: Vec<EntryRef>,
+    pub notes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<SbomSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ToolError>,
+}
+
+impl GateReport {
+    /// A gate whose tool could not give a usable answer.
+    pub fn error(
+        gate: GateKind,
+        target: String,
+        policy: String,
+        err: ToolError,
+        notes: Vec<String>,
+    ) -> Self {
+        GateReport {
+            gate,
+            tool: gate.tool(),
+            target,
+            status: Status::Error,
+            summary: format!("{}: {}", gate.tool(), err.message),
+            policy,
+            counts: Counts::default(),
+            failing: 0,
+            allowlisted: 0,
+            findings: Vec::new(),
+            expired_allowlist: Vec::new(),
+            stale_allowlist: Vec::new(),
+            notes,
+            sbom: None,
+            error: Some(err),
+        }
+    }
+
+    /// A gate decided by its findings.
+    pub fn from_evaluation(
+        gate: GateKind,
+        tool: Tool,
+        target: String,
+        policy: String,
+        ev: Evaluation,
+        notes: Vec<String>,
+    ) -> Self {
+        let mut counts = Counts::default();
+        let (mut failing, mut allowlisted) = (0, 0);
+        for f in &ev.findings {
+            counts.add(f.finding.severity);
+            match f.verdict {
+                Verdict::Fail => failing += 1,
+                Verdict::Allowlisted => allowlisted += 1,
+                Verdict::Report => {}
+            }
+        }
+        let total = ev.findings.len();
+        let status = if failing > 0 {
+            Status::Failed
+        } else {
+            Status::Passed
+        };
+        let mut summary = match (total, failing) {
+            (0, _) => "no findings".to_owned(),
+            (t, 0) => format!("{t} finding(s), none fails the policy"),
+            (t, f) => format!("{f} of {t} finding(s) fail the policy"),
+        };
+        if allowlisted > 0 {
+            let _ = write!(summary, "; {allowlisted} allowlisted");
+        }
+        if !ev.expired.is_empty() {
+            let _ = write!(
+                summary,
+                "; {} allowlist entr(y/ies) expired",
+                ev.expired.len()
+            );
+        }
+        GateReport {
+            gate,
+            tool,
+            target,
+            status,
+            summary,
+            policy,
+            counts,
+            failing,
+            allowlisted,
+            findings: ev.findings,
+            expired_allowlist: ev.expired,
+            stale_allowlist: ev.stale,
+            notes,
+            sbom: None,
+            error: None,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self.status {
+            Status::Passed => crate::exit::OK,
+            Status::Failed => crate::exit::GATE_FAILED,
+            Status::Error => crate::exit::TOOL_FAILED,
+        }
+    }
+
+    /// The human summary printed on stdout: status line, failing findings (at most
+    /// `limit`), allowlist problems, and where the outputs are.
+    pub fn text(&self, limit: usize, outputs: &[String]) -> String {
+        let mut s = String::new();
+        let status = match self.status {
+            Status::Passed => crate::term::paint(crate::term::green_bold(), "PASSED"),
+            Status::Failed => crate::term::paint(crate::term::red_bold(), "FAILED"),
+            Status::Error => crate::term::paint(crate::term::red_bold(), "ERROR"),
+        };
+        let _ = writeln!(
+            s,
+            "gate {} ({} on {}): {status}: {}",
+            self.gate, self.tool, self.target, self.summary
+        );
+        let counts: Vec<String> = Severity::DESCENDING
+            .iter()
+            .filter(|sev| self.counts.get(**sev) > 0)
+            .map(|sev| format!("{} {}", self.counts.get(*sev), sev))
+            .collect();
+        if !counts.is_empty() {
+            let _ = writeln!(s, "  by severity: {}", counts.join(", "));
+        }
+        let failing: Vec<&Evaluated> = self
+            .findings
+            .iter()
+            .filter(|f| f.verdict == Verdict::Fail)
+            .collect();
+        for f in failing.iter().take(limit) {
+            let _ = writeln!(
+                s,
+                "  {:<8} {}  {}  {}",
+                f.finding.severity.as_str(),
+                f.finding.rule_id,
+                f.finding.location,
+                f.finding.title
+            );
+        }
+        if failing.len() > limit {
+            let _ = writeln!(
+                s,
+                "  … and {} more failing finding(s); see the Markdown or JSON output",
+                failing.len() - limit
+            );
+        }
+        for e in &self.expired_allowlist {
+            let _ = writeln!(
+                s,
+                "  allowlist: {} expired on {} and no longer suppresses anything",
+                e.describe(),
+                e.expires
+            );
+        }
+        for e in &self.stale_allowlist {
+            let _ = writeln!(
+                s,
+                "  allowlist: {} matched no finding (stale; remove it)",
+                e.describe()
+            );
+        }
+        if let Some(sb) = &self.sbom {
+            let _ = writeln!(
+                s,
+                "  packages: {} (CycloneDX), {} (SPDX)",
+                sb.cyclonedx.packages, sb.spdx.packages
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "  note: {n}");
+        }
+        if !outputs.is_empty() {
+            let _ = writeln!(s, "  outputs: {}", outputs.join(", "));
+        }
+        s
+    }
+}

@@ -1,0 +1,768 @@
+//! Running each gate: settings from flags and `[gates]`, the scanner's safe command line,
+//! the checks that tell a clean run from a broken one, then policy and allowlist.
+//!
+//! Every scanner writes to a fresh file in a temporary directory (Gitleaks deletes and
+//! recreates its report path, so it must never be a shared or special file), exits with a
+//! findings code distinct from its error code where it has one, and has update checks off.
+//! A gate returns a [`GateReport`] even when its tool failed; only usage mistakes are `Err`.
+
+use super::allowlist::Allowlist;
+use super::args::{DepsArgs, IacArgs, ImageArgs, SbomArgs, SecretsArgs};
+use super::checkov;
+use super::config::{GatesSection, Policy};
+use super::exec::{self, Invocation, RunError};
+use super::model::{Category, Finding, GateKind, InvalidReport, Location, Parsed, Severity, Tool};
+use super::policy::{self, Evaluated, Verdict};
+use super::report::{GateReport, SbomSummary, Status, ToolError};
+use super::{gitleaks, npm, syft, tools, trivy};
+use crate::error::{Error, Result};
+use chrono::NaiveDate;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The exit code shipwatch asks Gitleaks and Trivy to use for findings; their own
+/// errors exit 1, so 0 / 3 / anything else are clean / findings / broken.
+const FINDINGS_EXIT: i32 = 3;
+
+/// Everything a gate needs besides its own flags.
+pub struct Ctx {
+    pub gates: GatesSection,
+    /// The configuration file (for the tools folder and relative tool paths).
+    pub config_path: PathBuf,
+    pub timeout: Duration,
+    pub allowlist: Allowlist,
+    pub today: NaiveDate,
+    /// Where outputs go; the SBOM gate also copies its SBOMs here.
+    pub out_dir: PathBuf,
+}
+
+impl Ctx {
+    fn policy(&self, kind: GateKind) -> Policy {
+        Policy::for_gate(kind, &self.gates)
+    }
+
+    fn locate(&self, tool: Tool) -> std::result::Result<PathBuf, ToolError> {
+        let paths = self.gates.tools.clone().unwrap_or_default();
+        tools::locate(tool, &paths, &self.config_path)
+            .map(|l| l.path)
+            .map_err(|message| ToolError {
+                message: format!("tool missing: {message}"),
+                stderr_tail: None,
+            })
+    }
+
+    fn evaluate(
+        &self,
+        kind: GateKind,
+        target: String,
+        parsed: Parsed,
+        extra_notes: Vec<String>,
+    ) -> GateReport {
+        let policy = self.policy(kind);
+        let tool = kind.tool();
+        let ev = policy::evaluate(
+            parsed.findings,
+            &policy,
+            &self.allowlist,
+            &[tool],
+            self.today,
+        );
+        let mut notes = extra_notes;
+        notes.extend(parsed.notes);
+        GateReport::from_evaluation(kind, tool, target, policy.describe(kind), ev, notes)
+    }
+
+    fn error(
+        &self,
+        kind: GateKind,
+        target: String,
+        err: ToolError,
+        notes: Vec<String>,
+    ) -> GateReport {
+        GateReport::error(kind, target, self.policy(kind).describe(kind), err, notes)
+    }
+}
+
+/// What a finished scanner run produced.
+struct Ran {
+    code: i32,
+    report: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Ran {
+    fn tail(&self) -> Option<String> {
+        exec::tail(&self.stderr, exec::TAIL_LINES)
+    }
+}
+
+/// Runs `inv`; `ok_codes` are the exit codes after which a report is expected. The report
+/// is `report_file` when given (it must exist and be non-empty), else stdout.
+async fn run_tool(
+    tool: Tool,
+    inv: &Invocation,
+    timeout: Duration,
+    ok_codes: &[i32],
+    report_file: Option<&Path>,
+) -> std::result::Result<Ran, ToolError> {
+    let out = match exec::run(inv, timeout).await {
+        Ok(out) => out,
+        Err(RunError::Spawn(e)) => {
+            return Err(ToolError {
+                message: format!("tool missing: cannot start {}: {e}", inv.program.display()),
+                stderr_tail: None,
+            });
+        }
+        Err(RunError::TimedOut { after, stderr }) => {
+            return Err(ToolError {
+                message: format!(
+                    "{tool} did not finish within {} and was killed; raise --timeout or [gates] timeout if the scan is legitimately slow",
+                    humantime::format_duration(after)
+                ),
+                stderr_tail: exec::tail(&stderr, exec::TAIL_LINES),
+            });
+        }
+        Err(RunError::Io(e)) => {
+            return Err(ToolError {
+                message: format!("running {tool} failed: {e}"),
+                stderr_tail: None,
+            });
+        }
+    };
+    let tail = out.stderr_tail();
+    let code = match out.code {
+        Some(c) => c,
+        None => {
+            return Err(ToolError {
+                message: format!("{tool} was killed by a signal"),
+                stderr_tail: tail,
+            });
+        }
+    };
+    if !ok_codes.contains(&code) {
+        let message = hint(tool, &out.stderr).unwrap_or_else(|| {
+            format!("{tool} crashed or failed (exit code {code}); no result can be trusted")
+        });
+        return Err(ToolError {
+            message,
+            stderr_tail: tail,
+        });
+    }
+    let report = match report_file {
+        Some(p) => match std::fs::read(p) {
+            Ok(b) => b,
+            Err(e) => {
+                return Err(ToolError {
+                    message: format!(
+                        "{tool} exited {code} but did not write its report ({}: {e})",
+                        p.display()
+                    ),
+                    stderr_tail: tail,
+                });
+            }
+        },
+        None => out.stdout,
+    };
+    Ok(Ran {
+        code,
+        report,
+        stderr: out.stderr,
+    })
+}
+
+/// A clearer message for failures whose stderr is recognisable.
+fn hint(tool: Tool, stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    match tool {
+        Tool::Trivy if text.contains("DB error") || text.contains("vulnerability DB") || text.contains("cannot skip downloading DB") => Some(
+            "Trivy could not load its vulnerability database, so no vulnerability was checked (this is not \"0 vulnerabilities\"). \
+             On an offline agent, pre-seed a Trivy cache and set [gates.image] cache_dir, or point [gates.image] db_repository at a reachable mirror; \
+             to check only secrets and misconfigurations, set [gates.image] scanners = [\"secret\", \"misconfig\"]"
+                .into(),
+        ),
+        Tool::Trivy if text.contains("unable to initialize") && text.contains("image") => Some(
+            "Trivy could not open the image: no registry or daemon has it, or the tarball is not `docker save` output; on agents without either, pass --input <tarball>"
+                .into(),
+        ),
+        Tool::Syft if text.contains("could not determine source") || text.contains("unable to") => {
+            Some("Syft could not read the source (image not in a reachable registry or daemon, or a bad path); on agents without either, pass --input <tarball>".into())
+        }
+        _ => None,
+    }
+}
+
+fn invalid(tool: Tool, e: InvalidReport, tail: Option<String>) -> ToolError {
+    ToolError {
+        message: format!("{tool} report invalid: {e}"),
+        stderr_tail: tail,
+    }
+}
+
+/// Reads a report named with `--report`; a missing or unreadable file is the tool's
+/// failure (the pipeline step that should have written it did not).
+fn read_report(tool: Tool, p: &Path) -> std::result::Result<Vec<u8>, ToolError> {
+    std::fs::read(p).map_err(|e| ToolError {
+        message: format!("cannot read the {tool} report {}: {e}", p.display()),
+        stderr_tail: None,
+    })
+}
+
+fn need_dir(p: &Path, what: &str) -> Result<()> {
+    if p.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "{what} {} does not exist or is not a directory",
+            p.display()
+        )))
+    }
+}
+
+fn tempdir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("shipwatch-gate-")
+        .tempdir()
+        .map_err(|e| Error::Io(format!("cannot create a temporary directory: {e}")))
+}
+
+pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
+    let kind = GateKind::Secrets;
+    if let Some(r) = &a.report {
+        let target = r.display().to_string();
+        return Ok(
+            match read_report(Tool::Gitleaks, r)
+                .and_then(|b| gitleaks::parse(&b).map_err(|e| invalid(Tool::Gitleaks, e, None)))
+            {
+                Ok(p) => ctx.evaluate(kind, target, p, vec![]),
+                Err(e) => ctx.error(kind, target, e, vec![]),
+            },
+        );
+    }
+    let cfg = ctx.gates.secrets.clone().unwrap_or_default();
+    let path = a.path.or(cfg.path).unwrap_or_else(|| PathBuf::from("."));
+    need_dir(&path, "the path to scan for secrets")?;
+    let log_opts = a.log_opts.or(cfg.log_opts);
+    let no_git = a.no_git || cfg.no_git.unwrap_or(false);
+    let git = !no_git && path.join(".git").exists();
+    let mut notes = Vec::new();
+    if !git {
+        if log_opts.is_some() {
+            return Err(Error::Usage(format!(
+                "--log-opts needs a git repository, and {} has no .git; drop it or scan the repository root",
+                path.display()
+            )));
+        }
+        if !no_git {
+            // Gitleaks' git mode passes a non-repository with "0 commits scanned" and exit 0.
+            notes.push(format!(
+                "{} is not a git repository: scanned the files on disk, not the history",
+                path.display()
+            ));
+        }
+    }
+    let target = path.display().to_string();
+    let tool = match ctx.locate(Tool::Gitleaks) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    let tmp = tempdir()?;
+    let report = tmp.path().join("gitleaks.json");
+    let mut inv = Invocation::new(&tool)
+        .arg(if git { "git" } else { "dir" })
+        .arg(&path)
+        .args(["--report-format", "json", "--report-path"])
+        .arg(&report)
+        .args([
+            "--exit-code",
+            &FINDINGS_EXIT.to_string(),
+            "--redact",
+            "--no-banner",
+            "--log-level",
+            "warn",
+        ]);
+    if let Some(range) = &log_opts {
+        inv = inv.arg(format!("--log-opts={range}"));
+        notes.push(format!("commit range: {range}"));
+    }
+    let ran = match run_tool(
+        Tool::Gitleaks,
+        &inv,
+        ctx.timeout,
+        &[0, FINDINGS_EXIT],
+        Some(&report),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    if git && String::from_utf8_lossy(&ran.stderr).contains("not a git repository") {
+        let e = ToolError { message: "gitleaks could not read the git history (\"not a git repository\"); nothing was scanned".into(), stderr_tail: ran.tail() };
+        return Ok(ctx.error(kind, target, e, notes));
+    }
+    let parsed = match gitleaks::parse(&ran.report) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(ctx.error(kind, target, invalid(Tool::Gitleaks, e, ran.tail()), notes));
+        }
+    };
+    if ran.code == FINDINGS_EXIT && parsed.findings.is_empty() {
+        let e = ToolError {
+            message: "gitleaks signalled findings (exit 3) but its report lists none".into(),
+            stderr_tail: ran.tail(),
+        };
+        return Ok(ctx.error(kind, target, e, notes));
+    }
+    Ok(ctx.evaluate(kind, target, parsed, notes))
+}
+
+const TRIVY_SCANNERS: &[&str] = &["vuln", "secret", "misconfig", "license"];
+
+pub async fn image(ctx: &Ctx, a: ImageArgs) -> Result<GateReport> {
+    let kind = GateKind::Image;
+    if let Some(r) = &a.report {
+        let target = r.display().to_string();
+        return Ok(
+            match read_report(Tool::Trivy, r)
+                .and_then(|b| trivy::parse(&b).map_err(|e| invalid(Tool::Trivy, e, None)))
+            {
+                Ok(p) => ctx.evaluate(kind, target, p, vec![]),
+                Err(e) => ctx.error(kind, target, e, vec![]),
+            },
+        );
+    }
+    let cfg = ctx.gates.image.clone().unwrap_or_default();
+    let (image, input) = if a.image.is_some() || a.input.is_some() {
+        (a.image, a.input)
+    } else {
+        (cfg.image.clone(), cfg.input.clone())
+    };
+    let source = image_source(image, input, "[gates.image]")?;
+    let scanners = cfg
+        .scanners
+        .clone()
+        .unwrap_or_else(|| vec!["vuln".into(), "secret".into(), "misconfig".into()]);
+    if let Some(bad) = scanners
+        .iter()
+        .find(|s| !TRIVY_SCANNERS.contains(&s.as_str()))
+    {
+        return Err(Error::Usage(format!(
+            "[gates.image] scanners: `{bad}` is not one of {}",
+            TRIVY_SCANNERS.join(", ")
+        )));
+    }
+    let mut notes = Vec::new();
+    if !scanners.iter().any(|s| s == "vuln") {
+        notes.push(
+            "vulnerability scanning is off ([gates.image] scanners): CVEs were NOT checked".into(),
+        );
+    }
+    let target = source.describe();
+    let tool = match ctx.locate(Tool::Trivy) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    let tmp = tempdir()?;
+    let report = tmp.path().join("trivy.json");
+    let mut inv = Invocation::new(&tool)
+        .args(["image", "--format", "json", "--output"])
+        .arg(&report)
+        .args([
+            "--exit-code",
+            &FINDINGS_EXIT.to_string(),
+            "--skip-check-update",
+        ])
+        // Trivy has its own 5-minute limit; make it ours so the two cannot disagree.
+        .args(["--timeout", &format!("{}s", ctx.timeout.as_secs().max(1))])
+        .args(["--scanners", &scanners.join(",")]);
+    let config_scanners: Vec<&str> = ["misconfig", "secret"]
+        .into_iter()
+        .filter(|s| scanners.iter().any(|x| x == s))
+        .collect();
+    if !config_scanners.is_empty() {
+        inv = inv.args(["--image-config-scanners", &config_scanners.join(",")]);
+    }
+    if let Some(dir) = &cfg.cache_dir {
+        inv = inv.arg("--cache-dir").arg(dir);
+    }
+    if let Some(repo) = &cfg.db_repository {
+        inv = inv.args(["--db-repository", repo]);
+    }
+    inv = match &source {
+        ImageSource::Tarball(p) => inv.arg("--input").arg(p),
+        ImageSource::Reference(r) => inv.arg(r),
+    };
+    let ran = match run_tool(
+        Tool::Trivy,
+        &inv,
+        ctx.timeout,
+        &[0, FINDINGS_EXIT],
+        Some(&report),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    Ok(match trivy::parse(&ran.report) {
+        Ok(p) => ctx.evaluate(kind, target, p, notes),
+        Err(e) => ctx.error(kind, target, invalid(Tool::Trivy, e, ran.tail()), notes),
+    })
+}
+
+enum ImageSource {
+    Reference(String),
+    Tarball(PathBuf),
+}
+
+impl ImageSource {
+    fn describe(&self) -> String {
+        match self {
+            ImageSource::Reference(r) => r.clone(),
+            ImageSource::Tarball(p) => format!("{} (image tarball)", p.display()),
+        }
+    }
+}
+
+fn image_source(
+    image: Option<String>,
+    input: Option<PathBuf>,
+    section: &str,
+) -> Result<ImageSource> {
+    match (image, input) {
+        (_, Some(p)) => {
+            if !p.is_file() {
+                return Err(Error::Usage(format!(
+                    "image tarball {} does not exist",
+                    p.display()
+                )));
+            }
+            Ok(ImageSource::Tarball(p))
+        }
+        (Some(r), None) => Ok(ImageSource::Reference(r)),
+        (None, None) => Err(Error::Usage(format!(
+            "no image to scan: pass --image REF or --input TAR, or set image or input in {section}"
+        ))),
+    }
+}
+
+pub async fn sbom(ctx: &Ctx, a: SbomArgs) -> Result<GateReport> {
+    let kind = GateKind::Sbom;
+    if let (Some(cdx), Some(spdx)) = (&a.cyclonedx, &a.spdx) {
+        let target = format!("{} + {}", cdx.display(), spdx.display());
+        let read = read_report(Tool::Syft, cdx)
+            .and_then(|c| read_report(Tool::Syft, spdx).map(|s| (c, s)));
+        return Ok(match read {
+            Ok((c, s)) => judge_sbom(ctx, target, &c, &s, Vec::new(), None),
+            Err(e) => ctx.error(kind, target, e, vec![]),
+        });
+    }
+    let cfg = ctx.gates.sbom.clone().unwrap_or_default();
+    let (image, input, dir) = if a.image.is_some() || a.input.is_some() || a.dir.is_some() {
+        (a.image, a.input, a.dir)
+    } else {
+        (cfg.image, cfg.input, cfg.dir)
+    };
+    let (source, name, target) = match dir {
+        Some(d) => {
+            need_dir(&d, "the directory for the SBOM")?;
+            let name = d
+                .canonicalize()
+                .ok()
+                .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "source".into());
+            (
+                format!("dir:{}", d.display()),
+                name,
+                d.display().to_string(),
+            )
+        }
+        None => match image_source(image, input, "[gates.sbom]")? {
+            ImageSource::Tarball(p) => {
+                let name = p
+                    .file_stem()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "image".into());
+                (
+                    format!("docker-archive:{}", p.display()),
+                    name,
+                    format!("{} (image tarball)", p.display()),
+                )
+            }
+            ImageSource::Reference(r) => {
+                let name = r
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&r)
+                    .split([':', '@'])
+                    .next()
+                    .unwrap_or("image")
+                    .to_owned();
+                (r.clone(), name, r)
+            }
+        },
+    };
+    let tool = match ctx.locate(Tool::Syft) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
+    };
+    let tmp = tempdir()?;
+    let cdx = tmp.path().join("sbom.cdx.json");
+    let spdx = tmp.path().join("sbom.spdx.json");
+    // No -q: it hides the reason when Syft fails.
+    let inv = Invocation::new(&tool)
+        .args(["scan", &source, "--source-name", &name])
+        .arg("-o")
+        .arg(format!("cyclonedx-json={}", cdx.display()))
+        .arg("-o")
+        .arg(format!("spdx-json={}", spdx.display()))
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
+    let ran = match run_tool(Tool::Syft, &inv, ctx.timeout, &[0], Some(&cdx)).await {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
+    };
+    let spdx_bytes = match std::fs::read(&spdx) {
+        Ok(b) => b,
+        Err(e) => {
+            let err = ToolError {
+                message: format!("syft did not write the SPDX SBOM: {e}"),
+                stderr_tail: ran.tail(),
+            };
+            return Ok(ctx.error(kind, target, err, vec![]));
+        }
+    };
+    // Keep the SBOMs as build artifacts beside the gate outputs.
+    let mut files = Vec::new();
+    for (name, bytes) in [
+        ("sbom.cdx.json", &ran.report),
+        ("sbom.spdx.json", &spdx_bytes),
+    ] {
+        let dest = ctx.out_dir.join(name);
+        crate::error::write_atomic(&dest, bytes)?;
+        files.push(dest.display().to_string());
+    }
+    Ok(judge_sbom(
+        ctx,
+        target,
+        &ran.report,
+        &spdx_bytes,
+        files,
+        ran.tail(),
+    ))
+}
+
+fn judge_sbom(
+    ctx: &Ctx,
+    target: String,
+    cdx: &[u8],
+    spdx: &[u8],
+    files: Vec<String>,
+    tail: Option<String>,
+) -> GateReport {
+    let kind = GateKind::Sbom;
+    let counts = syft::cyclonedx(cdx)
+        .map_err(|e| InvalidReport(format!("CycloneDX SBOM: {e}")))
+        .and_then(|c| {
+            syft::spdx(spdx)
+                .map_err(|e| InvalidReport(format!("SPDX SBOM: {e}")))
+                .map(|s| (c, s))
+        });
+    let (c, s) = match counts {
+        Ok(cs) => cs,
+        Err(e) => return ctx.error(kind, target, invalid(Tool::Syft, e, tail), vec![]),
+    };
+    let summary = SbomSummary {
+        cyclonedx: c.clone(),
+        spdx: s.clone(),
+        files,
+    };
+    if c.packages != s.packages {
+        let err = ToolError {
+            message: format!(
+                "syft's SBOMs disagree: CycloneDX lists {} package(s), SPDX {}; one of them is incomplete",
+                c.packages, s.packages
+            ),
+            stderr_tail: tail,
+        };
+        let mut r = ctx.error(kind, target, err, vec![]);
+        r.sbom = Some(summary);
+        return r;
+    }
+    let mut findings = Vec::new();
+    if c.packages == 0 {
+        findings.push(Evaluated {
+            finding: Finding {
+                tool: Tool::Syft,
+                category: Category::Sbom,
+                rule_id: "sbom-empty".into(),
+                severity: Severity::High,
+                title: "The SBOM lists no packages: the source has nothing Syft recognises, or the scan missed it".into(),
+                location: Location { file: Some(target.clone()), ..Default::default() },
+                fingerprint: format!("sbom-empty:{target}"),
+                fix_available: false,
+                fixed_version: None,
+                url: None,
+            },
+            verdict: Verdict::Fail,
+            allowlisted_by: None,
+            expired_entry: None,
+        });
+    }
+    let ev = policy::Evaluation {
+        findings,
+        expired: Vec::new(),
+        stale: Vec::new(),
+    };
+    let mut r = GateReport::from_evaluation(
+        kind,
+        Tool::Syft,
+        target,
+        ctx.policy(kind).describe(kind),
+        ev,
+        vec![],
+    );
+    r.summary = if c.packages == 0 {
+        "the SBOM is empty (0 packages)".into()
+    } else {
+        format!("{} package(s); CycloneDX and SPDX agree", c.packages)
+    };
+    r.sbom = Some(summary);
+    r
+}
+
+pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
+    let kind = GateKind::Iac;
+    let cfg = ctx.gates.iac.clone().unwrap_or_default();
+    let table = cfg.severity.clone().unwrap_or_default();
+    let severities = checkov::Severities {
+        table: &table,
+        default: cfg.default_severity.unwrap_or(Severity::High),
+    };
+    let mut notes = Vec::new();
+    if table.is_empty() && cfg.default_severity.is_none() {
+        notes.push("no [gates.iac.severity] table: Checkov reports no severities, so every failed check counts as HIGH".into());
+    }
+    if let Some(r) = &a.report {
+        let target = r.display().to_string();
+        return Ok(
+            match read_report(Tool::Checkov, r).and_then(|b| {
+                checkov::parse(&b, &severities).map_err(|e| invalid(Tool::Checkov, e, None))
+            }) {
+                Ok(p) => ctx.evaluate(kind, target, p, notes),
+                Err(e) => ctx.error(kind, target, e, notes),
+            },
+        );
+    }
+    let dir = a
+        .dir
+        .or(cfg.dir.clone())
+        .unwrap_or_else(|| PathBuf::from("terraform"));
+    // Checkov itself exits 0 with no output for a directory that does not exist.
+    need_dir(&dir, "the Terraform directory")?;
+    let target = dir.display().to_string();
+    let tool = match ctx.locate(Tool::Checkov) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    let tmp = tempdir()?;
+    let frameworks = cfg
+        .frameworks
+        .clone()
+        .unwrap_or_else(|| vec!["terraform".into()]);
+    let inv = Invocation::new(&tool)
+        .arg("-d")
+        .arg(&dir)
+        .args(["-o", "json", "--output-file-path"])
+        .arg(tmp.path())
+        // Without it Checkov calls a vendor API first, logs tracebacks, and goes on anyway.
+        .arg("--skip-download")
+        .arg("--framework")
+        .args(&frameworks);
+    // Exit 1 means findings or an uncaught exception alike: the JSON decides.
+    let report = tmp.path().join("results_json.json");
+    let ran = match run_tool(Tool::Checkov, &inv, ctx.timeout, &[0, 1], None).await {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    let bytes = match std::fs::read(&report) {
+        Ok(b) if !b.is_empty() => b,
+        _ => ran.report.clone(),
+    };
+    Ok(match checkov::parse(&bytes, &severities) {
+        Ok(p) => ctx.evaluate(kind, target, p, notes),
+        Err(e) => {
+            let mut err = invalid(Tool::Checkov, e, ran.tail());
+            if ran.code == 1 {
+                err.message
+                    .push_str(" (checkov exited 1, which it also does when it crashes)");
+            }
+            ctx.error(kind, target, err, notes)
+        }
+    })
+}
+
+pub async fn deps(ctx: &Ctx, a: DepsArgs) -> Result<GateReport> {
+    let kind = GateKind::Deps;
+    let cfg = ctx.gates.deps.clone().unwrap_or_default();
+    let dir = a.dir.or(cfg.dir).unwrap_or_else(|| PathBuf::from("."));
+    let lock = ["package-lock.json", "npm-shrinkwrap.json"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file());
+    let lock_bytes = lock.as_ref().and_then(|p| std::fs::read(p).ok());
+    let lock_name = lock
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| dir.join("package-lock.json").display().to_string());
+    if let Some(r) = &a.report {
+        let target = r.display().to_string();
+        let parsed = read_report(Tool::Npm, r).and_then(|b| {
+            npm::parse(&b, lock_bytes.as_deref(), &lock_name)
+                .map_err(|e| invalid(Tool::Npm, e, None))
+        });
+        return Ok(match parsed {
+            Ok(p) => ctx.evaluate(kind, target, p, vec![]),
+            Err(e) => ctx.error(kind, target, e, vec![]),
+        });
+    }
+    need_dir(&dir, "the npm project directory")?;
+    if lock.is_none() {
+        return Err(Error::Usage(format!(
+            "no package-lock.json in {}: npm audit needs a lockfile (create one with `npm install --package-lock-only`)",
+            dir.display()
+        )));
+    }
+    let target = lock_name.clone();
+    let tool = match ctx.locate(Tool::Npm) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
+    };
+    let inv = Invocation::new(&tool)
+        .args(["audit", "--json"])
+        .cwd(&dir)
+        .env("npm_config_update_notifier", "false")
+        .env("npm_config_fund", "false");
+    // npm exits 1 for "vulnerabilities found" and for "could not audit": the JSON decides.
+    let ran = match run_tool(Tool::Npm, &inv, ctx.timeout, &[0, 1], None).await {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
+    };
+    Ok(
+        match npm::parse(&ran.report, lock_bytes.as_deref(), &lock_name) {
+            Ok(p) => ctx.evaluate(kind, target, p, vec![]),
+            Err(e) => ctx.error(kind, target, invalid(Tool::Npm, e, ran.tail()), vec![]),
+        },
+    )
+}
+
+/// The overall status of several gates: a tool error outranks a failure, because a gate
+/// that could not look cannot vouch for anything.
+pub fn worst(reports: &[GateReport]) -> Status {
+    if reports.iter().any(|r| r.status == Status::Error) {
+        Status::Error
+    } else if reports.iter().any(|r| r.status == Status::Failed) {
+        Status::Failed
+    } else {
+        Status::Passed
+    }
+}
