@@ -285,7 +285,9 @@ def _endpoint() -> str | None:
     except ImportError:
         return None
     handle = server.running() if hasattr(server, "running") else None
-    return handle.endpoint if handle is not None else None
+    if isinstance(handle, (list, tuple)):  # one handle per running server
+        handle = handle[0] if handle else None
+    return getattr(handle, "endpoint", None)
 
 
 def _body(body: bytes) -> dict[str, Any]:
