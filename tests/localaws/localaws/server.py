@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -348,8 +348,7 @@ class ServerHandle:
     port: int
     _server: _Server
     _thread: threading.Thread
-    _stop: threading.Event
-    _loops: list[threading.Thread] = field(default_factory=list)
+    _stopped: bool = False
     stack: Any = None
 
     @property
@@ -357,21 +356,22 @@ class ServerHandle:
         return f"http://{self.host}:{self.port}"
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop loops and server, close connections and join every thread."""
-        global _running
-        if self._stop.is_set():
+        """Stop this server, close its connections and join its threads; the last
+        server of the process also stops and joins the background loops."""
+        if self._stopped:
             return
-        self._stop.set()
-        for t in self._loops:
-            t.join(timeout)
+        self._stopped = True
         self._server.shutdown()
         self._thread.join(timeout)
         self._server.server_close()
         left = self._server.close_connections(timeout)
-        stuck = [t.name for t in self._loops + [self._thread] if t.is_alive()] + [t.name for t in left]
-        with _running_lock:
-            if _running is self:
-                _running = None
+        stuck = [t.name for t in left] + ([self._thread.name] if self._thread.is_alive() else [])
+        with _state_lock:
+            if self in _servers:
+                _servers.remove(self)
+            last = not _servers
+        if last:
+            stuck += _stop_loops(timeout)
         if stuck:
             raise RuntimeError(f"threads still alive after stop: {stuck}")
 
@@ -382,8 +382,12 @@ class ServerHandle:
         self.stop()
 
 
-_running: ServerHandle | None = None
-_running_lock = threading.Lock()
+# Every server of the process shares moto's state, the clock and one set of
+# background loops (started with the first server, stopped with the last).
+_servers: list[ServerHandle] = []
+_loop_threads: list[threading.Thread] = []
+_loop_stop = threading.Event()
+_state_lock = threading.RLock()
 
 
 def _loop_runner(fn, stop: threading.Event):
@@ -398,6 +402,27 @@ def _loop_runner(fn, stop: threading.Event):
     return run
 
 
+def _start_loops() -> None:
+    global _loop_stop
+    _loop_stop = threading.Event()
+    for fn in list(registry.BACKGROUND):
+        t = threading.Thread(
+            target=_loop_runner(fn, _loop_stop), name=f"localaws-bg-{getattr(fn, '__name__', 'loop')}", daemon=True
+        )
+        t.start()
+        _loop_threads.append(t)
+
+
+def _stop_loops(timeout: float) -> list[str]:
+    _loop_stop.set()
+    deadline = time.monotonic() + timeout
+    for t in _loop_threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in _loop_threads if t.is_alive()]
+    _loop_threads.clear()
+    return stuck
+
+
 def start(
     port: int = 0,
     seconds_per_minute: float = 60.0,
@@ -408,32 +433,36 @@ def start(
     provision: list[str] | tuple[str, ...] = (),
     verbose: bool = False,
 ) -> ServerHandle:
-    """Start the emulator in this process; returns once it accepts connections."""
-    global _running
-    with _running_lock:
-        if _running is not None:
-            raise RuntimeError(f"a localaws server already runs in this process at {_running.endpoint}")
-    _import_optional()
-    clock.set_clock(clock.Clock(seconds_per_minute))
-    changes = dict(config or {})
-    if alarm_poll_seconds is not None:
-        changes["alarm_poll_seconds"] = alarm_poll_seconds
-    if alarm_eval_seconds is not None:
-        changes["alarm_eval_seconds"] = alarm_eval_seconds
-    if changes:
-        settings.update(changes)
+    """Start the emulator in this process; returns once it accepts connections.
 
-    server = _Server(host, port, LocalAwsApp(moto_app()), handler=_handler_class(verbose))
-    stop = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="localaws-server", daemon=True)
-    thread.start()
-    handle = ServerHandle(host, server.server_address[1], server, thread, stop)
-    for fn in list(registry.BACKGROUND):
-        t = threading.Thread(target=_loop_runner(fn, stop), name=f"localaws-bg-{getattr(fn, '__name__', 'loop')}", daemon=True)
-        t.start()
-        handle._loops.append(t)
-    with _running_lock:
-        _running = handle
+    A second server in the same process serves the same state on another port; it
+    rescales the shared clock (without moving it backwards) if asked for another
+    time scale.
+    """
+    _import_optional()
+    with _state_lock:
+        first = not _servers
+        if first:
+            clock.set_clock(clock.Clock(seconds_per_minute))
+        elif clock.get_clock().seconds_per_minute != float(seconds_per_minute):
+            clock.rescale(seconds_per_minute)
+        changes = dict(config or {})
+        if alarm_poll_seconds is not None:
+            changes["alarm_poll_seconds"] = alarm_poll_seconds
+        if alarm_eval_seconds is not None:
+            changes["alarm_eval_seconds"] = alarm_eval_seconds
+        if changes:
+            settings.update(changes)
+
+        server = _Server(host, port, LocalAwsApp(moto_app()), handler=_handler_class(verbose))
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="localaws-server", daemon=True
+        )
+        thread.start()
+        handle = ServerHandle(host, server.server_address[1], server, thread)
+        _servers.append(handle)
+        if first:
+            _start_loops()
     try:
         if provision:
             handle.stack = _provision(list(provision))
@@ -454,5 +483,7 @@ def _provision(names: list[str]) -> Any:
     return results[0] if len(results) == 1 else results
 
 
-def running() -> ServerHandle | None:
-    return _running
+def running() -> list[ServerHandle]:
+    """The servers currently running in this process."""
+    with _state_lock:
+        return list(_servers)

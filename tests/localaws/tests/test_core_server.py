@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,9 +92,27 @@ def test_registered_routes_are_served_before_moto(aws_endpoint):
     assert seen[0][1] == "/_test/echo/sub"
 
 
-def test_second_server_in_same_process_is_refused(localaws):
-    with pytest.raises(RuntimeError, match="already runs"):
-        server.start(port=0)
+def test_second_server_in_same_process_shares_state(localaws, aws_client):
+    aws_client("cloudwatch").put_metric_alarm(
+        AlarmName="shared", Namespace="N", MetricName="M", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+    )
+    loops_before = sorted(t.name for t in threading.enumerate() if t.name.startswith("localaws-bg-"))
+    second = server.start(port=0, seconds_per_minute=1)
+    try:
+        assert second.port != localaws.port
+        import boto3
+
+        cw = boto3.client("cloudwatch", endpoint_url=second.endpoint, region_name=REGION,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]] == ["shared"]
+        # Background loops are not duplicated.
+        assert sorted(t.name for t in threading.enumerate() if t.name.startswith("localaws-bg-")) == loops_before
+    finally:
+        second.stop()
+    # Stopping the second server leaves the first one and the loops running.
+    assert control(localaws.endpoint, "GET", "/_localaws/health")[0] == 200
+    assert sorted(t.name for t in threading.enumerate() if t.name.startswith("localaws-bg-")) == loops_before
 
 
 def _serve(tmp_path: Path, *extra: str) -> subprocess.Popen:
