@@ -193,7 +193,7 @@ fn hint(tool: Tool, stderr: &[u8]) -> Option<String> {
 
 fn invalid(tool: Tool, e: InvalidReport, tail: Option<String>) -> ToolError {
     ToolError {
-        message: format!("{tool} report invalid: {e}"),
+        message: format!("{tool}'s report is unusable: {e}"),
         stderr_tail: tail,
     }
 }

@@ -1,0 +1,929 @@
+//! End-to-end tests of `shipwatch gate`: the built binary runs the real Gitleaks, Trivy,
+//! Syft, Checkov and npm on fixtures made here at run time (a git repository holding a
+//! freshly generated fake key, a `docker save` tarball, Terraform with known
+//! misconfigurations, an npm lockfile with known advisories), plus fake tools for the
+//! failure modes a real tool cannot be made to show on demand.
+//!
+//! The scanners come from `scripts/setup.sh` (.tools/bin); a missing one fails the test
+//! with a message saying so. Exit codes are asserted against the documented numbers.
+
+use std::hash::{BuildHasher, RandomState};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const OK: i32 = 0;
+const USAGE: i32 = 2;
+const GATE_FAILED: i32 = 7;
+const TOOL_FAILED: i32 = 8;
+
+fn tools_bin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".tools")
+        .join("bin")
+}
+
+/// The scanner's path; panics (fails the test) when it is not installed.
+fn require(tool: &str) -> PathBuf {
+    let p = tools_bin().join(tool);
+    if p.exists() {
+        return p;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(tool))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or_else(|| panic!("{tool} is not installed: run scripts/setup.sh, which installs the pinned scanners into .tools/bin"))
+}
+
+/// `n` random characters from `alphabet`, different on every run.
+fn random_chars(alphabet: &[u8], n: usize) -> String {
+    let state = RandomState::new();
+    (0..n)
+        .map(|i| alphabet[(state.hash_one(i) % alphabet.len() as u64) as usize] as char)
+        .collect()
+}
+
+/// A fake AWS access key id in the shape Gitleaks and Trivy detect (not the documented
+/// example key, which Gitleaks ignores). Built at run time so no key sits in the repository.
+fn fake_aws_key() -> String {
+    format!(
+        "AKIA{}",
+        random_chars(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    )
+}
+
+fn fake_aws_secret() -> String {
+    random_chars(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        40,
+    )
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A temporary workspace: `pipeline/shipwatch.toml`, outputs in `shipwatch-out/gates`.
+struct Ws {
+    dir: tempfile::TempDir,
+}
+
+impl Ws {
+    fn new(config: &str) -> Ws {
+        let ws = Ws {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        ws.write("pipeline/shipwatch.toml", config);
+        ws
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn script(&self, rel: &str, body: &str) -> PathBuf {
+        let p = self.write(rel, &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with_path(
+            args,
+            &format!(
+                "{}:{}",
+                tools_bin().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+    }
+
+    fn run_with_path(&self, args: &[&str], path: &str) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+            .args(["--config", "pipeline/shipwatch.toml", "--color", "never"])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("PATH", path)
+            .env_remove("SHIPWATCH_ENV")
+            .env_remove("SHIPWATCH_CONFIG")
+            .output()
+            .expect("run shipwatch");
+        Run {
+            code: out.status.code().expect("exited normally"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `<gate>.json` from the output directory.
+    fn findings(&self, gate: &str) -> serde_json::Value {
+        let p = self.path(&format!("shipwatch-out/gates/{gate}.json"));
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn rule_ids(&self, gate: &str) -> Vec<String> {
+        self.findings(gate)["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every output file's text, for "no secret anywhere" checks.
+    fn all_outputs(&self) -> String {
+        let mut text = String::new();
+        for e in std::fs::read_dir(self.path("shipwatch-out/gates")).unwrap() {
+            text.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+        }
+        text
+    }
+
+    fn git(&self, args: &[&str]) {
+        let st = Command::new("git")
+            .args([
+                "-c",
+                "user.name=Fixture",
+                "-c",
+                "user.email=fixture@example.invalid",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(self.path("repo"))
+            .output()
+            .expect("git");
+        assert!(
+            st.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+
+    /// A git repository at `repo/` with one commit of `files`.
+    fn repo(&self, files: &[(&str, &str)]) {
+        std::fs::create_dir_all(self.path("repo")).unwrap();
+        self.git(&["init", "-q"]);
+        for (name, text) in files {
+            self.write(&format!("repo/{name}"), text);
+        }
+        self.git(&["add", "."]);
+        self.git(&["commit", "-q", "-m", "fixture"]);
+    }
+
+    /// A `docker save` tarball holding one layer with `files`, built with tar and sha256sum.
+    fn image_tar(&self, files: &[(&str, &str)]) -> PathBuf {
+        let build = self.path("image-build");
+        for (name, text) in files {
+            self.write(&format!("image-build/rootfs/{name}"), text);
+        }
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(&build)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        sh("tar -C rootfs -cf layer.tar .");
+        let diff = sh("sha256sum layer.tar | cut -d' ' -f1");
+        std::fs::create_dir_all(build.join(&diff)).unwrap();
+        std::fs::rename(build.join("layer.tar"), build.join(&diff).join("layer.tar")).unwrap();
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/usr/bin"],"Cmd":["node","/app/server.js"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{diff}"]}},"history":[{{"created_by":"COPY rootfs /"}}]}}"#
+        );
+        std::fs::write(build.join("config.json"), &config).unwrap();
+        let cfg = sh("sha256sum config.json | cut -d' ' -f1");
+        std::fs::rename(build.join("config.json"), build.join(format!("{cfg}.json"))).unwrap();
+        std::fs::write(
+            build.join("manifest.json"),
+            format!(r#"[{{"Config":"{cfg}.json","RepoTags":["fixture/web:test"],"Layers":["{diff}/layer.tar"]}}]"#),
+        )
+        .unwrap();
+        sh(&format!(
+            "tar -cf ../web.tar manifest.json {cfg}.json {diff}/layer.tar"
+        ));
+        self.path("web.tar")
+    }
+}
+
+const TERRAFORM: &str = r#"
+resource "aws_security_group" "web" {
+  name        = "web"
+  description = "web"
+  ingress {
+    description = "ssh from anywhere"
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_s3_bucket" "data" {
+  bucket = "data"
+  acl    = "public-read"
+}
+"#;
+
+// ---- secrets (Gitleaks) ----
+
+#[test]
+fn secrets_gate_finds_a_generated_key_in_history_and_never_prints_it() {
+    require("gitleaks");
+    let key = fake_aws_key();
+    let secret = fake_aws_secret();
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    ws.repo(&[
+        ("README.md", "fixture\n"),
+        (
+            "config/app.env",
+            &format!("AWS_ACCESS_KEY_ID={key}\nAWS_SECRET_ACCESS_KEY={secret}\n"),
+        ),
+    ]);
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(GATE_FAILED);
+    assert!(
+        ws.rule_ids("secrets")
+            .contains(&"aws-access-token".to_owned()),
+        "{:?}",
+        ws.rule_ids("secrets")
+    );
+    let f = &ws.findings("secrets")["findings"][0];
+    assert_eq!(f["location"]["file"], "config/app.env");
+    assert_eq!(f["verdict"], "fail");
+    let everything = format!("{}{}", run.all(), ws.all_outputs());
+    assert!(!everything.contains(&key), "the key leaked into an output");
+    assert!(
+        !everything.contains(&secret),
+        "the secret leaked into an output"
+    );
+    // Each output is there and has the right shape.
+    let junit = std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testsuites") && junit.contains("<failure"),
+        "{junit}"
+    );
+    let sarif: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.sarif")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(sarif["runs"][0]["tool"]["driver"]["name"], "gitleaks");
+    assert!(
+        sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["ruleId"] == "aws-access-token")
+    );
+    let md = std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.md")).unwrap();
+    assert!(
+        md.contains("FAILED") && md.contains("aws-access-token"),
+        "{md}"
+    );
+}
+
+#[test]
+fn secrets_gate_passes_a_clean_repository() {
+    require("gitleaks");
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    ws.repo(&[("README.md", "nothing to see\n")]);
+    ws.run(&["gate", "secrets"]).expect(OK);
+    assert_eq!(ws.findings("secrets")["status"], "passed");
+}
+
+#[test]
+fn secrets_gate_with_a_commit_range_scans_only_that_range() {
+    require("gitleaks");
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    ws.repo(&[(
+        "old.env",
+        &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()),
+    )]);
+    ws.write("repo/new.txt", "harmless\n");
+    ws.git(&["add", "."]);
+    ws.git(&["commit", "-q", "-m", "second"]);
+    ws.run(&["gate", "secrets", "--log-opts", "HEAD~1..HEAD"])
+        .expect(OK);
+    ws.run(&["gate", "secrets"]).expect(GATE_FAILED);
+}
+
+#[test]
+fn allowlist_suppresses_until_expiry_and_reports_stale_entries() {
+    require("gitleaks");
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    ws.repo(&[(
+        "config/app.env",
+        &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()),
+    )]);
+    let allow = |expires: &str| {
+        format!(
+            "[[allow]]\ntool = \"gitleaks\"\nid = \"aws-access-token\"\npath = \"config/*.env\"\nreason = \"throwaway key of a deleted test account\"\nexpires = {expires}\n\n\
+             [[allow]]\ntool = \"gitleaks\"\nid = \"slack-webhook-url\"\nreason = \"webhook removed\"\nexpires = 2999-12-31\n\n\
+             [[allow]]\ntool = \"npm\"\nid = \"GHSA-0000-0000-0000\"\nreason = \"another gate's entry\"\nexpires = 2999-12-31\n"
+        )
+    };
+    ws.write("pipeline/allowlist.toml", &allow("2999-12-31"));
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(OK);
+    let report = ws.findings("secrets");
+    assert_eq!(report["allowlisted"], 1);
+    assert_eq!(
+        report["findings"][0]["allowlisted_by"]["reason"],
+        "throwaway key of a deleted test account"
+    );
+    let stale: Vec<&str> = report["stale_allowlist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stale,
+        ["slack-webhook-url"],
+        "only this gate's tool's entries can be stale"
+    );
+    assert!(
+        run.stdout.contains("allowlist.toml:8") && run.stdout.contains("stale"),
+        "{}",
+        run.stdout
+    );
+    let md = std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.md")).unwrap();
+    assert!(
+        md.contains("throwaway key of a deleted test account"),
+        "Markdown says what was allowlisted and why:\n{md}"
+    );
+
+    // The same entry, expired: it no longer suppresses, and the gate names it.
+    ws.write("pipeline/allowlist.toml", &allow("2000-01-01"));
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(GATE_FAILED);
+    let report = ws.findings("secrets");
+    assert_eq!(
+        report["expired_allowlist"][0]["at"],
+        "pipeline/allowlist.toml:1"
+    );
+    assert_eq!(
+        report["findings"][0]["expired_entry"]["expires"],
+        "2000-01-01"
+    );
+    assert!(
+        run.stdout.contains("expired on 2000-01-01"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn allowlist_errors_name_file_and_line() {
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    ws.write(
+        "pipeline/allowlist.toml",
+        "[[allow]]\ntool = \"gitleaks\"\nid = \"x\"\nreason = \"\"\nexpires = 2999-01-01\n",
+    );
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(USAGE);
+    assert!(run.stderr.contains("allowlist.toml:4"), "{}", run.stderr);
+}
+
+// ---- tool failures: missing, crashing, timing out, broken reports ----
+
+#[test]
+fn a_missing_tool_is_exit_8_and_says_how_to_install_it() {
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    ws.repo(&[("README.md", "x\n")]);
+    // PATH without the tools folder, and no .tools beside this workspace's config.
+    let run = ws.run_with_path(&["gate", "secrets"], "/usr/bin:/bin");
+    run.expect(TOOL_FAILED);
+    assert!(
+        run.stderr.contains("gitleaks was not found") && run.stderr.contains("scripts/setup.sh"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.findings("secrets")["status"], "error");
+    let junit = std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.junit.xml")).unwrap();
+    assert!(
+        junit.contains("<error"),
+        "Jenkins sees the tool error:\n{junit}"
+    );
+}
+
+#[test]
+fn a_configured_tool_path_that_does_not_exist_is_exit_8() {
+    let ws = Ws::new(
+        "[gates.tools]\ngitleaks = \"/nonexistent/gitleaks\"\n[gates.secrets]\npath = \"repo\"\n",
+    );
+    ws.repo(&[("README.md", "x\n")]);
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(TOOL_FAILED);
+    assert!(
+        run.stderr.contains("/nonexistent/gitleaks"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_crashing_tool_is_exit_8_with_its_stderr_tail() {
+    let ws =
+        Ws::new("[gates.tools]\ngitleaks = \"fake/gitleaks\"\n[gates.secrets]\npath = \"repo\"\n");
+    ws.script(
+        "pipeline/fake/gitleaks",
+        "echo 'scanning...' >&2\necho 'panic: runtime error: index out of range [3]' >&2\nexit 2",
+    );
+    ws.repo(&[("README.md", "x\n")]);
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(TOOL_FAILED);
+    assert!(
+        run.stderr.contains("exit code 2") && run.stderr.contains("panic: runtime error"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        ws.findings("secrets")["error"]["stderr_tail"]
+            .as_str()
+            .unwrap()
+            .contains("index out of range")
+    );
+}
+
+/// A fake Trivy that writes `report` to its `--output` file and exits `code`.
+fn fake_trivy(ws: &Ws, report: &str, code: i32) {
+    ws.write("pipeline/fake/report.txt", report);
+    ws.script(
+        "pipeline/fake/trivy",
+        &format!(
+            "out=''; prev=''\nfor a in \"$@\"; do [ \"$prev\" = --output ] && out=$a; prev=$a; done\n\
+             cat \"$(dirname \"$0\")/report.txt\" > \"$out\"\nexit {code}"
+        ),
+    );
+}
+
+#[test]
+fn empty_truncated_and_non_json_reports_are_exit_8_never_a_pass() {
+    let ws = Ws::new("[gates.tools]\ntrivy = \"fake/trivy\"\n");
+    ws.write(
+        "web.tar",
+        "not really an image; the fake trivy does not read it",
+    );
+    let cases = [
+        ("", "empty"),
+        (
+            r#"{"SchemaVersion":2,"ArtifactName":"web.tar","Results":[{"Target":"x","Vulnerabilities":[{"VulnerabilityID":"CVE-1""#,
+            "truncated",
+        ),
+        ("<html>rate limited</html>", "not valid JSON"),
+        (r#"{"findings":[]}"#, "unknown shape"),
+    ];
+    for (report, word) in cases {
+        fake_trivy(&ws, report, 0);
+        let run = ws.run(&["gate", "image", "--input", "web.tar"]);
+        run.expect(TOOL_FAILED);
+        assert!(run.stderr.contains(word), "{word}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_tool_that_hangs_is_killed_at_the_timeout() {
+    let ws = Ws::new("[gates.tools]\ntrivy = \"fake/trivy\"\n");
+    ws.script(
+        "pipeline/fake/trivy",
+        "echo 'downloading DB...' >&2\nsleep 120",
+    );
+    ws.write("web.tar", "x");
+    let run = ws.run(&["gate", "image", "--input", "web.tar", "--timeout", "1s"]);
+    run.expect(TOOL_FAILED);
+    assert!(
+        run.stderr.contains("did not finish within 1s"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn evaluating_reports_from_the_pipeline() {
+    let ws = Ws::new("");
+    // Trivy's clean report has no Results key at all.
+    ws.write("clean.json", r#"{"SchemaVersion":2,"CreatedAt":"2026-11-22T03:00:00Z","ArtifactName":"web.tar","ArtifactType":"container_image","Metadata":{"OS":{"Family":"alpine","Name":"3.19.1"}}}"#);
+    ws.run(&["gate", "image", "--report", "clean.json"])
+        .expect(OK);
+    ws.write(
+        "vulns.json",
+        r#"{"SchemaVersion":2,"ArtifactName":"web:1","Results":[{"Target":"web:1 (alpine 3.10.2)","Class":"os-pkgs","Type":"alpine","Vulnerabilities":[
+          {"VulnerabilityID":"CVE-2019-1549","PkgName":"openssl","InstalledVersion":"1.1.1c-r0","FixedVersion":"1.1.1d-r0","Severity":"MEDIUM","Title":"fork"},
+          {"VulnerabilityID":"CVE-2019-1563","PkgName":"openssl","InstalledVersion":"1.1.1c-r0","Severity":"HIGH","Title":"no fix yet"}]}]}"#,
+    );
+    // MEDIUM with a fix and HIGH without one: neither fails the default image policy.
+    ws.run(&["gate", "image", "--report", "vulns.json"])
+        .expect(OK);
+    let ws2 = Ws::new("[gates.image]\nfail_unfixed = true\n");
+    std::fs::copy(ws.path("vulns.json"), ws2.path("vulns.json")).unwrap();
+    let run = ws2.run(&[
+        "--output",
+        "json",
+        "gate",
+        "image",
+        "--report",
+        "vulns.json",
+    ]);
+    run.expect(GATE_FAILED);
+    let printed: serde_json::Value =
+        serde_json::from_str(&run.stdout).expect("--output json prints the findings");
+    assert_eq!(printed["failing"], 1);
+    assert_eq!(printed["findings"][0]["rule_id"], "CVE-2019-1563");
+    ws.run(&["gate", "image", "--report", "missing.json"])
+        .expect(TOOL_FAILED);
+}
+
+// ---- image (Trivy) ----
+
+fn image_files(key: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "etc/os-release",
+            "ID=alpine\nVERSION_ID=3.19.1\nNAME=\"Alpine Linux\"\n".into(),
+        ),
+        ("app/server.js", "require('lodash');\n".into()),
+        (
+            "app/node_modules/lodash/package.json",
+            r#"{"name":"lodash","version":"4.17.15","license":"MIT"}"#.into(),
+        ),
+        (
+            "app/.aws/credentials",
+            format!("[default]\naws_access_key_id = {key}\n"),
+        ),
+    ]
+}
+
+#[test]
+fn image_gate_never_reports_zero_vulnerabilities_without_a_database() {
+    require("trivy");
+    let ws = Ws::new("");
+    let key = fake_aws_key();
+    let files = image_files(&key);
+    let tar = ws.image_tar(
+        &files
+            .iter()
+            .map(|(n, t)| (*n, t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let run = ws.run(&["gate", "image", "--input", tar.to_str().unwrap()]);
+    // With a vulnerability database the secret in the image fails the gate (7); without one
+    // (an offline agent) the gate must say so (8). It must never pass.
+    match run.code {
+        TOOL_FAILED => assert!(
+            run.stderr.contains("vulnerability database"),
+            "{}",
+            run.stderr
+        ),
+        GATE_FAILED => assert!(
+            ws.rule_ids("image")
+                .contains(&"aws-access-key-id".to_owned())
+        ),
+        _ => panic!("expected 7 or 8\n{}", run.all()),
+    }
+    assert!(!format!("{}{}", run.all(), ws.all_outputs()).contains(&key));
+}
+
+#[test]
+fn image_gate_counts_secrets_and_misconfigurations_in_the_image() {
+    require("trivy");
+    let ws = Ws::new("[gates.image]\nscanners = [\"secret\", \"misconfig\"]\n");
+    let key = fake_aws_key();
+    let files = image_files(&key);
+    let tar = ws.image_tar(
+        &files
+            .iter()
+            .map(|(n, t)| (*n, t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let run = ws.run(&["gate", "image", "--input", tar.to_str().unwrap()]);
+    run.expect(GATE_FAILED);
+    let ids = ws.rule_ids("image");
+    assert!(ids.contains(&"aws-access-key-id".to_owned()), "{ids:?}");
+    assert!(
+        ids.contains(&"AVD-DS-0002".to_owned()),
+        "image runs as root: {ids:?}"
+    );
+    assert!(
+        run.stdout.contains("CVEs were NOT checked"),
+        "{}",
+        run.stdout
+    );
+    assert!(!format!("{}{}", run.all(), ws.all_outputs()).contains(&key));
+}
+
+// ---- sbom (Syft) ----
+
+#[test]
+fn sbom_gate_writes_both_formats_that_agree() {
+    require("syft");
+    let ws = Ws::new("");
+    let files = image_files(&fake_aws_key());
+    let tar = ws.image_tar(
+        &files
+            .iter()
+            .map(|(n, t)| (*n, t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let run = ws.run(&["gate", "sbom", "--input", tar.to_str().unwrap()]);
+    run.expect(OK);
+    let report = ws.findings("sbom");
+    assert_eq!(report["sbom"]["cyclonedx"]["packages"], 1, "lodash");
+    assert_eq!(report["sbom"]["spdx"]["packages"], 1);
+    let cdx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path("shipwatch-out/gates/sbom.cdx.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cdx["bomFormat"], "CycloneDX");
+    assert!(ws.path("shipwatch-out/gates/sbom.spdx.json").is_file());
+}
+
+#[test]
+fn sbom_gate_fails_on_an_empty_sbom() {
+    require("syft");
+    let ws = Ws::new("");
+    ws.write("empty/README.txt", "no packages here\n");
+    let run = ws.run(&["gate", "sbom", "--dir", "empty"]);
+    run.expect(GATE_FAILED);
+    assert!(run.stderr.contains("empty"), "{}", run.stderr);
+}
+
+#[test]
+fn sbom_gate_rejects_sboms_that_disagree() {
+    let ws = Ws::new("");
+    ws.write("a.cdx.json", r#"{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"type":"library","name":"a"},{"type":"library","name":"b"}]}"#);
+    ws.write(
+        "a.spdx.json",
+        r#"{"spdxVersion":"SPDX-2.3","packages":[{"name":"a","SPDXID":"SPDXRef-Package-a"}]}"#,
+    );
+    let run = ws.run(&[
+        "gate",
+        "sbom",
+        "--cyclonedx",
+        "a.cdx.json",
+        "--spdx",
+        "a.spdx.json",
+    ]);
+    run.expect(TOOL_FAILED);
+    assert!(run.stderr.contains("disagree"), "{}", run.stderr);
+}
+
+// ---- iac (Checkov) ----
+
+#[test]
+fn iac_gate_maps_severities_from_the_table() {
+    require("checkov");
+    let ws = Ws::new(
+        "[gates.iac]\ndir = \"terraform\"\nfail_on = [\"CRITICAL\"]\ndefault_severity = \"LOW\"\n[gates.iac.severity]\nCKV_AWS_24 = \"CRITICAL\"\nCKV_AWS_20 = \"CRITICAL\"\n",
+    );
+    ws.write("terraform/main.tf", TERRAFORM);
+    let run = ws.run(&["gate", "iac"]);
+    run.expect(GATE_FAILED);
+    let report = ws.findings("iac");
+    let failing: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["verdict"] == "fail")
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
+    let mut sorted = failing.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        ["CKV_AWS_20", "CKV_AWS_24"],
+        "only the checks the table makes CRITICAL fail"
+    );
+    assert!(
+        report["counts"]["low"].as_u64().unwrap() > 0,
+        "the rest got the default severity"
+    );
+    let ssh = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "CKV_AWS_24")
+        .unwrap();
+    assert_eq!(ssh["location"]["file"], "terraform/main.tf");
+    assert_eq!(ssh["location"]["line"], 2);
+}
+
+#[test]
+fn iac_gate_treats_hcl_parse_errors_as_a_tool_failure() {
+    require("checkov");
+    let ws = Ws::new("[gates.iac]\ndir = \"terraform\"\n");
+    ws.write(
+        "terraform/main.tf",
+        "resource \"aws_s3_bucket\" \"x\" {\n  bucket = \n",
+    );
+    let run = ws.run(&["gate", "iac"]);
+    run.expect(TOOL_FAILED);
+    assert!(
+        run.stderr.contains("could not parse") && run.stderr.contains("main.tf"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn iac_gate_reads_the_list_shape_of_several_frameworks() {
+    require("checkov");
+    let ws =
+        Ws::new("[gates.iac]\ndir = \"infra\"\nframeworks = [\"terraform\", \"dockerfile\"]\n");
+    ws.write("infra/main.tf", TERRAFORM);
+    ws.write("infra/Dockerfile", "FROM alpine:3.19\nRUN apk add curl\n");
+    ws.run(&["gate", "iac"]).expect(GATE_FAILED);
+    let ids = ws.rule_ids("iac");
+    assert!(ids.iter().any(|i| i.starts_with("CKV_DOCKER_")), "{ids:?}");
+    assert!(ids.contains(&"CKV_AWS_24".to_owned()), "{ids:?}");
+}
+
+#[test]
+fn iac_gate_passes_terraform_with_nothing_to_check() {
+    require("checkov");
+    // No resources: Checkov prints only a bare summary object.
+    let ws = Ws::new("[gates.iac]\ndir = \"terraform\"\n");
+    ws.write(
+        "terraform/variables.tf",
+        "variable \"name\" {\n  type = string\n}\n",
+    );
+    ws.run(&["gate", "iac"]).expect(OK);
+    assert!(
+        ws.findings("iac")["notes"]
+            .to_string()
+            .contains("nothing to scan")
+    );
+}
+
+#[test]
+fn iac_gate_refuses_a_missing_directory() {
+    // Checkov itself exits 0 with empty output here.
+    let ws = Ws::new("[gates.iac]\ndir = \"terrafrom\"\n");
+    let run = ws.run(&["gate", "iac"]);
+    run.expect(USAGE);
+    assert!(run.stderr.contains("terrafrom"), "{}", run.stderr);
+    // And empty Checkov output handed over by a pipeline is a tool failure.
+    ws.write("checkov.json", "");
+    ws.run(&["gate", "iac", "--report", "checkov.json"])
+        .expect(TOOL_FAILED);
+}
+
+// ---- deps (npm audit) ----
+
+const PACKAGE_JSON: &str = r#"{"name":"fixture-app","version":"1.0.0","dependencies":{"lodash":"4.17.15","minimist":"1.2.5"}}"#;
+const LOCKFILE: &str = r#"{
+  "name": "fixture-app", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
+  "packages": {
+    "": {"name": "fixture-app", "version": "1.0.0", "dependencies": {"lodash": "4.17.15", "minimist": "1.2.5"}},
+    "node_modules/lodash": {"version": "4.17.15", "resolved": "https://example.invalid/lodash/-/lodash-4.17.15.tgz",
+      "integrity": "sha512-8xOcRHvCjnocdS5cpwXQXVzmmh5e5+saE2QGoeQmbKmRS6J3VQppPOIt0MnmE+4xlZoumy0GPG0D0MVIQbNA1A=="},
+    "node_modules/minimist": {"version": "1.2.5", "resolved": "https://example.invalid/minimist/-/minimist-1.2.5.tgz",
+      "integrity": "sha512-FM9nNUYrRBAELZQT3xeZQ7fmMOBg6nWNmJKTcgsJeaLstP/UODVpGsr5OhXhhXg6f+qtJ8uiZ+PUxkDWcgIXLw=="}
+  }
+}"#;
+
+#[test]
+fn deps_gate_on_a_lockfile_with_known_advisories() {
+    require("npm");
+    let ws = Ws::new("[gates.deps]\ndir = \"app\"\n");
+    ws.write("app/package.json", PACKAGE_JSON);
+    ws.write("app/package-lock.json", LOCKFILE);
+    let run = ws.run(&["gate", "deps"]);
+    match run.code {
+        GATE_FAILED => {}
+        // The advisory endpoint is not reachable from here: that must be a tool failure,
+        // never a pass. Then judge a recorded report of the same lockfile instead.
+        TOOL_FAILED => {
+            assert!(run.stderr.contains("npm could not audit"), "{}", run.stderr);
+            let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/gates/npm-audit-v2.json");
+            ws.run(&["gate", "deps", "--report", recorded.to_str().unwrap()])
+                .expect(GATE_FAILED);
+        }
+        _ => panic!(
+            "npm audit on a lockfile with known advisories must not pass\n{}",
+            run.all()
+        ),
+    }
+    let report = ws.findings("deps");
+    let ids = ws.rule_ids("deps");
+    assert!(
+        ids.contains(&"GHSA-xvch-5gv4-984h".to_owned()),
+        "minimist prototype pollution: {ids:?}"
+    );
+    assert!(
+        ids.contains(&"GHSA-35jh-r3h4-6jhm".to_owned()),
+        "lodash command injection: {ids:?}"
+    );
+    let minimist = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule_id"] == "GHSA-xvch-5gv4-984h")
+        .unwrap();
+    assert_eq!(
+        minimist["location"]["version"], "1.2.5",
+        "version from the lockfile"
+    );
+    assert_eq!(minimist["verdict"], "fail");
+}
+
+#[test]
+fn deps_gate_needs_a_lockfile() {
+    let ws = Ws::new("[gates.deps]\ndir = \"app\"\n");
+    ws.write("app/package.json", PACKAGE_JSON);
+    let run = ws.run(&["gate", "deps"]);
+    run.expect(USAGE);
+    assert!(run.stderr.contains("package-lock.json"), "{}", run.stderr);
+}
+
+// ---- all, check-tools ----
+
+#[test]
+fn gate_all_runs_the_configured_gates() {
+    require("gitleaks");
+    require("checkov");
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n[gates.iac]\ndir = \"terraform\"\n");
+    ws.repo(&[("README.md", "clean\n")]);
+    ws.write("terraform/main.tf", TERRAFORM);
+    let run = ws.run(&["--output", "json", "gate", "all"]);
+    run.expect(GATE_FAILED);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let statuses: Vec<(&str, &str)> = doc["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["gate"].as_str().unwrap(), g["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses, [("secrets", "passed"), ("iac", "failed")]);
+    for f in ["secrets.junit.xml", "secrets.sarif", "iac.md", "iac.json"] {
+        assert!(
+            ws.path(&format!("shipwatch-out/gates/{f}")).is_file(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn check_tools_prints_versions_and_locations() {
+    for t in ["gitleaks", "trivy", "syft", "checkov"] {
+        require(t);
+    }
+    let ws = Ws::new("[gates]\nrun = [\"secrets\", \"image\", \"sbom\", \"iac\"]\n");
+    let run = ws.run(&["gate", "--check-tools"]);
+    run.expect(OK);
+    for (tool, version) in [
+        ("gitleaks", "8.30.1"),
+        ("trivy", "0.59.1"),
+        ("syft", "1.18.1"),
+        ("checkov", "3.3.30"),
+    ] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(tool))
+            .unwrap_or_else(|| panic!("{tool}: {}", run.stdout));
+        assert!(
+            line.contains(version) && line.contains(".tools/bin"),
+            "{line}"
+        );
+    }
+    let missing = ws.run_with_path(&["gate", "--check-tools"], "/usr/bin:/bin");
+    missing.expect(TOOL_FAILED);
+    assert!(missing.stdout.contains("MISSING"), "{}", missing.stdout);
+}
