@@ -343,7 +343,7 @@ def write_logs(sim: TaskSim, lines: list[tuple[int, str]]) -> None:
         ingestion = get_clock().now_ms()
         for ev in stream.events[-len(events):]:
             ev.ingestion_time = max(ingestion, ev.timestamp)
-        stream.last_ingestion_time = get_clock().now()
+        stream.last_ingestion_time = get_clock().now().replace(tzinfo=None)  # moto keeps naive UTC
     except Exception:  # noqa: BLE001 - logging must never break the simulation
         pass
 
