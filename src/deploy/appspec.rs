@@ -1,0 +1,110 @@
+//! The AppSpec CodeDeploy needs for an ECS blue/green deployment, built from the
+//! service (network, platform version) and the task definition (pure).
+
+use crate::aws::model::Network;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub struct AppSpecInput<'a> {
+    pub task_definition_arn: &'a str,
+    pub container: &'a str,
+    pub port: u16,
+    pub platform_version: Option<&'a str>,
+    pub network: Option<&'a Network>,
+    pub hooks: &'a BTreeMap<String, String>,
+}
+
+pub fn build(i: &AppSpecInput<'_>) -> Value {
+    let mut props = json!({
+        "TaskDefinition": i.task_definition_arn,
+        "LoadBalancerInfo": {"ContainerName": i.container, "ContainerPort": i.port},
+    });
+    if let Some(pv) = i.platform_version {
+        props["PlatformVersion"] = json!(pv);
+    }
+    // All three network settings or none: CodeDeploy rejects a partial block.
+    if let Some(n) = i.network.filter(|n| !n.subnets.is_empty()) {
+        props["NetworkConfiguration"] = json!({"AwsvpcConfiguration": {
+            "Subnets": n.subnets,
+            "SecurityGroups": n.security_groups,
+            "AssignPublicIp": n.assign_public_ip.clone().unwrap_or_else(|| "DISABLED".into()),
+        }});
+    }
+    let mut spec = json!({
+        "version": 0.0,
+        "Resources": [{"TargetService": {"Type": "AWS::ECS::Service", "Properties": props}}],
+    });
+    if !i.hooks.is_empty() {
+        // Lifecycle order, not alphabetical: the order CodeDeploy runs them in.
+        let hooks: Vec<Value> = crate::config::HOOK_EVENTS
+            .iter()
+            .filter_map(|e| i.hooks.get(*e).map(|f| json!({ *e: f })))
+            .collect();
+        spec["Hooks"] = Value::Array(hooks);
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appspec_shape() {
+        let net = Network {
+            subnets: vec!["subnet-a".into()],
+            security_groups: vec!["sg-1".into()],
+            assign_public_ip: None,
+        };
+        let mut hooks = BTreeMap::new();
+        hooks.insert("AfterAllowTestTraffic".to_string(), "smoke".to_string());
+        hooks.insert("BeforeInstall".to_string(), "prep".to_string());
+        let spec = build(&AppSpecInput {
+            task_definition_arn: "arn:td:1",
+            container: "web",
+            port: 8080,
+            platform_version: Some("LATEST"),
+            network: Some(&net),
+            hooks: &hooks,
+        });
+        insta::assert_json_snapshot!(spec, @r#"
+        {
+          "Hooks": [
+            {
+              "BeforeInstall": "prep"
+            },
+            {
+              "AfterAllowTestTraffic": "smoke"
+            }
+          ],
+          "Resources": [
+            {
+              "TargetService": {
+                "Properties": {
+                  "LoadBalancerInfo": {
+                    "ContainerName": "web",
+                    "ContainerPort": 8080
+                  },
+                  "NetworkConfiguration": {
+                    "AwsvpcConfiguration": {
+                      "AssignPublicIp": "DISABLED",
+                      "SecurityGroups": [
+                        "sg-1"
+                      ],
+                      "Subnets": [
+                        "subnet-a"
+                      ]
+                    }
+                  },
+                  "PlatformVersion": "LATEST",
+                  "TaskDefinition": "arn:td:1"
+                },
+                "Type": "AWS::ECS::Service"
+              }
+            }
+          ],
+          "version": 0.0
+        }
+        "#);
+    }
+}

@@ -1,0 +1,299 @@
+//! End-to-end tests of register, deploy, watch and stop against the local AWS emulator
+//! (time scaled: one emulated minute per real second). Each test provisions its own stack.
+
+mod support;
+
+use serde_json::json;
+use std::time::{Duration, Instant};
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(240);
+
+fn deploy_cmd(aws: &LocalAws, cfg: &std::path::Path, sha: &str) -> std::process::Command {
+    let mut c = aws.shipwatch(cfg);
+    c.args(["--output", "json", "deploy", "--sha", sha]);
+    c
+}
+
+#[test]
+fn healthy_release_succeeds_with_all_traffic_on_green() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = summary(&out);
+    assert_eq!(s["outcome"], "succeeded", "{s}");
+    assert_eq!(s["max_green_percent"], 100.0, "{s}");
+    // The description carries the sha, so overlapping pipelines can recognise it.
+    assert!(
+        s["deployment"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(&sha),
+        "{s}"
+    );
+    // Linear 10 % steps were observed on the way.
+    let events = String::from_utf8_lossy(&out.stdout);
+    let weights: Vec<f64> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "traffic")
+        .filter_map(|v| v["green_percent"].as_f64())
+        .collect();
+    assert!(
+        weights.len() >= 3,
+        "expected several traffic steps, saw {weights:?}"
+    );
+    assert!(
+        weights.windows(2).all(|w| w[0] <= w[1]),
+        "traffic went backwards: {weights:?}"
+    );
+}
+
+#[test]
+fn http_5xx_release_is_stopped_by_shipwatch_and_rolled_back() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "http-5xx");
+    let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let s = summary(&out);
+    assert_eq!(s["outcome"], "rolled_back", "{s}");
+    assert_eq!(s["stopped_by_shipwatch"], true, "{s}");
+    assert_eq!(s["rollback"]["status"], "Succeeded", "{s}");
+    assert!(s["alarms_fired"][0]["alarm"].as_str().is_some(), "{s}");
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(aws.dir.path().join("deploy-state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        state["rollback_deployment_id"], s["rollback"]["id"],
+        "{state}"
+    );
+}
+
+#[test]
+fn missing_image_is_a_precondition_and_creates_nothing() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let out = run(deploy_cmd(&aws, &cfg, &random_sha()), LIMIT);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let s = summary(&out);
+    assert!(
+        s["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no image tagged"),
+        "{s}"
+    );
+    let calls = aws.calls();
+    let count = |op: &str| calls.get(op).and_then(|v| v.as_u64()).unwrap_or(0);
+    assert_eq!(count("codedeploy.CreateDeployment"), 0, "{calls}");
+    assert_eq!(count("ecs.RegisterTaskDefinition"), 0, "{calls}");
+}
+
+#[test]
+fn bad_config_is_exit_2_with_file_and_line() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("[watch2]\nfoo = 1\n");
+    let out = run(deploy_cmd(&aws, &cfg, &random_sha()), LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let msg = summary(&out)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = format!("{}:", cfg.display());
+    assert!(msg.starts_with(&expected), "{msg}");
+    assert!(msg.contains("watch2"), "{msg}");
+}
+
+#[test]
+fn bad_template_is_exit_2_with_file_and_line() {
+    let aws = LocalAws::start(1.0);
+    let tpl = aws.dir.path().join("taskdef.json");
+    std::fs::write(
+        &tpl,
+        "{\n  \"family\": \"web\",\n  \"image\": \"${NOPE}\"\n}\n",
+    )
+    .unwrap();
+    let cfg = aws.write_config("");
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap().replace(
+        "mode = \"current\"",
+        &format!("template = \"{}\"", tpl.display()),
+    );
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let msg = summary(&out)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(msg.starts_with(&format!("{}:3:", tpl.display())), "{msg}");
+}
+
+#[test]
+fn concurrent_deploy_of_another_sha_is_refused_and_same_sha_attaches() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let (a, b) = (random_sha(), random_sha());
+    aws.push_image(&a, "healthy");
+    aws.push_image(&b, "healthy");
+    let mut first = deploy_cmd(&aws, &cfg, &a);
+    let first = first
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first deployment exists.
+    let t0 = Instant::now();
+    while aws
+        .calls()
+        .get("codedeploy.CreateDeployment")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the first deploy never created a deployment"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let other = run(deploy_cmd(&aws, &cfg, &b), LIMIT);
+    assert_eq!(other.status.code(), Some(6), "{}", text(&other));
+    assert!(
+        summary(&other)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&a),
+        "names the running deployment's sha: {}",
+        text(&other)
+    );
+    let same = run(deploy_cmd(&aws, &cfg, &a), LIMIT);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("\"attached\""),
+        "{}",
+        text(&same)
+    );
+    let mut first = first;
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        aws.calls()["codedeploy.CreateDeployment"],
+        1,
+        "exactly one deployment was created"
+    );
+}
+
+#[test]
+fn sigterm_mid_deploy_exits_143_saves_state_and_stop_rolls_back() {
+    let aws = LocalAws::start(2.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    let mut cmd = aws.shipwatch(&cfg);
+    cmd.args(["deploy", "--sha", &sha])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let state = aws.dir.path().join("deploy-state.json");
+    let t0 = Instant::now();
+    while !state.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no state file was written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let sent = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?} to exit after SIGTERM"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shipwatch stop"), "{err}");
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(st["status"], "interrupted");
+    let mut stop = aws.shipwatch(&cfg);
+    stop.args(["stop", "--state-file", state.to_str().unwrap()]);
+    let out = run(stop, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("back on the original task set"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn failing_scenarios_end_with_their_exit_code_and_name_the_trigger() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    for scenario in ["crash-loop", "oom", "health-check-fail", "hook-fail"] {
+        let sha = random_sha();
+        aws.push_image(&sha, scenario);
+        let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
+        let code = out.status.code();
+        assert!(
+            code == Some(3) || code == Some(4),
+            "{scenario}: {}",
+            text(&out)
+        );
+        let s = summary(&out);
+        let named = !s["alarms_fired"].as_array().unwrap().is_empty()
+            || s["deployment"]["error_code"].is_string();
+        assert!(named, "{scenario}: no trigger named: {s}");
+    }
+}
+
+#[test]
+fn throttling_and_server_errors_do_not_change_outcomes() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let (good, bad) = (random_sha(), random_sha());
+    aws.push_image(&good, "healthy");
+    aws.push_image(&bad, "http-5xx");
+    aws.control("/_localaws/faults", &json!({"rules": [{"service": "*", "operation": "*", "throttle": 0.15, "error5xx": 0.1}], "seed": 7}));
+    let out = run(deploy_cmd(&aws, &cfg, &good), LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(deploy_cmd(&aws, &cfg, &bad), LIMIT);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}
+
+#[test]
+fn register_pins_the_digest_and_is_idempotent() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    let reg = |extra: &[&str]| {
+        let mut c = aws.shipwatch(&cfg);
+        c.args(["--output", "json", "register", "--sha", &sha])
+            .args(extra);
+        run(c, LIMIT)
+    };
+    let dry = reg(&["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    let first = reg(&[]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert!(v["image"].as_str().unwrap().contains("@sha256:"), "{v}");
+    assert_eq!(v["reused"], false);
+    let second = reg(&[]);
+    let w: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(w["reused"], true, "{w}");
+    assert_eq!(w["task_definition_arn"], v["task_definition_arn"]);
+}
