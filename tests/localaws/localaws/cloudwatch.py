@@ -390,6 +390,28 @@ def get_metric_statistics(self, namespace, metric_name, start_time, end_time, pe
     return out
 
 
+def get_filtered_metrics(self, metric_name, namespace, dimensions):
+    """ListMetrics: one entry per metric (namespace, name, exact dimension set).
+    moto's own deduplication fails for metrics with two or more dimensions."""
+    wanted = [(d.get("Name"), d.get("Value") or None) for d in dimensions or []]
+    seen, out = set(), []
+    for md in self.get_all_metrics():
+        if namespace and md.namespace != namespace:
+            continue
+        if metric_name and md.name != metric_name:
+            continue
+        have = dim_key(md.dimensions)
+        if any(not any(n == name and (value is None or v == value) for n, v in have) for name, value in wanted):
+            continue
+        key = (md.namespace, md.name, have)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(md)
+    return out
+
+
+CloudWatchBackend.get_filtered_metrics = get_filtered_metrics
 CloudWatchBackend.put_metric_alarm = put_metric_alarm
 CloudWatchBackend.set_alarm_state = set_alarm_state
 CloudWatchBackend.put_metric_data = put_metric_data

@@ -282,3 +282,20 @@ def test_put_metric_data_without_timestamp_uses_emulated_time(aws_client):
         StartTime=now - timedelta(minutes=2), EndTime=now + timedelta(minutes=2),
     )["MetricDataResults"][0]
     assert res["Values"] == [2.0]
+
+
+def test_list_metrics_lists_each_metric_once(aws_client):
+    cw = aws_client("cloudwatch")
+    now = clock.get_clock().now()
+    other = [LB[0], {"Name": "TargetGroup", "Value": "targetgroup/blue/1111111111111111"}]
+    cw.put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[{"MetricName": "RequestCount", "Dimensions": dims, "Value": 1.0, "Timestamp": now - timedelta(seconds=i)}
+                    for i in range(5) for dims in (LB, other)],
+    )
+    metrics = cw.list_metrics(Namespace="AWS/ApplicationELB")["Metrics"]
+    assert len(metrics) == 2
+    only_green = cw.list_metrics(Namespace="AWS/ApplicationELB", Dimensions=[LB[1]])["Metrics"]
+    assert [sorted((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in only_green] == [sorted((d["Name"], d["Value"]) for d in LB)]
+    by_name = cw.list_metrics(Namespace="AWS/ApplicationELB", Dimensions=[{"Name": "TargetGroup"}])["Metrics"]
+    assert len(by_name) == 2
