@@ -618,8 +618,8 @@ def tick(now: datetime) -> None:
             if sim.task_set_id not in live_sets and sim.task.desired_status == "RUNNING":
                 exit_task(sim, now, 143, "ServiceSchedulerInitiated",
                           f"Scaling activity initiated by (deployment {sim.task_set_id})", scheduler=True)
-            if sim.task_set_id not in live_sets:
-                _advance(sim, None, None, now) if sim.stop_steps else None
+            if sim.task_set_id not in live_sets and sim.stop_steps:
+                _advance(sim, None, None, now)
         _purge(now)
 
 
@@ -634,7 +634,7 @@ def _reconcile(backend: Any, service: Any, task_set: Any, now: datetime) -> None
             launch_task(backend, service, task_set, now)
     elif len(active) > want:
         # Scale in: tasks not yet running go first, then the newest.
-        order = sorted(active, key=lambda s: (s.phase == "RUNNING", s.created), reverse=False)
+        order = sorted(active, key=lambda s: (s.phase == "RUNNING", -s.created.timestamp()))
         extra = order[: len(active) - want]
         running = [s for s in extra if s.alive]
         if running:
@@ -659,7 +659,6 @@ def _update_counts(service: Any, now: datetime) -> None:
         task_set.computed_desired_count = desired
         task_set.running_count = running
         task_set.pending_count = pending
-        task_set.started_by = getattr(task_set, "started_by", None) or None
         steady = running == desired and pending == 0 and all(
             s.in_service(now) or not s.target_group_arns for s in sims if s.phase == "RUNNING")
         new_state = "STEADY_STATE" if steady else "STABILIZING"

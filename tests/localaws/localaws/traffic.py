@@ -22,16 +22,14 @@ target answers 503.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from moto.backends import get_backend
 
-from localaws import scenarios, traces
-from localaws.clock import get_clock
+from localaws import registry, scenarios, traces
 from localaws.scenarios import LOCK, TaskSim, pino, setting, write_logs
 
 scenarios.register_defaults({
@@ -565,15 +563,6 @@ def set_rate(account: str, region: str, cluster: str, service: str, rpm: float) 
     RATE_OVERRIDES[(account, region, cluster, service)] = float(rpm)
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def _json(obj: Any) -> str:
-    return json.dumps(obj, default=str)
-
-
-from localaws import registry  # noqa: E402
 
 
 @registry.on_reset
