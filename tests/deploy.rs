@@ -58,6 +58,8 @@ fn http_5xx_release_is_stopped_by_shipwatch_and_rolled_back() {
     let cfg = aws.write_config("");
     let sha = random_sha();
     aws.push_image(&sha, "http-5xx");
+    // CodeDeploy's own alarm polling (every 3 emulated minutes here) must lose the race.
+    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
     let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let s = summary(&out);
@@ -91,6 +93,10 @@ fn missing_image_is_a_precondition_and_creates_nothing() {
     );
     let calls = aws.calls();
     let count = |op: &str| calls.get(op).and_then(|v| v.as_u64()).unwrap_or(0);
+    assert!(
+        count("ecr.DescribeImages") > 0,
+        "the image was looked up: {calls}"
+    );
     assert_eq!(count("codedeploy.CreateDeployment"), 0, "{calls}");
     assert_eq!(count("ecs.RegisterTaskDefinition"), 0, "{calls}");
 }

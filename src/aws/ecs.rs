@@ -1,7 +1,7 @@
 //! ECS: services, task definitions (as AWS JSON, through the SDK's own schema codec).
 
 use super::model::{Network, Service, TaskDefinition, TaskSet};
-use super::{sdk_error, Clients};
+use super::{Clients, sdk_error};
 use crate::error::{Error, Result};
 use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput;
 use aws_smithy_json::codec::{JsonCodec, JsonCodecSettings};
@@ -28,27 +28,42 @@ fn codec() -> JsonCodec {
 
 /// Parses a task definition in AWS JSON into the RegisterTaskDefinition input. Keys the
 /// model does not know are an error (the SDK would silently drop them).
-pub fn register_input_from_json(json: &serde_json::Value) -> std::result::Result<RegisterTaskDefinitionInput, String> {
+pub fn register_input_from_json(
+    json: &serde_json::Value,
+) -> std::result::Result<RegisterTaskDefinitionInput, String> {
     let bytes = serde_json::to_vec(json).map_err(|e| e.to_string())?;
     let codec = codec();
     let mut de = codec.create_deserializer(&bytes);
-    let input = RegisterTaskDefinitionInput::deserialize(&mut de).map_err(|e| format!("not a valid task definition: {e}"))?;
+    let input = RegisterTaskDefinitionInput::deserialize(&mut de)
+        .map_err(|e| format!("not a valid task definition: {e}"))?;
     let mut ser = codec.create_serializer();
-    ser.write_struct(RegisterTaskDefinitionInput::SCHEMA, &input).map_err(|e| e.to_string())?;
-    let back: serde_json::Value = serde_json::from_slice(&ser.finish()).map_err(|e| e.to_string())?;
+    ser.write_struct(RegisterTaskDefinitionInput::SCHEMA, &input)
+        .map_err(|e| e.to_string())?;
+    let back: serde_json::Value =
+        serde_json::from_slice(&ser.finish()).map_err(|e| e.to_string())?;
     if let Some(key) = first_dropped_key(json, &back, "") {
-        return Err(format!("`{key}` is not a task-definition field (check the spelling against RegisterTaskDefinition)"));
+        return Err(format!(
+            "`{key}` is not a task-definition field (check the spelling against RegisterTaskDefinition)"
+        ));
     }
     Ok(input)
 }
 
 /// The first key path in `orig` that did not survive the round trip through the model.
-fn first_dropped_key(orig: &serde_json::Value, back: &serde_json::Value, path: &str) -> Option<String> {
+fn first_dropped_key(
+    orig: &serde_json::Value,
+    back: &serde_json::Value,
+    path: &str,
+) -> Option<String> {
     use serde_json::Value;
     match (orig, back) {
         (Value::Object(o), Value::Object(b)) => {
             for (k, v) in o {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     None if v.is_null() => {}
                     None => return Some(p),
@@ -77,8 +92,8 @@ pub fn task_definition_json(td: &aws_sdk_ecs::types::TaskDefinition) -> Result<s
     let mut ser = codec.create_serializer();
     ser.write_struct(aws_sdk_ecs::types::TaskDefinition::SCHEMA, td)
         .map_err(|e| Error::Internal(anyhow::anyhow!("cannot serialise task definition: {e}")))?;
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&ser.finish()).map_err(|e| Error::Internal(anyhow::anyhow!("task definition JSON: {e}")))?;
+    let mut v: serde_json::Value = serde_json::from_slice(&ser.finish())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("task definition JSON: {e}")))?;
     if let Some(o) = v.as_object_mut() {
         for k in OUTPUT_ONLY_KEYS {
             o.remove(*k);
@@ -92,8 +107,10 @@ pub fn canonical(json: &serde_json::Value) -> std::result::Result<serde_json::Va
     let input = register_input_from_json(json)?;
     let codec = codec();
     let mut ser = codec.create_serializer();
-    ser.write_struct(RegisterTaskDefinitionInput::SCHEMA, &input).map_err(|e| e.to_string())?;
-    let mut v: serde_json::Value = serde_json::from_slice(&ser.finish()).map_err(|e| e.to_string())?;
+    ser.write_struct(RegisterTaskDefinitionInput::SCHEMA, &input)
+        .map_err(|e| e.to_string())?;
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&ser.finish()).map_err(|e| e.to_string())?;
     // Tags are returned separately by DescribeTaskDefinition; they are compared apart.
     if let Some(o) = v.as_object_mut() {
         o.remove("tags");
@@ -121,11 +138,14 @@ pub async fn describe_service(c: &Clients, cluster: &str, service: &str) -> Resu
         .iter()
         .find(|s| s.status() != Some("INACTIVE"))
         .ok_or_else(|| Error::Precondition(format!("ECS service `{service}` was not found in cluster `{cluster}` (region {}). Check [service] service/cluster and the region.", c.region)))?;
-    let net = svc.network_configuration().and_then(|n| n.awsvpc_configuration()).map(|a| Network {
-        subnets: a.subnets().to_vec(),
-        security_groups: a.security_groups().to_vec(),
-        assign_public_ip: a.assign_public_ip().map(|x| x.as_str().to_owned()),
-    });
+    let net = svc
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .map(|a| Network {
+            subnets: a.subnets().to_vec(),
+            security_groups: a.security_groups().to_vec(),
+            assign_public_ip: a.assign_public_ip().map(|x| x.as_str().to_owned()),
+        });
     Ok(Service {
         arn: svc.service_arn().unwrap_or_default().to_owned(),
         name: svc.service_name().unwrap_or(service).to_owned(),
@@ -155,7 +175,14 @@ pub async fn describe_service(c: &Clients, cluster: &str, service: &str) -> Resu
 
 /// Describes a task definition by ARN or `family[:revision]`; `None` when it does not exist.
 pub async fn describe_task_definition(c: &Clients, id: &str) -> Result<Option<TaskDefinition>> {
-    let out = match c.ecs.describe_task_definition().task_definition(id).send().await {
+    let out = match c
+        .ecs
+        .describe_task_definition()
+        .task_definition(id)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+    {
         Ok(o) => o,
         Err(e) => {
             let code = super::error_code(&e).unwrap_or_default().to_owned();
@@ -165,7 +192,9 @@ pub async fn describe_task_definition(c: &Clients, id: &str) -> Result<Option<Ta
             return Err(sdk_error("ecs:DescribeTaskDefinition", e));
         }
     };
-    let Some(td) = out.task_definition() else { return Ok(None) };
+    let Some(td) = out.task_definition() else {
+        return Ok(None);
+    };
     if td.status().map(|s| s.as_str()) == Some("INACTIVE") && !id.contains(':') {
         return Ok(None);
     }
@@ -187,7 +216,10 @@ pub async fn describe_task_definition(c: &Clients, id: &str) -> Result<Option<Ta
 }
 
 /// Registers a task definition given as AWS JSON; returns its ARN.
-pub async fn register_task_definition(c: &Clients, json: &serde_json::Value) -> Result<TaskDefinition> {
+pub async fn register_task_definition(
+    c: &Clients,
+    json: &serde_json::Value,
+) -> Result<TaskDefinition> {
     let input = register_input_from_json(json).map_err(Error::Usage)?;
     let out = c
         .ecs
@@ -212,9 +244,11 @@ pub async fn register_task_definition(c: &Clients, json: &serde_json::Value) -> 
         .send()
         .await
         .map_err(|e| sdk_error("ecs:RegisterTaskDefinition", e))?;
-    let td = out
-        .task_definition()
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("RegisterTaskDefinition returned no task definition")))?;
+    let td = out.task_definition().ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!(
+            "RegisterTaskDefinition returned no task definition"
+        ))
+    })?;
     Ok(TaskDefinition {
         arn: td.task_definition_arn().unwrap_or_default().to_owned(),
         family: td.family().unwrap_or_default().to_owned(),
@@ -252,7 +286,10 @@ mod tests {
         assert_eq!(input.family(), Some("web"));
         let c = &input.container_definitions()[0];
         assert_eq!(c.port_mappings()[0].container_port(), Some(8080));
-        assert_eq!(c.log_configuration().unwrap().log_driver().as_str(), "awslogs");
+        assert_eq!(
+            c.log_configuration().unwrap().log_driver().as_str(),
+            "awslogs"
+        );
     }
 
     #[test]

@@ -33,11 +33,19 @@ pub async fn sdk_config(args: &AwsArgs, region_from_config: Option<&str>) -> aws
     use aws_config::meta::region::RegionProviderChain;
     use aws_config::{BehaviorVersion, Region};
 
-    let explicit = args.region.clone().or(region_from_config.map(str::to_owned)).map(Region::new);
-    let region = RegionProviderChain::first_try(explicit).or_default_provider().or_else(Region::new("us-east-1"));
+    let explicit = args
+        .region
+        .clone()
+        .or(region_from_config.map(str::to_owned))
+        .map(Region::new);
+    let region = RegionProviderChain::first_try(explicit)
+        .or_default_provider()
+        .or_else(Region::new("us-east-1"));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(args.max_attempts.max(1)));
+        .retry_config(
+            aws_config::retry::RetryConfig::adaptive().with_max_attempts(args.max_attempts.max(1)),
+        );
     if let Some(p) = &args.profile {
         loader = loader.profile_name(p);
     }
@@ -67,7 +75,10 @@ impl Clients {
             codedeploy: aws_sdk_codedeploy::Client::new(conf),
             cloudwatch: aws_sdk_cloudwatch::Client::new(conf),
             logs: aws_sdk_cloudwatchlogs::Client::new(conf),
-            region: conf.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into()),
+            region: conf
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
         }
     }
 
@@ -79,7 +90,10 @@ impl Clients {
 
 /// Turns an SDK error into shipwatch's error, naming the operation and what AWS said.
 /// Connection failures get a hint about the endpoint, since that is what a user can fix.
-pub fn sdk_error<E, R>(operation: &str, err: aws_sdk_ecs::error::SdkError<E, R>) -> crate::error::Error
+pub fn sdk_error<E, R>(
+    operation: &str,
+    err: aws_sdk_ecs::error::SdkError<E, R>,
+) -> crate::error::Error
 where
     E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -94,16 +108,33 @@ where
                 _ => e.to_string(),
             }
         }
+        // Missing credentials surface as a dispatch failure of the credentials provider.
+        SdkError::DispatchFailure(d) if format!("{d:?}").contains("FailedToLoadToken") || format!("{d:?}").contains("CredentialsNotLoaded") => {
+            "no AWS credentials were found. Set AWS_PROFILE (or --profile), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where an IAM role is available (in Jenkins: withAWS or withCredentials).".to_owned()
+        }
         SdkError::DispatchFailure(d) => {
-            let what = if d.is_timeout() { "timed out" } else if d.is_io() { "connection failed" } else { "could not send the request" };
-            format!("{what} ({d:?}). Check the network, AWS_ENDPOINT_URL/--endpoint-url and the region.")
+            let what = if d.is_timeout() {
+                "timed out"
+            } else if d.is_io() {
+                "connection failed"
+            } else {
+                "could not send the request"
+            };
+            format!(
+                "{what} ({d:?}). Check the network, AWS_ENDPOINT_URL/--endpoint-url and the region."
+            )
         }
         SdkError::TimeoutError(_) => "the request timed out".into(),
-        SdkError::ConstructionFailure(c) => format!("the request could not be built ({c:?}); this is usually missing credentials or region"),
+        SdkError::ConstructionFailure(c) => format!(
+            "the request could not be built ({c:?}); this is usually missing credentials or region"
+        ),
         SdkError::ResponseError(r) => format!("unreadable response ({r:?})"),
         other => other.to_string(),
     };
-    crate::error::Error::Aws { operation: operation.to_owned(), message }
+    crate::error::Error::Aws {
+        operation: operation.to_owned(),
+        message,
+    }
 }
 
 /// The error code of a service error, for branching on specific AWS exceptions.

@@ -215,6 +215,11 @@ pub async fn register_release(c: &Clients, r: &Release) -> Result<(TaskDefinitio
         if same(&latest.json, &r.json) {
             return Ok((latest, true));
         }
+        tracing::debug!(
+            "latest revision {} differs from the render:\n{}",
+            latest.arn,
+            diff(&latest.json, &r.json)
+        );
     }
     Ok((ecs::register_task_definition(c, &r.json).await?, false))
 }

@@ -170,7 +170,7 @@ jaeger_url = "{endpoint}"
 
     /// Call counts per `service.Operation`.
     pub fn calls(&self) -> Value {
-        self.get("/_localaws/calls")
+        self.get("/_localaws/calls")["calls"].clone()
     }
 }
 
