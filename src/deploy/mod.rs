@@ -642,7 +642,7 @@ async fn conclude(
         || w.outcome == Outcome::Failed
     {
         let dir = ctx.report_dir(report_dir);
-        match write_report(ctx, &d.id, &dir).await {
+        match crate::report::write_for_deployment(&ctx.clients, &ctx.cfg, &d.id, &dir).await {
             Ok(summary) => {
                 report_note = Some(summary.verdict.clone());
                 report_paths = summary.paths.clone();
@@ -678,18 +678,6 @@ async fn conclude(
         }
     }
     Ok(w.outcome.exit_code())
-}
-
-/// Writes the rollback report for a deployment.
-async fn write_report(_ctx: &Ctx, _id: &str, _dir: &Path) -> Result<ReportOut> {
-    Err(Error::Usage(
-        "the rollback report is not part of this build".into(),
-    ))
-}
-
-struct ReportOut {
-    verdict: String,
-    paths: Vec<PathBuf>,
 }
 
 /// The closing lines: what happened, why, and what to do next.
