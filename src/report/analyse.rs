@@ -58,11 +58,50 @@ const MAX_STACK_GAP: usize = 16 << 10;
 /// Byte patterns of lines that might be errors. A superset: a hit is parsed and may
 /// still turn out not to be an error, a miss is never looked at.
 const CANDIDATES: &[&str] = &[
-    "error", "Error", "ERROR", "fatal", "Fatal", "FATAL", "panic", "Panic", "PANIC", "crit", "Crit", "CRIT", "severe",
-    "Severe", "SEVERE", "emerg", "EMERG", "alert", "ALERT", "Exception", "Traceback", "evel\":5", "evel\":6",
-    "evel\": 5", "evel\": 6", "evel\":0,", "evel\":1,", "evel\":2,", "evel\":3,", "evel\":\"5", "evel\":\"6", "tatusCode\":5",
-    "tatusCode\": 5", "tatus\":5", "tatus\": 5", "tatus_code\":5", "tatus_code\": 5", "tatus=5", "tatus_code=5",
-    "\" 5", "verity_number\":1", "verity_number\":2", "everityNumber\":1", "everityNumber\":2",
+    "error",
+    "Error",
+    "ERROR",
+    "fatal",
+    "Fatal",
+    "FATAL",
+    "panic",
+    "Panic",
+    "PANIC",
+    "crit",
+    "Crit",
+    "CRIT",
+    "severe",
+    "Severe",
+    "SEVERE",
+    "emerg",
+    "EMERG",
+    "alert",
+    "ALERT",
+    "Exception",
+    "Traceback",
+    "evel\":5",
+    "evel\":6",
+    "evel\": 5",
+    "evel\": 6",
+    "evel\":0,",
+    "evel\":1,",
+    "evel\":2,",
+    "evel\":3,",
+    "evel\":\"5",
+    "evel\":\"6",
+    "tatusCode\":5",
+    "tatusCode\": 5",
+    "tatus\":5",
+    "tatus\": 5",
+    "tatus_code\":5",
+    "tatus_code\": 5",
+    "tatus=5",
+    "tatus_code=5",
+    "\" 5",
+    "verity_number\":1",
+    "verity_number\":2",
+    "everityNumber\":1",
+    "everityNumber\":2",
 ];
 
 #[derive(Debug, Default)]
@@ -217,8 +256,15 @@ impl Analyser {
         if let Some(max) = self.limits.max_events {
             if self.lines + n >= max {
                 let keep = (max - self.lines) as usize;
-                let cut = memchr::memchr_iter(b'\n', chunk).nth(keep.saturating_sub(1)).map(|i| i + 1).unwrap_or(chunk.len());
-                chunk = if keep == 0 { &chunk[..0] } else { &chunk[..cut] };
+                let cut = memchr::memchr_iter(b'\n', chunk)
+                    .nth(keep.saturating_sub(1))
+                    .map(|i| i + 1)
+                    .unwrap_or(chunk.len());
+                chunk = if keep == 0 {
+                    &chunk[..0]
+                } else {
+                    &chunk[..cut]
+                };
                 n = keep as u64;
                 self.hit_cap(format!("events: stopped after {max} lines (max_events)"));
             }
@@ -228,7 +274,9 @@ impl Analyser {
         let len = chunk.len();
         let mut pos = 0;
         while pos < len {
-            let Some(m) = self.prefilter.find(Input::new(chunk).span(pos..len)) else { break };
+            let Some(m) = self.prefilter.find(Input::new(chunk).span(pos..len)) else {
+                break;
+            };
             let start = memchr::memrchr(b'\n', &chunk[..m.start()]).map_or(0, |i| i + 1);
             let end = memchr::memchr(b'\n', &chunk[m.start()..]).map_or(len, |i| m.start() + i);
             self.chunk_line(chunk, start, end);
@@ -240,7 +288,10 @@ impl Analyser {
         }
         if let Some(max) = self.limits.max_time {
             if self.started.elapsed() >= max {
-                self.hit_cap(format!("time: stopped reading after {} (max_log_time)", humantime::format_duration(max)));
+                self.hit_cap(format!(
+                    "time: stopped reading after {} (max_log_time)",
+                    humantime::format_duration(max)
+                ));
             }
         }
     }
@@ -262,20 +313,30 @@ impl Analyser {
             Line::Error(mut e) => {
                 let adjacent = match &self.pending {
                     Some((p, Origin::Chunk(pend))) => {
-                        e.may_continue && !p.may_continue && *pend <= start && gap_is_stack(&chunk[*pend..start])
+                        e.may_continue
+                            && !p.may_continue
+                            && *pend <= start
+                            && gap_is_stack(&chunk[*pend..start])
                     }
                     _ => false,
                 };
                 // Plain-text errors: the indented frames right below are their stack.
                 let is_text = !text.trim_start().starts_with('{');
-                let frames = if is_text { indented_lines_after(chunk, end, 3) } else { Vec::new() };
+                let frames = if is_text {
+                    indented_lines_after(chunk, end, 3)
+                } else {
+                    Vec::new()
+                };
                 if adjacent {
                     if let Some((p, origin)) = &mut self.pending {
                         merge_continuation(p, e, frames);
                         *origin = Origin::Chunk(end);
                     }
                 } else {
-                    if e.stack.len() < 3 && !frames.is_empty() && (e.may_continue || e.traceback_start || !e.stack.is_empty()) {
+                    if e.stack.len() < 3
+                        && !frames.is_empty()
+                        && (e.may_continue || e.traceback_start || !e.stack.is_empty())
+                    {
                         e.stack.extend(frames);
                         e.stack.truncate(3);
                     }
@@ -293,7 +354,9 @@ impl Analyser {
         }
         if let Some(max) = self.limits.max_events {
             if self.lines >= max {
-                self.hit_cap(format!("events: stopped after {max} log events (max_events)"));
+                self.hit_cap(format!(
+                    "events: stopped after {max} log events (max_events)"
+                ));
                 return;
             }
         }
@@ -303,7 +366,11 @@ impl Analyser {
             return;
         }
         let first = message.lines().next().unwrap_or("");
-        let line = if message.trim_start().starts_with('{') { message } else { first };
+        let line = if message.trim_start().starts_with('{') {
+            message
+        } else {
+            first
+        };
         match self.reader.read(line, Some(timestamp_ms)) {
             Line::NotError => {}
             Line::Continuation { text } => {
@@ -318,7 +385,13 @@ impl Analyser {
                     && matches!(&self.pending, Some((p, Origin::Event(s, t))) if !p.may_continue && s == stream && (timestamp_ms - *t).abs() <= 1000);
                 // A multi-line event carries its own stack below the first line.
                 let frames: Vec<String> = if line.len() < message.len() {
-                    message.lines().skip(1).filter(|l| !l.trim().is_empty()).take(3).map(|l| crate::report::redact::redact_owned(l.trim())).collect()
+                    message
+                        .lines()
+                        .skip(1)
+                        .filter(|l| !l.trim().is_empty())
+                        .take(3)
+                        .map(|l| crate::report::redact::redact_owned(l.trim()))
+                        .collect()
                 } else {
                     Vec::new()
                 };
@@ -341,7 +414,10 @@ impl Analyser {
         }
         if let Some(max) = self.limits.max_time {
             if self.lines % 1024 == 0 && self.started.elapsed() >= max {
-                self.hit_cap(format!("time: stopped reading after {} (max_log_time)", humantime::format_duration(max)));
+                self.hit_cap(format!(
+                    "time: stopped reading after {} (max_log_time)",
+                    humantime::format_duration(max)
+                ));
             }
         }
     }
@@ -366,7 +442,9 @@ impl Analyser {
     }
 
     fn commit_pending(&mut self) {
-        let Some((e, _)) = self.pending.take() else { return };
+        let Some((e, _)) = self.pending.take() else {
+            return;
+        };
         if let Some(t) = e.time_ms {
             let before = self.limits.since_ms.is_some_and(|s| t < s);
             let after = self.limits.until_ms.is_some_and(|u| t >= u);
@@ -378,7 +456,10 @@ impl Analyser {
         self.error_lines += 1;
         if !self.groups.contains_key(&e.key) && self.groups.len() >= self.limits.max_groups {
             self.ungrouped += 1;
-            let note = format!("groups: more than {} distinct messages; the rest are counted as ungrouped", self.limits.max_groups);
+            let note = format!(
+                "groups: more than {} distinct messages; the rest are counted as ungrouped",
+                self.limits.max_groups
+            );
             self.note_cap(note);
         } else {
             let g = self.groups.entry(e.key.clone()).or_default();
@@ -424,7 +505,14 @@ impl Analyser {
                 if self.traces.len() >= self.limits.max_trace_ids {
                     self.prune_traces();
                 }
-                self.traces.insert(id, TraceAcc { count: 1, group: e.key.clone(), first: e.time_ms });
+                self.traces.insert(
+                    id,
+                    TraceAcc {
+                        count: 1,
+                        group: e.key.clone(),
+                        first: e.time_ms,
+                    },
+                );
             }
         }
     }
@@ -451,19 +539,37 @@ impl Analyser {
         self.flush();
         let total = self.error_lines.max(1) as f64;
         let mut groups: Vec<(String, GroupAcc)> = self.groups.into_iter().collect();
-        groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.1.first.cmp(&b.1.first)).then(a.0.cmp(&b.0)));
+        groups.sort_by(|a, b| {
+            b.1.count
+                .cmp(&a.1.count)
+                .then(a.1.first.cmp(&b.1.first))
+                .then(a.0.cmp(&b.0))
+        });
         let groups = groups
             .into_iter()
             .take(self.limits.top_groups)
             .map(|(key, g)| {
-                let mut routes: Vec<Count> = g.routes.into_iter().map(|(value, count)| Count { value, count }).collect();
+                let mut routes: Vec<Count> = g
+                    .routes
+                    .into_iter()
+                    .map(|(value, count)| Count { value, count })
+                    .collect();
                 routes.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
                 routes.truncate(5);
                 if g.other_routes > 0 {
-                    routes.push(Count { value: "(other routes)".into(), count: g.other_routes });
+                    routes.push(Count {
+                        value: "(other routes)".into(),
+                        count: g.other_routes,
+                    });
                 }
-                let mut statuses: Vec<Count> =
-                    g.statuses.into_iter().map(|(s, count)| Count { value: s.to_string(), count }).collect();
+                let mut statuses: Vec<Count> = g
+                    .statuses
+                    .into_iter()
+                    .map(|(s, count)| Count {
+                        value: s.to_string(),
+                        count,
+                    })
+                    .collect();
                 statuses.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
                 ErrorGroup {
                     message: key,
@@ -482,7 +588,12 @@ impl Analyser {
             .collect();
         let distinct = self.traces.len() as u64;
         let mut traces: Vec<(String, TraceAcc)> = self.traces.into_iter().collect();
-        traces.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.1.first.cmp(&b.1.first)).then(a.0.cmp(&b.0)));
+        traces.sort_by(|a, b| {
+            b.1.count
+                .cmp(&a.1.count)
+                .then(a.1.first.cmp(&b.1.first))
+                .then(a.0.cmp(&b.0))
+        });
         let traces = traces
             .into_iter()
             .take(self.limits.top_traces)
@@ -570,6 +681,8 @@ mod tests {
 
     const A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const B: &str = "a3ce929d0e0e47364bf92f3577b34da6";
+    /// 2026-01-01T00:00:00Z in ms: line times must look like epoch milliseconds.
+    const T0: i64 = 1_767_225_600_000;
 
     fn pino(level: u8, t: i64, msg: &str, route: &str, status: u16, trace: &str) -> String {
         format!(
@@ -586,16 +699,44 @@ mod tests {
     fn sample() -> String {
         let mut s = String::new();
         for i in 0..100 {
-            s.push_str(&pino(30, 1_000 + i, "request completed", "/api/health", 200, "ffffffffffffffffffffffffffffffff"));
+            s.push_str(&pino(
+                30,
+                T0 + 1_000 + i,
+                "request completed",
+                "/api/health",
+                200,
+                "ffffffffffffffffffffffffffffffff",
+            ));
             s.push('\n');
         }
         for i in 0..7 {
-            s.push_str(&pino(50, 2_000 + i, "Database connection refused", &format!("/api/orders/{i}"), 500, if i < 4 { A } else { B }));
+            s.push_str(&pino(
+                50,
+                T0 + 2_000 + i,
+                "Database connection refused",
+                &format!("/api/orders/{i}"),
+                500,
+                if i < 4 { A } else { B },
+            ));
             s.push('\n');
         }
-        s.push_str(&pino(50, 3_000, "Timeout after 2000ms talking to payments", "/api/pay", 504, A));
+        s.push_str(&pino(
+            50,
+            T0 + 3_000,
+            "Timeout after 2000ms talking to payments",
+            "/api/pay",
+            504,
+            A,
+        ));
         s.push('\n');
-        s.push_str(&pino(50, 3_500, "Timeout after 3000ms talking to payments", "/api/pay", 504, B));
+        s.push_str(&pino(
+            50,
+            T0 + 3_500,
+            "Timeout after 3000ms talking to payments",
+            "/api/pay",
+            504,
+            B,
+        ));
         s
     }
 
@@ -608,17 +749,35 @@ mod tests {
         let g = &ev.groups[0];
         assert_eq!(g.message, "Database connection refused");
         assert_eq!(g.count, 7);
-        assert_eq!(g.routes, vec![Count { value: "GET /api/orders/:id".into(), count: 7 }]);
-        assert_eq!(g.statuses, vec![Count { value: "500".into(), count: 7 }]);
-        assert_eq!(g.first_seen.unwrap().timestamp_millis(), 2_000);
-        assert_eq!(g.last_seen.unwrap().timestamp_millis(), 2_006);
+        assert_eq!(
+            g.routes,
+            vec![Count {
+                value: "GET /api/orders/:id".into(),
+                count: 7
+            }]
+        );
+        assert_eq!(
+            g.statuses,
+            vec![Count {
+                value: "500".into(),
+                count: 7
+            }]
+        );
+        assert_eq!(g.first_seen.unwrap().timestamp_millis(), T0 + 2_000);
+        assert_eq!(g.last_seen.unwrap().timestamp_millis(), T0 + 2_006);
         assert!((g.share - 7.0 / 9.0).abs() < 1e-9);
-        assert_eq!(ev.groups[1].message, "Timeout after <n> talking to payments");
+        assert_eq!(
+            ev.groups[1].message,
+            "Timeout after <n> talking to payments"
+        );
         assert_eq!(ev.groups[1].count, 2);
         assert_eq!(ev.traces[0].trace_id, A);
         assert_eq!(ev.traces[0].error_lines, 5);
         assert_eq!(ev.traces[1].error_lines, 4);
-        assert_eq!(ev.traces[0].group.as_deref(), Some("Database connection refused"));
+        assert_eq!(
+            ev.traces[0].group.as_deref(),
+            Some("Database connection refused")
+        );
         assert_eq!(ev.distinct_trace_ids, 2);
         assert!(ev.caps_hit.is_empty());
     }
@@ -638,7 +797,10 @@ mod tests {
         let text = sample();
         let mut a = Analyser::new(None, Limits::default());
         a.read_all(Slow(text.as_bytes())).unwrap();
-        assert_eq!(a.finish("t".into()), run(&text, Limits::default()).clone_with_source("t"));
+        assert_eq!(
+            a.finish("t".into()),
+            run(&text, Limits::default()).clone_with_source("t")
+        );
     }
 
     impl LogEvidence {
@@ -650,7 +812,13 @@ mod tests {
 
     #[test]
     fn event_cap_is_reported() {
-        let ev = run(&sample(), Limits { max_events: Some(103), ..Limits::default() });
+        let ev = run(
+            &sample(),
+            Limits {
+                max_events: Some(103),
+                ..Limits::default()
+            },
+        );
         assert_eq!(ev.lines_read, 103);
         assert_eq!(ev.error_lines, 3);
         assert_eq!(ev.caps_hit.len(), 1, "{:?}", ev.caps_hit);
@@ -661,9 +829,21 @@ mod tests {
     fn group_cap_counts_the_rest() {
         let mut s = String::new();
         for i in 0..10 {
-            s.push_str(&format!("{{\"level\":50,\"msg\":\"failure kind {}\"}}\n", ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa"][i]));
+            s.push_str(&format!(
+                "{{\"level\":50,\"msg\":\"failure kind {}\"}}\n",
+                [
+                    "alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota",
+                    "kappa"
+                ][i]
+            ));
         }
-        let ev = run(&s, Limits { max_groups: 4, ..Limits::default() });
+        let ev = run(
+            &s,
+            Limits {
+                max_groups: 4,
+                ..Limits::default()
+            },
+        );
         assert_eq!(ev.error_lines, 10);
         assert_eq!(ev.groups.len(), 4);
         assert_eq!(ev.ungrouped_error_lines, 6);
@@ -674,12 +854,23 @@ mod tests {
     fn trace_table_stays_bounded_and_keeps_frequent_ids() {
         let mut s = String::new();
         for i in 0..500u64 {
-            s.push_str(&format!("{{\"level\":50,\"msg\":\"x\",\"trace_id\":\"{:032x}\"}}\n", i + 1));
+            s.push_str(&format!(
+                "{{\"level\":50,\"msg\":\"x\",\"trace_id\":\"{:032x}\"}}\n",
+                i + 1
+            ));
             if i % 10 == 0 {
-                s.push_str(&format!("{{\"level\":50,\"msg\":\"x\",\"trace_id\":\"{A}\"}}\n"));
+                s.push_str(&format!(
+                    "{{\"level\":50,\"msg\":\"x\",\"trace_id\":\"{A}\"}}\n"
+                ));
             }
         }
-        let ev = run(&s, Limits { max_trace_ids: 64, ..Limits::default() });
+        let ev = run(
+            &s,
+            Limits {
+                max_trace_ids: 64,
+                ..Limits::default()
+            },
+        );
         assert!(ev.trace_counts_approximate);
         assert!(ev.distinct_trace_ids <= 64);
         assert_eq!(ev.traces[0].trace_id, A);
@@ -688,7 +879,14 @@ mod tests {
 
     #[test]
     fn time_window_filters_error_lines() {
-        let ev = run(&sample(), Limits { since_ms: Some(2_003), until_ms: Some(3_000), ..Limits::default() });
+        let ev = run(
+            &sample(),
+            Limits {
+                since_ms: Some(T0 + 2_003),
+                until_ms: Some(T0 + 3_000),
+                ..Limits::default()
+            },
+        );
         assert_eq!(ev.error_lines, 4);
         assert_eq!(ev.error_lines_outside_window, 5);
     }
@@ -711,9 +909,13 @@ ValueError: invalid literal for int() with base 10: 'abc'
 ";
         let ev = run(text, Limits::default());
         assert_eq!(ev.error_lines, 3, "{ev:#?}");
-        let by_msg: HashMap<&str, &ErrorGroup> = ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
+        let by_msg: HashMap<&str, &ErrorGroup> =
+            ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
         let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<hex>"];
-        assert_eq!(first.stack_head[0], "TypeError: Cannot read properties of undefined (reading 'split')");
+        assert_eq!(
+            first.stack_head[0],
+            "TypeError: Cannot read properties of undefined (reading 'split')"
+        );
         assert_eq!(first.stack_head[1], "at parse (/app/src/parse.js:12:20)");
         assert_eq!(first.error_type.as_deref(), Some("TypeError"));
         let bare = by_msg["TypeError: Cannot read properties of undefined (reading 'split')"];
@@ -726,15 +928,43 @@ ValueError: invalid literal for int() with base 10: 'abc'
     #[test]
     fn cloudwatch_events() {
         let mut a = Analyser::new(None, Limits::default());
-        a.feed_event("web/web/t1", 5_000, &pino(30, 1, "request completed", "/", 200, A));
-        a.feed_event("web/web/t1", 5_001, &pino(50, 1, "Database connection refused", "/api/orders", 500, A));
-        a.feed_event("web/web/t2", 5_002, "Error: boom\n    at x (/a.js:1:1)\n    at y (/b.js:2:2)");
+        a.feed_event(
+            "web/web/t1",
+            5_000,
+            &pino(30, 1, "request completed", "/", 200, A),
+        );
+        a.feed_event(
+            "web/web/t1",
+            5_001,
+            &pino(50, 1, "Database connection refused", "/api/orders", 500, A),
+        );
+        a.feed_event(
+            "web/web/t2",
+            5_002,
+            "Error: boom\n    at x (/a.js:1:1)\n    at y (/b.js:2:2)",
+        );
         let ev = a.finish("cw".into());
         assert_eq!(ev.lines_read, 3);
         assert_eq!(ev.error_lines, 2);
         // The event time wins over the line's own.
-        assert_eq!(ev.groups.iter().find(|g| g.message == "Database connection refused").unwrap().first_seen.unwrap().timestamp_millis(), 5_001);
-        let boom = ev.groups.iter().find(|g| g.message == "Error: boom").unwrap();
-        assert_eq!(boom.stack_head, vec!["Error: boom", "at x (/a.js:1:1)", "at y (/b.js:2:2)"]);
+        assert_eq!(
+            ev.groups
+                .iter()
+                .find(|g| g.message == "Database connection refused")
+                .unwrap()
+                .first_seen
+                .unwrap()
+                .timestamp_millis(),
+            5_001
+        );
+        let boom = ev
+            .groups
+            .iter()
+            .find(|g| g.message == "Error: boom")
+            .unwrap();
+        assert_eq!(
+            boom.stack_head,
+            vec!["Error: boom", "at x (/a.js:1:1)", "at y (/b.js:2:2)"]
+        );
     }
 }

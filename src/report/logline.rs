@@ -17,7 +17,9 @@ pub enum Line {
     NotError,
     Error(ErrorLine),
     /// `Caused by: …`: continues the previous error's stack; `text` is redacted.
-    Continuation { text: String },
+    Continuation {
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,9 +53,15 @@ const STACK_LINES: usize = 3;
 
 impl LineReader {
     pub fn new(trace_id_field: Option<&str>) -> Self {
-        let trace_field = trace_id_field.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let trace_field = trace_id_field
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
         let trace_field_text = trace_field.as_deref().and_then(traceid::text_key_pattern);
-        LineReader { trace_field, trace_field_text }
+        LineReader {
+            trace_field,
+            trace_field_text,
+        }
     }
 
     /// Reads one line; `event_ms` is the CloudWatch event time when there is one.
@@ -77,18 +85,35 @@ impl LineReader {
         let is_error = match level {
             Some(true) => true,
             Some(false) => status.is_some_and(|s| s >= 500),
-            None => status.is_some_and(|s| s >= 500) || err.message.is_some() || !err.stack.is_empty(),
+            None => {
+                status.is_some_and(|s| s >= 500) || err.message.is_some() || !err.stack.is_empty()
+            }
         };
         if !is_error {
             return Line::NotError;
         }
-        let msg = MSG_FIELDS.iter().find_map(|f| get_str(v, f)).map(|s| first_line(&s).to_owned());
-        let message = choose_message(msg.as_deref(), err.kind.as_deref(), err.message.as_deref(), status);
+        let msg = MSG_FIELDS
+            .iter()
+            .find_map(|f| get_str(v, f))
+            .map(|s| first_line(&s).to_owned());
+        let message = choose_message(
+            msg.as_deref(),
+            err.kind.as_deref(),
+            err.message.as_deref(),
+            status,
+        );
         let method = METHOD_FIELDS.iter().find_map(|f| get_str(v, f));
-        let route = URL_FIELDS.iter().find_map(|f| get_str(v, f)).map(|u| normalise::route(method.as_deref(), &u));
+        let route = URL_FIELDS
+            .iter()
+            .find_map(|f| get_str(v, f))
+            .map(|u| normalise::route(method.as_deref(), &u));
         let mut trace_ids = Vec::new();
         traceid::from_json(v, self.trace_field.as_deref(), &mut trace_ids);
-        let time_ms = event_ms.or_else(|| TIME_FIELDS.iter().find_map(|f| lookup(v, f).and_then(json_time)));
+        let time_ms = event_ms.or_else(|| {
+            TIME_FIELDS
+                .iter()
+                .find_map(|f| lookup(v, f).and_then(json_time))
+        });
         Line::Error(finish(ErrorLine {
             time_ms,
             message,
@@ -106,20 +131,35 @@ impl LineReader {
             return Line::NotError;
         }
         if let Some(rest) = line.strip_prefix("Caused by: ") {
-            return Line::Continuation { text: cut(&redact::redact(&format!("Caused by: {rest}"))) };
+            return Line::Continuation {
+                text: cut(&redact::redact(&format!("Caused by: {rest}"))),
+            };
         }
         let (time_ms, after_time) = match leading_time(line) {
             Some((ms, rest)) => (Some(ms), rest),
             None => (None, line),
         };
         // `TypeError: …` / `Error: …` at the very start is a stack trace, not a level.
-        let exception_header = if time_ms.is_none() { EXCEPTION_LINE.captures(line) } else { None };
-        let level = if exception_header.is_some() { None } else { text_level(after_time) };
+        let exception_header = if time_ms.is_none() {
+            EXCEPTION_LINE.captures(line)
+        } else {
+            None
+        };
+        let level = if exception_header.is_some() {
+            None
+        } else {
+            text_level(after_time)
+        };
         let status = text_status(line);
         let traceback = level.is_none() && line.starts_with("Traceback (most recent call last)");
         let is_error = match &level {
             Some((is_err, _)) => *is_err || status.is_some_and(|s| s >= 500),
-            None => exception_header.is_some() || traceback || line.starts_with("panic: ") || status.is_some_and(|s| s >= 500),
+            None => {
+                exception_header.is_some()
+                    || traceback
+                    || line.starts_with("panic: ")
+                    || status.is_some_and(|s| s >= 500)
+            }
         };
         if !is_error {
             return Line::NotError;
@@ -131,16 +171,34 @@ impl LineReader {
             Some((_, end)) => &after_time[*end..],
             None => after_time,
         };
-        let logfmt_msg = LOGFMT_MSG.captures(body).and_then(|c| c.get(1).or(c.get(2)).map(|m| m.as_str().to_owned()));
+        let logfmt_msg = LOGFMT_MSG
+            .captures(body)
+            .and_then(|c| c.get(1).or(c.get(2)).map(|m| m.as_str().to_owned()));
         let message = match logfmt_msg {
             Some(m) => m,
             None => clean_text_message(body),
         };
-        let error_type = exception_header.as_ref().and_then(|c| c.get(1)).map(|m| m.as_str().to_owned()).or_else(|| {
-            EXCEPTION_IN_TEXT.captures(&message).map(|c| c[1].to_owned())
-        });
-        let stack = if exception_header.is_some() || line.starts_with("panic: ") { vec![cut(line)] } else { Vec::new() };
-        let message = if message.is_empty() { status.map(|s| format!("HTTP {s} response")).unwrap_or_default() } else { message };
+        let error_type = exception_header
+            .as_ref()
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str().to_owned())
+            .or_else(|| {
+                EXCEPTION_IN_TEXT
+                    .captures(&message)
+                    .map(|c| c[1].to_owned())
+            });
+        let stack = if exception_header.is_some() || line.starts_with("panic: ") {
+            vec![cut(line)]
+        } else {
+            Vec::new()
+        };
+        let message = if message.is_empty() {
+            status
+                .map(|s| format!("HTTP {s} response"))
+                .unwrap_or_default()
+        } else {
+            message
+        };
         Line::Error(finish(ErrorLine {
             time_ms: event_ms.or(time_ms),
             message,
@@ -185,8 +243,25 @@ fn cut(s: &str) -> String {
     format!("{}…", &s[..end])
 }
 
-const MSG_FIELDS: &[&str] = &["msg", "message", "@m", "@mt", "log", "text", "event", "error_message", "body"];
-const METHOD_FIELDS: &[&str] = &["req.method", "method", "http.method", "http.request.method", "request.method", "httpRequest.requestMethod"];
+const MSG_FIELDS: &[&str] = &[
+    "msg",
+    "message",
+    "@m",
+    "@mt",
+    "log",
+    "text",
+    "event",
+    "error_message",
+    "body",
+];
+const METHOD_FIELDS: &[&str] = &[
+    "req.method",
+    "method",
+    "http.method",
+    "http.request.method",
+    "request.method",
+    "httpRequest.requestMethod",
+];
 const URL_FIELDS: &[&str] = &[
     "http.route",
     "route",
@@ -204,7 +279,18 @@ const URL_FIELDS: &[&str] = &[
     "request.path",
     "httpRequest.requestUrl",
 ];
-const TIME_FIELDS: &[&str] = &["time", "timestamp", "@timestamp", "ts", "t", "date", "datetime", "eventTime", "asctime", "@t"];
+const TIME_FIELDS: &[&str] = &[
+    "time",
+    "timestamp",
+    "@timestamp",
+    "ts",
+    "t",
+    "date",
+    "datetime",
+    "eventTime",
+    "asctime",
+    "@t",
+];
 const LEVEL_FIELDS: &[&str] = &[
     "level",
     "lvl",
@@ -291,11 +377,11 @@ fn json_level(v: &Value) -> Option<bool> {
 
 fn level_word(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "error" | "err" | "fatal" | "critical" | "crit" | "alert" | "emerg" | "emergency" | "panic" | "dpanic" | "severe" | "e" | "f" => {
-            Some(true)
-        }
-        "trace" | "debug" | "info" | "information" | "informational" | "notice" | "warn" | "warning" | "verbose" | "fine" | "finer"
-        | "finest" | "config" | "d" | "i" | "w" | "v" => Some(false),
+        "error" | "err" | "fatal" | "critical" | "crit" | "alert" | "emerg" | "emergency"
+        | "panic" | "dpanic" | "severe" | "e" | "f" => Some(true),
+        "trace" | "debug" | "info" | "information" | "informational" | "notice" | "warn"
+        | "warning" | "verbose" | "fine" | "finer" | "finest" | "config" | "d" | "i" | "w"
+        | "v" => Some(false),
         _ => None,
     }
 }
@@ -323,8 +409,12 @@ fn json_error(v: &Value) -> JsonError {
     for f in ["err", "error", "exception", "exc_info", "error.object"] {
         match lookup(v, f) {
             Some(o @ Value::Object(_)) => {
-                e.kind = ["type", "name", "kind", "class"].iter().find_map(|k| get_str(o, k));
-                e.message = ["message", "msg", "reason"].iter().find_map(|k| get_str(o, k));
+                e.kind = ["type", "name", "kind", "class"]
+                    .iter()
+                    .find_map(|k| get_str(o, k));
+                e.message = ["message", "msg", "reason"]
+                    .iter()
+                    .find_map(|k| get_str(o, k));
                 e.stack = ["stack", "stacktrace", "stack_trace", "backtrace"]
                     .iter()
                     .find_map(|k| lookup(o, k).and_then(stack_lines))
@@ -344,28 +434,54 @@ fn json_error(v: &Value) -> JsonError {
         }
     }
     if e.kind.is_none() {
-        e.kind = ["error.type", "exception.type", "error_type", "exc_type"].iter().find_map(|k| get_str(v, k));
+        e.kind = ["error.type", "exception.type", "error_type", "exc_type"]
+            .iter()
+            .find_map(|k| get_str(v, k));
     }
     if e.message.is_none() {
-        e.message = ["error.message", "exception.message", "error_message"].iter().find_map(|k| get_str(v, k));
+        e.message = ["error.message", "exception.message", "error_message"]
+            .iter()
+            .find_map(|k| get_str(v, k));
     }
     if e.stack.is_empty() {
-        e.stack = ["stack", "stack_trace", "stacktrace", "error.stack_trace", "exception.stacktrace"]
-            .iter()
-            .find_map(|k| lookup(v, k).and_then(stack_lines))
-            .unwrap_or_default();
+        e.stack = [
+            "stack",
+            "stack_trace",
+            "stacktrace",
+            "error.stack_trace",
+            "exception.stacktrace",
+        ]
+        .iter()
+        .find_map(|k| lookup(v, k).and_then(stack_lines))
+        .unwrap_or_default();
     }
     if e.kind.is_none() {
         // `TypeError: …` as the first stack line names the type.
-        e.kind = e.stack.first().and_then(|l| EXCEPTION_LINE.captures(l)).and_then(|c| c.get(1)).map(|m| m.as_str().to_owned());
+        e.kind = e
+            .stack
+            .first()
+            .and_then(|l| EXCEPTION_LINE.captures(l))
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str().to_owned());
     }
     e
 }
 
 fn stack_lines(v: &Value) -> Option<Vec<String>> {
     let lines: Vec<String> = match v {
-        Value::String(s) => s.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).take(STACK_LINES).map(str::to_owned).collect(),
-        Value::Array(a) => a.iter().filter_map(Value::as_str).take(STACK_LINES).map(str::to_owned).collect(),
+        Value::String(s) => s
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty())
+            .take(STACK_LINES)
+            .map(str::to_owned)
+            .collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .take(STACK_LINES)
+            .map(str::to_owned)
+            .collect(),
         _ => return None,
     };
     (!lines.is_empty()).then_some(lines)
@@ -374,7 +490,10 @@ fn stack_lines(v: &Value) -> Option<Vec<String>> {
 /// Messages that say "an error happened" without saying which; the error's own
 /// message is the better grouping key then.
 fn is_generic(msg: &str) -> bool {
-    let m = msg.trim().trim_end_matches(['.', '!', ':']).to_ascii_lowercase();
+    let m = msg
+        .trim()
+        .trim_end_matches(['.', '!', ':'])
+        .to_ascii_lowercase();
     const GENERIC: &[&str] = &[
         "",
         "error",
@@ -402,7 +521,12 @@ fn is_generic(msg: &str) -> bool {
         || m.starts_with("unhandled rejection")
 }
 
-fn choose_message(msg: Option<&str>, kind: Option<&str>, err: Option<&str>, status: Option<u16>) -> String {
+fn choose_message(
+    msg: Option<&str>,
+    kind: Option<&str>,
+    err: Option<&str>,
+    status: Option<u16>,
+) -> String {
     if let Some(m) = msg.filter(|m| !is_generic(m)) {
         return m.to_owned();
     }
@@ -443,12 +567,21 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_millis());
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(t.timestamp_millis());
         }
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S,%f", "%Y/%m/%d %H:%M:%S%.f"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S,%f",
+        "%Y/%m/%d %H:%M:%S%.f",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(t.and_utc().timestamp_millis());
         }
@@ -481,7 +614,10 @@ fn text_level(s: &str) -> Option<(bool, usize)> {
     let head_end = s.char_indices().nth(120).map(|(i, _)| i).unwrap_or(s.len());
     let head = &s[..head_end];
     let mut pos = 0;
-    for (n, tok) in head.split(|c: char| c.is_whitespace() || "[]()|:,<>".contains(c)).enumerate() {
+    for (n, tok) in head
+        .split(|c: char| c.is_whitespace() || "[]()|:,<>".contains(c))
+        .enumerate()
+    {
         let start = pos;
         pos += tok.len() + 1;
         if tok.is_empty() {
@@ -500,10 +636,12 @@ fn text_level(s: &str) -> Option<(bool, usize)> {
     None
 }
 
-static LOGFMT_LEVEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"(?i)\b(?:level|lvl|severity)=["']?([A-Za-z]+)"#).expect("level pattern"));
-static LOGFMT_MSG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"\b(?:msg|message)=(?:"((?:[^"\\]|\\.)*)"|(\S+))"#).expect("msg pattern"));
+static LOGFMT_LEVEL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b(?:level|lvl|severity)=["']?([A-Za-z]+)"#).expect("level pattern")
+});
+static LOGFMT_MSG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\b(?:msg|message)=(?:"((?:[^"\\]|\\.)*)"|(\S+))"#).expect("msg pattern")
+});
 static TEXT_STATUS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)(?:\b(?:status|status_?code|http_status)["']?\s*[=:]\s*["']?([1-5]\d\d)\b|HTTP/\d(?:\.\d)?"\s+([1-5]\d\d)\s)"#)
         .expect("status pattern")
@@ -516,8 +654,9 @@ static EXCEPTION_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:Uncaught |Unhandled )?(?:[A-Za-z_$][\w$]*\.)*((?:[A-Za-z_$][\w$]*)?(?:Error|Exception|Exit|Interrupt|Fault|Panic))(?::\s|$)")
         .expect("exception pattern")
 });
-static EXCEPTION_IN_TEXT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b([A-Z][\w$]*(?:Error|Exception)):\s").expect("exception-in-text pattern"));
+static EXCEPTION_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b([A-Z][\w$]*(?:Error|Exception)):\s").expect("exception-in-text pattern")
+});
 
 fn text_status(line: &str) -> Option<u16> {
     let c = TEXT_STATUS.captures(line)?;
@@ -527,7 +666,9 @@ fn text_status(line: &str) -> Option<u16> {
 fn text_route(line: &str) -> Option<String> {
     let c = TEXT_ROUTE.captures(line)?;
     match (c.get(1), c.get(2), c.get(3), c.get(4)) {
-        (Some(m), Some(p), _, _) | (_, _, Some(m), Some(p)) => Some(normalise::route(Some(m.as_str()), p.as_str())),
+        (Some(m), Some(p), _, _) | (_, _, Some(m), Some(p)) => {
+            Some(normalise::route(Some(m.as_str()), p.as_str()))
+        }
         _ => None,
     }
 }
@@ -540,7 +681,8 @@ fn clean_text_message(body: &str) -> String {
     for _ in 0..2 {
         if s.starts_with('[') {
             if let Some(end) = s.find(']').filter(|e| *e < 64) {
-                s = s[end + 1..].trim_start_matches(|c: char| c.is_whitespace() || ":-|".contains(c));
+                s = s[end + 1..]
+                    .trim_start_matches(|c: char| c.is_whitespace() || ":-|".contains(c));
             }
         }
     }
@@ -564,7 +706,11 @@ mod tests {
     }
 
     fn not_err(line: &str) {
-        assert_eq!(LineReader::new(None).read(line, None), Line::NotError, "{line}");
+        assert_eq!(
+            LineReader::new(None).read(line, None),
+            Line::NotError,
+            "{line}"
+        );
     }
 
     const TID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -590,18 +736,30 @@ mod tests {
     fn pino_levels() {
         not_err(r#"{"level":30,"time":1,"msg":"request completed","res":{"statusCode":200}}"#);
         not_err(r#"{"level":40,"time":1,"msg":"slow query"}"#);
-        err(r#"{"level":60,"time":1,"msg":"uncaught exception, shutting down","err":{"type":"TypeError","message":"Cannot read properties of undefined (reading 'split')"}}"#);
+        err(
+            r#"{"level":60,"time":1,"msg":"uncaught exception, shutting down","err":{"type":"TypeError","message":"Cannot read properties of undefined (reading 'split')"}}"#,
+        );
         // An info access line for a 5xx response is an error line too.
-        let e = err(r#"{"level":30,"time":1,"msg":"request completed","req":{"method":"POST","url":"/api/pay"},"res":{"statusCode":503}}"#);
+        let e = err(
+            r#"{"level":30,"time":1,"msg":"request completed","req":{"method":"POST","url":"/api/pay"},"res":{"statusCode":503}}"#,
+        );
         assert_eq!(e.message, "HTTP 503 response");
         assert_eq!(e.route.as_deref(), Some("POST /api/pay"));
     }
 
     #[test]
     fn generic_message_takes_error_type_and_message() {
-        let e = err(r#"{"level":60,"msg":"uncaught exception, shutting down","err":{"type":"TypeError","message":"Cannot read properties of undefined (reading 'split')","stack":"TypeError: Cannot read properties of undefined (reading 'split')\n    at parse (/app/x.js:1:1)"}}"#);
-        assert_eq!(e.message, "TypeError: Cannot read properties of undefined (reading 'split')");
-        assert_eq!(e.stack[0], "TypeError: Cannot read properties of undefined (reading 'split')");
+        let e = err(
+            r#"{"level":60,"msg":"uncaught exception, shutting down","err":{"type":"TypeError","message":"Cannot read properties of undefined (reading 'split')","stack":"TypeError: Cannot read properties of undefined (reading 'split')\n    at parse (/app/x.js:1:1)"}}"#,
+        );
+        assert_eq!(
+            e.message,
+            "TypeError: Cannot read properties of undefined (reading 'split')"
+        );
+        assert_eq!(
+            e.stack[0],
+            "TypeError: Cannot read properties of undefined (reading 'split')"
+        );
     }
 
     #[test]
@@ -615,24 +773,41 @@ mod tests {
         err(r#"{"severity_number":17,"body":"boom"}"#);
         not_err(r#"{"level":"info","message":"all good error_count=0"}"#);
         not_err(r#"{"severity":"WARNING","message":"retrying"}"#);
-        let e = err(r#"{"level":"error","ts":1767225600.5,"msg":"boom","http.route":"/api/items/{id}","http.method":"GET"}"#);
+        let e = err(
+            r#"{"level":"error","ts":1767225600.5,"msg":"boom","http.route":"/api/items/{id}","http.method":"GET"}"#,
+        );
         assert_eq!(e.time_ms, Some(1767225600500));
         assert_eq!(e.route.as_deref(), Some("GET /api/items/{id}"));
-        let e = err(r#"{"timestamp":"2026-01-01T10:00:00Z","error":{"message":"disk full","type":"IOError"}}"#);
+        let e = err(
+            r#"{"timestamp":"2026-01-01T10:00:00Z","error":{"message":"disk full","type":"IOError"}}"#,
+        );
         assert_eq!(e.message, "IOError: disk full");
     }
 
     #[test]
     fn plain_text_lines() {
-        let e = err(&format!("2026-01-01T10:00:00.250Z ERROR [http-nio-8080-exec-3] c.s.OrderController - Order lookup failed for order 123 trace_id={TID}"));
+        let e = err(&format!(
+            "2026-01-01T10:00:00.250Z ERROR [http-nio-8080-exec-3] c.s.OrderController - Order lookup failed for order 123 trace_id={TID}"
+        ));
         assert_eq!(e.time_ms, Some(1767261600250));
         assert_eq!(e.trace_ids, vec![TID]);
-        assert_eq!(e.message, format!("Order lookup failed for order 123 trace_id={TID}"));
-        assert!(e.key.starts_with("Order lookup failed for order <n>"), "{}", e.key);
-        let e = err(r#"time=2026-01-01T10:00:00Z level=error msg="db connect failed" method=GET path=/api/orders/7"#);
+        assert_eq!(
+            e.message,
+            format!("Order lookup failed for order 123 trace_id={TID}")
+        );
+        assert!(
+            e.key.starts_with("Order lookup failed for order <n>"),
+            "{}",
+            e.key
+        );
+        let e = err(
+            r#"time=2026-01-01T10:00:00Z level=error msg="db connect failed" method=GET path=/api/orders/7"#,
+        );
         assert_eq!(e.message, "db connect failed");
         assert_eq!(e.route.as_deref(), Some("GET /api/orders/:id"));
-        let e = err(r#"10.0.0.1 - - [01/Jan/2026:10:00:00 +0000] "GET /api/orders/9 HTTP/1.1" 502 17 "-" "curl""#);
+        let e = err(
+            r#"10.0.0.1 - - [01/Jan/2026:10:00:00 +0000] "GET /api/orders/9 HTTP/1.1" 502 17 "-" "curl""#,
+        );
         assert_eq!(e.status, Some(502));
         assert_eq!(e.route.as_deref(), Some("GET /api/orders/:id"));
         not_err("2026-01-01 10:00:00 INFO connection error recovered");
@@ -647,10 +822,16 @@ mod tests {
         let e = err("TypeError: Cannot read properties of undefined (reading 'split')");
         assert_eq!(e.error_type.as_deref(), Some("TypeError"));
         assert!(e.may_continue);
-        assert_eq!(e.stack, vec!["TypeError: Cannot read properties of undefined (reading 'split')"]);
+        assert_eq!(
+            e.stack,
+            vec!["TypeError: Cannot read properties of undefined (reading 'split')"]
+        );
         let e = err("java.lang.IllegalStateException: pool closed");
         assert_eq!(e.error_type.as_deref(), Some("IllegalStateException"));
-        assert!(matches!(LineReader::new(None).read("Caused by: java.net.ConnectException: refused", None), Line::Continuation { .. }));
+        assert!(matches!(
+            LineReader::new(None).read("Caused by: java.net.ConnectException: refused", None),
+            Line::Continuation { .. }
+        ));
         let e = err("Traceback (most recent call last):");
         assert!(e.traceback_start);
         let e = err("panic: runtime error: invalid memory address or nil pointer dereference");
@@ -659,7 +840,9 @@ mod tests {
 
     #[test]
     fn secrets_never_reach_the_model() {
-        let e = err(r#"{"level":50,"msg":"login to postgres://app:hunter2@db:5432/x failed password=hunter2"}"#);
+        let e = err(
+            r#"{"level":50,"msg":"login to postgres://app:hunter2@db:5432/x failed password=hunter2"}"#,
+        );
         assert!(!e.message.contains("hunter2"), "{}", e.message);
         assert!(!e.key.contains("hunter2"));
     }

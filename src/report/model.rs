@@ -72,7 +72,10 @@ impl Report {
     }
 
     pub fn add_missing(&mut self, evidence: &str, reason: impl Into<String>) {
-        self.missing.push(Missing { evidence: evidence.into(), reason: reason.into() });
+        self.missing.push(Missing {
+            evidence: evidence.into(),
+            reason: reason.into(),
+        });
     }
 }
 

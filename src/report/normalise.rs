@@ -67,7 +67,10 @@ fn classify(tok: &str) -> &str {
     if digits == b.len() {
         return "<n>";
     }
-    if b.len() > 2 && (tok.starts_with("0x") || tok.starts_with("0X")) && b[2..].iter().all(u8::is_ascii_hexdigit) {
+    if b.len() > 2
+        && (tok.starts_with("0x") || tok.starts_with("0X"))
+        && b[2..].iter().all(u8::is_ascii_hexdigit)
+    {
         return "<hex>";
     }
     if b.len() >= 8 && b.iter().all(u8::is_ascii_hexdigit) {
@@ -131,7 +134,11 @@ pub fn route(method: Option<&str>, url: &str) -> String {
             continue;
         }
         let n = message(seg);
-        if n.contains('<') { out.push_str(":id") } else { out.push_str(seg) }
+        if n.contains('<') {
+            out.push_str(":id")
+        } else {
+            out.push_str(seg)
+        }
         if out.len() > 120 {
             break;
         }
@@ -152,22 +159,43 @@ mod tests {
             message("connect ECONNREFUSED 10.0.3.17:5432 after 2000ms"),
             "connect ECONNREFUSED <n>.<n>.<n>.<n>:<n> after <n>"
         );
-        assert_eq!(message("order 550e8400-e29b-41d4-a716-446655440000 not found"), "order <uuid> not found");
-        assert_eq!(message("bad ptr 0x7ffe12ab and sha 1a2b3c4d5e"), "bad ptr <hex> and sha <hex>");
-        assert_eq!(message("session a8F3kQ92zP0x expired"), "session <id> expired");
-        assert_eq!(message("  many   spaces\tand\nlines  "), "many spaces and lines");
+        assert_eq!(
+            message("order 550e8400-e29b-41d4-a716-446655440000 not found"),
+            "order <uuid> not found"
+        );
+        assert_eq!(
+            message("bad ptr 0x7ffe12ab and sha 1a2b3c4d5e"),
+            "bad ptr <hex> and sha <hex>"
+        );
+        assert_eq!(
+            message("session a8F3kQ92zP0x expired"),
+            "session <id> expired"
+        );
+        assert_eq!(
+            message("  many   spaces\tand\nlines  "),
+            "many spaces and lines"
+        );
     }
 
     #[test]
     fn keeps_words_and_short_versions() {
-        assert_eq!(message("Database connection refused"), "Database connection refused");
+        assert_eq!(
+            message("Database connection refused"),
+            "Database connection refused"
+        );
         assert_eq!(message("api v2 on http2"), "api v2 on http2");
-        assert_eq!(message("Cannot read properties of undefined (reading 'split')"), "Cannot read properties of undefined (reading 'split')");
+        assert_eq!(
+            message("Cannot read properties of undefined (reading 'split')"),
+            "Cannot read properties of undefined (reading 'split')"
+        );
     }
 
     #[test]
     fn non_ascii_survives() {
-        assert_eq!(message("Zeitüberschreitung nach 30 s"), "Zeitüberschreitung nach <n> s");
+        assert_eq!(
+            message("Zeitüberschreitung nach 30 s"),
+            "Zeitüberschreitung nach <n> s"
+        );
     }
 
     #[test]
@@ -182,8 +210,17 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(route(Some("get"), "/api/orders/123?expand=items"), "GET /api/orders/:id");
-        assert_eq!(route(Some("POST"), "https://api.example.com/v2/users/5f2b9c1e7a/cart"), "POST /v2/users/:id/cart");
+        assert_eq!(
+            route(Some("get"), "/api/orders/123?expand=items"),
+            "GET /api/orders/:id"
+        );
+        assert_eq!(
+            route(
+                Some("POST"),
+                "https://api.example.com/v2/users/5f2b9c1e7a/cart"
+            ),
+            "POST /v2/users/:id/cart"
+        );
         assert_eq!(route(None, "/health"), "/health");
         assert_eq!(route(Some("GET"), "/"), "GET /");
     }

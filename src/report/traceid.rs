@@ -46,13 +46,18 @@ static TEXT_KEYS: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Conventions that identify themselves without a key.
 static BARE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(?:00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|Root=1-[0-9a-f]{8}-[0-9a-f]{24})\b").expect("bare trace pattern")
+    Regex::new(r"\b(?:00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|Root=1-[0-9a-f]{8}-[0-9a-f]{24})\b")
+        .expect("bare trace pattern")
 });
 
 /// A field name from the configuration, as a `key=value` pattern for plain text.
 pub fn text_key_pattern(field: &str) -> Option<Regex> {
     let last = field.rsplit('.').next().unwrap_or(field);
-    Regex::new(&format!(r#"(?:^|[^A-Za-z0-9_]){}["']?\s*[=:]\s*["']?([A-Za-z0-9;=:\-/]+)"#, regex::escape(last))).ok()
+    Regex::new(&format!(
+        r#"(?:^|[^A-Za-z0-9_]){}["']?\s*[=:]\s*["']?([A-Za-z0-9;=:\-/]+)"#,
+        regex::escape(last)
+    ))
+    .ok()
 }
 
 /// Normalises one trace id value; `None` when it is not a usable id.
@@ -62,7 +67,10 @@ pub fn normalise(raw: &str) -> Option<String> {
         return None;
     }
     // X-Ray header `Root=1-…;Parent=…;Sampled=1`, or a bare `1-5759e988-bd862e…`.
-    let xray_part = v.split(';').find_map(|p| p.trim().strip_prefix("Root=")).unwrap_or(v);
+    let xray_part = v
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("Root="))
+        .unwrap_or(v);
     if let Some(rest) = xray_part.strip_prefix("1-") {
         if let Some((time, uniq)) = rest.split_once('-') {
             if time.len() == 8 && uniq.len() == 24 && is_hex(time) && is_hex(uniq) {
@@ -98,7 +106,10 @@ pub fn normalise(raw: &str) -> Option<String> {
         }
     }
     // Other schemes: keep a sane-looking token as it is.
-    if (8..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if (8..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Some(v.to_owned());
     }
     None
@@ -109,7 +120,11 @@ fn is_hex(s: &str) -> bool {
 }
 
 fn nonzero(s: String) -> Option<String> {
-    if s.bytes().all(|b| b == b'0') { None } else { Some(s) }
+    if s.bytes().all(|b| b == b'0') {
+        None
+    } else {
+        Some(s)
+    }
 }
 
 /// Trace ids found in a JSON object, configured field first, without duplicates.
@@ -159,15 +174,31 @@ mod tests {
     fn conventions() {
         assert_eq!(normalise(T).as_deref(), Some(T));
         assert_eq!(normalise(&T.to_uppercase()).as_deref(), Some(T));
-        assert_eq!(normalise(&format!("00-{T}-00f067aa0ba902b7-01")).as_deref(), Some(T));
         assert_eq!(
-            normalise("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1").as_deref(),
+            normalise(&format!("00-{T}-00f067aa0ba902b7-01")).as_deref(),
+            Some(T)
+        );
+        assert_eq!(
+            normalise("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+                .as_deref(),
             Some("5759e988bd862e3fe1be46a994272793")
         );
-        assert_eq!(normalise("1-5759e988-bd862e3fe1be46a994272793").as_deref(), Some("5759e988bd862e3fe1be46a994272793"));
-        assert_eq!(normalise("a3ce929d0e0e4736:00f067aa0ba902b7:0:1").as_deref(), Some("a3ce929d0e0e4736"));
-        assert_eq!(normalise(&format!("projects/shop/traces/{T}")).as_deref(), Some(T));
-        assert_eq!(normalise("1234567890123456789").as_deref(), Some("112210f47de98115"));
+        assert_eq!(
+            normalise("1-5759e988-bd862e3fe1be46a994272793").as_deref(),
+            Some("5759e988bd862e3fe1be46a994272793")
+        );
+        assert_eq!(
+            normalise("a3ce929d0e0e4736:00f067aa0ba902b7:0:1").as_deref(),
+            Some("a3ce929d0e0e4736")
+        );
+        assert_eq!(
+            normalise(&format!("projects/shop/traces/{T}")).as_deref(),
+            Some(T)
+        );
+        assert_eq!(
+            normalise("1234567890123456789").as_deref(),
+            Some("112210f47de98115")
+        );
         assert_eq!(normalise("00000000000000000000000000000000"), None);
         assert_eq!(normalise("-"), None);
         assert_eq!(normalise(""), None);
@@ -191,7 +222,11 @@ mod tests {
             assert_eq!(out, vec![T.to_string()], "{v}");
         }
         let mut out = Vec::new();
-        from_json(&json!({"AWS-XRAY-TRACE-ID": "1-5759e988-bd862e3fe1be46a994272793"}), None, &mut out);
+        from_json(
+            &json!({"AWS-XRAY-TRACE-ID": "1-5759e988-bd862e3fe1be46a994272793"}),
+            None,
+            &mut out,
+        );
         assert_eq!(out, vec!["5759e988bd862e3fe1be46a994272793"]);
     }
 
@@ -219,7 +254,11 @@ mod tests {
             assert_eq!(out, vec![T.to_string()], "{line}");
         }
         let mut out = Vec::new();
-        from_text("X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1", None, &mut out);
+        from_text(
+            "X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
+            None,
+            &mut out,
+        );
         assert_eq!(out, vec!["5759e988bd862e3fe1be46a994272793"]);
         let re = text_key_pattern("request.rid").unwrap();
         let mut out = Vec::new();
