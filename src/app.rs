@@ -7,7 +7,11 @@ use clap::CommandFactory;
 
 pub fn main(cli: Cli) -> i32 {
     let format = cli.global.output;
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -36,7 +40,8 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Man => {
             let man = clap_mangen::Man::new(Cli::command());
-            man.render(&mut std::io::stdout()).map_err(|e| crate::error::Error::Io(e.to_string()))?;
+            man.render(&mut std::io::stdout())
+                .map_err(|e| crate::error::Error::Io(e.to_string()))?;
             Ok(exit::OK)
         }
         Command::Gate(args) => crate::gates::run(&global, args).await,

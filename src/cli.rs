@@ -38,10 +38,21 @@ fn after_help() -> String {
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Configuration file.
-    #[arg(long, global = true, env = "SHIPWATCH_CONFIG", value_name = "FILE", default_value = "pipeline/shipwatch.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "SHIPWATCH_CONFIG",
+        value_name = "FILE",
+        default_value = "pipeline/shipwatch.toml"
+    )]
     pub config: PathBuf,
     /// Environment in the configuration file (e.g. staging, production).
-    #[arg(long = "env", global = true, env = "SHIPWATCH_ENV", value_name = "NAME")]
+    #[arg(
+        long = "env",
+        global = true,
+        env = "SHIPWATCH_ENV",
+        value_name = "NAME"
+    )]
     pub environment: Option<String>,
     /// Output format on stdout.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -79,25 +90,37 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Resolve the git-SHA image in ECR, pin it by digest and register the task definition.
-    #[command(after_help = "Examples:\n  shipwatch register --sha 1a2b3c4d\n  shipwatch register --sha 1a2b3c4d --dry-run\n  shipwatch register --sha 1a2b3c4d --mode current")]
+    #[command(
+        after_help = "Examples:\n  shipwatch register --sha 1a2b3c4d\n  shipwatch register --sha 1a2b3c4d --dry-run\n  shipwatch register --sha 1a2b3c4d --mode current"
+    )]
     Register(RegisterArgs),
     /// Start a CodeDeploy blue/green deployment and watch it to the end.
-    #[command(after_help = "Examples:\n  shipwatch deploy --sha 1a2b3c4d\n  shipwatch deploy --task-definition arn:aws:ecs:eu-west-1:123456789012:task-definition/web:42\n  shipwatch deploy --sha 1a2b3c4d --hotfix --reason \"INC-123: checkout 500s\"")]
+    #[command(
+        after_help = "Examples:\n  shipwatch deploy --sha 1a2b3c4d\n  shipwatch deploy --task-definition arn:aws:ecs:eu-west-1:123456789012:task-definition/web:42\n  shipwatch deploy --sha 1a2b3c4d --hotfix --reason \"INC-123: checkout 500s\""
+    )]
     Deploy(DeployArgs),
     /// Attach to a running deployment and watch it like `deploy` does.
     #[command(after_help = "Example:\n  shipwatch watch d-ABCDEF123")]
     Watch(WatchArgs),
     /// Stop a deployment (rolling back by default) and wait until traffic is back on blue.
-    #[command(after_help = "Examples:\n  shipwatch stop d-ABCDEF123\n  shipwatch stop --state-file shipwatch-out/deploy-state.json\n  shipwatch stop d-ABCDEF123 --no-rollback")]
+    #[command(
+        after_help = "Examples:\n  shipwatch stop d-ABCDEF123\n  shipwatch stop --state-file shipwatch-out/deploy-state.json\n  shipwatch stop d-ABCDEF123 --no-rollback"
+    )]
     Stop(StopArgs),
     /// Explain why a deployment was rolled back (Markdown, HTML and JSON).
-    #[command(after_help = "Examples:\n  shipwatch report d-ABCDEF123\n  shipwatch report --logs-file exported.jsonl --out-dir report/")]
+    #[command(
+        after_help = "Examples:\n  shipwatch report d-ABCDEF123\n  shipwatch report --logs-file exported.jsonl --out-dir report/"
+    )]
     Report(crate::report::args::ReportArgs),
     /// Run security gates (secrets, image, sbom, iac, deps, all).
-    #[command(after_help = "Examples:\n  shipwatch gate secrets\n  shipwatch gate image --image web:1a2b3c4\n  shipwatch gate all\n  shipwatch gate --check-tools")]
+    #[command(
+        after_help = "Examples:\n  shipwatch gate secrets\n  shipwatch gate image --image web:1a2b3c4\n  shipwatch gate all\n  shipwatch gate --check-tools"
+    )]
     Gate(crate::gates::args::GateArgs),
     /// Print shell completions.
-    #[command(after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch")]
+    #[command(
+        after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -263,7 +286,15 @@ mod tests {
     fn hotfix_requires_reason() {
         let r = Cli::try_parse_from(["shipwatch", "deploy", "--sha", "abc", "--hotfix"]);
         assert!(r.is_err());
-        let r = Cli::try_parse_from(["shipwatch", "deploy", "--sha", "abc", "--hotfix", "--reason", "INC-1"]);
+        let r = Cli::try_parse_from([
+            "shipwatch",
+            "deploy",
+            "--sha",
+            "abc",
+            "--hotfix",
+            "--reason",
+            "INC-1",
+        ]);
         assert!(r.is_ok());
     }
 

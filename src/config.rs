@@ -48,7 +48,10 @@ macro_rules! config_section {
 pub struct Dur(#[serde(with = "dur_secs")] pub Duration);
 
 mod dur_secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
@@ -63,7 +66,9 @@ impl<'de> Deserialize<'de> for Dur {
         }
         match Raw::deserialize(d)? {
             Raw::Secs(s) => Ok(Dur(Duration::from_secs(s))),
-            Raw::Text(t) => parse_duration(&t).map(Dur).map_err(serde::de::Error::custom),
+            Raw::Text(t) => parse_duration(&t)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -76,8 +81,9 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
             return Ok(Duration::from_secs_f64(secs));
         }
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write it like \"30s\", \"5m\" or \"1h 30m\""))
+    humantime::parse_duration(t).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write it like \"30s\", \"5m\" or \"1h 30m\"")
+    })
 }
 
 config_section! {
@@ -249,10 +255,20 @@ pub fn load(path: &Path, environment: Option<&str>, explicit: bool) -> Result<Co
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             // No file and none asked for: flags and environment variables must carry everything.
-            return Ok(Config { path: None, environment: environment.map(str::to_owned), layer: Layer::default() });
+            return Ok(Config {
+                path: None,
+                environment: environment.map(str::to_owned),
+                layer: Layer::default(),
+            });
         }
         Err(e) => {
-            return Err(Error::config(path, None, format!("cannot read the configuration file: {e}. Pass --config with the path to shipwatch.toml.")));
+            return Err(Error::config(
+                path,
+                None,
+                format!(
+                    "cannot read the configuration file: {e}. Pass --config with the path to shipwatch.toml."
+                ),
+            ));
         }
     };
     from_str(&text, path, environment)
@@ -261,7 +277,9 @@ pub fn load(path: &Path, environment: Option<&str>, explicit: bool) -> Result<Co
 /// Parses configuration text; `path` is used for messages and relative paths only.
 pub fn from_str(text: &str, path: &Path, environment: Option<&str>) -> Result<Config> {
     let file: FileConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-    let env_name = environment.map(str::to_owned).or(file.default_environment.clone());
+    let env_name = environment
+        .map(str::to_owned)
+        .or(file.default_environment.clone());
     let layer = match &env_name {
         None if !file.environments.is_empty() => {
             let names: Vec<&str> = file.environments.keys().map(String::as_str).collect();
@@ -283,26 +301,42 @@ pub fn from_str(text: &str, path: &Path, environment: Option<&str>) -> Result<Co
                 return Err(Error::config(
                     path,
                     line_of(text, "default_environment"),
-                    format!("environment `{name}` is not defined here; defined: {}. Check --env / SHIPWATCH_ENV.", names.join(", ")),
+                    format!(
+                        "environment `{name}` is not defined here; defined: {}. Check --env / SHIPWATCH_ENV.",
+                        names.join(", ")
+                    ),
                 ));
             }
         },
     };
-    let cfg = Config { path: Some(path.to_owned()), environment: env_name, layer };
+    let cfg = Config {
+        path: Some(path.to_owned()),
+        environment: env_name,
+        layer,
+    };
     cfg.validate(text)?;
     Ok(cfg)
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
-    let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     let msg = e.message().trim().replace('\n', " ");
-    Error::config(path, line, format!("{msg}. Fix the value or remove the key; the keys each section accepts are listed in the README."))
+    Error::config(
+        path,
+        line,
+        format!(
+            "{msg}. Fix the value or remove the key; the keys each section accepts are listed in the README."
+        ),
+    )
 }
 
 /// The 1-based line where `key` is first assigned, for errors found after parsing.
 pub fn line_of(text: &str, key: &str) -> Option<usize> {
     let re = regex::Regex::new(&format!(r"(?m)^\s*{}\s*=", regex::escape(key))).ok()?;
-    re.find(text).map(|m| text[..m.start()].matches('\n').count() + 1)
+    re.find(text)
+        .map(|m| text[..m.start()].matches('\n').count() + 1)
 }
 
 impl Config {
@@ -310,7 +344,11 @@ impl Config {
         let path = self.path.clone().unwrap_or_default();
         let bad = |key: &str, msg: String| Err(Error::config(&path, line_of(text, key), msg));
         if let Some(w) = &self.layer.watch {
-            for (key, d) in [("poll_interval", w.poll_interval), ("alarm_poll_interval", w.alarm_poll_interval), ("heartbeat", w.heartbeat)] {
+            for (key, d) in [
+                ("poll_interval", w.poll_interval),
+                ("alarm_poll_interval", w.alarm_poll_interval),
+                ("heartbeat", w.heartbeat),
+            ] {
                 if let Some(Dur(d)) = d {
                     if d.is_zero() {
                         return bad(key, format!("[watch] {key} must be greater than zero"));
@@ -326,7 +364,13 @@ impl Config {
         if let Some(cd) = &self.layer.codedeploy {
             for name in cd.hooks.iter().flat_map(|h| h.keys()) {
                 if !HOOK_EVENTS.contains(&name.as_str()) {
-                    return bad(name, format!("[codedeploy.hooks] `{name}` is not an ECS lifecycle hook; use one of {}", HOOK_EVENTS.join(", ")));
+                    return bad(
+                        name,
+                        format!(
+                            "[codedeploy.hooks] `{name}` is not an ECS lifecycle hook; use one of {}",
+                            HOOK_EVENTS.join(", ")
+                        ),
+                    );
                 }
             }
         }
@@ -343,21 +387,37 @@ impl Config {
 
     /// Error for a required key that no layer set.
     pub fn missing(&self, key: &str, flag: &str) -> Error {
-        let env = self.environment.as_deref().map(|e| format!(" (environment `{e}`)")).unwrap_or_default();
+        let env = self
+            .environment
+            .as_deref()
+            .map(|e| format!(" (environment `{e}`)"))
+            .unwrap_or_default();
         let (section, name) = key.split_once('.').unwrap_or(("", key));
         let hint = match &self.environment {
             Some(e) => format!("[{section}] or [environments.{e}.{section}]"),
             None => format!("[{section}]"),
         };
         match &self.path {
-            Some(p) => Error::config(p, None, format!("`{name}` in {hint} is not set{env}; set it there or pass {flag}.")),
-            None => Error::Usage(format!("`{key}` is not set and no configuration file was found; pass {flag} or --config <shipwatch.toml>.")),
+            Some(p) => Error::config(
+                p,
+                None,
+                format!("`{name}` in {hint} is not set{env}; set it there or pass {flag}."),
+            ),
+            None => Error::Usage(format!(
+                "`{key}` is not set and no configuration file was found; pass {flag} or --config <shipwatch.toml>."
+            )),
         }
     }
 }
 
 /// The ECS lifecycle events that can carry a hook.
-pub const HOOK_EVENTS: &[&str] = &["BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic"];
+pub const HOOK_EVENTS: &[&str] = &[
+    "BeforeInstall",
+    "AfterInstall",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+];
 
 #[cfg(test)]
 mod tests {

@@ -66,7 +66,11 @@ impl Error {
         }
     }
 
-    pub fn config(path: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+    pub fn config(
+        path: impl Into<PathBuf>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Config {
             path: path.into(),
             line,
@@ -105,8 +109,12 @@ pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<()> {
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Io(format!("cannot create directory {}: {e}", dir.display())))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| Error::Io(format!("cannot create a temporary file in {}: {e}", dir.display())))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        Error::Io(format!(
+            "cannot create a temporary file in {}: {e}",
+            dir.display()
+        ))
+    })?;
     tmp.write_all(contents)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
@@ -122,14 +130,23 @@ mod tests {
     #[test]
     fn config_error_names_file_and_line() {
         let e = Error::config("pipeline/shipwatch.toml", Some(7), "unknown key `clustr`");
-        assert_eq!(e.to_string(), "pipeline/shipwatch.toml:7: unknown key `clustr`");
+        assert_eq!(
+            e.to_string(),
+            "pipeline/shipwatch.toml:7: unknown key `clustr`"
+        );
         assert_eq!(e.exit_code(), exit::USAGE);
     }
 
     #[test]
     fn signals_map_to_130_and_143() {
-        let int = Error::Interrupted { signal: 2, message: String::new() };
-        let term = Error::Interrupted { signal: 15, message: String::new() };
+        let int = Error::Interrupted {
+            signal: 2,
+            message: String::new(),
+        };
+        let term = Error::Interrupted {
+            signal: 15,
+            message: String::new(),
+        };
         assert_eq!(int.exit_code(), 130);
         assert_eq!(term.exit_code(), 143);
     }
@@ -141,6 +158,9 @@ mod tests {
         write_atomic(&p, b"first").unwrap();
         write_atomic(&p, b"second").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "second");
-        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1
+        );
     }
 }

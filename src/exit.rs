@@ -36,16 +36,31 @@ pub const TERMINATED: i32 = 143;
 pub const TABLE: &[(i32, &str)] = &[
     (OK, "success"),
     (INTERNAL, "internal error (a bug)"),
-    (USAGE, "usage or configuration error; nothing changed in AWS"),
+    (
+        USAGE,
+        "usage or configuration error; nothing changed in AWS",
+    ),
     (ROLLED_BACK, "deployment rolled back (report written)"),
     (FAILED, "deployment failed or stopped without rollback"),
-    (TIMED_OUT, "timed out waiting; deployment still running, id saved"),
+    (
+        TIMED_OUT,
+        "timed out waiting; deployment still running, id saved",
+    ),
     (PRECONDITION, "precondition failed; nothing changed in AWS"),
     (GATE_FAILED, "security gate failed"),
-    (TOOL_FAILED, "external tool missing, crashed or wrote a bad report"),
-    (AWS_ERROR, "AWS API error (credentials, access, endpoint, throttling)"),
+    (
+        TOOL_FAILED,
+        "external tool missing, crashed or wrote a bad report",
+    ),
+    (
+        AWS_ERROR,
+        "AWS API error (credentials, access, endpoint, throttling)",
+    ),
     (INTERRUPTED, "interrupted (SIGINT); state saved"),
-    (TERMINATED, "terminated (SIGTERM, Jenkins abort); state saved"),
+    (
+        TERMINATED,
+        "terminated (SIGTERM, Jenkins abort); state saved",
+    ),
 ];
 
 /// The exit-code table as help text.

@@ -60,15 +60,21 @@ pub fn paint(style: anstyle::Style, text: &str) -> String {
 }
 
 pub fn red_bold() -> anstyle::Style {
-    anstyle::Style::new().bold().fg_color(Some(anstyle::AnsiColor::Red.into()))
+    anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Red.into()))
 }
 
 pub fn green_bold() -> anstyle::Style {
-    anstyle::Style::new().bold().fg_color(Some(anstyle::AnsiColor::Green.into()))
+    anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Green.into()))
 }
 
 pub fn yellow_bold() -> anstyle::Style {
-    anstyle::Style::new().bold().fg_color(Some(anstyle::AnsiColor::Yellow.into()))
+    anstyle::Style::new()
+        .bold()
+        .fg_color(Some(anstyle::AnsiColor::Yellow.into()))
 }
 
 /// Prints an error as one paragraph on stderr, or as a JSON object on stdout with `--output json`.

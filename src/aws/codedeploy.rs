@@ -1,9 +1,11 @@
 //! CodeDeploy: deployment groups, deployments, their ECS target, stop, configs.
 
 use super::model::*;
-use super::{sdk_error, to_chrono, Clients};
+use super::{Clients, sdk_error, to_chrono};
 use crate::error::{Error, Result};
-use aws_sdk_codedeploy::types::{AppSpecContent, DeploymentStatus as SdkStatus, RevisionLocation, RevisionLocationType};
+use aws_sdk_codedeploy::types::{
+    AppSpecContent, DeploymentStatus as SdkStatus, RevisionLocation, RevisionLocationType,
+};
 
 pub async fn get_group(c: &Clients, application: &str, group: &str) -> Result<DeploymentGroup> {
     let out = c
@@ -23,9 +25,11 @@ pub async fn get_group(c: &Clients, application: &str, group: &str) -> Result<De
             )),
             _ => sdk_error("codedeploy:GetDeploymentGroup", e),
         })?;
-    let g = out
-        .deployment_group_info()
-        .ok_or_else(|| Error::Precondition(format!("deployment group `{group}` returned no information")))?;
+    let g = out.deployment_group_info().ok_or_else(|| {
+        Error::Precondition(format!(
+            "deployment group `{group}` returned no information"
+        ))
+    })?;
     let style = g.deployment_style();
     let bg = g.blue_green_deployment_configuration();
     let alarms = g.alarm_configuration();
@@ -34,7 +38,10 @@ pub async fn get_group(c: &Clients, application: &str, group: &str) -> Result<De
         application: application.to_owned(),
         name: group.to_owned(),
         compute_platform: g.compute_platform().map(|p| p.as_str().to_owned()),
-        blue_green: style.and_then(|s| s.deployment_type()).map(|t| t.as_str() == "BLUE_GREEN").unwrap_or(false),
+        blue_green: style
+            .and_then(|s| s.deployment_type())
+            .map(|t| t.as_str() == "BLUE_GREEN")
+            .unwrap_or(false),
         with_traffic_control: style
             .and_then(|s| s.deployment_option())
             .map(|t| t.as_str() == "WITH_TRAFFIC_CONTROL")
@@ -42,18 +49,30 @@ pub async fn get_group(c: &Clients, application: &str, group: &str) -> Result<De
         services: g
             .ecs_services()
             .iter()
-            .map(|s| (s.cluster_name().unwrap_or_default().to_owned(), s.service_name().unwrap_or_default().to_owned()))
+            .map(|s| {
+                (
+                    s.cluster_name().unwrap_or_default().to_owned(),
+                    s.service_name().unwrap_or_default().to_owned(),
+                )
+            })
             .collect(),
         config_name: g.deployment_config_name().map(str::to_owned),
         alarms_enabled: alarms.map(|a| a.enabled()).unwrap_or(false),
         alarms: alarms
-            .map(|a| a.alarms().iter().filter_map(|x| x.name().map(str::to_owned)).collect())
+            .map(|a| {
+                a.alarms()
+                    .iter()
+                    .filter_map(|x| x.name().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default(),
         auto_rollback_enabled: rollback.map(|r| r.enabled()).unwrap_or(false),
         auto_rollback_events: rollback
             .map(|r| r.events().iter().map(|e| e.as_str().to_owned()).collect())
             .unwrap_or_default(),
-        ready_wait_minutes: bg.and_then(|b| b.deployment_ready_option()).map(|d| d.wait_time_in_minutes()),
+        ready_wait_minutes: bg
+            .and_then(|b| b.deployment_ready_option())
+            .map(|d| d.wait_time_in_minutes()),
         termination_wait_minutes: bg
             .and_then(|b| b.terminate_blue_instances_on_deployment_success())
             .map(|t| t.termination_wait_time_in_minutes()),
@@ -62,7 +81,11 @@ pub async fn get_group(c: &Clients, application: &str, group: &str) -> Result<De
             .map(|l| {
                 l.target_group_pair_info_list()
                     .iter()
-                    .flat_map(|p| p.target_groups().iter().filter_map(|t| t.name().map(str::to_owned)))
+                    .flat_map(|p| {
+                        p.target_groups()
+                            .iter()
+                            .filter_map(|t| t.name().map(str::to_owned))
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -83,7 +106,9 @@ pub async fn get_config(c: &Clients, name: &str) -> Result<TrafficRouting> {
             )),
             _ => sdk_error("codedeploy:GetDeploymentConfig", e),
         })?;
-    let routing = out.deployment_config_info().and_then(|i| i.traffic_routing_config());
+    let routing = out
+        .deployment_config_info()
+        .and_then(|i| i.traffic_routing_config());
     Ok(match routing {
         Some(r) => match r.r#type().map(|t| t.as_str()) {
             Some("TimeBasedLinear") => {
@@ -110,10 +135,22 @@ pub async fn get_config(c: &Clients, name: &str) -> Result<TrafficRouting> {
 pub fn predefined_routing(name: &str) -> Option<TrafficRouting> {
     Some(match name {
         "CodeDeployDefault.ECSAllAtOnce" => TrafficRouting::AllAtOnce,
-        "CodeDeployDefault.ECSLinear10PercentEvery1Minutes" => TrafficRouting::Linear { percent: 10, interval_minutes: 1 },
-        "CodeDeployDefault.ECSLinear10PercentEvery3Minutes" => TrafficRouting::Linear { percent: 10, interval_minutes: 3 },
-        "CodeDeployDefault.ECSCanary10Percent5Minutes" => TrafficRouting::Canary { percent: 10, interval_minutes: 5 },
-        "CodeDeployDefault.ECSCanary10Percent15Minutes" => TrafficRouting::Canary { percent: 10, interval_minutes: 15 },
+        "CodeDeployDefault.ECSLinear10PercentEvery1Minutes" => TrafficRouting::Linear {
+            percent: 10,
+            interval_minutes: 1,
+        },
+        "CodeDeployDefault.ECSLinear10PercentEvery3Minutes" => TrafficRouting::Linear {
+            percent: 10,
+            interval_minutes: 3,
+        },
+        "CodeDeployDefault.ECSCanary10Percent5Minutes" => TrafficRouting::Canary {
+            percent: 10,
+            interval_minutes: 5,
+        },
+        "CodeDeployDefault.ECSCanary10Percent15Minutes" => TrafficRouting::Canary {
+            percent: 10,
+            interval_minutes: 15,
+        },
         _ => return None,
     })
 }
@@ -135,7 +172,12 @@ pub enum CreateOutcome {
 pub async fn create_deployment(c: &Clients, d: &NewDeployment<'_>) -> Result<CreateOutcome> {
     let revision = RevisionLocation::builder()
         .revision_type(RevisionLocationType::AppSpecContent)
-        .app_spec_content(AppSpecContent::builder().content(d.appspec).sha256(sha256_hex(d.appspec)).build())
+        .app_spec_content(
+            AppSpecContent::builder()
+                .content(d.appspec)
+                .sha256(sha256_hex(d.appspec))
+                .build(),
+        )
         .build();
     let res = c
         .codedeploy
@@ -148,14 +190,22 @@ pub async fn create_deployment(c: &Clients, d: &NewDeployment<'_>) -> Result<Cre
         .send()
         .await;
     match res {
-        Ok(out) => Ok(CreateOutcome::Created(out.deployment_id().unwrap_or_default().to_owned())),
+        Ok(out) => Ok(CreateOutcome::Created(
+            out.deployment_id().unwrap_or_default().to_owned(),
+        )),
         Err(e) => match super::error_code(&e) {
             Some("DeploymentLimitExceededException") => Ok(CreateOutcome::LimitExceeded(
-                e.as_service_error().and_then(|s| aws_sdk_codedeploy::error::ProvideErrorMetadata::message(s)).unwrap_or_default().to_owned(),
+                e.as_service_error()
+                    .and_then(|s| aws_sdk_codedeploy::error::ProvideErrorMetadata::message(s))
+                    .unwrap_or_default()
+                    .to_owned(),
             )),
-            Some("InvalidRevisionException") | Some("InvalidDeploymentConfigNameException") | Some("DeploymentConfigDoesNotExistException") => {
-                Err(Error::Precondition(format!("CodeDeploy rejected the deployment: {}", sdk_error("codedeploy:CreateDeployment", e))))
-            }
+            Some("InvalidRevisionException")
+            | Some("InvalidDeploymentConfigNameException")
+            | Some("DeploymentConfigDoesNotExistException") => Err(Error::Precondition(format!(
+                "CodeDeploy rejected the deployment: {}",
+                sdk_error("codedeploy:CreateDeployment", e)
+            ))),
             _ => Err(sdk_error("codedeploy:CreateDeployment", e)),
         },
     }
@@ -176,13 +226,18 @@ pub async fn get_deployment(c: &Clients, id: &str) -> Result<Deployment> {
         .await
         .map_err(|e| match super::error_code(&e) {
             Some("DeploymentDoesNotExistException") | Some("InvalidDeploymentIdException") => {
-                Error::Usage(format!("deployment `{id}` does not exist in region {}; check the id and the region.", c.region))
+                Error::Usage(format!(
+                    "deployment `{id}` does not exist in region {}; check the id and the region.",
+                    c.region
+                ))
             }
             _ => sdk_error("codedeploy:GetDeployment", e),
         })?;
-    let d = out
-        .deployment_info()
-        .ok_or_else(|| Error::Internal(anyhow::anyhow!("GetDeployment returned no deploymentInfo for {id}")))?;
+    let d = out.deployment_info().ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!(
+            "GetDeployment returned no deploymentInfo for {id}"
+        ))
+    })?;
     let rb = d.rollback_info();
     Ok(Deployment {
         id: d.deployment_id().unwrap_or(id).to_owned(),
@@ -192,11 +247,21 @@ pub async fn get_deployment(c: &Clients, id: &str) -> Result<Deployment> {
         config_name: d.deployment_config_name().map(str::to_owned),
         description: d.description().map(str::to_owned),
         creator: d.creator().map(|c| c.as_str().to_owned()),
-        error_code: d.error_information().and_then(|e| e.code()).map(|c| c.as_str().to_owned()),
-        error_message: d.error_information().and_then(|e| e.message()).map(str::to_owned),
+        error_code: d
+            .error_information()
+            .and_then(|e| e.code())
+            .map(|c| c.as_str().to_owned()),
+        error_message: d
+            .error_information()
+            .and_then(|e| e.message())
+            .map(str::to_owned),
         rollback: RollbackInfo {
-            rollback_deployment_id: rb.and_then(|r| r.rollback_deployment_id()).map(str::to_owned),
-            rollback_triggering_deployment_id: rb.and_then(|r| r.rollback_triggering_deployment_id()).map(str::to_owned),
+            rollback_deployment_id: rb
+                .and_then(|r| r.rollback_deployment_id())
+                .map(str::to_owned),
+            rollback_triggering_deployment_id: rb
+                .and_then(|r| r.rollback_triggering_deployment_id())
+                .map(str::to_owned),
             message: rb.and_then(|r| r.rollback_message()).map(str::to_owned),
         },
         create_time: d.create_time().map(to_chrono),
@@ -215,7 +280,9 @@ pub async fn get_target(c: &Clients, id: &str) -> Result<Option<Target>> {
         .send()
         .await
         .map_err(|e| sdk_error("codedeploy:ListDeploymentTargets", e))?;
-    let Some(target_id) = ids.target_ids().first() else { return Ok(None) };
+    let Some(target_id) = ids.target_ids().first() else {
+        return Ok(None);
+    };
     let out = c
         .codedeploy
         .get_deployment_target()
@@ -224,23 +291,34 @@ pub async fn get_target(c: &Clients, id: &str) -> Result<Option<Target>> {
         .send()
         .await
         .map_err(|e| sdk_error("codedeploy:GetDeploymentTarget", e))?;
-    let Some(t) = out.deployment_target().and_then(|t| t.ecs_target()) else { return Ok(None) };
+    let Some(t) = out.deployment_target().and_then(|t| t.ecs_target()) else {
+        return Ok(None);
+    };
     Ok(Some(Target {
-        status: t.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        status: t
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
         lifecycle: t
             .lifecycle_events()
             .iter()
             .map(|e| LifecycleEvent {
                 name: e.lifecycle_event_name().unwrap_or_default().to_owned(),
-                status: e.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                status: e
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
                 start: e.start_time().map(to_chrono),
                 end: e.end_time().map(to_chrono),
                 diagnostics: e.diagnostics().map(|d| {
-                    [d.error_code().map(|c| c.as_str().to_owned()), d.message().map(str::to_owned)]
-                        .into_iter()
-                        .flatten()
-                        .collect::<Vec<_>>()
-                        .join(": ")
+                    [
+                        d.error_code().map(|c| c.as_str().to_owned()),
+                        d.message().map(str::to_owned),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": ")
                 }),
             })
             .collect(),
@@ -249,7 +327,10 @@ pub async fn get_target(c: &Clients, id: &str) -> Result<Option<Target>> {
             .iter()
             .map(|s| TargetTaskSet {
                 id: s.identifer().unwrap_or_default().to_owned(),
-                label: s.task_set_label().map(|l| l.as_str().to_owned()).unwrap_or_default(),
+                label: s
+                    .task_set_label()
+                    .map(|l| l.as_str().to_owned())
+                    .unwrap_or_default(),
                 traffic_weight: s.traffic_weight(),
                 desired: s.desired_count(),
                 running: s.running_count(),
@@ -289,14 +370,27 @@ pub enum StopOutcome {
 }
 
 pub async fn stop(c: &Clients, id: &str, rollback: bool) -> Result<StopOutcome> {
-    match c.codedeploy.stop_deployment().deployment_id(id).auto_rollback_enabled(rollback).send().await {
+    match c
+        .codedeploy
+        .stop_deployment()
+        .deployment_id(id)
+        .auto_rollback_enabled(rollback)
+        .send()
+        .await
+    {
         Ok(out) => Ok(StopOutcome::Requested {
-            status: out.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            status: out
+                .status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
             message: out.status_message().unwrap_or_default().to_owned(),
         }),
         Err(e) => match super::error_code(&e) {
             Some("DeploymentAlreadyCompletedException") => Ok(StopOutcome::AlreadyCompleted(
-                e.as_service_error().and_then(|s| aws_sdk_codedeploy::error::ProvideErrorMetadata::message(s)).unwrap_or_default().to_owned(),
+                e.as_service_error()
+                    .and_then(|s| aws_sdk_codedeploy::error::ProvideErrorMetadata::message(s))
+                    .unwrap_or_default()
+                    .to_owned(),
             )),
             _ => Err(sdk_error("codedeploy:StopDeployment", e)),
         },

@@ -1,7 +1,7 @@
 //! ECR: resolve a tag to its digest, list recent tags for error messages.
 
 use super::model::Image;
-use super::{sdk_error, to_chrono, Clients};
+use super::{Clients, sdk_error, to_chrono};
 use crate::error::{Error, Result};
 use aws_sdk_ecr::types::ImageIdentifier;
 
@@ -34,7 +34,12 @@ pub async fn find_image(c: &Clients, repository: &str, tag: &str) -> Result<Opti
 /// Up to `n` most recently pushed tags, newest first.
 pub async fn recent_tags(c: &Clients, repository: &str, n: usize) -> Result<Vec<String>> {
     let mut images = Vec::new();
-    let mut pages = c.ecr.describe_images().repository_name(repository).into_paginator().send();
+    let mut pages = c
+        .ecr
+        .describe_images()
+        .repository_name(repository)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| sdk_error("ecr:DescribeImages", e))?;
         for d in page.image_details() {

@@ -87,7 +87,10 @@ impl DeploymentStatus {
     }
 
     pub fn is_active(&self) -> bool {
-        matches!(self, Self::Created | Self::Queued | Self::InProgress | Self::Baking | Self::Ready)
+        matches!(
+            self,
+            Self::Created | Self::Queued | Self::InProgress | Self::Baking | Self::Ready
+        )
     }
 }
 
@@ -158,7 +161,10 @@ pub struct Target {
 impl Target {
     /// Percent of traffic on the green (replacement) task set, if known.
     pub fn green_weight(&self) -> Option<f64> {
-        self.task_sets.iter().find(|t| t.label == "Green").map(|t| t.traffic_weight)
+        self.task_sets
+            .iter()
+            .find(|t| t.label == "Green")
+            .map(|t| t.traffic_weight)
     }
 
     /// The lifecycle event in progress, else the last one that finished.
@@ -207,11 +213,16 @@ impl TrafficRouting {
     pub fn shifting_minutes(&self) -> i64 {
         match self {
             Self::AllAtOnce => 0,
-            Self::Linear { percent, interval_minutes } => {
+            Self::Linear {
+                percent,
+                interval_minutes,
+            } => {
                 let steps = (100 + percent.max(&1) - 1) / percent.max(&1);
                 i64::from((steps - 1).max(0)) * i64::from(*interval_minutes)
             }
-            Self::Canary { interval_minutes, .. } => i64::from(*interval_minutes),
+            Self::Canary {
+                interval_minutes, ..
+            } => i64::from(*interval_minutes),
         }
     }
 }
@@ -230,9 +241,30 @@ mod tests {
 
     #[test]
     fn linear_shifting_time() {
-        assert_eq!(TrafficRouting::Linear { percent: 10, interval_minutes: 1 }.shifting_minutes(), 9);
-        assert_eq!(TrafficRouting::Linear { percent: 10, interval_minutes: 3 }.shifting_minutes(), 27);
-        assert_eq!(TrafficRouting::Canary { percent: 10, interval_minutes: 5 }.shifting_minutes(), 5);
+        assert_eq!(
+            TrafficRouting::Linear {
+                percent: 10,
+                interval_minutes: 1
+            }
+            .shifting_minutes(),
+            9
+        );
+        assert_eq!(
+            TrafficRouting::Linear {
+                percent: 10,
+                interval_minutes: 3
+            }
+            .shifting_minutes(),
+            27
+        );
+        assert_eq!(
+            TrafficRouting::Canary {
+                percent: 10,
+                interval_minutes: 5
+            }
+            .shifting_minutes(),
+            5
+        );
         assert_eq!(TrafficRouting::AllAtOnce.shifting_minutes(), 0);
     }
 
