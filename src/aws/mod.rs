@@ -5,6 +5,8 @@ pub mod cloudwatch;
 pub mod codedeploy;
 pub mod ecr;
 pub mod ecs;
+pub mod evidence;
+pub mod logs;
 pub mod model;
 
 use clap::Args;

@@ -8,6 +8,7 @@
 pub mod analyse;
 pub mod args;
 pub mod chart;
+pub mod collect;
 pub mod html;
 pub mod jaeger;
 pub mod links;
@@ -178,26 +179,25 @@ pub async fn from_logs_file(settings: &Settings, file: &Path) -> Result<Report> 
             kind: SourceKind::LogsFile,
             input: name,
             region: None,
+            release: None,
         },
         chrono::Utc::now(),
     );
-    if let Some(sha) = &settings.sha {
-        report.deployment = None;
-        report.source.input = format!("{} (release {sha})", report.source.input);
-    }
+    report.source.release = settings.sha.clone();
     report.traces =
         jaeger::lookup(settings.jaeger.as_ref(), &logs.traces, settings.max_traces).await;
-    if let Some(j) = &settings.jaeger {
-        report
-            .links
-            .extend(report.traces.traces.iter().filter_map(|t| {
-                t.ui_url.clone().map(|url| model::Link {
-                    label: format!("Jaeger: trace {}", t.trace_id),
-                    url,
-                })
-            }));
-        let _ = j;
-    }
+    let trace_links: Vec<model::Link> = report
+        .traces
+        .traces
+        .iter()
+        .filter_map(|t| {
+            t.ui_url.clone().map(|url| model::Link {
+                label: format!("Jaeger: trace {}", t.trace_id),
+                url,
+            })
+        })
+        .collect();
+    report.links.extend(trace_links);
     report.logs = Some(logs);
     note_missing_traces(&mut report);
     report.add_missing(
@@ -257,12 +257,11 @@ pub async fn write_for_deployment(
 }
 
 async fn write_with(
-    _clients: &crate::aws::Clients,
-    _cfg: &Config,
-    _settings: &Settings,
+    clients: &crate::aws::Clients,
+    cfg: &Config,
+    settings: &Settings,
     deployment_id: &str,
 ) -> Result<ReportSummary> {
-    Err(Error::Failed(format!(
-        "the rollback report for {deployment_id} cannot be built yet: collecting evidence from AWS is not implemented in this build"
-    )))
+    let mut report = collect::collect(clients, cfg, settings, deployment_id).await?;
+    write_report(&mut report, &settings.out_dir)
 }

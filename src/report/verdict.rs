@@ -234,7 +234,9 @@ pub fn verdict(r: &Report) -> Verdict {
 fn subject(r: &Report) -> String {
     let d = r.deployment.as_ref();
     let td = d.and_then(|d| d.green_task_definition.as_deref());
-    let sha = d.and_then(|d| d.sha.as_deref());
+    let sha = d
+        .and_then(|d| d.sha.as_deref())
+        .or(r.source.release.as_deref());
     match (td, sha) {
         (Some(t), Some(s)) => format!("Green ({t}, sha {s})"),
         (Some(t), None) => format!("Green ({t})"),
@@ -340,6 +342,7 @@ mod tests {
                 kind: SourceKind::Aws,
                 input: "d-1".into(),
                 region: None,
+                release: None,
             },
             t(0),
         );

@@ -1,0 +1,626 @@
+//! AWS calls of the rollback report that the deploy path does not make: the
+//! deployment target with full lifecycle diagnostics, alarm history, ALB metrics per
+//! target group, the green task set's tasks (stopped ones included), the task
+//! definition's awslogs settings and the service's events.
+//!
+//! Each function returns plain data (types below or in `report::model`); deciding what
+//! the data means happens in `report::collect`, without AWS.
+
+use super::{Clients, sdk_error, to_chrono};
+use crate::error::Result;
+use crate::report::model::{ServiceEvent, TaskFacts};
+use chrono::{DateTime, Utc};
+
+/// The deployment's ECS target with everything the report shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetDetail {
+    pub status: String,
+    pub lifecycle: Vec<LifecycleDetail>,
+    pub task_sets: Vec<TaskSetInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LifecycleDetail {
+    pub name: String,
+    pub status: String,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub error_code: Option<String>,
+    pub script_name: Option<String>,
+    pub message: Option<String>,
+    pub log_tail: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskSetInfo {
+    /// `ecs-svc/<digits>`: also the `startedBy` of its tasks.
+    pub id: String,
+    /// `Blue` or `Green`.
+    pub label: String,
+    pub traffic_weight: f64,
+    pub target_group: Option<String>,
+    pub status: String,
+}
+
+/// The first ECS target of a deployment (an ECS deployment has one: `cluster:service`).
+pub async fn deployment_target(c: &Clients, deployment_id: &str) -> Result<Option<TargetDetail>> {
+    let ids = c
+        .codedeploy
+        .list_deployment_targets()
+        .deployment_id(deployment_id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("codedeploy:ListDeploymentTargets", e))?;
+    let Some(target_id) = ids.target_ids().first() else {
+        return Ok(None);
+    };
+    let out = c
+        .codedeploy
+        .get_deployment_target()
+        .deployment_id(deployment_id)
+        .target_id(target_id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("codedeploy:GetDeploymentTarget", e))?;
+    let Some(t) = out.deployment_target().and_then(|t| t.ecs_target()) else {
+        return Ok(None);
+    };
+    Ok(Some(TargetDetail {
+        status: t
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        lifecycle: t
+            .lifecycle_events()
+            .iter()
+            .map(|e| {
+                let d = e.diagnostics();
+                LifecycleDetail {
+                    name: e.lifecycle_event_name().unwrap_or_default().to_owned(),
+                    status: e
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    start: e.start_time().map(to_chrono),
+                    end: e.end_time().map(to_chrono),
+                    error_code: d
+                        .and_then(|d| d.error_code())
+                        .map(|c| c.as_str().to_owned()),
+                    script_name: d
+                        .and_then(|d| d.script_name())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    message: d
+                        .and_then(|d| d.message())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                    log_tail: d
+                        .and_then(|d| d.log_tail())
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                }
+            })
+            .collect(),
+        task_sets: t
+            .task_sets_info()
+            .iter()
+            .map(|s| TaskSetInfo {
+                id: s.identifer().unwrap_or_default().to_owned(),
+                label: s
+                    .task_set_label()
+                    .map(|l| l.as_str().to_owned())
+                    .unwrap_or_default(),
+                traffic_weight: s.traffic_weight(),
+                target_group: s.target_group().and_then(|g| g.name()).map(str::to_owned),
+                status: s.status().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+    }))
+}
+
+/// One state change of an alarm.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlarmChange {
+    pub at: Option<DateTime<Utc>>,
+    pub summary: String,
+    pub old_state: Option<String>,
+    pub new_state: Option<String>,
+    pub reason: Option<String>,
+    pub threshold: Option<f64>,
+    /// Evaluated datapoints (time, value), when CloudWatch recorded them.
+    pub datapoints: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// State changes of `alarm` between `start` and `end`, oldest first.
+pub async fn alarm_history(
+    c: &Clients,
+    alarm: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<AlarmChange>> {
+    use aws_sdk_cloudwatch::types::{HistoryItemType, ScanBy};
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..20 {
+        let page = c
+            .cloudwatch
+            .describe_alarm_history()
+            .alarm_name(alarm)
+            .history_item_type(HistoryItemType::StateUpdate)
+            .start_date(smithy_time(start))
+            .end_date(smithy_time(end))
+            .scan_by(ScanBy::TimestampAscending)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("cloudwatch:DescribeAlarmHistory", e))?;
+        for item in page.alarm_history_items() {
+            let mut change = parse_history_data(item.history_data().unwrap_or("{}"));
+            change.at = item.timestamp().map(to_chrono);
+            change.summary = item.history_summary().unwrap_or_default().to_owned();
+            out.push(change);
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    out.sort_by_key(|c| c.at);
+    Ok(out)
+}
+
+/// `HistoryData` of a StateUpdate item: old and new state, reason, evaluated datapoints.
+pub fn parse_history_data(data: &str) -> AlarmChange {
+    let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+    let new = &v["newState"];
+    let rd = &new["stateReasonData"];
+    let datapoints = rd["evaluatedDatapoints"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| {
+                    let t = d["timestamp"].as_str().and_then(parse_cw_time)?;
+                    Some((t, d["value"].as_f64()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    AlarmChange {
+        at: None,
+        summary: String::new(),
+        old_state: v["oldState"]["stateValue"].as_str().map(str::to_owned),
+        new_state: new["stateValue"].as_str().map(str::to_owned),
+        reason: new["stateReason"].as_str().map(str::to_owned),
+        threshold: rd["threshold"].as_f64(),
+        datapoints,
+    }
+}
+
+/// CloudWatch writes `2025-05-15T15:29:00.000+0000` (no colon in the offset).
+fn parse_cw_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.3f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
+}
+
+/// The dimension value CloudWatch uses for a target group (`targetgroup/<name>/<id>`)
+/// and its load balancer (`app/<name>/<id>`), found by listing the ALB metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetGroupDims {
+    pub load_balancer: Option<String>,
+    pub target_group: String,
+}
+
+/// Finds the metric dimensions of target groups by name (CodeDeploy knows only names).
+pub async fn target_group_dims(
+    c: &Clients,
+    names: &[&str],
+) -> Result<Vec<Option<TargetGroupDims>>> {
+    use aws_sdk_cloudwatch::types::DimensionFilter;
+    let mut found: Vec<Option<TargetGroupDims>> = vec![None; names.len()];
+    let mut token: Option<String> = None;
+    for _ in 0..50 {
+        let page = c
+            .cloudwatch
+            .list_metrics()
+            .namespace("AWS/ApplicationELB")
+            .metric_name("RequestCount")
+            .dimensions(DimensionFilter::builder().name("TargetGroup").build())
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("cloudwatch:ListMetrics", e))?;
+        for m in page.metrics() {
+            let dims = m.dimensions();
+            let get = |n: &str| {
+                dims.iter()
+                    .find(|d| d.name() == Some(n))
+                    .and_then(|d| d.value())
+                    .map(str::to_owned)
+            };
+            let Some(tg) = get("TargetGroup") else {
+                continue;
+            };
+            // Only the LoadBalancer+TargetGroup set (not the per-AZ ones).
+            if dims.len() > 2 {
+                continue;
+            }
+            for (i, name) in names.iter().enumerate() {
+                if found[i].is_none() && tg_matches(&tg, name) {
+                    found[i] = Some(TargetGroupDims {
+                        load_balancer: get("LoadBalancer"),
+                        target_group: tg.clone(),
+                    });
+                }
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() || found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// `targetgroup/<name>/<id>` (or a full ARN) names target group `name`.
+pub fn tg_matches(value: &str, name: &str) -> bool {
+    let v = value
+        .rsplit_once(":targetgroup/")
+        .map(|(_, r)| r)
+        .or_else(|| value.strip_prefix("targetgroup/"))
+        .unwrap_or(value);
+    v.split('/').next() == Some(name)
+}
+
+/// Per-period sums of one metric: (time, value), oldest first.
+pub type Series = Vec<(DateTime<Utc>, f64)>;
+
+/// 5xx and request counts for each target group, per `period` seconds.
+/// Returns, per target group, `(5xx series, request series)`.
+pub async fn target_group_counts(
+    c: &Clients,
+    groups: &[TargetGroupDims],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    period: i32,
+) -> Result<Vec<(Series, Series)>> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+    let mut queries = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        for (kind, metric) in [("e", "HTTPCode_Target_5XX_Count"), ("r", "RequestCount")] {
+            let mut m = Metric::builder()
+                .namespace("AWS/ApplicationELB")
+                .metric_name(metric)
+                .dimensions(
+                    Dimension::builder()
+                        .name("TargetGroup")
+                        .value(&g.target_group)
+                        .build(),
+                );
+            if let Some(lb) = &g.load_balancer {
+                m = m.dimensions(Dimension::builder().name("LoadBalancer").value(lb).build());
+            }
+            queries.push(
+                MetricDataQuery::builder()
+                    .id(format!("{kind}{i}"))
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(m.build())
+                            .period(period)
+                            .stat("Sum")
+                            .build(),
+                    )
+                    .return_data(true)
+                    .build(),
+            );
+        }
+    }
+    let mut out: Vec<(Series, Series)> = vec![(Vec::new(), Vec::new()); groups.len()];
+    let mut token: Option<String> = None;
+    for _ in 0..20 {
+        let page = c
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries.clone()))
+            .start_time(smithy_time(start))
+            .end_time(smithy_time(end))
+            .scan_by(ScanBy::TimestampAscending)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("cloudwatch:GetMetricData", e))?;
+        for r in page.metric_data_results() {
+            let id = r.id().unwrap_or_default();
+            let Some(i) = id
+                .get(1..)
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|i| *i < groups.len())
+            else {
+                continue;
+            };
+            let series = if id.starts_with('e') {
+                &mut out[i].0
+            } else {
+                &mut out[i].1
+            };
+            series.extend(
+                r.timestamps()
+                    .iter()
+                    .map(to_chrono)
+                    .zip(r.values().iter().copied()),
+            );
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    for (e, r) in &mut out {
+        e.sort_by_key(|p| p.0);
+        r.sort_by_key(|p| p.0);
+    }
+    Ok(out)
+}
+
+/// A task set as DescribeServices shows it, with its target groups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskSetDetail {
+    pub id: String,
+    pub status: String,
+    pub task_definition: String,
+    pub external_id: Option<String>,
+    pub target_group_arns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceSnapshot {
+    pub task_definition: String,
+    pub task_sets: Vec<TaskSetDetail>,
+    /// The latest service events (ECS keeps 100), newest first as ECS returns them.
+    pub events: Vec<ServiceEvent>,
+}
+
+pub async fn service_snapshot(
+    c: &Clients,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<ServiceSnapshot>> {
+    let out = c
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(|e| sdk_error("ecs:DescribeServices", e))?;
+    let Some(svc) = out
+        .services()
+        .iter()
+        .find(|s| s.status() != Some("INACTIVE"))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ServiceSnapshot {
+        task_definition: svc.task_definition().unwrap_or_default().to_owned(),
+        task_sets: svc
+            .task_sets()
+            .iter()
+            .map(|t| TaskSetDetail {
+                id: t.id().unwrap_or_default().to_owned(),
+                status: t.status().unwrap_or_default().to_owned(),
+                task_definition: t.task_definition().unwrap_or_default().to_owned(),
+                external_id: t.external_id().map(str::to_owned),
+                target_group_arns: t
+                    .load_balancers()
+                    .iter()
+                    .filter_map(|l| l.target_group_arn())
+                    .map(str::to_owned)
+                    .collect(),
+            })
+            .collect(),
+        events: svc
+            .events()
+            .iter()
+            .filter_map(|e| {
+                Some(ServiceEvent {
+                    at: e.created_at().map(to_chrono)?,
+                    message: e.message().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect(),
+    }))
+}
+
+/// A task with the task definition it ran, for finding log streams.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GreenTask {
+    pub facts: TaskFacts,
+    pub task_definition_arn: Option<String>,
+}
+
+/// Tasks started by a task set (`startedBy` = its id), running and stopped.
+pub async fn task_set_tasks(
+    c: &Clients,
+    cluster: &str,
+    task_set_id: &str,
+    container: Option<&str>,
+) -> Result<Vec<GreenTask>> {
+    use aws_sdk_ecs::types::DesiredStatus;
+    let mut arns: Vec<String> = Vec::new();
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        let mut token: Option<String> = None;
+        for _ in 0..50 {
+            let page = c
+                .ecs
+                .list_tasks()
+                .cluster(cluster)
+                .started_by(task_set_id)
+                .desired_status(status.clone())
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ecs:ListTasks", e))?;
+            for a in page.task_arns() {
+                if !arns.contains(a) {
+                    arns.push(a.clone());
+                }
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let out = c
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:DescribeTasks", e))?;
+        for t in out.tasks() {
+            // The traffic container tells the story; otherwise the first that exited.
+            let containers = t.containers();
+            let main = container
+                .and_then(|n| containers.iter().find(|c| c.name() == Some(n)))
+                .or_else(|| {
+                    containers
+                        .iter()
+                        .find(|c| c.exit_code().is_some_and(|x| x != 0))
+                })
+                .or_else(|| containers.first());
+            let arn = t.task_arn().unwrap_or_default();
+            tasks.push(GreenTask {
+                facts: TaskFacts {
+                    task_id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+                    last_status: t.last_status().unwrap_or_default().to_owned(),
+                    created_at: t.created_at().map(to_chrono),
+                    started_at: t.started_at().map(to_chrono),
+                    stopped_at: t.stopped_at().map(to_chrono),
+                    stop_code: t.stop_code().map(|s| s.as_str().to_owned()),
+                    stopped_reason: t.stopped_reason().map(str::to_owned),
+                    exit_code: main.and_then(|c| c.exit_code()),
+                    container_reason: main.and_then(|c| c.reason()).map(str::to_owned),
+                },
+                task_definition_arn: t.task_definition_arn().map(str::to_owned),
+            });
+        }
+    }
+    Ok(tasks)
+}
+
+/// Where a container's logs go (awslogs driver).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsLogs {
+    pub container: String,
+    pub group: String,
+    pub stream_prefix: Option<String>,
+    pub region: Option<String>,
+}
+
+/// `family:revision`, the image of each container and the awslogs settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDefinitionLogs {
+    pub name: String,
+    pub images: Vec<(String, String)>,
+    pub logs: Vec<AwsLogs>,
+}
+
+pub async fn task_definition_logs(c: &Clients, arn: &str) -> Result<Option<TaskDefinitionLogs>> {
+    let out = match c
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+    {
+        Ok(o) => o,
+        Err(e) if super::error_code(&e) == Some("ClientException") => return Ok(None),
+        Err(e) => return Err(sdk_error("ecs:DescribeTaskDefinition", e)),
+    };
+    let Some(td) = out.task_definition() else {
+        return Ok(None);
+    };
+    let mut logs = Vec::new();
+    let mut images = Vec::new();
+    for cd in td.container_definitions() {
+        let name = cd.name().unwrap_or_default().to_owned();
+        images.push((name.clone(), cd.image().unwrap_or_default().to_owned()));
+        let Some(lc) = cd.log_configuration() else {
+            continue;
+        };
+        if lc.log_driver().as_str() != "awslogs" {
+            continue;
+        }
+        let opts = lc.options();
+        let opt = |k: &str| opts.and_then(|o| o.get(k)).cloned();
+        if let Some(group) = opt("awslogs-group") {
+            logs.push(AwsLogs {
+                container: name,
+                group,
+                stream_prefix: opt("awslogs-stream-prefix"),
+                region: opt("awslogs-region"),
+            });
+        }
+    }
+    Ok(Some(TaskDefinitionLogs {
+        name: format!("{}:{}", td.family().unwrap_or_default(), td.revision()),
+        images,
+        logs,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_data_with_datapoints() {
+        let data = r#"{"version":"1.0","oldState":{"stateValue":"OK","stateReason":"fine"},
+          "newState":{"stateValue":"ALARM","stateReason":"Threshold Crossed: 1 datapoint [12.0 (01/01/26 10:01:00)] was greater than or equal to the threshold (5.0).",
+            "stateReasonData":{"version":"1.0","statistic":"Sum","period":60,"recentDatapoints":[12.0],"threshold":5.0,
+              "evaluatedDatapoints":[{"timestamp":"2026-01-01T10:01:00.000+0000","sampleCount":1.0,"value":12.0}]}}}"#;
+        let c = parse_history_data(data);
+        assert_eq!(c.old_state.as_deref(), Some("OK"));
+        assert_eq!(c.new_state.as_deref(), Some("ALARM"));
+        assert_eq!(c.threshold, Some(5.0));
+        assert_eq!(c.datapoints.len(), 1);
+        assert_eq!(c.datapoints[0].0.to_rfc3339(), "2026-01-01T10:01:00+00:00");
+        assert_eq!(c.datapoints[0].1, 12.0);
+        assert!(c.reason.unwrap().starts_with("Threshold Crossed"));
+    }
+
+    #[test]
+    fn history_data_after_set_alarm_state() {
+        let c = parse_history_data(
+            r#"{"oldState":{"stateValue":"OK"},"newState":{"stateValue":"ALARM","stateReason":"test"}}"#,
+        );
+        assert_eq!(c.new_state.as_deref(), Some("ALARM"));
+        assert!(c.datapoints.is_empty());
+        assert_eq!(c.threshold, None);
+    }
+
+    #[test]
+    fn target_group_names() {
+        assert!(tg_matches(
+            "targetgroup/web-green/0123456789abcdef",
+            "web-green"
+        ));
+        assert!(!tg_matches(
+            "targetgroup/web-green-2/0123456789abcdef",
+            "web-green"
+        ));
+        assert!(tg_matches(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-blue/0123456789abcdef",
+            "web-blue"
+        ));
+    }
+}

@@ -1,0 +1,1273 @@
+//! Evidence from AWS for one rolled-back deployment, gathered into the report model.
+//!
+//! Only `get_deployment` is required; every other source that fails becomes a
+//! `missing` entry saying why, and the report still completes. The decisions (what a
+//! stop code means, whether tasks crash-looped, which step traffic was at, what
+//! triggered the rollback) are pure functions below, tested without AWS.
+
+use crate::aws::evidence::{self, AlarmChange, LifecycleDetail, Series, TargetDetail};
+use crate::aws::model::{Deployment, TrafficRouting};
+use crate::aws::{Clients, codedeploy, logs};
+use crate::config::Config;
+use crate::error::Result;
+use crate::report::analyse::Analyser;
+use crate::report::model::*;
+use crate::report::{Settings, jaeger, links, normalise, redact};
+use chrono::{DateTime, Duration, Utc};
+
+/// Margin around the deployment for metrics, alarm history and logs.
+const MARGIN: Duration = Duration::minutes(2);
+const PERIOD: i32 = 60;
+/// Lifetimes below this make repeated failing stops a crash loop.
+const CRASH_LOOP_LIFETIME_S: i64 = 120;
+const MAX_TASKS_LISTED: usize = 50;
+
+pub async fn collect(c: &Clients, cfg: &Config, s: &Settings, id: &str) -> Result<Report> {
+    let first = codedeploy::get_deployment(c, id).await?;
+    let (failed, rollback) = resolve_pair(c, first).await;
+    let mut r = Report::new(
+        Source {
+            kind: SourceKind::Aws,
+            input: id.to_owned(),
+            region: Some(c.region.clone()),
+            release: None,
+        },
+        Utc::now(),
+    );
+
+    let group = match codedeploy::get_group(c, &failed.application, &failed.group).await {
+        Ok(g) => Some(g),
+        Err(e) => {
+            r.add_missing("deployment group", e.to_string());
+            None
+        }
+    };
+    let svc_cfg = cfg.layer.service.clone().unwrap_or_default();
+    let (cluster, service) = group
+        .as_ref()
+        .and_then(|g| g.services.first().cloned())
+        .or_else(|| Some((svc_cfg.cluster.clone()?, svc_cfg.service.clone()?)))
+        .unzip();
+    let target = evidence::deployment_target(c, &failed.id)
+        .await
+        .unwrap_or_else(|e| {
+            r.add_missing(
+                "timeline",
+                format!("the deployment target could not be read: {e}"),
+            );
+            None
+        });
+    let rollback_target = match &rollback {
+        Some(rb) => evidence::deployment_target(c, &rb.id).await.ok().flatten(),
+        None => None,
+    };
+    let routing = match failed.config_name.as_deref() {
+        Some(n) => match codedeploy::predefined_routing(n) {
+            Some(rt) => Some(rt),
+            None => codedeploy::get_config(c, n).await.ok(),
+        },
+        None => None,
+    };
+    let start = failed
+        .start_time
+        .or(failed.create_time)
+        .unwrap_or_else(Utc::now);
+    let stop_at = failed.complete_time;
+    let back = back_on_blue(rollback.as_ref(), rollback_target.as_ref(), stop_at);
+    let end = back.or(stop_at).unwrap_or_else(Utc::now).max(start);
+    r.window = Some(Window {
+        start: start - MARGIN,
+        end: end + MARGIN,
+    });
+    let window = r.window.clone().expect("set above");
+
+    // Task sets: green is the replacement CodeDeploy created.
+    let green = target
+        .as_ref()
+        .and_then(|t| t.task_sets.iter().find(|s| s.label == "Green"))
+        .cloned();
+    let blue = target
+        .as_ref()
+        .and_then(|t| t.task_sets.iter().find(|s| s.label == "Blue"))
+        .cloned();
+    let snapshot = match (&cluster, &service) {
+        (Some(cl), Some(sv)) => evidence::service_snapshot(c, cl, sv)
+            .await
+            .unwrap_or_else(|e| {
+                r.add_missing("ecs", format!("the service could not be described: {e}"));
+                None
+            }),
+        _ => None,
+    };
+    let green_id = green.as_ref().map(|g| g.id.clone()).or_else(|| {
+        snapshot
+            .as_ref()?
+            .task_sets
+            .iter()
+            .find(|t| t.external_id.as_deref() == Some(failed.id.as_str()))
+            .map(|t| t.id.clone())
+    });
+    let container = svc_cfg.container.clone();
+    let tasks = match (&cluster, &green_id) {
+        (Some(cl), Some(gid)) => evidence::task_set_tasks(c, cl, gid, container.as_deref())
+            .await
+            .unwrap_or_else(|e| {
+                r.add_missing("ecs", format!("the green tasks could not be listed: {e}"));
+                Vec::new()
+            }),
+        _ => {
+            r.add_missing(
+                "ecs",
+                "the green task set is not known (no CodeDeploy target and no matching task set)",
+            );
+            Vec::new()
+        }
+    };
+    let green_td_arn = green_id
+        .as_ref()
+        .and_then(|gid| {
+            snapshot
+                .as_ref()?
+                .task_sets
+                .iter()
+                .find(|t| &t.id == gid)
+                .map(|t| t.task_definition.clone())
+        })
+        .or_else(|| tasks.iter().find_map(|t| t.task_definition_arn.clone()));
+    let td = match &green_td_arn {
+        Some(arn) => evidence::task_definition_logs(c, arn).await.unwrap_or(None),
+        None => None,
+    };
+    let blue_td = blue.as_ref().and_then(|b| {
+        snapshot
+            .as_ref()?
+            .task_sets
+            .iter()
+            .find(|t| t.id == b.id)
+            .map(|t| short_td(&t.task_definition))
+    });
+
+    r.deployment = Some(DeploymentFacts {
+        deployment_id: failed.id.clone(),
+        rollback_deployment_id: rollback
+            .as_ref()
+            .map(|d| d.id.clone())
+            .or(failed.rollback.rollback_deployment_id.clone()),
+        application: failed.application.clone(),
+        deployment_group: failed.group.clone(),
+        status: failed.status.to_string(),
+        rollback_status: rollback.as_ref().map(|d| d.status.to_string()),
+        creator: failed.creator.clone(),
+        deployment_config: failed.config_name.clone(),
+        created_at: failed.create_time,
+        completed_at: failed.complete_time,
+        rollback_completed_at: rollback.as_ref().and_then(|d| d.complete_time),
+        error_code: failed.error_code.clone(),
+        error_message: failed.error_message.clone(),
+        rollback_message: failed.rollback.message.clone(),
+        green_task_definition: td
+            .as_ref()
+            .map(|t| t.name.clone())
+            .or(green_td_arn.as_deref().map(short_td)),
+        blue_task_definition: blue_td,
+        sha: s
+            .sha
+            .clone()
+            .or_else(|| crate::deploy::sha_of(failed.description.as_deref()))
+            .or_else(|| {
+                let img = td
+                    .as_ref()?
+                    .images
+                    .iter()
+                    .find(|(n, _)| Some(n) == container.as_ref())
+                    .or(td.as_ref()?.images.first())?;
+                image_tag(&img.1)
+            }),
+        cluster: cluster.clone(),
+        service: service.clone(),
+    });
+
+    // ECS evidence.
+    let facts: Vec<TaskFacts> = tasks.iter().map(|t| t.facts.clone()).collect();
+    let events: Vec<ServiceEvent> = snapshot
+        .as_ref()
+        .map(|s| {
+            let mut ev: Vec<ServiceEvent> = s
+                .events
+                .iter()
+                .filter(|e| e.at >= window.start && e.at <= window.end)
+                .cloned()
+                .collect();
+            ev.sort_by_key(|e| e.at);
+            ev
+        })
+        .unwrap_or_default();
+    if green_id.is_some() || !events.is_empty() {
+        r.ecs = Some(ecs_evidence(green_id.clone(), &facts, events));
+    }
+
+    // Metrics per target group.
+    match (
+        blue.as_ref().and_then(|b| b.target_group.clone()),
+        green.as_ref().and_then(|g| g.target_group.clone()),
+    ) {
+        (Some(btg), Some(gtg)) => match metrics(c, &btg, &gtg, window.start, window.end).await {
+            Ok(Some(m)) => r.metrics = Some(m),
+            Ok(None) => r.add_missing(
+                "metrics",
+                format!("no ALB metrics found for target groups {btg} and {gtg}"),
+            ),
+            Err(e) => r.add_missing("metrics", e.to_string()),
+        },
+        _ => r.add_missing("metrics", "the blue and green target groups are not known"),
+    }
+
+    // Alarms and trigger.
+    let mut alarm_names = activated_alarms(failed.error_message.as_deref().unwrap_or(""));
+    for n in group.iter().flat_map(|g| g.alarms.iter()).chain(
+        cfg.layer
+            .watch
+            .iter()
+            .flat_map(|w| w.alarms.iter().flatten()),
+    ) {
+        if !alarm_names.contains(n) {
+            alarm_names.push(n.clone());
+        }
+    }
+    let mut alarms = Vec::new();
+    for name in &alarm_names {
+        match evidence::alarm_history(c, name, window.start, window.end).await {
+            Ok(h) => {
+                if let Some(a) = alarm_evidence(name, &h, &c.region) {
+                    alarms.push(a);
+                }
+            }
+            Err(e) => r.add_missing("trigger", format!("history of alarm {name}: {e}")),
+        }
+    }
+    let lifecycle = target
+        .as_ref()
+        .map(|t| t.lifecycle.clone())
+        .unwrap_or_default();
+    r.trigger = Some(decide_trigger(&failed, &lifecycle, alarms));
+    r.traffic = traffic_steps(routing.as_ref(), &lifecycle, stop_at, back);
+    r.timeline = timeline(
+        &failed,
+        rollback.as_ref(),
+        &lifecycle,
+        r.trigger.as_ref(),
+        &r.traffic,
+        &facts,
+        back,
+    );
+
+    // Logs of the green tasks only.
+    let awslogs = td.as_ref().and_then(|t| {
+        t.logs
+            .iter()
+            .find(|l| Some(&l.container) == container.as_ref())
+            .or(t.logs.first())
+            .cloned()
+    });
+    match awslogs {
+        Some(al) if al.stream_prefix.is_some() && !facts.is_empty() => {
+            let group_name = s.log_group.clone().unwrap_or(al.group.clone());
+            let prefix = al.stream_prefix.clone().unwrap_or_default();
+            let streams: Vec<String> = facts
+                .iter()
+                .map(|t| format!("{prefix}/{}/{}", al.container, t.task_id))
+                .collect();
+            let mut limits = s.limits.clone();
+            limits.since_ms = None;
+            limits.until_ms = None;
+            let deadline = limits.max_time.map(|d| std::time::Instant::now() + d);
+            let mut a = Analyser::new(s.trace_id_field.as_deref(), limits);
+            let q = logs::LogQuery {
+                log_group: group_name.clone(),
+                streams: streams.clone(),
+                start_ms: window.start.timestamp_millis(),
+                end_ms: window.end.timestamp_millis(),
+            };
+            match logs::read_events(c, &q, deadline, |e| {
+                a.feed_event(&e.stream, e.timestamp_ms, &e.message);
+                !a.stopped()
+            })
+            .await
+            {
+                Ok(stats) => {
+                    if stats.stopped_early.as_deref() == Some("deadline") {
+                        a.note_cap("time: stopped reading after max_log_time".into());
+                    } else if let Some(why) = stats
+                        .stopped_early
+                        .as_deref()
+                        .filter(|w| w.starts_with("error"))
+                    {
+                        a.note_cap(format!("read ended early: {why}"));
+                    }
+                    let mut ev = a.finish(format!(
+                        "CloudWatch Logs {group_name}, {} green task stream(s)",
+                        streams.len()
+                    ));
+                    ev.log_group = Some(group_name);
+                    ev.streams = streams;
+                    r.logs = Some(ev);
+                }
+                Err(e) => r.add_missing("logs", e.to_string()),
+            }
+        }
+        Some(_) if facts.is_empty() => r.add_missing(
+            "logs",
+            "no green tasks were found, so there are no log streams to read",
+        ),
+        Some(_) => r.add_missing(
+            "logs",
+            "the container has no awslogs-stream-prefix, so task log streams cannot be derived",
+        ),
+        None => r.add_missing(
+            "logs",
+            "the green task definition has no awslogs log configuration",
+        ),
+    }
+
+    // Traces.
+    let ids = r
+        .logs
+        .as_ref()
+        .map(|l| l.traces.clone())
+        .unwrap_or_default();
+    r.traces = jaeger::lookup(s.jaeger.as_ref(), &ids, s.max_traces).await;
+    crate::report::note_missing_traces(&mut r);
+
+    // Links.
+    r.links.push(Link {
+        label: format!("CodeDeploy deployment {}", failed.id),
+        url: links::deployment(&c.region, &failed.id),
+    });
+    if let Some(rb) = &rollback {
+        r.links.push(Link {
+            label: format!("CodeDeploy rollback deployment {}", rb.id),
+            url: links::deployment(&c.region, &rb.id),
+        });
+    }
+    if let Some(t) = &r.trigger {
+        for a in &t.alarms {
+            if let Some(u) = &a.url {
+                r.links.push(Link {
+                    label: format!("Alarm {}", a.name),
+                    url: u.clone(),
+                });
+            }
+        }
+    }
+    if let Some(l) = &r.logs {
+        let ids: Vec<String> = l
+            .traces
+            .iter()
+            .take(s.max_traces.max(1))
+            .map(|t| t.trace_id.clone())
+            .collect();
+        if let (Some(g), false) = (&l.log_group, ids.is_empty()) {
+            let q = links::insights_query(&ids);
+            r.links.push(Link {
+                label: "Logs Insights: error lines of the top traces".into(),
+                url: links::insights(&c.region, g, window.start, window.end, &q),
+            });
+        }
+    }
+    for t in &r.traces.traces {
+        if let Some(u) = &t.ui_url {
+            r.links.push(Link {
+                label: format!("Jaeger: trace {}", t.trace_id),
+                url: u.clone(),
+            });
+        }
+    }
+    Ok(r)
+}
+
+/// (the deployment that failed, its rollback) from either id.
+async fn resolve_pair(c: &Clients, d: Deployment) -> (Deployment, Option<Deployment>) {
+    let is_rollback = d.creator.as_deref() == Some("codeDeployRollback")
+        || (d.rollback.rollback_triggering_deployment_id.is_some()
+            && d.rollback.rollback_deployment_id.is_none());
+    if is_rollback {
+        if let Some(orig) = d.rollback.rollback_triggering_deployment_id.clone() {
+            if let Ok(f) = codedeploy::get_deployment(c, &orig).await {
+                return (f, Some(d));
+            }
+        }
+        return (d, None);
+    }
+    let rb = match d.rollback.rollback_deployment_id.clone() {
+        Some(rid) => codedeploy::get_deployment(c, &rid).await.ok(),
+        None => None,
+    };
+    (d, rb)
+}
+
+async fn metrics(
+    c: &Clients,
+    blue: &str,
+    green: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Option<Metrics>> {
+    let dims = evidence::target_group_dims(c, &[blue, green]).await?;
+    let (Some(b), Some(g)) = (dims[0].clone(), dims[1].clone()) else {
+        return Ok(None);
+    };
+    let series = evidence::target_group_counts(c, &[b, g], start, end, PERIOD).await?;
+    Ok(Some(build_metrics(
+        blue,
+        green,
+        &series[0],
+        &series[1],
+        start,
+        end,
+        PERIOD as u32,
+    )))
+}
+
+/// Per-period rows from the four series; periods without data are zero (ALB
+/// publishes nothing while idle).
+pub fn build_metrics(
+    blue_tg: &str,
+    green_tg: &str,
+    blue: &(Series, Series),
+    green: &(Series, Series),
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    period: u32,
+) -> Metrics {
+    use std::collections::BTreeMap;
+    let mut rows: BTreeMap<i64, MetricPoint> = BTreeMap::new();
+    let p = period.max(1) as i64;
+    let slot = |t: DateTime<Utc>| t.timestamp().div_euclid(p) * p;
+    let mut t = slot(start);
+    while t < end.timestamp() {
+        rows.insert(
+            t,
+            MetricPoint {
+                at: DateTime::from_timestamp(t, 0).unwrap_or_default(),
+                ..Default::default()
+            },
+        );
+        t += p;
+    }
+    let mut add = |series: &Series, f: fn(&mut MetricPoint) -> &mut f64| {
+        for (at, v) in series {
+            let k = slot(*at);
+            let row = rows.entry(k).or_insert_with(|| MetricPoint {
+                at: DateTime::from_timestamp(k, 0).unwrap_or_default(),
+                ..Default::default()
+            });
+            *f(row) += v;
+        }
+    };
+    add(&blue.0, |r| &mut r.blue_5xx);
+    add(&blue.1, |r| &mut r.blue_requests);
+    add(&green.0, |r| &mut r.green_5xx);
+    add(&green.1, |r| &mut r.green_requests);
+    let points: Vec<MetricPoint> = rows.into_values().collect();
+    let mut totals = MetricTotals::default();
+    for pt in &points {
+        totals.blue_5xx += pt.blue_5xx;
+        totals.blue_requests += pt.blue_requests;
+        totals.green_5xx += pt.green_5xx;
+        totals.green_requests += pt.green_requests;
+        if pt.green_5xx > 0.0 {
+            totals.green_minutes_with_5xx += 1;
+        }
+    }
+    Metrics {
+        period_seconds: period,
+        blue_target_group: blue_tg.into(),
+        green_target_group: green_tg.into(),
+        points,
+        totals,
+    }
+}
+
+/// What a stopped task's codes mean, and a sentence saying so.
+pub fn classify_stop(t: &TaskFacts) -> (StopKind, String) {
+    let reason = t.stopped_reason.as_deref().unwrap_or("");
+    let creason = t.container_reason.as_deref().unwrap_or("");
+    let code = t.stop_code.as_deref().unwrap_or("");
+    let has = |s: &str, needle: &str| {
+        s.to_ascii_lowercase()
+            .contains(&needle.to_ascii_lowercase())
+    };
+    if has(reason, "CannotPullContainerError")
+        || has(creason, "CannotPullContainerError")
+        || has(creason, "pull image")
+    {
+        return (
+            StopKind::ImagePullFailed,
+            "the image could not be pulled (CannotPullContainerError)".into(),
+        );
+    }
+    if code == "TaskFailedToStart" {
+        return (StopKind::FailedToStart, "the task failed to start".into());
+    }
+    if has(creason, "OutOfMemory") || has(reason, "OutOfMemory") {
+        return (
+            StopKind::OutOfMemory,
+            "killed for exceeding its memory limit (exit 137)".into(),
+        );
+    }
+    if has(reason, "health check") {
+        return (
+            StopKind::HealthCheckFailed,
+            "failed the load balancer's health checks".into(),
+        );
+    }
+    let expected = matches!(
+        code,
+        "UserInitiated" | "ServiceSchedulerInitiated" | "SpotInterruption" | "TerminationNotice"
+    );
+    match (code, t.exit_code) {
+        ("EssentialContainerExited", Some(137)) => (
+            StopKind::OutOfMemory,
+            "killed (exit 137, usually for memory)".into(),
+        ),
+        ("EssentialContainerExited", Some(139)) => {
+            (StopKind::Segfault, "segmentation fault (exit 139)".into())
+        }
+        ("EssentialContainerExited", Some(0)) => (
+            StopKind::Other,
+            "the essential container exited normally (exit 0)".into(),
+        ),
+        ("EssentialContainerExited", Some(c)) => (
+            StopKind::ApplicationError,
+            format!("application error (exit {c})"),
+        ),
+        _ if expected => (
+            StopKind::Expected,
+            "stopped by the scheduler, a deployment or a user".into(),
+        ),
+        _ => (StopKind::Other, "stopped for another reason".into()),
+    }
+}
+
+/// Stopped tasks grouped by what their stop means.
+pub fn findings(tasks: &[TaskFacts]) -> Vec<StopFinding> {
+    let mut out: Vec<StopFinding> = Vec::new();
+    for t in tasks
+        .iter()
+        .filter(|t| t.stopped_at.is_some() || t.last_status == "STOPPED")
+    {
+        let (kind, explanation) = classify_stop(t);
+        let reason = t
+            .container_reason
+            .clone()
+            .or(t.stopped_reason.clone())
+            .map(|r| redact::redact_owned(&r));
+        let key_reason = reason.as_deref().map(normalise::message);
+        if let Some(f) = out.iter_mut().find(|f| {
+            f.kind == kind
+                && f.exit_code == t.exit_code
+                && f.stop_code == t.stop_code
+                && f.reason.as_deref().map(normalise::message) == key_reason
+        }) {
+            f.count += 1;
+            if f.task_ids.len() < 5 {
+                f.task_ids.push(t.task_id.clone());
+            }
+        } else {
+            out.push(StopFinding {
+                kind,
+                count: 1,
+                explanation,
+                exit_code: t.exit_code,
+                stop_code: t.stop_code.clone(),
+                reason,
+                task_ids: vec![t.task_id.clone()],
+            });
+        }
+    }
+    out.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.count.cmp(&a.count)));
+    out
+}
+
+/// Tasks that start and die within seconds, again and again.
+pub fn crash_loop(tasks: &[TaskFacts]) -> Option<CrashLoop> {
+    let failing: Vec<&TaskFacts> = tasks
+        .iter()
+        .filter(|t| {
+            t.stopped_at.is_some()
+                && matches!(
+                    classify_stop(t).0,
+                    StopKind::ApplicationError
+                        | StopKind::Segfault
+                        | StopKind::OutOfMemory
+                        | StopKind::Other
+                )
+        })
+        .collect();
+    if failing.len() < 3 {
+        return None;
+    }
+    let mut lifetimes: Vec<i64> = failing
+        .iter()
+        .filter_map(|t| Some((t.stopped_at? - t.started_at.or(t.created_at)?).num_seconds()))
+        .collect();
+    if lifetimes.len() < 3 {
+        return None;
+    }
+    lifetimes.sort();
+    let median = lifetimes[lifetimes.len() / 2];
+    if median > CRASH_LOOP_LIFETIME_S {
+        return None;
+    }
+    let first = tasks
+        .iter()
+        .filter_map(|t| t.started_at.or(t.created_at))
+        .min()?;
+    let last = failing.iter().filter_map(|t| t.stopped_at).max()?;
+    let mut codes: Vec<i32> = failing.iter().filter_map(|t| t.exit_code).collect();
+    codes.sort();
+    let exit_code = codes.get(codes.len() / 2).copied();
+    Some(CrashLoop {
+        starts: tasks
+            .iter()
+            .filter(|t| t.started_at.is_some() || t.created_at.is_some())
+            .count() as u32,
+        stops: failing.len() as u32,
+        window_seconds: (last - first).num_seconds(),
+        median_lifetime_seconds: median,
+        exit_code,
+    })
+}
+
+fn ecs_evidence(
+    task_set_id: Option<String>,
+    tasks: &[TaskFacts],
+    service_events: Vec<ServiceEvent>,
+) -> EcsEvidence {
+    let mut listed: Vec<TaskFacts> = tasks.to_vec();
+    listed.sort_by_key(|t| t.created_at.or(t.started_at));
+    listed.truncate(MAX_TASKS_LISTED);
+    for t in &mut listed {
+        t.stopped_reason = t.stopped_reason.as_deref().map(redact::redact_owned);
+        t.container_reason = t.container_reason.as_deref().map(redact::redact_owned);
+    }
+    EcsEvidence {
+        task_set_id,
+        tasks_seen: tasks.len() as u32,
+        tasks_stopped: tasks
+            .iter()
+            .filter(|t| t.stopped_at.is_some() || t.last_status == "STOPPED")
+            .count() as u32,
+        findings: findings(tasks),
+        crash_loop: crash_loop(tasks),
+        tasks: listed,
+        service_events,
+    }
+}
+
+/// Alarm names from CodeDeploy's ALARM_ACTIVE message (`… Activated alarms: a b`).
+pub fn activated_alarms(message: &str) -> Vec<String> {
+    match message.split_once("Activated alarms:") {
+        Some((_, rest)) => rest
+            .split_whitespace()
+            .map(|s| s.trim_matches(|c| c == ',' || c == '.').to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The first move to ALARM in the history, as evidence; `None` if it never fired.
+pub fn alarm_evidence(name: &str, history: &[AlarmChange], region: &str) -> Option<AlarmEvidence> {
+    let c = history
+        .iter()
+        .find(|h| h.new_state.as_deref() == Some("ALARM"))?;
+    Some(AlarmEvidence {
+        name: name.to_owned(),
+        flipped_at: c.at,
+        state_reason: c.reason.clone(),
+        threshold: c.threshold,
+        datapoints: c
+            .datapoints
+            .iter()
+            .map(|(at, value)| Datapoint {
+                at: *at,
+                value: *value,
+            })
+            .collect(),
+        url: Some(links::alarm(region, name)),
+    })
+}
+
+/// Hooks a team writes; a failure there is the hook's, not traffic's.
+const HOOKS: &[&str] = &[
+    "BeforeInstall",
+    "AfterInstall",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+];
+
+pub fn decide_trigger(
+    d: &Deployment,
+    lifecycle: &[LifecycleDetail],
+    alarms: Vec<AlarmEvidence>,
+) -> Trigger {
+    let code = d.error_code.clone();
+    let failed_hook = lifecycle
+        .iter()
+        .find(|e| e.status == "Failed" && HOOKS.contains(&e.name.as_str()));
+    let failed_any = lifecycle.iter().find(|e| e.status == "Failed");
+    let lifecycle_ev = failed_hook
+        .or(if code.as_deref() == Some("HOOK_EXECUTION_FAILURE") {
+            failed_any
+        } else {
+            None
+        })
+        .map(|e| LifecycleEvidence {
+            name: e.name.clone(),
+            status: e.status.clone(),
+            started_at: e.start,
+            ended_at: e.end,
+            diagnostics_code: e.error_code.clone(),
+            script_name: e.script_name.clone(),
+            message: e.message.as_deref().map(redact::redact_owned),
+            log_tail: e.log_tail.as_deref().map(redact::redact_owned),
+        });
+    let (kind, summary) = match code.as_deref() {
+        Some("ALARM_ACTIVE") => {
+            let names: Vec<&str> = alarms.iter().map(|a| a.name.as_str()).collect();
+            (
+                TriggerKind::Alarm,
+                format!(
+                    "CodeDeploy stopped the deployment because alarm(s) went to ALARM: {}.",
+                    names.join(", ")
+                ),
+            )
+        }
+        _ if lifecycle_ev.is_some() => {
+            let e = lifecycle_ev.as_ref().expect("checked");
+            (
+                TriggerKind::LifecycleEvent,
+                format!(
+                    "Lifecycle event {} failed, and CodeDeploy rolled back.",
+                    e.name
+                ),
+            )
+        }
+        Some("MANUAL_STOP") if !alarms.is_empty() => {
+            let names: Vec<&str> = alarms.iter().map(|a| a.name.as_str()).collect();
+            (
+                TriggerKind::Alarm,
+                format!(
+                    "The deployment was stopped on request (MANUAL_STOP) after alarm(s) went to ALARM: {}.",
+                    names.join(", ")
+                ),
+            )
+        }
+        Some("MANUAL_STOP") => (
+            TriggerKind::ManualStop,
+            "The deployment was stopped on request (MANUAL_STOP).".into(),
+        ),
+        Some(c) => (
+            TriggerKind::DeploymentFailure,
+            format!("CodeDeploy reported {c}."),
+        ),
+        None => (
+            TriggerKind::Unknown,
+            "CodeDeploy gave no error information.".into(),
+        ),
+    };
+    Trigger {
+        kind,
+        summary,
+        alarms,
+        lifecycle_event: lifecycle_ev,
+        error_code: code,
+        error_message: d.error_message.as_deref().map(redact::redact_owned),
+    }
+}
+
+/// When traffic was back on blue: the rollback's AllowTraffic end, else its end.
+fn back_on_blue(
+    rollback: Option<&Deployment>,
+    rb_target: Option<&TargetDetail>,
+    stop: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    rb_target
+        .and_then(|t| {
+            t.lifecycle
+                .iter()
+                .find(|e| e.name == "AllowTraffic" && e.status == "Succeeded")
+                .and_then(|e| e.end)
+        })
+        .or(rollback.and_then(|r| r.complete_time))
+        .or(stop)
+}
+
+/// Green weight over time, derived from the deployment configuration and the
+/// AllowTraffic event (CodeDeploy keeps no history of weights).
+pub fn traffic_steps(
+    routing: Option<&TrafficRouting>,
+    lifecycle: &[LifecycleDetail],
+    stop: Option<DateTime<Utc>>,
+    back: Option<DateTime<Utc>>,
+) -> Vec<TrafficStep> {
+    let Some(allow) = lifecycle.iter().find(|e| e.name == "AllowTraffic") else {
+        return Vec::new();
+    };
+    let Some(t0) = allow.start else {
+        return Vec::new();
+    };
+    let end = stop.or(allow.end).unwrap_or(t0);
+    let mut steps = vec![TrafficStep {
+        at: t0 - Duration::seconds(1),
+        green_percent: 0.0,
+    }];
+    match routing {
+        Some(TrafficRouting::Linear {
+            percent,
+            interval_minutes,
+        }) => {
+            let mut k = 0i64;
+            loop {
+                let at = t0 + Duration::minutes(k * (*interval_minutes as i64));
+                let p = ((k + 1) * (*percent as i64)).min(100) as f64;
+                if at > end {
+                    break;
+                }
+                steps.push(TrafficStep {
+                    at,
+                    green_percent: p,
+                });
+                if p >= 100.0 {
+                    break;
+                }
+                k += 1;
+            }
+        }
+        Some(TrafficRouting::Canary {
+            percent,
+            interval_minutes,
+        }) => {
+            steps.push(TrafficStep {
+                at: t0,
+                green_percent: *percent as f64,
+            });
+            let full = t0 + Duration::minutes(*interval_minutes as i64);
+            if full <= end {
+                steps.push(TrafficStep {
+                    at: full,
+                    green_percent: 100.0,
+                });
+            }
+        }
+        Some(TrafficRouting::AllAtOnce) => steps.push(TrafficStep {
+            at: t0,
+            green_percent: 100.0,
+        }),
+        None => {}
+    }
+    if let Some(b) = back.filter(|b| *b >= t0) {
+        steps.push(TrafficStep {
+            at: b,
+            green_percent: 0.0,
+        });
+    }
+    steps
+}
+
+pub fn timeline(
+    d: &Deployment,
+    rollback: Option<&Deployment>,
+    lifecycle: &[LifecycleDetail],
+    trigger: Option<&Trigger>,
+    traffic: &[TrafficStep],
+    tasks: &[TaskFacts],
+    back: Option<DateTime<Utc>>,
+) -> Vec<TimelineEntry> {
+    let mut t = Vec::new();
+    let mut push = |at: Option<DateTime<Utc>>, kind: &str, text: String| {
+        if let Some(at) = at {
+            t.push(TimelineEntry {
+                at,
+                kind: kind.into(),
+                text,
+            });
+        }
+    };
+    push(
+        d.create_time,
+        "deployment_created",
+        format!("Deployment {} created", d.id),
+    );
+    for e in lifecycle
+        .iter()
+        .filter(|e| e.status != "Skipped" && e.status != "Pending")
+    {
+        push(e.start, "lifecycle_event", format!("{} started", e.name));
+        if e.status == "Failed" {
+            push(
+                e.end.or(e.start),
+                "lifecycle_event",
+                format!("{} failed", e.name),
+            );
+        }
+    }
+    for s in traffic.iter().filter(|s| s.green_percent > 0.0) {
+        push(
+            Some(s.at),
+            "traffic_shift",
+            format!(
+                "green traffic {} % (per the deployment configuration)",
+                crate::report::verdict::num(s.green_percent)
+            ),
+        );
+    }
+    if let Some(tr) = trigger {
+        for a in &tr.alarms {
+            push(
+                a.flipped_at,
+                "alarm",
+                format!("alarm {} went to ALARM", a.name),
+            );
+        }
+    }
+    let mut stopped: Vec<&TaskFacts> = tasks.iter().filter(|t| t.stopped_at.is_some()).collect();
+    stopped.sort_by_key(|t| t.stopped_at);
+    if let Some(first) = stopped.first() {
+        let (_, what) = classify_stop(first);
+        push(
+            first.stopped_at,
+            "task_stopped",
+            format!("first green task stopped: {what}"),
+        );
+    }
+    let code = d
+        .error_code
+        .as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    push(
+        d.complete_time,
+        "stopped",
+        format!(
+            "deployment {} {}{code}",
+            d.id,
+            d.status.to_string().to_lowercase()
+        ),
+    );
+    if let Some(rb) = rollback {
+        push(
+            rb.create_time,
+            "rollback_started",
+            format!("rollback deployment {} started", rb.id),
+        );
+    }
+    push(back, "back_on_blue", "traffic back on blue".into());
+    t.sort_by_key(|e| e.at);
+    t
+}
+
+fn short_td(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or(arn).to_owned()
+}
+
+/// The tag of `repo:tag` (not of a digest reference).
+fn image_tag(image: &str) -> Option<String> {
+    if image.contains('@') {
+        return None;
+    }
+    let last = image.rsplit('/').next()?;
+    last.split_once(':').map(|(_, t)| t.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::model::{DeploymentStatus, RollbackInfo};
+    use chrono::TimeZone;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap() + Duration::seconds(s)
+    }
+
+    fn task(
+        id: &str,
+        start: i64,
+        stop: Option<i64>,
+        code: &str,
+        exit: Option<i32>,
+        reason: &str,
+        creason: Option<&str>,
+    ) -> TaskFacts {
+        TaskFacts {
+            task_id: id.into(),
+            last_status: if stop.is_some() {
+                "STOPPED".into()
+            } else {
+                "RUNNING".into()
+            },
+            created_at: Some(t(start - 5)),
+            started_at: Some(t(start)),
+            stopped_at: stop.map(t),
+            stop_code: Some(code.into()).filter(|c: &String| !c.is_empty()),
+            stopped_reason: Some(reason.into()).filter(|r: &String| !r.is_empty()),
+            exit_code: exit,
+            container_reason: creason.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn stop_codes_are_interpreted() {
+        let oom = task(
+            "a",
+            0,
+            Some(30),
+            "EssentialContainerExited",
+            Some(137),
+            "Essential container in task exited",
+            Some("OutOfMemoryError: Container killed due to memory usage"),
+        );
+        assert_eq!(classify_stop(&oom).0, StopKind::OutOfMemory);
+        assert_eq!(
+            classify_stop(&task(
+                "b",
+                0,
+                Some(6),
+                "EssentialContainerExited",
+                Some(1),
+                "Essential container in task exited",
+                None
+            ))
+            .0,
+            StopKind::ApplicationError
+        );
+        assert_eq!(
+            classify_stop(&task(
+                "c",
+                0,
+                Some(6),
+                "EssentialContainerExited",
+                Some(139),
+                "",
+                None
+            ))
+            .0,
+            StopKind::Segfault
+        );
+        assert_eq!(
+            classify_stop(&task(
+                "d",
+                0,
+                Some(60),
+                "ServiceSchedulerInitiated",
+                Some(143),
+                "Task failed ELB health checks in (target-group arn:x)",
+                None
+            ))
+            .0,
+            StopKind::HealthCheckFailed
+        );
+        assert_eq!(
+            classify_stop(&task(
+                "e",
+                0,
+                Some(1),
+                "TaskFailedToStart",
+                None,
+                "CannotPullContainerError: pull image manifest has been retried",
+                None
+            ))
+            .0,
+            StopKind::ImagePullFailed
+        );
+        assert_eq!(
+            classify_stop(&task(
+                "f",
+                0,
+                Some(1),
+                "TaskFailedToStart",
+                None,
+                "ResourceInitializationError: unable to pull secrets",
+                None
+            ))
+            .0,
+            StopKind::FailedToStart
+        );
+        assert_eq!(
+            classify_stop(&task(
+                "g",
+                0,
+                Some(1),
+                "ServiceSchedulerInitiated",
+                Some(143),
+                "Scaling activity initiated by (deployment ecs-svc/1)",
+                None
+            ))
+            .0,
+            StopKind::Expected
+        );
+    }
+
+    #[test]
+    fn crash_loop_needs_repeated_short_lives() {
+        let crashing: Vec<TaskFacts> = (0..5)
+            .map(|i| {
+                task(
+                    &format!("t{i}"),
+                    i * 10,
+                    Some(i * 10 + 6),
+                    "EssentialContainerExited",
+                    Some(1),
+                    "Essential container in task exited",
+                    None,
+                )
+            })
+            .collect();
+        let c = crash_loop(&crashing).unwrap();
+        assert_eq!(
+            (c.starts, c.stops, c.median_lifetime_seconds, c.exit_code),
+            (5, 5, 6, Some(1))
+        );
+        assert_eq!(c.window_seconds, 46);
+        // Two failures are not a loop; long-lived tasks are not a crash loop either.
+        assert!(crash_loop(&crashing[..2]).is_none());
+        let slow: Vec<TaskFacts> = (0..4)
+            .map(|i| {
+                task(
+                    &format!("s{i}"),
+                    i * 1000,
+                    Some(i * 1000 + 900),
+                    "EssentialContainerExited",
+                    Some(1),
+                    "",
+                    None,
+                )
+            })
+            .collect();
+        assert!(crash_loop(&slow).is_none());
+        let f = findings(&crashing);
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].kind, f[0].count, f[0].exit_code),
+            (StopKind::ApplicationError, 5, Some(1))
+        );
+    }
+
+    #[test]
+    fn metrics_rows_fill_idle_minutes() {
+        let blue = (vec![], vec![(t(0), 100.0), (t(120), 90.0)]);
+        let green = (
+            vec![(t(60), 4.0), (t(120), 7.0)],
+            vec![(t(60), 10.0), (t(120), 12.0)],
+        );
+        let m = build_metrics("web-blue", "web-green", &blue, &green, t(0), t(180), 60);
+        assert_eq!(m.points.len(), 3);
+        assert_eq!(m.points[1].green_5xx, 4.0);
+        assert_eq!(m.points[1].blue_requests, 0.0);
+        assert_eq!(m.totals.green_5xx, 11.0);
+        assert_eq!(m.totals.blue_requests, 190.0);
+        assert_eq!(m.totals.green_minutes_with_5xx, 2);
+    }
+
+    #[test]
+    fn linear_traffic_steps_until_the_stop() {
+        let lc = vec![LifecycleDetail {
+            name: "AllowTraffic".into(),
+            status: "Failed".into(),
+            start: Some(t(0)),
+            end: Some(t(150)),
+            ..Default::default()
+        }];
+        let steps = traffic_steps(
+            Some(&TrafficRouting::Linear {
+                percent: 10,
+                interval_minutes: 1,
+            }),
+            &lc,
+            Some(t(150)),
+            Some(t(170)),
+        );
+        let got: Vec<(i64, f64)> = steps
+            .iter()
+            .map(|s| ((s.at - t(0)).num_seconds(), s.green_percent))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(-1, 0.0), (0, 10.0), (60, 20.0), (120, 30.0), (170, 0.0)]
+        );
+    }
+
+    #[test]
+    fn alarm_message_names_alarms() {
+        let m = "One or more alarms have been activated according to the Amazon CloudWatch metrics you selected, and the affected deployments have been stopped. Activated alarms: web-5xx web-latency";
+        assert_eq!(activated_alarms(m), vec!["web-5xx", "web-latency"]);
+        assert!(activated_alarms("nothing here").is_empty());
+    }
+
+    fn dep(code: Option<&str>) -> Deployment {
+        Deployment {
+            id: "d-1".into(),
+            status: DeploymentStatus::Stopped,
+            application: "app".into(),
+            group: "grp".into(),
+            config_name: None,
+            description: None,
+            creator: Some("user".into()),
+            error_code: code.map(str::to_owned),
+            error_message: None,
+            rollback: RollbackInfo::default(),
+            create_time: None,
+            start_time: None,
+            complete_time: None,
+        }
+    }
+
+    #[test]
+    fn trigger_kinds() {
+        let hook = vec![LifecycleDetail {
+            name: "AfterAllowTestTraffic".into(),
+            status: "Failed".into(),
+            error_code: Some("ScriptFailed".into()),
+            message: Some("relation \"orders_v2\" does not exist".into()),
+            ..Default::default()
+        }];
+        let tr = decide_trigger(&dep(Some("HOOK_EXECUTION_FAILURE")), &hook, vec![]);
+        assert_eq!(tr.kind, TriggerKind::LifecycleEvent);
+        assert_eq!(tr.lifecycle_event.unwrap().name, "AfterAllowTestTraffic");
+        let a = AlarmEvidence {
+            name: "web-5xx".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide_trigger(&dep(Some("ALARM_ACTIVE")), &[], vec![a.clone()]).kind,
+            TriggerKind::Alarm
+        );
+        assert_eq!(
+            decide_trigger(&dep(Some("MANUAL_STOP")), &[], vec![a]).kind,
+            TriggerKind::Alarm
+        );
+        assert_eq!(
+            decide_trigger(&dep(Some("MANUAL_STOP")), &[], vec![]).kind,
+            TriggerKind::ManualStop
+        );
+        assert_eq!(
+            decide_trigger(&dep(None), &[], vec![]).kind,
+            TriggerKind::Unknown
+        );
+    }
+
+    #[test]
+    fn image_tags() {
+        assert_eq!(
+            image_tag("123.dkr.ecr.eu-west-1.amazonaws.com/web:1a2b3c4").as_deref(),
+            Some("1a2b3c4")
+        );
+        assert_eq!(
+            image_tag("123.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:abc"),
+            None
+        );
+        assert_eq!(image_tag("localhost:5000/web"), None);
+    }
+}
