@@ -265,3 +265,6 @@ async fn write_with(
     let mut report = collect::collect(clients, cfg, settings, deployment_id).await?;
     write_report(&mut report, &settings.out_dir)
 }
+
+#[cfg(test)]
+mod tests;

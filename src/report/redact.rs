@@ -52,7 +52,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         // Named secrets: the key stays (it explains what was there), the value goes.
         r(
-            r#"(?i)([\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|session[_\-]?id|cookie)["']?\s*[:=]\s*)(?:"[^"]*"|'[^']*'|[^\s,;&}\]"']+)"#,
+            r#"(?i)([\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|session[_\-]?id|cookie)["']?\s*[:=]\s*)(?:\[REDACTED[^\]]*\]|"[^"]*"|'[^']*'|[^\s,;&}\]"']+)"#,
             "${1}[REDACTED]",
         ),
     ]
@@ -177,6 +177,11 @@ mod tests {
         no_leak("client_secret: abcd1234efgh", "abcd1234efgh");
         no_leak("refresh_token=rt-998877&x=1", "rt-998877");
         no_leak("X-Api-Key: 0123456789abcdef", "0123456789abcdef");
+        // A value already redacted by another rule is replaced whole, not split.
+        assert_eq!(
+            redact("api_key=AKIAIOSFODNN7EXAMPLE next"),
+            "api_key=[REDACTED] next"
+        );
         let out = no_leak("password='p a s s' next=1", "p a s s");
         assert!(out.contains("next=1"), "{out}");
     }
