@@ -75,7 +75,7 @@ String describe(Statement s) {
     if (s instanceof ExpressionStatement) {
         def e = s.expression
         if (e instanceof DeclarationExpression) {
-            return "declaration `${e.text}`"
+            return "declaration `def ${e.leftExpression.text} = ${e.rightExpression.text}`"
         }
         if (e instanceof BinaryExpression && e.operation.text == '=') {
             return "assignment `${e.text}`"
