@@ -106,8 +106,11 @@ jq_prog='reduce (inputs | select(.level >= 50 or ((.res.statusCode // 0) >= 500)
    | if $l.trace_id then .t[$l.trace_id] += 1 else . end)
   | {messages: (.m | to_entries | sort_by(-.value) | .[:15]), traces: (.t | to_entries | sort_by(-.value) | .[:20])}'
 
+# Run from the temporary directory so no project configuration file is picked up.
+cd "$tmp"
+unset SHIPWATCH_CONFIG
 read -r wc_s wc_rss < <(measure wc -l "$log")
-read -r sw_s sw_rss < <(measure "$BIN" --config /nonexistent-shipwatch.toml report --logs-file "$log" --out-dir "$tmp/report")
+read -r sw_s sw_rss < <(measure "$BIN" report --logs-file "$log" --out-dir "$tmp/report")
 read -r jq_s jq_rss < <(measure "$jq_bin" -n "$jq_prog" "$log")
 
 # Both tools must agree on what they counted, or the speed means nothing.

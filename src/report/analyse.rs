@@ -180,10 +180,6 @@ impl Analyser {
         self.stopped
     }
 
-    pub fn lines_read(&self) -> u64 {
-        self.lines
-    }
-
     /// Reads a whole stream (a file or stdin) chunk by chunk.
     pub fn read_all(&mut self, mut r: impl Read) -> std::io::Result<()> {
         let mut buf = vec![0u8; CHUNK];

@@ -251,11 +251,24 @@ pub fn summarise(v: &Value, id: &str) -> Option<TraceSummary> {
         .unwrap_or(&spans[0]);
     // Error spans; the one that failed first is the one with no failing child.
     let errors: Vec<&Value> = spans.iter().filter(|s| is_error(s)).collect();
-    let failing_parents: std::collections::HashSet<String> =
-        errors.iter().filter_map(|s| parent_of(s)).collect();
+    // Every ancestor of an error span: the error happened below them.
+    let parents: HashMap<String, Option<String>> =
+        spans.iter().map(|s| (span_id(s), parent_of(s))).collect();
+    let mut above_an_error: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for e in &errors {
+        let mut cur = parents.get(&span_id(e)).cloned().flatten();
+        let mut hops = 0;
+        while let Some(p) = cur {
+            if !above_an_error.insert(p.clone()) || hops > spans.len() {
+                break;
+            }
+            hops += 1;
+            cur = parents.get(&p).cloned().flatten();
+        }
+    }
     let error_span = errors
         .iter()
-        .filter(|s| !failing_parents.contains(&span_id(s)))
+        .filter(|s| !above_an_error.contains(&span_id(s)))
         .min_by_key(|s| start(s))
         .or_else(|| errors.first())
         .copied();
@@ -433,6 +446,15 @@ mod tests {
         );
         assert_eq!(s.span_count, 3);
         assert_eq!(s.duration_ms, Some(30.0));
+    }
+
+    #[test]
+    fn error_below_a_healthy_span_is_still_the_deepest() {
+        // The handler between the failing server span and pg.connect carries no error tag.
+        let mut v = fixture();
+        v["data"][0]["spans"][1]["tags"] = serde_json::json!([]);
+        let s = summarise(&v, "4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        assert_eq!(s.error_span.unwrap().operation, "pg.connect");
     }
 
     #[test]

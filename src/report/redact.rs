@@ -11,8 +11,6 @@ use regex::Regex;
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-pub const MARK: &str = "[REDACTED]";
-
 struct Rule {
     re: Regex,
     replace: &'static str,
