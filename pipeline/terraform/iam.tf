@@ -140,8 +140,16 @@ data "aws_iam_policy_document" "deploy" {
 
   statement {
     sid       = "WatchAlarm"
-    actions   = ["cloudwatch:DescribeAlarms"]
+    actions   = ["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"]
     resources = [aws_cloudwatch_metric_alarm.http_5xx.arn]
+  }
+
+  # The rollback report reads load-balancer metrics per target group; metric reads have
+  # no resource-level permissions.
+  statement {
+    sid       = "ReportMetrics"
+    actions   = ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"]
+    resources = ["*"]
   }
 
   statement {
