@@ -244,25 +244,40 @@ fn sigterm_mid_deploy_exits_143_saves_state_and_stop_rolls_back() {
     );
 }
 
-#[test]
-fn failing_scenarios_end_with_their_exit_code_and_name_the_trigger() {
+/// A failing release ends with exit 3 (rolled back) or 4 and names what triggered it.
+/// Each scenario gets its own stack: after one, the 5xx alarms stay in ALARM for a while,
+/// which `deploy` rightly refuses as a precondition.
+fn failing_scenario(scenario: &str) {
     let aws = LocalAws::start(1.0);
     let cfg = aws.write_config("");
-    for scenario in ["crash-loop", "oom", "health-check-fail", "hook-fail"] {
-        let sha = random_sha();
-        aws.push_image(&sha, scenario);
-        let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
-        let code = out.status.code();
-        assert!(
-            code == Some(3) || code == Some(4),
-            "{scenario}: {}",
-            text(&out)
-        );
-        let s = summary(&out);
-        let named = !s["alarms_fired"].as_array().unwrap().is_empty()
-            || s["deployment"]["error_code"].is_string();
-        assert!(named, "{scenario}: no trigger named: {s}");
-    }
+    let sha = random_sha();
+    aws.push_image(&sha, scenario);
+    let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
+    let code = out.status.code();
+    assert!(code == Some(3) || code == Some(4), "{scenario}: {}", text(&out));
+    let s = summary(&out);
+    let named = !s["alarms_fired"].as_array().unwrap().is_empty() || s["deployment"]["error_code"].is_string();
+    assert!(named, "{scenario}: no trigger named: {s}");
+}
+
+#[test]
+fn crash_loop_release_fails_and_names_the_trigger() {
+    failing_scenario("crash-loop");
+}
+
+#[test]
+fn oom_release_fails_and_names_the_trigger() {
+    failing_scenario("oom");
+}
+
+#[test]
+fn health_check_fail_release_fails_and_names_the_trigger() {
+    failing_scenario("health-check-fail");
+}
+
+#[test]
+fn hook_fail_release_fails_and_names_the_trigger() {
+    failing_scenario("hook-fail");
 }
 
 #[test]
