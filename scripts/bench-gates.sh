@@ -18,7 +18,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 echo "bench: building shipwatch (release)"
-cargo build --release --quiet
+cargo build --release --quiet 2>/dev/null || cargo build --release
 bin=$(pwd)/target/release/shipwatch
 
 echo "bench: generating a ${size_mb} MB Trivy report"
@@ -96,8 +96,9 @@ best() { # best-of-3 wall time in ms of "$@"
 # Same answer first: the number of failing findings must agree.
 # Run from the scratch directory: no config file there, so no allowlist either.
 cd "$work"
-sw_failing=$("$bin" --output json gate image --report big.json --out-dir out \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["failing"])')
+# The gate exits 7 here (the report has failing findings), so its status is not checked.
+"$bin" --output json gate image --report big.json --out-dir out > shipwatch.json || true
+sw_failing=$(python3 -c 'import json,sys; print(json.load(open("shipwatch.json"))["failing"])')
 jq_failing=$("$jq" "$filter" big.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["failing"])')
 echo "bench: failing findings: shipwatch $sw_failing, jq $jq_failing"
 if [ "$sw_failing" != "$jq_failing" ]; then
@@ -107,9 +108,16 @@ fi
 
 sw_ms=$(best "$bin" gate image --report big.json --out-dir out)
 jq_ms=$(best "$jq" "$filter" big.json)
-awk -v b="$bytes" -v s="$sw_ms" -v j="$jq_ms" 'BEGIN {
+# Where shipwatch's time goes, from its own debug log: reading, parsing and judging the
+# report, versus rendering and writing the four output files.
+for i in 1 2 3; do
+  "$bin" -vv gate image --report big.json --out-dir out 2> "debug-$i.log" >/dev/null || true
+done
+eval_ms=$(sed -n 's/.*gates evaluated after \([0-9.]*\)ms.*/\1/p' debug-*.log | sort -n | sed -n 1p)
+awk -v b="$bytes" -v s="$sw_ms" -v j="$jq_ms" -v e="${eval_ms:-0}" 'BEGIN {
   mb = b / 1048576
-  printf "shipwatch: %5d ms  %7.1f MB/s  (parse, policy, 4 output files)\n", s, mb / (s / 1000)
+  printf "shipwatch: %5d ms  %7.1f MB/s  (whole run: parse, policy, JUnit + SARIF + Markdown + JSON written)\n", s, mb / (s / 1000)
+  if (e > 0) printf "           %5d ms  %7.1f MB/s  (of which reading, parsing and judging the report)\n", e, mb / (e / 1000)
   printf "jq:        %5d ms  %7.1f MB/s\n", j, mb / (j / 1000)
-  printf "ratio:     %.1fx (target >= 10x)\n", j / s
+  printf "ratio:     %.1fx whole run, %.1fx evaluation only (target >= 10x)\n", j / s, (e > 0 ? j / e : 0)
 }'

@@ -80,10 +80,12 @@ pub async fn run(global: &Global, args: GateArgs) -> Result<i32> {
         today: chrono::Local::now().date_naive(),
         out_dir: out_dir.clone(),
     };
+    let started = std::time::Instant::now();
     let reports = match cmd {
         GateCommand::All(a) => run_all(&ctx, a).await?,
         one => vec![run_one(&ctx, one).await?],
     };
+    tracing::debug!("gates evaluated after {:?}", started.elapsed());
     let mut written = Vec::new();
     for r in &reports {
         let files = output::write_all(r, &out_dir)?;
@@ -94,18 +96,9 @@ pub async fn run(global: &Global, args: GateArgs) -> Result<i32> {
                 .collect::<Vec<_>>(),
         );
     }
+    tracing::debug!("outputs written after {:?}", started.elapsed());
     let overall = run::worst(&reports);
-    let code = reports
-        .iter()
-        .map(GateReport::exit_code)
-        .find(|c| *c == exit::TOOL_FAILED)
-        .unwrap_or_else(|| {
-            reports
-                .iter()
-                .map(GateReport::exit_code)
-                .max()
-                .unwrap_or(exit::OK)
-        });
+    let code = overall.exit_code();
     match global.output {
         OutputFormat::Json => {
             let doc = if reports.len() == 1 {

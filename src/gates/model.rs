@@ -149,15 +149,24 @@ impl Severity {
 
     /// Case-insensitive; accepts the spellings of every supported tool.
     pub fn parse(s: &str) -> Option<Severity> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "unknown" | "none" | "" => Severity::Unknown,
-            "info" | "informational" | "negligible" => Severity::Info,
-            "low" => Severity::Low,
-            "medium" | "moderate" => Severity::Medium,
-            "high" => Severity::High,
-            "critical" => Severity::Critical,
-            _ => return None,
-        })
+        // No lowercase copy: this runs once per finding on reports of tens of thousands.
+        const NAMES: &[(&str, Severity)] = &[
+            ("critical", Severity::Critical),
+            ("high", Severity::High),
+            ("medium", Severity::Medium),
+            ("moderate", Severity::Medium),
+            ("low", Severity::Low),
+            ("info", Severity::Info),
+            ("informational", Severity::Info),
+            ("negligible", Severity::Info),
+            ("unknown", Severity::Unknown),
+            ("none", Severity::Unknown),
+            ("", Severity::Unknown),
+        ];
+        NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|(_, sev)| *sev)
     }
 
     /// Like [`Severity::parse`], but anything unrecognised is `Unknown` (reports from
@@ -303,20 +312,27 @@ pub struct Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.package, &self.file) {
+            // write_str rather than write!: this runs once per finding in every output.
             (Some(p), file) => {
-                write!(f, "{p}")?;
+                f.write_str(p)?;
                 if let Some(v) = &self.version {
-                    write!(f, "@{v}")?;
+                    f.write_str("@")?;
+                    f.write_str(v)?;
                 }
                 if let Some(file) = file {
-                    write!(f, " ({file})")?;
+                    f.write_str(" (")?;
+                    f.write_str(file)?;
+                    f.write_str(")")?;
                 }
                 Ok(())
             }
-            (None, Some(file)) => match self.line {
-                Some(l) => write!(f, "{file}:{l}"),
-                None => write!(f, "{file}"),
-            },
+            (None, Some(file)) => {
+                f.write_str(file)?;
+                match self.line {
+                    Some(l) => write!(f, ":{l}"),
+                    None => Ok(()),
+                }
+            }
             (None, None) => f.write_str("-"),
         }
     }

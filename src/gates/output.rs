@@ -8,91 +8,174 @@ use super::model::Severity;
 use super::policy::{Evaluated, Verdict};
 use super::report::{GateReport, Status};
 use crate::error::{Error, Result, write_atomic};
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 /// Rows in the Markdown tables before the rest is left to the JSON file.
 const MARKDOWN_ROWS: usize = 500;
 
-/// Writes all four files; returns their paths.
+/// Writes all four files; returns their paths. Rendered and written two at a time:
+/// image reports can hold tens of thousands of findings.
 pub fn write_all(report: &GateReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let name = report.gate.name();
-    let files = [
-        (
-            dir.join(format!("{name}.junit.xml")),
-            junit(report)?.into_bytes(),
-        ),
-        (dir.join(format!("{name}.sarif")), sarif(report)?),
-        (
-            dir.join(format!("{name}.md")),
-            markdown(report).into_bytes(),
-        ),
-        (
-            dir.join(format!("{name}.json")),
-            serde_json::to_vec_pretty(report).map_err(|e| Error::Internal(e.into()))?,
-        ),
-    ];
-    let mut written = Vec::new();
-    for (path, bytes) in files {
-        write_atomic(&path, &bytes)?;
-        written.push(path);
-    }
-    Ok(written)
-}
-
-fn case_name(f: &Evaluated) -> String {
-    format!("{} {}", f.finding.rule_id, f.finding.location)
-}
-
-pub fn junit(r: &GateReport) -> Result<String> {
-    let mut suite = TestSuite::new(format!("security gate: {}", r.gate));
-    let classname = format!("shipwatch.gate.{}.{}", r.gate, r.tool);
-    if let Some(err) = &r.error {
-        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-        status
-            .set_message(err.message.clone())
-            .set_type("tool error");
-        if let Some(t) = &err.stderr_tail {
-            status.set_description(t.clone());
-        }
-        let mut case = TestCase::new(format!("{} ran and wrote a usable report", r.tool), status);
-        case.set_classname(classname.clone());
-        suite.add_test_case(case);
-    } else if r.findings.is_empty() {
-        let mut case = TestCase::new(
-            format!("{}: no findings", r.gate),
-            TestCaseStatus::success(),
-        );
-        case.set_classname(classname.clone());
-        suite.add_test_case(case);
-    }
-    for f in &r.findings {
-        let status = match f.verdict {
-            Verdict::Fail => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!("{} {}", f.finding.severity, f.finding.title))
-                    .set_type(f.finding.severity.as_str())
-                    .set_description(detail(f));
-                s
-            }
-            Verdict::Report => TestCaseStatus::success(),
-            Verdict::Allowlisted => {
-                let mut s = TestCaseStatus::skipped();
-                if let Some(e) = &f.allowlisted_by {
-                    s.set_message(format!(
-                        "allowlisted until {} ({}): {}",
-                        e.expires, e.at, e.reason
-                    ));
-                }
-                s
-            }
+    let write =
+        |ext: &str, render: &(dyn Fn(&GateReport) -> Result<Vec<u8>> + Sync)| -> Result<PathBuf> {
+            let path = dir.join(format!("{name}.{ext}"));
+            let t = std::time::Instant::now();
+            let bytes = render(report)?;
+            let rendered = t.elapsed();
+            write_atomic(&path, &bytes)?;
+            tracing::debug!(
+                "{}: rendered in {rendered:?}, written in {:?}",
+                path.display(),
+                t.elapsed() - rendered
+            );
+            Ok(path)
         };
-        let mut case = TestCase::new(case_name(f), status);
-        case.set_classname(classname.clone());
-        suite.add_test_case(case);
+    let json = |r: &GateReport| {
+        let mut buf = Vec::with_capacity(r.findings.len() * 512 + 4096);
+        serde_json::to_writer(&mut buf, r).map_err(|e| Error::Internal(e.into()))?;
+        Ok(buf)
+    };
+    let junit_bytes = |r: &GateReport| Ok(junit(r).into_bytes());
+    let md = |r: &GateReport| Ok(markdown(r).into_bytes());
+    // SARIF is the largest; the other three together take about as long.
+    let (sarif_path, rest) = std::thread::scope(|s| {
+        let other = s.spawn(|| write("sarif", &sarif));
+        let rest = (
+            write("junit.xml", &junit_bytes),
+            write("md", &md),
+            write("json", &json),
+        );
+        (other.join().expect("output thread panicked"), rest)
+    });
+    Ok(vec![rest.0?, sarif_path?, rest.1?, rest.2?])
+}
+
+/// One `<testcase>`'s outcome.
+enum Case<'a> {
+    Passed,
+    Failed {
+        message: String,
+        kind: &'a str,
+        text: String,
+    },
+    Skipped {
+        message: String,
+    },
+    Error {
+        message: &'a str,
+        text: Option<&'a str>,
+    },
+}
+
+/// JUnit XML as Jenkins' `junit` step reads it: one suite per gate, failing findings as
+/// failures, allowlisted ones as skipped, a tool error as an error. Written by hand: the
+/// format is small, and a generic builder that sanitises every string one character at a
+/// time made this the slowest output on large image reports.
+pub fn junit(r: &GateReport) -> String {
+    let classname = format!("shipwatch.gate.{}.{}", r.gate, r.tool);
+    let mut cases: Vec<(String, Case)> = Vec::new();
+    if let Some(err) = &r.error {
+        cases.push((
+            format!("{} ran and wrote a usable report", r.tool),
+            Case::Error {
+                message: &err.message,
+                text: err.stderr_tail.as_deref(),
+            },
+        ));
+    } else if r.findings.is_empty() {
+        let name = match r.status {
+            Status::Failed => format!("{}: {}", r.gate, r.summary),
+            _ => format!("{}: no findings", r.gate),
+        };
+        cases.push((name, Case::Passed));
+    }
+    // Findings below the policy's threshold are one passing case, not one each: they do not
+    // fail the build, and tens of thousands of green cases would bury the red ones.
+    let below = r
+        .findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Report)
+        .count();
+    if below > 0 {
+        cases.push((
+            format!(
+                "{below} finding(s) below the policy's threshold (listed in {}.json)",
+                r.gate
+            ),
+            Case::Passed,
+        ));
+    }
+    for f in r.findings.iter().filter(|f| f.verdict != Verdict::Report) {
+        let case = match (&f.verdict, &f.allowlisted_by) {
+            (Verdict::Allowlisted, Some(e)) => Case::Skipped {
+                message: format!("allowlisted until {} ({}): {}", e.expires, e.at, e.reason),
+            },
+            _ => Case::Failed {
+                message: format!("{} {}", f.finding.severity, f.finding.title),
+                kind: f.finding.severity.as_str(),
+                text: detail(f),
+            },
+        };
+        cases.push((
+            format!("{} {}", f.finding.rule_id, f.finding.location),
+            case,
+        ));
+    }
+    let count = |pred: fn(&Case) -> bool| cases.iter().filter(|(_, c)| pred(c)).count();
+    let failures = count(|c| matches!(c, Case::Failed { .. }));
+    let errors = count(|c| matches!(c, Case::Error { .. }));
+    let skipped = count(|c| matches!(c, Case::Skipped { .. }));
+    let mut x = String::with_capacity(cases.len() * 400 + 1024);
+    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"shipwatch security gates\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">",
+        cases.len()
+    );
+    x.push_str("  <testsuite name=\"");
+    escape(&mut x, &format!("security gate: {}", r.gate));
+    let _ = writeln!(
+        x,
+        "\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">",
+        cases.len()
+    );
+    for (name, case) in &cases {
+        x.push_str("    <testcase name=\"");
+        escape(&mut x, name);
+        x.push_str("\" classname=\"");
+        escape(&mut x, &classname);
+        match case {
+            Case::Passed => x.push_str("\"/>\n"),
+            Case::Skipped { message } => {
+                x.push_str("\">\n      <skipped message=\"");
+                escape(&mut x, message);
+                x.push_str("\"/>\n    </testcase>\n");
+            }
+            Case::Failed {
+                message,
+                kind,
+                text,
+            } => {
+                x.push_str("\">\n      <failure message=\"");
+                escape(&mut x, message);
+                x.push_str("\" type=\"");
+                escape(&mut x, kind);
+                x.push_str("\">");
+                escape(&mut x, text);
+                x.push_str("</failure>\n    </testcase>\n");
+            }
+            Case::Error { message, text } => {
+                x.push_str("\">\n      <error message=\"");
+                escape(&mut x, message);
+                x.push_str("\" type=\"tool error\">");
+                escape(&mut x, text.unwrap_or(""));
+                x.push_str("</error>\n    </testcase>\n");
+            }
+        }
     }
     let mut out = String::new();
     for e in &r.expired_allowlist {
@@ -114,13 +197,32 @@ pub fn junit(r: &GateReport) -> Result<String> {
         let _ = writeln!(out, "{n}");
     }
     if !out.is_empty() {
-        suite.set_system_out(out);
+        x.push_str("    <system-out>");
+        escape(&mut x, &out);
+        x.push_str("</system-out>\n");
     }
-    let mut report = Report::new("shipwatch security gates");
-    report.add_test_suite(suite);
-    report
-        .to_string()
-        .map_err(|e| Error::Internal(anyhow::anyhow!("cannot render JUnit XML: {e}")))
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+/// Appends `s` escaped for XML text and attributes, dropping the characters XML 1.0
+/// cannot hold at all (control characters such as a tool's ANSI colour escapes).
+fn escape(out: &mut String, s: &str) {
+    let mut rest = s;
+    while let Some(i) = rest.find(|c: char| matches!(c, '&' | '<' | '>' | '"' | '\'' | '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')) {
+        out.push_str(&rest[..i]);
+        let c = rest[i..].chars().next().expect("found a char");
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => {}
+        }
+        rest = &rest[i + c.len_utf8()..];
+    }
+    out.push_str(rest);
 }
 
 fn detail(f: &Evaluated) -> String {
@@ -220,11 +322,17 @@ struct SarifResult<'a> {
     rule_index: usize,
     level: &'static str,
     message: Message<'a>,
-    locations: Vec<SarifLocation<'a>>,
-    partial_fingerprints: BTreeMap<&'static str, &'a str>,
+    locations: [SarifLocation<'a>; 1],
+    partial_fingerprints: Fingerprints<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     suppressions: Vec<Suppression>,
-    properties: ResultProperties<'a>,
+    properties: ResultProperties,
+}
+
+#[derive(Serialize)]
+struct Fingerprints<'a> {
+    #[serde(rename = "shipwatch/v1")]
+    v1: &'a str,
 }
 
 #[derive(Serialize)]
@@ -232,8 +340,8 @@ struct SarifResult<'a> {
 struct SarifLocation<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     physical_location: Option<Physical<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    logical_locations: Vec<Logical>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logical_locations: Option<[Logical; 1]>,
 }
 
 #[derive(Serialize)]
@@ -271,12 +379,9 @@ struct Suppression {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ResultProperties<'a> {
+struct ResultProperties {
     severity: &'static str,
     verdict: Verdict,
-    fix_available: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fixed_version: Option<&'a str>,
 }
 
 fn security_severity(s: Severity) -> &'static str {
@@ -304,7 +409,8 @@ fn looks_like_path(s: &str) -> bool {
 
 pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
     let mut rules: Vec<Rule> = Vec::new();
-    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    // Hashed: image reports have tens of thousands of distinct CVE ids sharing prefixes.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(r.findings.len());
     let mut results = Vec::with_capacity(r.findings.len());
     for f in &r.findings {
         let id = f.finding.rule_id.as_str();
@@ -333,19 +439,29 @@ pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
                 region: loc.line.map(|start_line| Region { start_line }),
             });
         let logical = match &loc.package {
-            Some(p) => vec![Logical {
+            Some(p) => Some([Logical {
                 fully_qualified_name: match &loc.version {
                     Some(v) => format!("{p}@{v}"),
                     None => p.clone(),
                 },
                 kind: "package",
-            }],
-            None => Vec::new(),
+            }]),
+            None => None,
         };
-        let mut text = format!(
-            "{} {}: {} ({})",
-            f.finding.severity, f.finding.rule_id, f.finding.title, loc
-        );
+        // The rule carries the id and severity and the location says where; the message
+        // adds only what is specific to this result.
+        let mut text = f.finding.title.clone();
+        if let Some(p) = &loc.package {
+            let _ = write!(
+                text,
+                " ({p}{}{})",
+                if loc.version.is_some() { "@" } else { "" },
+                loc.version.as_deref().unwrap_or("")
+            );
+        }
+        if let Some(v) = &f.finding.fixed_version {
+            let _ = write!(text, "; fixed in {v}");
+        }
         if let Some(e) = &f.expired_entry {
             let _ = write!(text, "; allowlist entry {} expired on {}", e.at, e.expires);
         }
@@ -354,14 +470,13 @@ pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
             rule_index,
             level: level(f),
             message: Message { text: text.into() },
-            locations: vec![SarifLocation {
+            locations: [SarifLocation {
                 physical_location: physical,
                 logical_locations: logical,
             }],
-            partial_fingerprints: BTreeMap::from([(
-                "shipwatch/v1",
-                f.finding.fingerprint.as_str(),
-            )]),
+            partial_fingerprints: Fingerprints {
+                v1: f.finding.fingerprint.as_str(),
+            },
             suppressions: f
                 .allowlisted_by
                 .iter()
@@ -374,8 +489,6 @@ pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
             properties: ResultProperties {
                 severity: f.finding.severity.as_str(),
                 verdict: f.verdict,
-                fix_available: f.finding.fix_available,
-                fixed_version: f.finding.fixed_version.as_deref(),
             },
         });
     }
@@ -410,7 +523,10 @@ pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
             },
         }],
     };
-    serde_json::to_vec_pretty(&doc).map_err(|e| Error::Internal(e.into()))
+    // Compact: SARIF is read by tools, and pretty-printing doubles its size.
+    let mut buf = Vec::with_capacity(r.findings.len() * 768 + 4096);
+    serde_json::to_writer(&mut buf, &doc).map_err(|e| Error::Internal(e.into()))?;
+    Ok(buf)
 }
 
 fn info_uri(t: super::model::Tool) -> &'static str {
@@ -499,11 +615,13 @@ pub fn markdown(r: &GateReport) -> String {
         }
         s.push('\n');
     }
-    let failing: Vec<&Evaluated> = r
+    let mut failing: Vec<&Evaluated> = r
         .findings
         .iter()
         .filter(|f| f.verdict == Verdict::Fail)
         .collect();
+    // Highest severity first; the sort is stable, so ties keep the report's order.
+    failing.sort_by(|a, b| b.finding.severity.cmp(&a.finding.severity));
     if !failing.is_empty() {
         let _ = writeln!(
             s,
@@ -604,4 +722,144 @@ pub fn markdown(r: &GateReport) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gates::allowlist;
+    use crate::gates::config::{GatesSection, Policy};
+    use crate::gates::model::{Category, Finding, GateKind, Location, Tool};
+    use crate::gates::policy;
+    use crate::gates::report::ToolError;
+
+    fn finding(id: &str, sev: Severity, title: &str) -> Finding {
+        Finding {
+            tool: Tool::Trivy,
+            category: Category::Vulnerability,
+            rule_id: id.into(),
+            severity: sev,
+            title: title.into(),
+            location: Location {
+                file: Some("app/package-lock.json".into()),
+                line: None,
+                package: Some("lodash".into()),
+                version: Some("4.17.15".into()),
+            },
+            fingerprint: format!("{id}:lodash"),
+            fix_available: true,
+            fixed_version: Some("4.17.21".into()),
+            url: None,
+        }
+    }
+
+    fn sample() -> GateReport {
+        let list = allowlist::parse(
+            "[[allow]]\ntool = \"trivy\"\nid = \"CVE-3\"\nreason = \"R&D <only>\"\nexpires = 2999-01-01\n",
+            std::path::Path::new("allowlist.toml"),
+        )
+        .unwrap();
+        let policy = Policy::for_gate(GateKind::Image, &GatesSection::default());
+        let found = vec![
+            finding(
+                "CVE-1",
+                Severity::Critical,
+                "quote \" amp & lt < \u{1b}[31mred\u{1b}[0m",
+            ),
+            finding("CVE-2", Severity::Low, "minor"),
+            finding("CVE-3", Severity::High, "accepted"),
+        ];
+        let ev = policy::evaluate(
+            found,
+            &policy,
+            &list,
+            &[Tool::Trivy],
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        );
+        GateReport::from_evaluation(
+            GateKind::Image,
+            Tool::Trivy,
+            "web.tar".into(),
+            policy.describe(GateKind::Image),
+            ev,
+            vec!["a note".into()],
+        )
+    }
+
+    #[test]
+    fn junit_is_well_formed_and_counts_right() {
+        let xml = junit(&sample());
+        let parsed = quick_junit::Report::deserialize_from_str(&xml)
+            .unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        let suite = &parsed.test_suites[0];
+        assert_eq!(
+            suite.test_cases.len(),
+            3,
+            "one failure, one skipped, one summary of the finding below the threshold:\n{xml}"
+        );
+        assert_eq!(suite.failures, 1);
+        assert_eq!(suite.tests, 3);
+        assert!(
+            xml.contains("amp &amp; lt &lt;") && !xml.contains('\u{1b}'),
+            "{xml}"
+        );
+        assert!(xml.contains("R&amp;D &lt;only&gt;"), "{xml}");
+    }
+
+    #[test]
+    fn junit_reports_a_tool_error_as_an_error() {
+        let r = GateReport::error(
+            GateKind::Iac,
+            "terraform".into(),
+            String::new(),
+            ToolError {
+                message: "checkov crashed".into(),
+                stderr_tail: Some("Traceback <most recent call last>".into()),
+            },
+            vec![],
+        );
+        let parsed = quick_junit::Report::deserialize_from_str(&junit(&r)).unwrap();
+        assert_eq!(parsed.test_suites[0].errors, 1);
+    }
+
+    #[test]
+    fn sarif_has_rules_results_and_suppressions() {
+        let doc: serde_json::Value = serde_json::from_slice(&sarif(&sample()).unwrap()).unwrap();
+        assert_eq!(doc["version"], "2.1.0");
+        let run = &doc["runs"][0];
+        assert_eq!(run["tool"]["driver"]["rules"].as_array().unwrap().len(), 3);
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3);
+        assert_eq!(results[0]["level"], "error");
+        assert_eq!(results[1]["level"], "note");
+        assert_eq!(results[2]["suppressions"][0]["kind"], "external");
+        assert_eq!(
+            results[0]["locations"][0]["logicalLocations"][0]["fullyQualifiedName"],
+            "lodash@4.17.15"
+        );
+        assert_eq!(
+            results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "app/package-lock.json"
+        );
+        assert_eq!(
+            results[0]["partialFingerprints"]["shipwatch/v1"],
+            "CVE-1:lodash"
+        );
+        assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+    }
+
+    #[test]
+    fn markdown_lists_failing_and_allowlisted_with_reasons() {
+        let md = markdown(&sample());
+        assert!(md.contains("# Security gate `image`: FAILED"), "{md}");
+        assert!(
+            md.contains("## Failing findings (1)") && md.contains("`CVE-1`"),
+            "{md}"
+        );
+        assert!(
+            md.contains("## Allowlisted (1)") && md.contains("R&D <only>"),
+            "{md}"
+        );
+        assert!(md.contains("| CRITICAL | 1 | 1 | 0 |"), "{md}");
+    }
 }

@@ -142,17 +142,6 @@ pub fn evaluate(
             },
         });
     }
-    // Failing first, then by severity, so summaries lead with what matters.
-    out.sort_by(|a, b| {
-        let rank = |v: Verdict| match v {
-            Verdict::Fail => 0,
-            Verdict::Report => 1,
-            Verdict::Allowlisted => 2,
-        };
-        rank(a.verdict)
-            .cmp(&rank(b.verdict))
-            .then(b.finding.severity.cmp(&a.finding.severity))
-    });
     Evaluation {
         findings: out,
         expired: relevant
@@ -320,10 +309,15 @@ expires = 2027-01-01
             ["CVE-GONE"],
             "npm entry is not this gate's"
         );
+        let order: Vec<&str> = ev
+            .findings
+            .iter()
+            .map(|e| e.finding.rule_id.as_str())
+            .collect();
         assert_eq!(
-            ev.findings[0].verdict,
-            Verdict::Fail,
-            "failing findings come first"
+            order,
+            ["CVE-LIVE", "CVE-OLD", "CVE-NEW"],
+            "the report's order is kept"
         );
     }
 }

@@ -17,6 +17,17 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// The documented exit code for this outcome.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Passed => crate::exit::OK,
+            Status::Failed => crate::exit::GATE_FAILED,
+            Status::Error => crate::exit::TOOL_FAILED,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ToolError {
     pub message: String,
@@ -142,14 +153,6 @@ impl GateReport {
         }
     }
 
-    pub fn exit_code(&self) -> i32 {
-        match self.status {
-            Status::Passed => crate::exit::OK,
-            Status::Failed => crate::exit::GATE_FAILED,
-            Status::Error => crate::exit::TOOL_FAILED,
-        }
-    }
-
     /// The human summary printed on stdout: status line, failing findings (at most
     /// `limit`), allowlist problems, and where the outputs are.
     pub fn text(&self, limit: usize, outputs: &[String]) -> String {
@@ -172,11 +175,13 @@ impl GateReport {
         if !counts.is_empty() {
             let _ = writeln!(s, "  by severity: {}", counts.join(", "));
         }
-        let failing: Vec<&Evaluated> = self
+        let mut failing: Vec<&Evaluated> = self
             .findings
             .iter()
             .filter(|f| f.verdict == Verdict::Fail)
             .collect();
+        // Highest severity first; the sort is stable, so ties keep the report's order.
+        failing.sort_by(|a, b| b.finding.severity.cmp(&a.finding.severity));
         for f in failing.iter().take(limit) {
             let _ = writeln!(
                 s,

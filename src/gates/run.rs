@@ -58,6 +58,7 @@ impl Ctx {
         parsed: Parsed,
         extra_notes: Vec<String>,
     ) -> GateReport {
+        tracing::debug!("{kind}: {} finding(s) parsed", parsed.findings.len());
         let policy = self.policy(kind);
         let tool = kind.tool();
         let ev = policy::evaluate(
@@ -201,6 +202,7 @@ fn invalid(tool: Tool, e: InvalidReport, tail: Option<String>) -> ToolError {
 /// Reads a report named with `--report`; a missing or unreadable file is the tool's
 /// failure (the pipeline step that should have written it did not).
 fn read_report(tool: Tool, p: &Path) -> std::result::Result<Vec<u8>, ToolError> {
+    tracing::debug!("reading {}", p.display());
     std::fs::read(p).map_err(|e| ToolError {
         message: format!("cannot read the {tool} report {}: {e}", p.display()),
         stderr_tail: None,

@@ -142,10 +142,16 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
             out.findings.push(Finding {
                 tool: Tool::Trivy,
                 category: Category::Vulnerability,
-                fingerprint: format!(
-                    "{}:{}@{}:{}",
-                    v.vulnerability_id, v.pkg_name, v.installed_version, file
-                ),
+                fingerprint: [
+                    &*v.vulnerability_id,
+                    ":",
+                    &v.pkg_name,
+                    "@",
+                    &v.installed_version,
+                    ":",
+                    &file,
+                ]
+                .concat(),
                 title: v
                     .title
                     .map(Cow::into_owned)
