@@ -438,16 +438,15 @@ pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
                 },
                 region: loc.line.map(|start_line| Region { start_line }),
             });
-        let logical = match &loc.package {
-            Some(p) => Some([Logical {
+        let logical = loc.package.as_ref().map(|p| {
+            [Logical {
                 fully_qualified_name: match &loc.version {
                     Some(v) => format!("{p}@{v}"),
                     None => p.clone(),
                 },
                 kind: "package",
-            }]),
-            None => None,
-        };
+            }]
+        });
         // The rule carries the id and severity and the location says where; the message
         // adds only what is specific to this result.
         let mut text = f.finding.title.clone();
@@ -621,7 +620,7 @@ pub fn markdown(r: &GateReport) -> String {
         .filter(|f| f.verdict == Verdict::Fail)
         .collect();
     // Highest severity first; the sort is stable, so ties keep the report's order.
-    failing.sort_by(|a, b| b.finding.severity.cmp(&a.finding.severity));
+    failing.sort_by_key(|f| std::cmp::Reverse(f.finding.severity));
     if !failing.is_empty() {
         let _ = writeln!(
             s,

@@ -181,7 +181,7 @@ impl GateReport {
             .filter(|f| f.verdict == Verdict::Fail)
             .collect();
         // Highest severity first; the sort is stable, so ties keep the report's order.
-        failing.sort_by(|a, b| b.finding.severity.cmp(&a.finding.severity));
+        failing.sort_by_key(|f| std::cmp::Reverse(f.finding.severity));
         for f in failing.iter().take(limit) {
             let _ = writeln!(
                 s,
