@@ -254,9 +254,14 @@ fn failing_scenario(scenario: &str) {
     aws.push_image(&sha, scenario);
     let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
     let code = out.status.code();
-    assert!(code == Some(3) || code == Some(4), "{scenario}: {}", text(&out));
+    assert!(
+        code == Some(3) || code == Some(4),
+        "{scenario}: {}",
+        text(&out)
+    );
     let s = summary(&out);
-    let named = !s["alarms_fired"].as_array().unwrap().is_empty() || s["deployment"]["error_code"].is_string();
+    let named = !s["alarms_fired"].as_array().unwrap().is_empty()
+        || s["deployment"]["error_code"].is_string();
     assert!(named, "{scenario}: no trigger named: {s}");
 }
 

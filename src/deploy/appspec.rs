@@ -68,15 +68,24 @@ mod tests {
             hooks: &hooks,
         });
         let props = &spec["Resources"][0]["TargetService"]["Properties"];
-        assert_eq!(spec["Resources"][0]["TargetService"]["Type"], "AWS::ECS::Service");
+        assert_eq!(
+            spec["Resources"][0]["TargetService"]["Type"],
+            "AWS::ECS::Service"
+        );
         assert_eq!(props["TaskDefinition"], "arn:td:1");
-        assert_eq!(props["LoadBalancerInfo"], serde_json::json!({"ContainerName": "web", "ContainerPort": 8080}));
+        assert_eq!(
+            props["LoadBalancerInfo"],
+            serde_json::json!({"ContainerName": "web", "ContainerPort": 8080})
+        );
         assert_eq!(props["PlatformVersion"], "LATEST");
         assert_eq!(
             props["NetworkConfiguration"]["AwsvpcConfiguration"],
             serde_json::json!({"Subnets": ["subnet-a"], "SecurityGroups": ["sg-1"], "AssignPublicIp": "DISABLED"})
         );
         // Hooks in lifecycle order, not alphabetical.
-        assert_eq!(spec["Hooks"], serde_json::json!([{"BeforeInstall": "prep"}, {"AfterAllowTestTraffic": "smoke"}]));
+        assert_eq!(
+            spec["Hooks"],
+            serde_json::json!([{"BeforeInstall": "prep"}, {"AfterAllowTestTraffic": "smoke"}])
+        );
     }
 }

@@ -394,20 +394,33 @@ mod tests {
     use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
     use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput;
     use aws_sdk_codedeploy::types::{
-        DeploymentInfo, DeploymentStatus as S, DeploymentTarget, EcsTarget, EcsTaskSet, RollbackInfo, TargetLabel, TargetStatus,
+        DeploymentInfo, DeploymentStatus as S, DeploymentTarget, EcsTarget, EcsTaskSet,
+        RollbackInfo, TargetLabel, TargetStatus,
     };
-    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     fn info(id: &str, status: S, rollback: Option<&str>) -> GetDeploymentOutput {
-        let mut d = DeploymentInfo::builder().deployment_id(id).status(status).application_name("app").deployment_group_name("dg");
+        let mut d = DeploymentInfo::builder()
+            .deployment_id(id)
+            .status(status)
+            .application_name("app")
+            .deployment_group_name("dg");
         if let Some(r) = rollback {
             d = d.rollback_info(RollbackInfo::builder().rollback_deployment_id(r).build());
         }
-        GetDeploymentOutput::builder().deployment_info(d.build()).build()
+        GetDeploymentOutput::builder()
+            .deployment_info(d.build())
+            .build()
     }
 
     fn target(green: f64) -> GetDeploymentTargetOutput {
-        let set = |label: TargetLabel, w: f64| EcsTaskSet::builder().identifer(format!("ecs-svc/{w}")).task_set_label(label).traffic_weight(w).build();
+        let set = |label: TargetLabel, w: f64| {
+            EcsTaskSet::builder()
+                .identifer(format!("ecs-svc/{w}"))
+                .task_set_label(label)
+                .traffic_weight(w)
+                .build()
+        };
         GetDeploymentTargetOutput::builder()
             .deployment_target(
                 DeploymentTarget::builder()
@@ -425,7 +438,13 @@ mod tests {
 
     fn alarms(state: StateValue) -> DescribeAlarmsOutput {
         DescribeAlarmsOutput::builder()
-            .metric_alarms(MetricAlarm::builder().alarm_name("web-5xx").state_value(state).state_reason("Threshold Crossed").build())
+            .metric_alarms(
+                MetricAlarm::builder()
+                    .alarm_name("web-5xx")
+                    .state_value(state)
+                    .state_reason("Threshold Crossed")
+                    .build(),
+            )
             .build()
     }
 
@@ -433,9 +452,17 @@ mod tests {
     /// rollback deployment to Succeeded, all on virtual time.
     #[tokio::test]
     async fn alarm_stops_once_and_rollback_is_followed() {
-        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets)
-            .then_output(|| ListDeploymentTargetsOutput::builder().target_ids("c:s").build());
-        let tgt = mock!(aws_sdk_codedeploy::Client::get_deployment_target).sequence().output(|| target(0.0)).output(|| target(10.0)).repeatedly().build();
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("c:s")
+                .build()
+        });
+        let tgt = mock!(aws_sdk_codedeploy::Client::get_deployment_target)
+            .sequence()
+            .output(|| target(0.0))
+            .output(|| target(10.0))
+            .repeatedly()
+            .build();
         let main = mock!(aws_sdk_codedeploy::Client::get_deployment)
             .match_requests(|r| r.deployment_id() == Some("d-1"))
             .sequence()
@@ -452,7 +479,9 @@ mod tests {
             .repeatedly()
             .build();
         let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment)
-            .match_requests(|r| r.deployment_id() == Some("d-1") && r.auto_rollback_enabled() == Some(true))
+            .match_requests(|r| {
+                r.deployment_id() == Some("d-1") && r.auto_rollback_enabled() == Some(true)
+            })
             .then_output(|| StopDeploymentOutput::builder().build());
         let alarm = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
             .sequence()
@@ -464,20 +493,33 @@ mod tests {
         let clients = Clients {
             ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &empty),
             ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &empty),
-            codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, &[&list, &tgt, &main, &rb, &stop]),
+            codedeploy: mock_client!(
+                aws_sdk_codedeploy,
+                RuleMode::MatchAny,
+                &[&list, &tgt, &main, &rb, &stop]
+            ),
             cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&alarm]),
             logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &empty),
             region: "us-east-1".into(),
         };
-        let opts = WatchOptions { alarms: vec!["web-5xx".into()], timeout: Duration::from_secs(600), ..Default::default() };
+        let opts = WatchOptions {
+            alarms: vec!["web-5xx".into()],
+            timeout: Duration::from_secs(600),
+            ..Default::default()
+        };
         let clock = FakeClock::default();
         let mut sink = Collect::default();
-        let w = watch(&clients, &clock, &mut sink, "d-1", &opts).await.unwrap();
+        let w = watch(&clients, &clock, &mut sink, "d-1", &opts)
+            .await
+            .unwrap();
         assert_eq!(w.outcome, Outcome::RolledBack);
         assert!(w.stopped_by_us);
         assert_eq!(stop.num_calls(), 1, "StopDeployment is called exactly once");
         assert_eq!(w.rollback.as_ref().map(|r| r.id.as_str()), Some("d-2"));
-        assert_eq!(w.fired, vec![("web-5xx".to_string(), Some("Threshold Crossed".to_string()))]);
+        assert_eq!(
+            w.fired,
+            vec![("web-5xx".to_string(), Some("Threshold Crossed".to_string()))]
+        );
         let kinds: Vec<&str> = sink
             .0
             .iter()
@@ -490,32 +532,53 @@ mod tests {
             .collect();
         assert_eq!(kinds, ["alarm", "stop", "rollback"]);
         // Virtual time: the alarm was seen on the second alarm poll, so well under a minute passed.
-        assert!(clock.elapsed() < Duration::from_secs(60), "{:?}", clock.elapsed());
+        assert!(
+            clock.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            clock.elapsed()
+        );
     }
 
     /// A deployment that never ends is given up on at the timeout, with no stop.
     #[tokio::test]
     async fn timeout_leaves_the_deployment_running() {
-        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets)
-            .then_output(|| ListDeploymentTargetsOutput::builder().target_ids("c:s").build());
-        let tgt = mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_output(|| target(50.0));
-        let main = mock!(aws_sdk_codedeploy::Client::get_deployment).then_output(|| info("d-1", S::InProgress, None));
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("c:s")
+                .build()
+        });
+        let tgt =
+            mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_output(|| target(50.0));
+        let main = mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .then_output(|| info("d-1", S::InProgress, None));
         let empty: [&aws_smithy_mocks::Rule; 0] = [];
         let clients = Clients {
             ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &empty),
             ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &empty),
-            codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, &[&list, &tgt, &main]),
+            codedeploy: mock_client!(
+                aws_sdk_codedeploy,
+                RuleMode::MatchAny,
+                &[&list, &tgt, &main]
+            ),
             cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &empty),
             logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &empty),
             region: "us-east-1".into(),
         };
-        let opts = WatchOptions { timeout: Duration::from_secs(300), ..Default::default() };
+        let opts = WatchOptions {
+            timeout: Duration::from_secs(300),
+            ..Default::default()
+        };
         let clock = FakeClock::default();
         let mut sink = Collect::default();
-        let w = watch(&clients, &clock, &mut sink, "d-1", &opts).await.unwrap();
+        let w = watch(&clients, &clock, &mut sink, "d-1", &opts)
+            .await
+            .unwrap();
         assert_eq!(w.outcome, Outcome::TimedOut);
         assert!(!w.stopped_by_us);
         assert!(clock.elapsed() >= Duration::from_secs(300));
-        assert!(sink.0.iter().any(|e| matches!(e, Event::Tick { .. })), "heartbeat ticks were emitted");
+        assert!(
+            sink.0.iter().any(|e| matches!(e, Event::Tick { .. })),
+            "heartbeat ticks were emitted"
+        );
     }
 }

@@ -10,8 +10,12 @@
 
 use crate::report::logline::{self, ErrorLine, Line, LineReader};
 use crate::report::model::{Count, ErrorGroup, LogEvidence, TraceCount};
-use aho_corasick::{AhoCorasick, Input};
-use std::collections::HashMap;
+use aho_corasick::{AhoCorasick, Input, MatchKind};
+use std::collections::HashMap as StdHashMap;
+
+/// Keys are short log strings hashed once per error line: foldhash's per-process seeded
+/// hasher is several times quicker than SipHash on them and still randomised.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -55,54 +59,136 @@ const CHUNK: usize = 4 << 20;
 /// A bare exception line this close after an error (only stack frames between) belongs to it.
 const MAX_STACK_GAP: usize = 16 << 10;
 
-/// Byte patterns of lines that might be errors. A superset: a hit is parsed and may
-/// still turn out not to be an error, a miss is never looked at.
-const CANDIDATES: &[&str] = &[
-    "error",
-    "Error",
-    "ERROR",
-    "fatal",
-    "Fatal",
-    "FATAL",
-    "panic",
-    "Panic",
-    "PANIC",
-    "crit",
-    "Crit",
-    "CRIT",
-    "severe",
-    "Severe",
-    "SEVERE",
-    "emerg",
-    "EMERG",
-    "alert",
-    "ALERT",
-    "Exception",
-    "Traceback",
-    "evel\":5",
-    "evel\":6",
-    "evel\": 5",
-    "evel\": 6",
-    "evel\":0,",
-    "evel\":1,",
-    "evel\":2,",
-    "evel\":3,",
-    "evel\":\"5",
-    "evel\":\"6",
-    "tatusCode\":5",
-    "tatusCode\": 5",
-    "tatus\":5",
-    "tatus\": 5",
-    "tatus_code\":5",
-    "tatus_code\": 5",
-    "tatus=5",
-    "tatus_code=5",
-    "\" 5",
-    "verity_number\":1",
-    "verity_number\":2",
-    "everityNumber\":1",
-    "everityNumber\":2",
+/// Finds the places in a chunk that could make a line an error: an error word, an
+/// error level, a 5xx status. A superset: a hit is parsed and may still turn out not to
+/// be an error, a miss is never looked at.
+///
+/// Why it is shaped like this: the search runs over every byte with a SIMD searcher that
+/// first matches each pattern's first four bytes. No pattern may begin with bytes that
+/// every line has (`"level":30`, `"statusCode":200`), or every line would need a check;
+/// so the numeric patterns start just before the digit, and the key is checked by
+/// looking back, which costs a few compares per hit.
+struct Prefilter {
+    ac: AhoCorasick,
+}
+
+/// What a pattern needs around it to count, checked by `Prefilter::verify`.
+#[derive(Clone, Copy)]
+enum Need {
+    /// Nothing more: the bytes themselves say error.
+    None,
+    /// The key around the match is a level key (`…evel"`).
+    LevelKey,
+    /// The key around the match is a status key (`…tatus"`, `…tatusCode"`, `…tatus_code"`).
+    StatusKey,
+    /// An OpenTelemetry severity number key, followed by 1 or 2 (17–24 is ERROR/FATAL).
+    SeverityNumber,
+    /// The bytes before the match end with this.
+    After(&'static str),
+}
+
+const PATTERNS: &[(&str, Need)] = &[
+    ("rror", Need::None),
+    ("RROR", Need::None),
+    ("atal", Need::None),
+    ("ATAL", Need::None),
+    ("anic", Need::None),
+    ("ANIC", Need::None),
+    ("crit", Need::None),
+    ("Crit", Need::None),
+    ("CRIT", Need::None),
+    ("severe", Need::None),
+    ("Severe", Need::None),
+    ("SEVERE", Need::None),
+    ("emerg", Need::None),
+    ("EMERG", Need::None),
+    ("alert", Need::None),
+    ("ALERT", Need::None),
+    ("xception", Need::None),
+    ("Traceback", Need::None),
+    // Numeric levels and statuses: the key's last letter, `":` and the digit, so that the
+    // four bytes the searcher looks at first tell `"level":50` from `"level":30`.
+    ("l\":5", Need::LevelKey),
+    ("l\":6", Need::LevelKey),
+    ("l\": 5", Need::LevelKey),
+    ("l\": 6", Need::LevelKey),
+    ("\":\"5", Need::LevelKey),
+    ("\":\"6", Need::LevelKey),
+    ("e\":5", Need::StatusKey),
+    ("s\":5", Need::StatusKey),
+    ("e\": 5", Need::StatusKey),
+    ("s\": 5", Need::StatusKey),
+    // Syslog-style numeric levels (GELF): 0–3 are emergency to error.
+    ("\":0,", Need::LevelKey),
+    ("\":1,", Need::LevelKey),
+    ("\":2,", Need::LevelKey),
+    ("\":3,", Need::LevelKey),
+    ("y_number\":", Need::SeverityNumber),
+    ("yNumber\":", Need::SeverityNumber),
+    ("us=5", Need::After("stat")),
+    ("de=5", Need::After("status_co")),
+    // An access log's status after the quoted request line: `"GET / HTTP/1.1" 503`.
+    ("1\" 5", Need::None),
+    ("0\" 5", Need::None),
+    ("2\" 5", Need::None),
 ];
+
+const LEVEL_KEYS: &[&str] = &["evel"];
+const STATUS_KEYS: &[&str] = &["tatusCode", "tatus", "tatus_code"];
+
+impl Prefilter {
+    fn new() -> Self {
+        // Leftmost-first (any match will do) is what lets the crate use its SIMD
+        // (Teddy) searcher; standard semantics fall back to a byte-at-a-time automaton.
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(PATTERNS.iter().map(|(p, _)| p))
+            .expect("candidate patterns");
+        Prefilter { ac }
+    }
+
+    /// Start of the first hit at or after `from` in `hay[..end]`.
+    fn find(&self, hay: &[u8], from: usize, end: usize) -> Option<usize> {
+        let mut pos = from;
+        while pos < end {
+            let m = self.ac.find(Input::new(hay).span(pos..end))?;
+            if Self::verify(
+                &hay[..end],
+                m.start(),
+                m.end(),
+                PATTERNS[m.pattern().as_usize()].1,
+            ) {
+                return Some(m.start());
+            }
+            pos = m.start() + 1;
+        }
+        None
+    }
+
+    fn is_match(&self, hay: &str) -> bool {
+        self.find(hay.as_bytes(), 0, hay.len()).is_some()
+    }
+
+    fn verify(hay: &[u8], start: usize, end: usize, need: Need) -> bool {
+        // The closing quote of the key: where the match starts, or one byte in when the
+        // match starts with the key's last letter.
+        let close = if hay.get(start) == Some(&b'"') {
+            start
+        } else {
+            start + 1
+        };
+        let key_is = |keys: &[&str]| keys.iter().any(|k| hay[..close].ends_with(k.as_bytes()));
+        match need {
+            Need::None => true,
+            Need::LevelKey => key_is(LEVEL_KEYS),
+            Need::StatusKey => key_is(STATUS_KEYS),
+            Need::SeverityNumber => {
+                hay.get(end).is_some_and(|b| b"12".contains(b)) && hay[..start].ends_with(b"everit")
+            }
+            Need::After(before) => hay[..start].ends_with(before.as_bytes()),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct GroupAcc {
@@ -138,7 +224,7 @@ enum Origin {
 pub struct Analyser {
     reader: LineReader,
     limits: Limits,
-    prefilter: AhoCorasick,
+    prefilter: Prefilter,
     groups: HashMap<String, GroupAcc>,
     ungrouped: u64,
     traces: HashMap<String, TraceAcc>,
@@ -155,14 +241,14 @@ pub struct Analyser {
 
 impl Analyser {
     pub fn new(trace_id_field: Option<&str>, limits: Limits) -> Self {
-        let prefilter = AhoCorasick::new(CANDIDATES).expect("candidate patterns");
+        let prefilter = Prefilter::new();
         Analyser {
             reader: LineReader::new(trace_id_field),
             limits,
             prefilter,
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             ungrouped: 0,
-            traces: HashMap::new(),
+            traces: HashMap::default(),
             traces_pruned: false,
             lines: 0,
             bytes: 0,
@@ -270,11 +356,11 @@ impl Analyser {
         let len = chunk.len();
         let mut pos = 0;
         while pos < len {
-            let Some(m) = self.prefilter.find(Input::new(chunk).span(pos..len)) else {
+            let Some(at) = self.prefilter.find(chunk, pos, len) else {
                 break;
             };
-            let start = memchr::memrchr(b'\n', &chunk[..m.start()]).map_or(0, |i| i + 1);
-            let end = memchr::memchr(b'\n', &chunk[m.start()..]).map_or(len, |i| m.start() + i);
+            let start = memchr::memrchr(b'\n', &chunk[..at]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &chunk[at..]).map_or(len, |i| at + i);
             self.chunk_line(chunk, start, end);
             pos = end + 1;
         }
@@ -530,6 +616,76 @@ impl Analyser {
         self.traces_pruned = true;
     }
 
+    /// Folds in the analysis of the input that follows this one (a later byte range of
+    /// the same file): counts add up, first-seen samples and stacks stay this one's.
+    pub fn merge(&mut self, mut later: Analyser) {
+        self.flush();
+        later.flush();
+        self.lines += later.lines;
+        self.bytes += later.bytes;
+        self.error_lines += later.error_lines;
+        self.outside_window += later.outside_window;
+        self.ungrouped += later.ungrouped;
+        self.traces_pruned |= later.traces_pruned;
+        self.stopped |= later.stopped;
+        for cap in later.caps_hit {
+            self.note_cap(cap);
+        }
+        for (key, g) in later.groups {
+            if !self.groups.contains_key(&key) && self.groups.len() >= self.limits.max_groups {
+                self.ungrouped += g.count;
+                self.note_cap(format!(
+                    "groups: more than {} distinct messages; the rest are counted as ungrouped",
+                    self.limits.max_groups
+                ));
+                continue;
+            }
+            let mine = self.groups.entry(key).or_default();
+            if mine.count == 0 {
+                *mine = g;
+                continue;
+            }
+            mine.count += g.count;
+            mine.first = min_opt(mine.first, g.first);
+            mine.last = mine.last.max(g.last);
+            if mine.error_type.is_none() {
+                mine.error_type = g.error_type;
+            }
+            if mine.stack.is_empty() {
+                mine.stack = g.stack;
+            }
+            mine.other_routes += g.other_routes;
+            for (r, c) in g.routes {
+                if let Some(n) = mine.routes.get_mut(&r) {
+                    *n += c;
+                } else if mine.routes.len() < MAX_ROUTES {
+                    mine.routes.insert(r, c);
+                } else {
+                    mine.other_routes += c;
+                }
+            }
+            for (s, c) in g.statuses {
+                *mine.statuses.entry(s).or_default() += c;
+            }
+            for id in g.trace_ids {
+                if mine.trace_ids.len() < GROUP_TRACE_IDS && !mine.trace_ids.contains(&id) {
+                    mine.trace_ids.push(id);
+                }
+            }
+        }
+        for (id, t) in later.traces {
+            if let Some(mine) = self.traces.get_mut(&id) {
+                mine.count += t.count;
+                mine.first = min_opt(mine.first, t.first);
+            } else {
+                if self.traces.len() >= self.limits.max_trace_ids {
+                    self.prune_traces();
+                }
+                self.traces.insert(id, t);
+            }
+        }
+    }
+
     /// The evidence: top groups and trace ids, with counts and caps.
     pub fn finish(mut self, source: String) -> LogEvidence {
         self.flush();
@@ -616,6 +772,122 @@ impl Analyser {
             caps_hit: self.caps_hit,
         }
     }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Files at least this large are split across threads; below it, one thread is quicker
+/// than starting more.
+const PARALLEL_MIN_BYTES: u64 = 64 << 20;
+
+/// Analyses a regular file, in byte ranges cut at line ends, one thread per core, and
+/// merges the ranges in file order. What depends on order (a cap on lines) or on
+/// adjacency across a cut (a stack trace split by it) is why a run with `max_events`
+/// stays on one thread, and why a cut is never inside a line.
+pub fn analyse_file(
+    file: &std::fs::File,
+    trace_id_field: Option<&str>,
+    limits: &Limits,
+) -> std::io::Result<Analyser> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    analyse_file_on(file, trace_id_field, limits, threads, PARALLEL_MIN_BYTES)
+}
+
+fn analyse_file_on(
+    file: &std::fs::File,
+    trace_id_field: Option<&str>,
+    limits: &Limits,
+    threads: usize,
+    min_bytes: u64,
+) -> std::io::Result<Analyser> {
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() < min_bytes || threads < 2 || limits.max_events.is_some() {
+        let mut a = Analyser::new(trace_id_field, limits.clone());
+        a.read_all(file)?;
+        return Ok(a);
+    }
+    let cuts = line_cuts(file, meta.len(), threads)?;
+    let started = Instant::now();
+    let parts = std::thread::scope(|scope| {
+        let handles: Vec<_> = cuts
+            .windows(2)
+            .map(|w| {
+                let range = Range {
+                    file,
+                    pos: w[0],
+                    end: w[1],
+                };
+                scope.spawn(move || -> std::io::Result<Analyser> {
+                    let mut a = Analyser::new(trace_id_field, limits.clone());
+                    a.started = started;
+                    a.read_all(range)?;
+                    Ok(a)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("log analysis thread panicked"))
+            .collect::<std::io::Result<Vec<_>>>()
+    })?;
+    let mut parts = parts.into_iter();
+    let mut first = parts.next().expect("at least one range");
+    for later in parts {
+        first.merge(later);
+    }
+    Ok(first)
+}
+
+/// One byte range of a file, read with positioned reads so threads share the handle.
+struct Range<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for Range<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// `n + 1` offsets from 0 to `len`, each inner one just past a newline, so that no
+/// line is split between ranges. Ranges may be empty when lines are very long.
+fn line_cuts(file: &std::fs::File, len: u64, n: usize) -> std::io::Result<Vec<u64>> {
+    use std::os::unix::fs::FileExt;
+    let mut cuts = vec![0u64];
+    let mut buf = vec![0u8; 64 << 10];
+    for i in 1..n as u64 {
+        let mut at = (len * i / n as u64).max(*cuts.last().unwrap());
+        let cut = loop {
+            if at >= len {
+                break len;
+            }
+            let got = file.read_at(&mut buf, at)?;
+            if got == 0 {
+                break len;
+            }
+            if let Some(j) = memchr::memchr(b'\n', &buf[..got]) {
+                break at + j as u64 + 1;
+            }
+            at += got as u64;
+        };
+        cuts.push(cut);
+    }
+    cuts.push(len);
+    Ok(cuts)
 }
 
 /// A bare exception line (or python's final line) merged into the error it ends.
@@ -734,6 +1006,94 @@ mod tests {
             B,
         ));
         s
+    }
+
+    /// Split across threads, the file gives the same evidence as read in one go, wherever
+    /// the cuts fall (3 and 7 ranges of a small file, some cuts in runs of long lines).
+    #[test]
+    fn ranges_on_threads_match_one_pass() {
+        let mut text = sample();
+        text.push('\n');
+        text.push_str(&sample());
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+        let one = run(&text, Limits::default());
+        for threads in [3, 7] {
+            let many = analyse_file_on(&f, None, &Limits::default(), threads, 0)
+                .unwrap()
+                .finish("test".into());
+            assert_eq!(many, one, "{threads} ranges");
+        }
+        assert_eq!(one.error_lines, 18);
+    }
+
+    #[test]
+    fn cuts_fall_after_newlines() {
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, b"aaaa\nbb\nccccccccc\nd").unwrap();
+        assert_eq!(line_cuts(&f, 19, 3).unwrap(), vec![0, 8, 18, 19]);
+        assert_eq!(line_cuts(&f, 19, 1).unwrap(), vec![0, 19]);
+    }
+
+    /// Every spelling of an error level, an error status or an error word is a hit;
+    /// an ordinary request line, full of other numbers that start with 5, is not.
+    #[test]
+    fn prefilter_finds_every_error_spelling_and_skips_ordinary_lines() {
+        let p = Prefilter::new();
+        for hit in [
+            r#"{"level":50,"msg":"x"}"#,
+            r#"{"level":60}"#,
+            r#"{"level": 50}"#,
+            r#"{"level": 6}"#,
+            r#"{"level":"50"}"#,
+            r#"{"level":"6"}"#,
+            r#"{"log.level":0,"m":1}"#,
+            r#"{"level":3,"m":1}"#,
+            r#"{"res":{"statusCode":503}}"#,
+            r#"{"statusCode": 500}"#,
+            r#"{"status":500}"#,
+            r#"{"status": 502}"#,
+            r#"{"status_code":500}"#,
+            r#"{"http.status_code": 504}"#,
+            r#"{"severity_number":17}"#,
+            r#"{"severityNumber":21}"#,
+            r#"{"SeverityNumber":24}"#,
+            "method=GET status=503 path=/",
+            "status_code=500 path=/",
+            r#"10.0.0.1 - - [01/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 502 12"#,
+            "2026-12-01 10:00:00 ERROR db down",
+            "an error happened",
+            "Error: boom",
+            "FATAL out of memory",
+            "fatal: no",
+            "Fatal: no",
+            "panic: runtime error",
+            "PANIC now",
+            "Panic here",
+            "crit disk",
+            "Crit disk",
+            "CRIT disk",
+            "SEVERE x",
+            "Severe x",
+            "severe x",
+            "emerg x",
+            "EMERG x",
+            "alert x",
+            "ALERT x",
+            "java.lang.IllegalStateException: x",
+            "Traceback (most recent call last):",
+        ] {
+            assert!(p.is_match(hit), "missed: {hit}");
+        }
+        for miss in [
+            r#"{"level":30,"time":1767261600000,"pid":1,"hostname":"h","req":{"id":5123,"method":"GET","url":"/api/orders/56"},"res":{"statusCode":200},"responseTime":55,"trace_id":"5abc6def","msg":"request completed"}"#,
+            r#"{"level": 30, "port": 5432, "status": 204, "count": 6}"#,
+            r#"{"severity_number":9,"body":"ok"}"#,
+            "method=GET status=200 took=5ms retries=0",
+            r#"10.0.0.1 - - "GET / HTTP/1.1" 200 512"#,
+        ] {
+            assert!(!p.is_match(miss), "hit: {miss}");
+        }
     }
 
     #[test]
@@ -905,7 +1265,7 @@ ValueError: invalid literal for int() with base 10: 'abc'
 ";
         let ev = run(text, Limits::default());
         assert_eq!(ev.error_lines, 3, "{ev:#?}");
-        let by_msg: HashMap<&str, &ErrorGroup> =
+        let by_msg: StdHashMap<&str, &ErrorGroup> =
             ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
         let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<hex>"];
         assert_eq!(

@@ -158,17 +158,17 @@ pub async fn from_logs_file(settings: &Settings, file: &Path) -> Result<Report> 
     let field = settings.trace_id_field.clone();
     let path = file.to_path_buf();
     let logs = tokio::task::spawn_blocking(move || -> Result<model::LogEvidence> {
-        let mut a = analyse::Analyser::new(field.as_deref(), limits);
-        let label = if path.as_os_str() == "-" {
+        let (a, label) = if path.as_os_str() == "-" {
+            let mut a = analyse::Analyser::new(field.as_deref(), limits);
             a.read_all(std::io::stdin().lock())
                 .map_err(|e| Error::Io(format!("cannot read stdin: {e}")))?;
-            "stdin".to_string()
+            (a, "stdin".to_string())
         } else {
             let f = std::fs::File::open(&path)
                 .map_err(|e| Error::Usage(format!("cannot open {}: {e}", path.display())))?;
-            a.read_all(f)
+            let a = analyse::analyse_file(&f, field.as_deref(), &limits)
                 .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-            format!("file {}", path.display())
+            (a, format!("file {}", path.display()))
         };
         Ok(a.finish(label))
     })

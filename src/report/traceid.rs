@@ -3,6 +3,7 @@
 //! plain hex) into the one form Jaeger's query API accepts: lower-case hex.
 
 use regex::Regex;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 /// JSON paths tried in order (a dotted path matches nested objects or a literal
@@ -128,17 +129,78 @@ fn nonzero(s: String) -> Option<String> {
 }
 
 /// Trace ids found in a JSON object, configured field first, without duplicates.
+///
+/// One walk over the object instead of a lookup per known field: the walk joins keys
+/// with dots, so a nested object, a literal dotted key or a mix of both reach the same
+/// path, as `logline::lookup` does, and it only descends where a known path continues.
 pub fn from_json(v: &serde_json::Value, configured: Option<&str>, out: &mut Vec<String>) {
-    let fields = configured.into_iter().chain(JSON_FIELDS.iter().copied());
-    for f in fields {
-        if let Some(s) = crate::report::logline::get_str(v, f) {
-            if let Some(id) = normalise(&s) {
-                if !out.contains(&id) {
-                    out.push(id);
-                }
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let mut path = String::new();
+    walk(v, &mut path, configured, &mut found);
+    // Stable: several values at one rank keep the walk's order.
+    found.sort_by_key(|(rank, _)| *rank);
+    for (_, raw) in found {
+        if let Some(id) = normalise(&raw) {
+            if !out.contains(&id) {
+                out.push(id);
             }
         }
     }
+}
+
+/// Every known path (rank = position, configured field first) and every dotted prefix of one.
+static KNOWN: LazyLock<(HashMap<&'static str, usize>, HashSet<&'static str>)> =
+    LazyLock::new(|| {
+        let ranks = JSON_FIELDS
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (*f, i + 1))
+            .collect();
+        let prefixes = JSON_FIELDS
+            .iter()
+            .flat_map(|f| f.match_indices('.').map(move |(i, _)| &f[..i]))
+            .collect();
+        (ranks, prefixes)
+    });
+
+fn walk(
+    v: &serde_json::Value,
+    path: &mut String,
+    configured: Option<&str>,
+    found: &mut Vec<(usize, String)>,
+) {
+    let Some(obj) = v.as_object() else { return };
+    let (ranks, prefixes) = &*KNOWN;
+    let base = path.len();
+    for (key, value) in obj {
+        path.truncate(base);
+        if base > 0 {
+            path.push('.');
+        }
+        path.push_str(key);
+        let rank = if configured == Some(path.as_str()) {
+            Some(0)
+        } else {
+            ranks.get(path.as_str()).copied()
+        };
+        if let Some(rank) = rank {
+            match value {
+                serde_json::Value::String(s) if !s.is_empty() => found.push((rank, s.clone())),
+                serde_json::Value::Number(n) => found.push((rank, n.to_string())),
+                _ => {}
+            }
+        }
+        let continues = prefixes.contains(path.as_str())
+            || configured.is_some_and(|c| {
+                c.len() > path.len()
+                    && c.starts_with(path.as_str())
+                    && c.as_bytes()[path.len()] == b'.'
+            });
+        if continues && value.is_object() {
+            walk(value, path, configured, found);
+        }
+    }
+    path.truncate(base);
 }
 
 /// Trace ids found in plain text, configured field first.
@@ -228,6 +290,39 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, vec!["5759e988bd862e3fe1be46a994272793"]);
+    }
+
+    /// Literal dotted keys and nested objects mix as in `lookup`; ids come in field
+    /// order (the configured one first), whatever the key order of the object.
+    #[test]
+    fn dotted_and_nested_keys_mix_and_keep_field_order() {
+        const U: &str = "a3ce929d0e0e47364bf92f3577b34da6";
+        for v in [
+            json!({"req.headers": {"traceparent": format!("00-{T}-00f067aa0ba902b7-01")}}),
+            json!({"req": {"headers.traceparent": format!("00-{T}-00f067aa0ba902b7-01")}}),
+            json!({"dd.trace_id": T}),
+            json!({"aws": {"xray.trace_id": T}}),
+        ] {
+            let mut out = Vec::new();
+            from_json(&v, None, &mut out);
+            assert_eq!(out, vec![T.to_string()], "{v}");
+        }
+        let v = json!({"a_first": 1, "traceparent": format!("00-{U}-00f067aa0ba902b7-01"), "trace_id": T,
+                       "ctx": {"deep": {"rid": "aaaabbbbccccdddd"}}, "req": {"id": 5}});
+        let mut out = Vec::new();
+        from_json(&v, Some("ctx.deep.rid"), &mut out);
+        assert_eq!(
+            out,
+            vec!["aaaabbbbccccdddd".to_string(), T.to_string(), U.to_string()]
+        );
+        // Not under a known path: not a trace id.
+        let mut out = Vec::new();
+        from_json(
+            &json!({"user": {"trace_id": T}, "headers": {"x": T}}),
+            None,
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]
