@@ -195,10 +195,12 @@ pub struct WatchOpts {
     /// Give up waiting after this long (exit 5; the deployment keeps running).
     #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
     pub timeout: Option<std::time::Duration>,
-    /// How often to poll the deployment (default 5s).
+    /// How often to poll the deployment target: traffic and lifecycle (default 10s).
+    /// GetDeployment itself is read on every change, every minute, and every second
+    /// once the end is near (a rollback, a stop, the end of the termination wait).
     #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
     pub poll_interval: Option<std::time::Duration>,
-    /// How often to poll the watched alarms (default 5s).
+    /// How often to poll the watched alarms (default 4s).
     #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
     pub alarm_poll_interval: Option<std::time::Duration>,
     /// Without a TTY, print a status line at least this often (default 30s).

@@ -271,16 +271,24 @@ pub async fn get_deployment(c: &Clients, id: &str) -> Result<Deployment> {
 }
 
 /// The deployment's ECS target (an ECS deployment has exactly one). `None` before
-/// CodeDeploy has created it.
-pub async fn get_target(c: &Clients, id: &str) -> Result<Option<Target>> {
-    let ids = c
-        .codedeploy
-        .list_deployment_targets()
-        .deployment_id(id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("codedeploy:ListDeploymentTargets", e))?;
-    let Some(target_id) = ids.target_ids().first() else {
+/// CodeDeploy has created it. `known` caches the target id between polls: it never
+/// changes within a deployment, and listing it again would double the calls.
+pub async fn get_target(
+    c: &Clients,
+    id: &str,
+    known: &mut Option<String>,
+) -> Result<Option<Target>> {
+    if known.is_none() {
+        let ids = c
+            .codedeploy
+            .list_deployment_targets()
+            .deployment_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("codedeploy:ListDeploymentTargets", e))?;
+        *known = ids.target_ids().first().cloned();
+    }
+    let Some(target_id) = known.as_deref() else {
         return Ok(None);
     };
     let out = c

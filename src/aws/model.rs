@@ -175,6 +175,16 @@ impl Target {
             .or_else(|| self.lifecycle.iter().rev().find(|e| e.status != "Pending"))
     }
 
+    /// Every lifecycle event has succeeded: traffic is on green and only the wait
+    /// before the original task set is terminated (and its termination) remain.
+    pub fn traffic_done(&self) -> bool {
+        !self.lifecycle.is_empty()
+            && self
+                .lifecycle
+                .iter()
+                .all(|e| e.status == "Succeeded" || e.status == "Skipped")
+    }
+
     /// The first failed lifecycle event.
     pub fn failed_event(&self) -> Option<&LifecycleEvent> {
         self.lifecycle.iter().find(|e| e.status == "Failed")

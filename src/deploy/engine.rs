@@ -21,6 +21,13 @@ pub struct WatchOptions {
     pub alarm_poll: Duration,
     /// GetDeployment is also read at least this often while the target shows progress.
     pub deployment_poll: Duration,
+    /// How often GetDeployment is read when the end is near: a rollback or a stop being
+    /// followed, or the original task set's termination about to finish. This is what
+    /// keeps the exit close to the terminal state without fast polling all along.
+    pub final_poll: Duration,
+    /// The group's wait before the original task set is terminated, when known: the end
+    /// of a successful deployment is this long after traffic is fully on green.
+    pub termination_wait: Option<Duration>,
     /// Emit a `Tick` at least this often.
     pub tick: Duration,
     pub timeout: Duration,
@@ -37,7 +44,9 @@ impl Default for WatchOptions {
             stop_on_alarm: true,
             poll: Duration::from_secs(10),
             alarm_poll: Duration::from_secs(4),
-            deployment_poll: Duration::from_secs(30),
+            deployment_poll: Duration::from_secs(60),
+            final_poll: Duration::from_secs(1),
+            termination_wait: None,
             tick: Duration::from_secs(30),
             timeout: Duration::from_secs(3600),
             expect_rollback: true,
@@ -126,13 +135,20 @@ pub async fn watch<C: Clock>(
     let mut firing: Vec<String> = Vec::new();
     let mut fired: Vec<(String, Option<String>)> = Vec::new();
     let mut stop_requested = false;
+    // Only a stop CodeDeploy accepted from us; one it had already made itself is not ours.
+    let mut stopped_by_us = false;
     let mut terminal_at: Option<Duration> = None;
     let mut lifecycle_seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut target_id: Option<String> = None;
+    // When the end of the termination wait may come: from then on GetDeployment is
+    // read every `final_poll`.
+    let mut ending_from: Option<Duration> = None;
     let mut last_status = String::new();
     let mut last_green: Option<f64> = None;
     let mut max_green = 0.0f64;
     let mut last_emit = start;
     let (mut next_target, mut next_alarm, mut next_deployment) = (start, start, start);
+    let mut last_deployment_read: Option<Duration> = None;
 
     loop {
         let now = clock.elapsed();
@@ -142,7 +158,7 @@ pub async fn watch<C: Clock>(
                 deployment,
                 rollback,
                 fired,
-                stop_requested,
+                stopped_by_us,
                 max_green,
                 target,
                 now - start,
@@ -184,7 +200,7 @@ pub async fn watch<C: Clock>(
                 if let Some(t) = p
                     .read(
                         "codedeploy:GetDeploymentTarget",
-                        codedeploy::get_target(clients, &current),
+                        codedeploy::get_target(clients, &current, &mut target_id),
                     )
                     .await?
                 {
@@ -217,6 +233,11 @@ pub async fn watch<C: Clock>(
                                 last_emit = clock.elapsed();
                             }
                         }
+                        if ending_from.is_none() && t.traffic_done() {
+                            // The wait began at most one poll ago.
+                            let wait = opts.termination_wait.unwrap_or_default();
+                            ending_from = Some((now + wait).saturating_sub(opts.poll));
+                        }
                         target = Some(t);
                     }
                 }
@@ -226,8 +247,13 @@ pub async fn watch<C: Clock>(
             .as_ref()
             .map(|t| t.status == "InProgress" || t.status == "Pending")
             .unwrap_or(false);
-        if now >= next_deployment || target_changed || !target_busy || stop_requested || in_rollback
-        {
+        let due = deployment_due(
+            in_rollback || stop_requested || ending_from.is_some_and(|from| now >= from),
+            next_deployment,
+            last_deployment_read,
+            opts.final_poll,
+        );
+        if now >= due || target_changed || !target_busy {
             if let Some(d) = p
                 .read(
                     "codedeploy:GetDeployment",
@@ -236,6 +262,7 @@ pub async fn watch<C: Clock>(
                 .await?
             {
                 next_deployment = now + opts.deployment_poll;
+                last_deployment_read = Some(now);
                 let status = d.status.to_string();
                 if status != last_status {
                     last_status = status.clone();
@@ -278,7 +305,7 @@ pub async fn watch<C: Clock>(
                     deployment,
                     rollback,
                     fired,
-                    stop_requested,
+                    stopped_by_us,
                     max_green,
                     target,
                     clock.elapsed() - start,
@@ -290,6 +317,7 @@ pub async fn watch<C: Clock>(
                 match codedeploy::stop(clients, &current, true).await? {
                     codedeploy::StopOutcome::Requested { .. } => {
                         stop_requested = true;
+                        stopped_by_us = true;
                         p.emit(Event::StopRequested {
                             deployment_id: current.clone(),
                             rollback: true,
@@ -312,6 +340,7 @@ pub async fn watch<C: Clock>(
                 current = rid;
                 in_rollback = true;
                 last_status.clear();
+                last_deployment_read = None;
                 continue;
             }
             Decision::Wait => {}
@@ -331,7 +360,18 @@ pub async fn watch<C: Clock>(
             });
             last_emit = now;
         }
-        let mut wake = next_target.min(next_deployment);
+        let ending = in_rollback || stop_requested || ending_from.is_some_and(|f| now >= f);
+        let mut wake = next_target.min(deployment_due(
+            ending,
+            next_deployment,
+            last_deployment_read,
+            opts.final_poll,
+        ));
+        if let Some(from) = ending_from {
+            if from > now {
+                wake = wake.min(from);
+            }
+        }
         if !in_rollback && !stop_requested && !opts.alarms.is_empty() {
             wake = wake.min(next_alarm);
         }
@@ -340,6 +380,21 @@ pub async fn watch<C: Clock>(
             .max(Duration::from_millis(50))
             .min(opts.tick);
         clock.sleep(nap).await;
+    }
+}
+
+/// When GetDeployment is next due: every `final_poll` once the end is near, else at the
+/// regular schedule.
+fn deployment_due(
+    ending: bool,
+    next_deployment: Duration,
+    last_read: Option<Duration>,
+    final_poll: Duration,
+) -> Duration {
+    if ending {
+        last_read.map_or(Duration::ZERO, |t| t + final_poll)
+    } else {
+        next_deployment
     }
 }
 
@@ -536,6 +591,104 @@ mod tests {
             clock.elapsed() < Duration::from_secs(60),
             "{:?}",
             clock.elapsed()
+        );
+    }
+
+    /// After the shift, GetDeployment is read every second only from shortly before the
+    /// termination wait can end: the exit follows the terminal state within a poll of
+    /// `final_poll`, without a second-by-second poll through the whole deployment. The
+    /// target id is listed once.
+    #[tokio::test]
+    async fn the_end_of_the_termination_wait_is_seen_within_a_second() {
+        use aws_sdk_codedeploy::types::{LifecycleEvent, LifecycleEventStatus};
+        const END: Duration = Duration::from_secs(57);
+        let clock = FakeClock::default();
+        let done_target = |status: TargetStatus| {
+            let set = |label: TargetLabel, w: f64| {
+                EcsTaskSet::builder()
+                    .identifer(format!("ecs-svc/{w}"))
+                    .task_set_label(label)
+                    .traffic_weight(w)
+                    .build()
+            };
+            let ev = |name: &str| {
+                LifecycleEvent::builder()
+                    .lifecycle_event_name(name)
+                    .status(LifecycleEventStatus::Succeeded)
+                    .build()
+            };
+            GetDeploymentTargetOutput::builder()
+                .deployment_target(
+                    DeploymentTarget::builder()
+                        .ecs_target(
+                            EcsTarget::builder()
+                                .status(status)
+                                .lifecycle_events(ev("Install"))
+                                .lifecycle_events(ev("AllowTraffic"))
+                                .task_sets_info(set(TargetLabel::Blue, 0.0))
+                                .task_sets_info(set(TargetLabel::Green, 100.0))
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        };
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("c:s")
+                .build()
+        });
+        let c1 = clock.clone();
+        let tgt = mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_output(move || {
+            done_target(if c1.elapsed() >= END {
+                TargetStatus::Succeeded
+            } else {
+                TargetStatus::InProgress
+            })
+        });
+        let c2 = clock.clone();
+        let main = mock!(aws_sdk_codedeploy::Client::get_deployment).then_output(move || {
+            info(
+                "d-1",
+                if c2.elapsed() >= END {
+                    S::Succeeded
+                } else {
+                    S::InProgress
+                },
+                None,
+            )
+        });
+        let empty: [&aws_smithy_mocks::Rule; 0] = [];
+        let clients = Clients {
+            ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &empty),
+            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &empty),
+            codedeploy: mock_client!(
+                aws_sdk_codedeploy,
+                RuleMode::MatchAny,
+                &[&list, &tgt, &main]
+            ),
+            cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &empty),
+            logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &empty),
+            region: "us-east-1".into(),
+        };
+        let opts = WatchOptions {
+            termination_wait: Some(Duration::from_secs(60)),
+            timeout: Duration::from_secs(600),
+            ..Default::default()
+        };
+        let mut sink = Collect::default();
+        let w = watch(&clients, &clock, &mut sink, "d-1", &opts)
+            .await
+            .unwrap();
+        assert_eq!(w.outcome, Outcome::Succeeded);
+        let late = clock.elapsed() - END;
+        assert!(late <= opts.final_poll, "seen {late:?} after the end");
+        assert_eq!(list.num_calls(), 1, "the target id is listed once");
+        // The initial read, then one a second from 50 s (wait 60 s less one target poll).
+        assert!(
+            main.num_calls() <= 10,
+            "{} GetDeployment calls",
+            main.num_calls()
         );
     }
 

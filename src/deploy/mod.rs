@@ -109,7 +109,7 @@ impl Ctx {
     }
 
     /// Watch options from flags over `[watch]` over defaults.
-    fn watch_options(&self, o: &WatchOpts, group_alarms: &[String]) -> WatchOptions {
+    fn watch_options(&self, o: &WatchOpts, group: &DeploymentGroup) -> WatchOptions {
         let w = self.cfg.layer.watch.clone().unwrap_or_default();
         let d = WatchOptions::default();
         let dur = |flag: Option<Duration>, file: Option<Dur>, default: Duration| {
@@ -120,12 +120,15 @@ impl Ctx {
             alarms: if !o.alarms.is_empty() {
                 o.alarms.clone()
             } else {
-                w.alarms.clone().unwrap_or_else(|| group_alarms.to_vec())
+                w.alarms.clone().unwrap_or_else(|| group.alarms.clone())
             },
             stop_on_alarm: !o.no_stop_on_alarm && w.stop_on_alarm.unwrap_or(true),
             poll,
             alarm_poll: dur(o.alarm_poll_interval, w.alarm_poll_interval, d.alarm_poll),
             deployment_poll: d.deployment_poll.max(poll),
+            termination_wait: group
+                .termination_wait_minutes
+                .map(|m| Duration::from_secs(m.max(0) as u64 * 60)),
             tick: dur(o.heartbeat, w.heartbeat, d.tick),
             timeout: o
                 .timeout
@@ -428,7 +431,7 @@ async fn deploy(
     let service = ecs::describe_service(c, &target.cluster, &target.service).await?;
     check_group(&group, &target, &service.controller)?;
     let routing = codedeploy::get_config(c, &config_name).await?;
-    let mut opts = ctx.watch_options(&args.watch, &group.alarms);
+    let mut opts = ctx.watch_options(&args.watch, &group);
     if args.watch.timeout.is_none()
         && ctx
             .cfg
@@ -760,7 +763,7 @@ pub async fn run_watch(global: &Global, args: WatchArgs) -> Result<i32> {
         let ctx = Ctx::load(global).await?;
         let d = codedeploy::get_deployment(&ctx.clients, &args.deployment_id).await?;
         let group = codedeploy::get_group(&ctx.clients, &d.application, &d.group).await?;
-        let mut opts = ctx.watch_options(&args.watch, &group.alarms);
+        let mut opts = ctx.watch_options(&args.watch, &group);
         opts.expect_rollback = group.auto_rollback_enabled;
         let mut sink = reporter(global, opts.tick);
         sink.emit(
@@ -833,7 +836,7 @@ pub async fn run_stop(global: &Global, args: StopArgs) -> Result<i32> {
             state_file: None,
             report_dir: None,
         },
-        &[],
+        &group,
     );
     opts.alarms.clear();
     opts.stop_on_alarm = false;
