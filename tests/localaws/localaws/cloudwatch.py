@@ -38,6 +38,7 @@ from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
 
 from . import clock, registry, settings
+from .timeline import TIMELINE
 
 STATE_LOCK = threading.RLock()
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -291,6 +292,7 @@ def transition(backend, alarm, new_state: str, reason: str, reason_data: str | N
                 "newState": _state_dict(new_state, reason, reason_data),
             }
             _add_history(backend, alarm, "StateUpdate", f"Alarm updated from {old_state} to {new_state}", data, at)
+            TIMELINE.record("alarm", alarm=alarm.name, old_state=old_state, new_state=new_state, manual=manual)
         return changed
 
 

@@ -49,6 +49,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.elbv2.models import FakeAction
 
 from localaws import registry, scenarios, settings, traffic
+from localaws.timeline import TIMELINE
 from localaws.clock import get_clock
 from localaws.scenarios import LOCK, setting
 
@@ -666,6 +667,7 @@ def _r_create_deployment(self):
             auto_rollback_configuration=self._get_param("autoRollbackConfiguration"),
             override_alarm_configuration=self._get_param("overrideAlarmConfiguration"))
         dep = backend.deployments[dep_id]
+        TIMELINE.record("deployment", deployment_id=dep_id, status=dep.status, error_code=None)
         dep.previous_revision = (getattr(dg, "_ld_last_success_revision", None))
         dep._ld = DeploySim(backend.account_id, backend.region_name, services[0].get("clusterName"),
                             services[0].get("serviceName"), spec, routing)
@@ -732,6 +734,7 @@ def _r_stop_deployment(self):
             dep.complete_time = _now()
             return ActionResult({"status": "Succeeded", "statusMessage": "Deployment stopped."})
         rollback = self._get_param("autoRollbackEnabled")
+        TIMELINE.record("stop_requested", deployment_id=dep_id, rollback=rollback)
         if rollback is None:
             events = _rollback_events(dep)
             rollback = "DEPLOYMENT_STOP_ON_REQUEST" in events
@@ -1056,6 +1059,10 @@ def _skip_rest(sim: DeploySim, now: datetime) -> None:
 
 
 def _set_status(dep: Any, status: str, now: datetime) -> None:
+    if status != dep.status:
+        info = getattr(dep, "error_information", None) or {}
+        TIMELINE.record("deployment", deployment_id=dep.deployment_id, status=status,
+                        error_code=info.get("code"))
     dep.status = status
     dg = dep.deployment_group
     if status in TERMINAL:
@@ -1383,6 +1390,8 @@ def _maybe_rollback(dep: Any, sim: DeploySim, rollback: bool, verb: str, now: da
         application_name=dep.application_name, deployment_group_name=dep.deployment_group_name,
         revision=dep.previous_revision or dep.revision, deployment_config_name="CodeDeployDefault.ECSAllAtOnce")
     rb = backend.deployments[rb_id]
+    TIMELINE.record("deployment", deployment_id=rb_id, status=rb.status, error_code=None,
+                    rollback_of=dep.deployment_id)
     rb.creator = "codeDeployRollback"
     rb.previous_revision = dep.revision
     rb.create_time = now

@@ -26,6 +26,7 @@ from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.wsgi import get_input_stream
 
 from . import clock, faults, registry, settings
+from .timeline import TIMELINE, user_agent_product
 
 # Our own modules that patch moto and register routes/loops.
 from . import cloudwatch as _cloudwatch  # noqa: F401
@@ -158,6 +159,7 @@ class LocalAwsApp:
         body = _read_body(environ)
         info = faults.identify(environ, body)
         faults.CALLS.record(info)
+        TIMELINE.record("call", operation=info.key, agent=user_agent_product(environ))
         decision = faults.FAULTS.decide(info)
         if decision.latency_s > 0:
             time.sleep(decision.latency_s)
@@ -274,10 +276,20 @@ def _reset_calls(method, path, query, body):
     return 200, {}, faults.CALLS.snapshot()
 
 
+@registry.route("GET", "/_localaws/timeline")
+def _get_timeline(method, path, query, body):
+    try:
+        since = int((query.get("since") or ["0"])[0])
+    except ValueError:
+        raise ValueError("'since' must be an integer sequence number") from None
+    return 200, {}, TIMELINE.since(since)
+
+
 @registry.on_reset
 def _reset_faults_and_calls() -> None:
     faults.FAULTS.clear()
     faults.CALLS.reset()
+    TIMELINE.reset()
 
 
 # ---------------------------------------------------------------------------
