@@ -48,7 +48,7 @@ impl Entry {
             let Some(file) = &f.location.file else {
                 return false;
             };
-            if !re.is_match(file.trim_start_matches("./")) {
+            if !re.is_match(relative(file)) {
                 return false;
             }
         }
@@ -189,10 +189,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Allowlist> {
     })
 }
 
+/// A path as the globs see it: Gitleaks and Checkov report `./app/x` or `app/x`, Trivy
+/// reports files inside an image as `/app/x`; `app/**` is meant to cover all three.
+fn relative(path: &str) -> &str {
+    path.trim_start_matches("./").trim_start_matches('/')
+}
+
 /// `*` matches within one path segment, `**` across segments, `?` one character; a
 /// pattern ending in `/` matches everything below that directory.
 fn glob_regex(glob: &str) -> std::result::Result<regex::Regex, regex::Error> {
-    let glob = glob.trim_start_matches("./");
+    let glob = relative(glob);
     let mut re = String::from("^");
     let mut chars = glob.chars().peekable();
     while let Some(c) = chars.next() {
@@ -298,6 +304,40 @@ expires = "2000-01-01"
             None
         )));
         assert!(!ckv.matches(&finding(Tool::Checkov, "CKV_AWS_20", "infra/main.tf", None)));
+    }
+
+    #[test]
+    fn paths_match_with_or_without_a_leading_slash_or_dot() {
+        let text = "[[allow]]\ntool = \"trivy\"\nid = \"aws-access-key-id\"\npath = \"app/**\"\nreason = \"fixture key\"\nexpires = 2999-01-01\n";
+        let a = parse(text, Path::new("a.toml")).unwrap();
+        let e = &a.entries[0];
+        for file in [
+            "/app/.env",
+            "app/.env",
+            "./app/.env",
+            "/app/config/.aws/credentials",
+        ] {
+            assert!(
+                e.matches(&finding(Tool::Trivy, "aws-access-key-id", file, None)),
+                "{file}"
+            );
+        }
+        for file in ["/srv/app/.env", "/etc/app.env", "application/.env"] {
+            assert!(
+                !e.matches(&finding(Tool::Trivy, "aws-access-key-id", file, None)),
+                "{file}"
+            );
+        }
+        // An absolute pattern means the same as the relative one.
+        let abs = text.replace("\"app/**\"", "\"/app/**\"");
+        let a = parse(&abs, Path::new("a.toml")).unwrap();
+        assert!(a.entries[0].matches(&finding(
+            Tool::Trivy,
+            "aws-access-key-id",
+            "/app/.env",
+            None
+        )));
+        assert!(a.entries[0].matches(&finding(Tool::Trivy, "aws-access-key-id", "app/.env", None)));
     }
 
     #[test]
