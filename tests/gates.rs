@@ -342,6 +342,63 @@ fn secrets_gate_with_a_commit_range_scans_only_that_range() {
     ws.run(&["gate", "secrets"]).expect(GATE_FAILED);
 }
 
+
+/// A fake Gitleaks that does what the real one does to its `--report-path` (deletes and
+/// recreates it), records the path it was given in `paths.txt`, and reports no leaks. It
+/// refuses to touch a path under /dev: should shipwatch regress, the test must fail, not
+/// delete /dev/null the way the real tool does.
+fn fake_gitleaks_recording_its_report_path(ws: &Ws) {
+    ws.script(
+        "pipeline/fake/gitleaks",
+        "out=''; prev=''\nfor a in \"$@\"; do [ \"$prev\" = --report-path ] && out=$a; prev=$a; done\n\
+         echo \"$out\" >> \"$(dirname \"$0\")/paths.txt\"\n\
+         case \"$out\" in ''|/dev/*) exit 9;; esac\n\
+         rm -f \"$out\" && : > \"$out\" && rm -f \"$out\"\n\
+         echo '[]' > \"$out\"\nexit 0",
+    );
+}
+
+#[test]
+fn gitleaks_gets_a_fresh_temporary_report_path_never_a_shared_or_special_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let ws =
+        Ws::new("[gates.tools]\ngitleaks = \"fake/gitleaks\"\n[gates.secrets]\npath = \"repo\"\n");
+    ws.repo(&[("README.md", "x\n")]);
+    fake_gitleaks_recording_its_report_path(&ws);
+    ws.run(&["gate", "secrets"]).expect(OK);
+    ws.run(&["gate", "secrets"]).expect(OK);
+    assert_eq!(ws.findings("secrets")["status"], "passed");
+    let recorded = std::fs::read_to_string(ws.path("pipeline/fake/paths.txt")).unwrap();
+    let paths: Vec<PathBuf> = recorded.lines().map(PathBuf::from).collect();
+    assert_eq!(paths.len(), 2, "{recorded}");
+    for p in &paths {
+        assert!(p.is_absolute(), "{}", p.display());
+        assert!(!p.starts_with("/dev"), "{}", p.display());
+        assert!(
+            p.starts_with(std::env::temp_dir()),
+            "not in the temporary directory: {}",
+            p.display()
+        );
+        assert!(
+            !p.starts_with(ws.dir.path()),
+            "inside the workspace or repository: {}",
+            p.display()
+        );
+        assert!(
+            !p.parent().unwrap().exists(),
+            "left behind: {}",
+            p.display()
+        );
+    }
+    assert_ne!(paths[0], paths[1], "each run gets its own path");
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+}
+
 #[test]
 fn allowlist_suppresses_until_expiry_and_reports_stale_entries() {
     require("gitleaks");
