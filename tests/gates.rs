@@ -342,6 +342,45 @@ fn secrets_gate_with_a_commit_range_scans_only_that_range() {
     ws.run(&["gate", "secrets"]).expect(GATE_FAILED);
 }
 
+#[test]
+fn secrets_gate_fails_when_git_cannot_read_the_history() {
+    require("gitleaks");
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    ws.repo(&[(
+        "config/app.env",
+        &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()),
+    )]);
+    // A range whose base this clone does not have, as in a shallow CI checkout: Gitleaks
+    // itself exits 0 with `[]` here.
+    let run = ws.run(&["gate", "secrets", "--log-opts", "origin/main..HEAD"]);
+    run.expect(TOOL_FAILED);
+    assert!(
+        run.stderr.contains("git history could not be read")
+            && run.stderr.contains("unknown revision")
+            && run.stderr.contains("origin/main"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.findings("secrets")["status"], "error");
+
+    // A repository with a missing object: no range involved, same silent `[]` from Gitleaks.
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD:config/app.env"])
+        .current_dir(ws.path("repo"))
+        .output()
+        .unwrap();
+    let blob = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    std::fs::remove_file(ws.path(&format!("repo/.git/objects/{}/{}", &blob[..2], &blob[2..])))
+        .unwrap();
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(TOOL_FAILED);
+    assert!(
+        run.stderr.contains("git history could not be read") && run.stderr.contains(&blob),
+        "{}",
+        run.stderr
+    );
+}
+
 
 /// A fake Gitleaks that does what the real one does to its `--report-path` (deletes and
 /// recreates it), records the path it was given in `paths.txt`, and reports no leaks. It

@@ -1,4 +1,5 @@
-//! Gitleaks' JSON report (a top-level array, `[]` when clean) into findings.
+//! Gitleaks' JSON report (a top-level array, `[]` when clean) into findings, and the git
+//! failures Gitleaks reports only in its log.
 //!
 //! `Secret` and `Match` are deliberately not read: even when a run forgot `--redact`,
 //! no secret value can reach shipwatch's outputs.
@@ -72,9 +73,95 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
     })
 }
 
+/// The git failures Gitleaks logged while reading the history, without colour codes.
+///
+/// Gitleaks relays every line git writes to stderr as `ERR [git] …` (it logs the harmless
+/// rename-limit and auto-gc notices as warnings instead), logs `stderr is not empty`, and
+/// then writes `[]` and exits 0 as if the history were clean: an unknown revision in
+/// `--log-opts`, a shallow clone, "dubious ownership", a missing object. These lines are
+/// the only sign that nothing, or only part of the history, was scanned.
+pub fn git_errors(stderr: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = strip_ansi(line);
+        // `9:14PM ERR [git] fatal: …`: the level comes right after the short timestamp.
+        let Some(rest) = ["ERR ", "FTL "].iter().find_map(|level| {
+            let at = line.find(level)?;
+            (at <= 12).then(|| line[at + level.len()..].trim())
+        }) else {
+            continue;
+        };
+        if let Some(git) = rest.strip_prefix("[git]") {
+            let git = git.trim();
+            if !git.is_empty() {
+                out.push(format!("git: {git}"));
+            }
+        } else if rest.contains("stderr is not empty")
+            || rest.contains("failed to scan Git repository")
+        {
+            out.push(rest.to_owned());
+        }
+    }
+    out
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI sequence: ESC [ parameters final-byte.
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_failures_in_the_log_are_found_with_or_without_colour() {
+        // As gitleaks 8.30.1 logs an unknown revision in --log-opts (exit 0, report `[]`).
+        let plain = b"9:19PM ERR [git] fatal: ambiguous argument 'origin/main..HEAD': unknown revision or path not in the working tree.\n\
+9:19PM ERR [git] Use '--' to separate paths from revisions, like this:\n\
+9:19PM ERR error=\"stderr is not empty\"\n";
+        let errs = git_errors(plain);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("git: fatal: ambiguous argument 'origin/main..HEAD'"));
+        let coloured = "\u{1b}[90m9:14PM\u{1b}[0m \u{1b}[31mERR\u{1b}[0m \u{1b}[1m[git] fatal: unable to read 45b983be36b73c0788dc9cbcb76cbb80fc7bb057\u{1b}[0m\n";
+        assert_eq!(
+            git_errors(coloured.as_bytes()),
+            ["git: fatal: unable to read 45b983be36b73c0788dc9cbcb76cbb80fc7bb057"]
+        );
+        assert_eq!(
+            git_errors(
+                b"12:00PM ERR failed to scan Git repository error=\"stderr is not empty\"\n"
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn warnings_and_ordinary_log_lines_are_not_git_failures() {
+        let log = b"9:19PM WRN leaks found: 1\n\
+9:19PM WRN inexact rename detection was skipped due to too many files.\n\
+9:19PM INF 2 commits scanned.\n\
+9:19PM ERR [git]\n\
+a file mentioning [git] ERR in passing\n";
+        assert!(git_errors(log).is_empty(), "{:?}", git_errors(log));
+    }
 
     // Field set as gitleaks 8.30 writes it in `git` mode, secret already redacted.
     const TWO: &str = r#"[

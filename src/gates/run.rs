@@ -279,6 +279,7 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
             &FINDINGS_EXIT.to_string(),
             "--redact",
             "--no-banner",
+            "--no-color",
             "--log-level",
             "warn",
         ]);
@@ -298,9 +299,30 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };
-    if git && String::from_utf8_lossy(&ran.stderr).contains("not a git repository") {
-        let e = ToolError { message: "gitleaks could not read the git history (\"not a git repository\"); nothing was scanned".into(), stderr_tail: ran.tail() };
-        return Ok(ctx.error(kind, target, e, notes));
+    if git {
+        // Git failing under Gitleaks still gives exit 0 and `[]`: judge its log instead.
+        let errors = gitleaks::git_errors(&ran.stderr);
+        if let Some(first) = errors
+            .iter()
+            .find(|e| e.starts_with("git: "))
+            .or(errors.first())
+        {
+            let mut message = format!(
+                "the git history could not be read ({first}), so whatever Gitleaks reports covers none or only part of it"
+            );
+            if first.contains("unknown revision") || first.contains("bad revision") {
+                message.push_str("; a revision in --log-opts / [gates.secrets] log_opts is not in this clone: fetch it (a shallow clone lacks origin/main) or change the range");
+            } else if first.contains("dubious ownership") {
+                message.push_str("; the checkout belongs to another user: add it to git's safe.directory for the user running shipwatch");
+            } else if first.contains("not a git repository") {
+                message.push_str("; the .git directory is not a usable repository");
+            }
+            let e = ToolError {
+                message,
+                stderr_tail: ran.tail(),
+            };
+            return Ok(ctx.error(kind, target, e, notes));
+        }
     }
     let parsed = match gitleaks::parse(&ran.report) {
         Ok(p) => p,
