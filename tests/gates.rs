@@ -381,6 +381,47 @@ fn secrets_gate_fails_when_git_cannot_read_the_history() {
     );
 }
 
+#[test]
+fn gitleaks_allow_comments_and_ignore_files_do_not_bypass_the_allowlist() {
+    require("gitleaks");
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    ws.repo(&[(
+        "config/app.env",
+        &format!("AWS_ACCESS_KEY_ID={} # gitleaks:allow\n", fake_aws_key()),
+    )]);
+    ws.run(&["gate", "secrets"]).expect(GATE_FAILED);
+    let fingerprint = ws.findings("secrets")["findings"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A .gitleaksignore in the working directory is not read.
+    ws.write(".gitleaksignore", &format!("{fingerprint}\n"));
+    ws.run(&["gate", "secrets"]).expect(GATE_FAILED);
+    std::fs::remove_file(ws.path(".gitleaksignore")).unwrap();
+    // One in the scanned repository is applied by Gitleaks whatever it is told; the gate
+    // says so in its summary, its notes and every output.
+    ws.write(
+        "repo/.gitleaksignore",
+        &format!("# accepted\n{fingerprint}\n"),
+    );
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(OK);
+    let report = ws.findings("secrets");
+    assert!(
+        report["summary"]
+            .as_str()
+            .unwrap()
+            .contains(".gitleaksignore honoured (1 fingerprint(s))"),
+        "{report}"
+    );
+    assert!(
+        report["notes"].to_string().contains("repo/.gitleaksignore"),
+        "{report}"
+    );
+    assert!(run.stdout.contains(".gitleaksignore"), "{}", run.stdout);
+    let md = std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.md")).unwrap();
+    assert!(md.contains("bypassing the allowlist"), "{md}");
+}
 
 /// A fake Gitleaks that does what the real one does to its `--report-path` (deletes and
 /// recreates it), records the path it was given in `paths.txt`, and reports no leaks. It
@@ -761,6 +802,45 @@ fn image_gate_counts_secrets_and_misconfigurations_in_the_image() {
         run.stdout
     );
     assert!(!format!("{}{}", run.all(), ws.all_outputs()).contains(&key));
+}
+
+#[test]
+fn trivy_ignore_and_config_files_in_the_working_directory_do_not_bypass_the_allowlist() {
+    require("trivy");
+    let ws = Ws::new("[gates.image]\nscanners = [\"secret\"]\n");
+    let key = fake_aws_key();
+    let files = image_files(&key);
+    let tar = ws.image_tar(
+        &files
+            .iter()
+            .map(|(n, t)| (*n, t.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    // Each of these alone makes Trivy drop the key before shipwatch sees it.
+    ws.write(".trivyignore", "aws-access-key-id\n");
+    ws.write("trivy.yaml", "severity:\n  - LOW\n");
+    let run = ws.run(&["gate", "image", "--input", tar.to_str().unwrap()]);
+    run.expect(GATE_FAILED);
+    assert!(
+        ws.rule_ids("image")
+            .contains(&"aws-access-key-id".to_owned()),
+        "{:?}",
+        ws.rule_ids("image")
+    );
+    let notes = ws.findings("image")["notes"].to_string();
+    assert!(
+        notes.contains("./.trivyignore was not applied") && notes.contains("./trivy.yaml"),
+        "{notes}"
+    );
+    // The allowlist, with a reason and an expiry, is the way to accept it; Trivy reports
+    // files inside the image with a leading slash.
+    ws.write(
+        "pipeline/allowlist.toml",
+        "[[allow]]\ntool = \"trivy\"\nid = \"aws-access-key-id\"\npath = \"app/**\"\nreason = \"fixture key\"\nexpires = 2999-12-31\n",
+    );
+    ws.run(&["gate", "image", "--input", tar.to_str().unwrap()])
+        .expect(OK);
+    assert_eq!(ws.findings("image")["allowlisted"], 1);
 }
 
 // ---- sbom (Syft) ----

@@ -1,5 +1,6 @@
-//! Gitleaks' JSON report (a top-level array, `[]` when clean) into findings, and the git
-//! failures Gitleaks reports only in its log.
+//! Gitleaks' JSON report (a top-level array, `[]` when clean) into findings, plus the two
+//! things Gitleaks only says outside its report: git failures in its log, and the
+//! `.gitleaksignore` entries it applies on its own.
 //!
 //! `Secret` and `Match` are deliberately not read: even when a run forgot `--redact`,
 //! no secret value can reach shipwatch's outputs.
@@ -126,6 +127,14 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+/// How many fingerprints a `.gitleaksignore` lists (`#` starts a comment).
+pub fn ignore_entries(text: &str) -> usize {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +170,17 @@ mod tests {
 9:19PM ERR [git]\n\
 a file mentioning [git] ERR in passing\n";
         assert!(git_errors(log).is_empty(), "{:?}", git_errors(log));
+    }
+
+    #[test]
+    fn ignore_entries_skip_comments_and_blank_lines() {
+        assert_eq!(
+            ignore_entries(
+                "# accepted\n\nabc:app.env:aws-access-token:1\napp.env:generic-api-key:3 # old\n"
+            ),
+            2
+        );
+        assert_eq!(ignore_entries("# nothing\n"), 0);
     }
 
     // Field set as gitleaks 8.30 writes it in `git` mode, secret already redacted.

@@ -267,6 +267,19 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
         Ok(t) => t,
         Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };
+    // Gitleaks also applies `<path>/.gitleaksignore`, and no flag turns that off: say so
+    // wherever the result is shown, because those findings never reach the allowlist.
+    let source_ignore = path.join(".gitleaksignore");
+    let ignored = std::fs::read_to_string(&source_ignore)
+        .ok()
+        .map(|t| gitleaks::ignore_entries(&t))
+        .filter(|n| *n > 0);
+    if let Some(n) = ignored {
+        notes.push(format!(
+            "{} lists {n} fingerprint(s) that Gitleaks drops before shipwatch sees them, bypassing the allowlist's reason and expiry; move them to the allowlist and delete the file",
+            source_ignore.display()
+        ));
+    }
     let tmp = tempdir()?;
     let report = tmp.path().join("gitleaks.json");
     let mut inv = Invocation::new(&tool)
@@ -282,7 +295,14 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
             "--no-color",
             "--log-level",
             "warn",
-        ]);
+            // Findings are accepted in the allowlist, with a reason and an expiry, not by
+            // a comment anyone can add next to the secret.
+            "--ignore-gitleaks-allow",
+        ])
+        // Gitleaks reads `.gitleaksignore` from the working directory unless told another
+        // place; the fresh temporary directory has none.
+        .arg("--gitleaks-ignore-path")
+        .arg(tmp.path());
     if let Some(range) = &log_opts {
         inv = inv.arg(format!("--log-opts={range}"));
         notes.push(format!("commit range: {range}"));
@@ -337,7 +357,12 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
         };
         return Ok(ctx.error(kind, target, e, notes));
     }
-    Ok(ctx.evaluate(kind, target, parsed, notes))
+    let mut r = ctx.evaluate(kind, target, parsed, notes);
+    if let Some(n) = ignored {
+        r.summary
+            .push_str(&format!("; .gitleaksignore honoured ({n} fingerprint(s))"));
+    }
+    Ok(r)
 }
 
 const TRIVY_SCANNERS: &[&str] = &["vuln", "secret", "misconfig", "license"];
@@ -388,9 +413,29 @@ pub async fn image(ctx: &Ctx, a: ImageArgs) -> Result<GateReport> {
     };
     let tmp = tempdir()?;
     let report = tmp.path().join("trivy.json");
+    // Trivy reads `.trivyignore` and `trivy.yaml` from the working directory. Either can
+    // drop findings (an ignore list, a narrower severity) before shipwatch's allowlist
+    // sees them, so Trivy gets empty ones; accepting a finding takes an allowlist entry.
+    let no_ignores = tmp.path().join("empty.trivyignore");
+    let no_config = tmp.path().join("empty-trivy.yaml");
+    for p in [&no_ignores, &no_config] {
+        std::fs::write(p, "")
+            .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display())))?;
+    }
+    for name in [".trivyignore", ".trivyignore.yaml", "trivy.yaml"] {
+        if Path::new(name).exists() {
+            notes.push(format!(
+                "./{name} was not applied: shipwatch runs Trivy without it, so findings are accepted only through the allowlist (reason and expiry)"
+            ));
+        }
+    }
     let mut inv = Invocation::new(&tool)
         .args(["image", "--format", "json", "--output"])
         .arg(&report)
+        .arg("--ignorefile")
+        .arg(&no_ignores)
+        .arg("--config")
+        .arg(&no_config)
         .args([
             "--exit-code",
             &FINDINGS_EXIT.to_string(),
