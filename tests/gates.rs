@@ -655,6 +655,20 @@ fn empty_truncated_and_non_json_reports_are_exit_8_never_a_pass() {
 }
 
 #[test]
+fn trivy_signalling_findings_with_an_empty_report_is_exit_8() {
+    let ws = Ws::new("[gates.tools]\ntrivy = \"fake/trivy\"\n");
+    ws.write("web.tar", "x");
+    let clean = r#"{"SchemaVersion":2,"ArtifactName":"web.tar","ArtifactType":"container_image","Metadata":{}}"#;
+    fake_trivy(&ws, clean, 3);
+    let run = ws.run(&["gate", "image", "--input", "web.tar"]);
+    run.expect(TOOL_FAILED);
+    assert!(run.stderr.contains("lists none"), "{}", run.stderr);
+    // The same report with Trivy's "clean" exit code passes.
+    fake_trivy(&ws, clean, 0);
+    ws.run(&["gate", "image", "--input", "web.tar"]).expect(OK);
+}
+
+#[test]
 fn a_tool_that_hangs_is_killed_at_the_timeout() {
     let ws = Ws::new("[gates.tools]\ntrivy = \"fake/trivy\"\n");
     ws.script(

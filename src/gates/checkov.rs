@@ -120,6 +120,7 @@ pub fn parse(bytes: &[u8], severities: &Severities) -> Result<Parsed, InvalidRep
                     "Checkov found nothing to scan (checkov {})",
                     s.checkov_version.as_deref().unwrap_or("?")
                 )],
+                ..Default::default()
             });
         }
         _ => {

@@ -70,7 +70,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
         .collect();
     Ok(Parsed {
         findings,
-        notes: Vec::new(),
+        ..Default::default()
     })
 }
 

@@ -363,6 +363,9 @@ pub struct Parsed {
     pub findings: Vec<Finding>,
     /// Facts about the scan worth showing (e.g. "checks passed: 25", "suppressed in source: 3").
     pub notes: Vec<String>,
+    /// Entries the report holds that this gate does not judge (Trivy's license findings).
+    /// They still explain a tool's "findings" exit code when `findings` is empty.
+    pub unjudged: usize,
 }
 
 /// A report that cannot be trusted: empty, truncated, not JSON, or an unknown shape.

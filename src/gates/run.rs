@@ -473,10 +473,22 @@ pub async fn image(ctx: &Ctx, a: ImageArgs) -> Result<GateReport> {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };
-    Ok(match trivy::parse(&ran.report) {
-        Ok(p) => ctx.evaluate(kind, target, p, notes),
-        Err(e) => ctx.error(kind, target, invalid(Tool::Trivy, e, ran.tail()), notes),
-    })
+    let parsed = match trivy::parse(&ran.report) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(ctx.error(kind, target, invalid(Tool::Trivy, e, ran.tail()), notes));
+        }
+    };
+    if ran.code == FINDINGS_EXIT && parsed.findings.is_empty() && parsed.unjudged == 0 {
+        let e = ToolError {
+            message: format!(
+                "trivy signalled findings (exit {FINDINGS_EXIT}) but its report lists none; the report is incomplete or not this run's"
+            ),
+            stderr_tail: ran.tail(),
+        };
+        return Ok(ctx.error(kind, target, e, notes));
+    }
+    Ok(ctx.evaluate(kind, target, parsed, notes))
 }
 
 enum ImageSource {

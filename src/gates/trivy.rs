@@ -34,6 +34,9 @@ struct TrivyResult<'a> {
     misconfigurations: Option<Vec<Misconf<'a>>>,
     #[serde(default, borrow)]
     secrets: Option<Vec<Secret<'a>>>,
+    /// Counted, not judged: the gate's policy has no license rules.
+    #[serde(default)]
+    licenses: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +130,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
         ));
     }
     for r in results {
+        out.unjudged += r.licenses.as_ref().map_or(0, Vec::len);
         let target = r.target;
         for v in r.vulnerabilities.unwrap_or_default() {
             let fixed = v.fixed_version.filter(|f| !f.is_empty());
@@ -236,6 +240,12 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
             });
         }
     }
+    if out.unjudged > 0 {
+        out.notes.push(format!(
+            "{} license finding(s) in the report are not judged by this gate",
+            out.unjudged
+        ));
+    }
     Ok(out)
 }
 
@@ -261,6 +271,23 @@ mod tests {
       {"Target":"/app/.env","Class":"secret","Secrets":[
         {"RuleID":"aws-access-key-id","Category":"AWS","Severity":"CRITICAL","Title":"AWS Access Key ID","StartLine":2,"EndLine":2,
          "Code":{"Lines":[{"Number":2,"Content":"KEY=****"}]},"Match":"KEY=****","Layer":{}}]}]}"#;
+
+    #[test]
+    fn license_findings_are_counted_not_judged() {
+        let report = r#"{"SchemaVersion":2,"ArtifactName":"web.tar","Results":[
+          {"Target":"Node.js","Class":"license","Licenses":[
+            {"Severity":"CRITICAL","Category":"forbidden","PkgName":"gplpkg","Name":"AGPL-3.0-only","Confidence":1},
+            {"Severity":"LOW","Category":"notice","PkgName":"lodash","Name":"MIT","Confidence":1}]}]}"#;
+        let p = parse(report.as_bytes()).unwrap();
+        assert!(p.findings.is_empty());
+        assert_eq!(p.unjudged, 2);
+        assert!(
+            p.notes.iter().any(|n| n.contains("2 license finding(s)")),
+            "{:?}",
+            p.notes
+        );
+        assert_eq!(parse(CLEAN.as_bytes()).unwrap().unjudged, 0);
+    }
 
     #[test]
     fn clean_report_without_results_is_clean() {
