@@ -1110,6 +1110,74 @@ fn gate_all_runs_the_configured_gates() {
 }
 
 #[test]
+fn gate_all_runs_every_gate_and_exits_with_the_most_severe_outcome() {
+    require("gitleaks");
+    // secrets: a leaked key (7); image: a Trivy that crashes (8); iac: a directory that does
+    // not exist (2). iac comes last, so nothing may be lost to its error.
+    let config = |iac: bool| {
+        let mut c = String::from(
+            "[gates.tools]\ntrivy = \"fake/trivy\"\n[gates.secrets]\npath = \"repo\"\n[gates.image]\ninput = \"web.tar\"\n",
+        );
+        if iac {
+            c.push_str("[gates.iac]\ndir = \"terrafrom\"\n");
+        }
+        c
+    };
+    let ws = Ws::new(&config(true));
+    ws.repo(&[(
+        "config/app.env",
+        &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()),
+    )]);
+    ws.write("web.tar", "x");
+    ws.script(
+        "pipeline/fake/trivy",
+        "echo 'FATAL unexpected failure' >&2\nexit 1",
+    );
+    let run = ws.run(&["--output", "json", "gate", "all"]);
+    run.expect(USAGE);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let statuses: Vec<(&str, &str)> = doc["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["gate"].as_str().unwrap(), g["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("secrets", "failed"), ("image", "error"), ("iac", "usage")]
+    );
+    assert_eq!(doc["exit_code"], USAGE);
+    for gate in ["secrets", "image", "iac"] {
+        for ext in ["junit.xml", "sarif", "md", "json"] {
+            let f = format!("shipwatch-out/gates/{gate}.{ext}");
+            assert!(ws.path(&f).is_file(), "{f}");
+        }
+    }
+    let junit = std::fs::read_to_string(ws.path("shipwatch-out/gates/iac.junit.xml")).unwrap();
+    assert!(
+        junit.contains("type=\"usage error\"") && junit.contains("terrafrom"),
+        "{junit}"
+    );
+    // Text mode: every gate's summary, then the worst problem with the code it exits with.
+    let run = ws.run(&["gate", "all"]);
+    run.expect(USAGE);
+    for line in ["gate secrets", "gate image", "gate iac"] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+    assert!(
+        run.stderr.contains("terrafrom") && run.stderr.contains("(exit 2)"),
+        "{}",
+        run.stderr
+    );
+    // Without the bad setting, the broken tool outranks the findings.
+    ws.write("pipeline/shipwatch.toml", &config(false));
+    let run = ws.run(&["gate", "all"]);
+    run.expect(TOOL_FAILED);
+    assert!(run.stderr.contains("(exit 8)"), "{}", run.stderr);
+    assert_eq!(ws.findings("secrets")["status"], "failed");
+}
+
+#[test]
 fn check_tools_prints_versions_and_locations() {
     for t in ["gitleaks", "trivy", "syft", "checkov"] {
         require(t);

@@ -63,7 +63,7 @@ pub enum GateCommand {
     Deps(DepsArgs),
     /// Every configured gate ([gates] run, else each gate with a [gates.<name>] table).
     #[command(
-        after_help = "Examples:\n  shipwatch gate all\n  shipwatch gate all --input build/web.tar --out-dir reports/gates"
+        after_help = "Every configured gate runs and writes its outputs even when an earlier one failed; a gate that cannot start (missing directory, image or lockfile) is reported as not run.\n\nExit code: the most severe outcome of all gates, in this order:\n  1  internal error in shipwatch\n  2  a gate could not start (usage or configuration error)\n  8  a tool is missing, crashed or wrote an unusable report\n  7  a gate's findings fail the policy\n  0  every gate passed\n\nExamples:\n  shipwatch gate all\n  shipwatch gate all --input build/web.tar --out-dir reports/gates"
     )]
     All(AllArgs),
 }

@@ -4,7 +4,9 @@
 //! report into the shared finding model (`model`); `policy` applies the gate's thresholds
 //! and the allowlist; `output` writes JUnit, SARIF, Markdown and JSON; `run` wires a gate
 //! together. This file resolves settings and maps outcomes to exit codes:
-//! 0 passed, 7 failed, 8 tool missing or broken, 2 usage.
+//! 0 passed, 7 failed, 8 tool missing or broken, 2 usage. `gate all` runs every gate
+//! whatever the others did and exits with the most severe outcome
+//! (see [`report::Status::severity`]).
 
 pub mod allowlist;
 pub mod args;
@@ -122,31 +124,42 @@ pub async fn run(global: &Global, args: GateArgs) -> Result<i32> {
     Ok(code)
 }
 
-/// The error line printed last in text mode, naming the gates that did not pass.
+/// The error line printed last in text mode: the most severe gate's problem (so the
+/// `(exit N)` it prints is the code shipwatch exits with), naming the other gates that
+/// did not pass either.
 fn final_error(reports: &[GateReport]) -> Option<Error> {
-    if let Some(r) = reports.iter().find(|r| r.status == Status::Error) {
-        let e = r.error.clone()?;
-        let others: Vec<String> = reports
+    let worst = run::worst(reports);
+    if worst == Status::Passed {
+        return None;
+    }
+    if worst == Status::Failed {
+        let failed: Vec<String> = reports
             .iter()
-            .filter(|o| o.status == Status::Error && o.gate != r.gate)
-            .map(|o| o.gate.to_string())
+            .filter(|r| r.status == Status::Failed)
+            .map(|r| format!("{} ({})", r.gate, r.summary))
             .collect();
-        let mut message = format!("gate {}: {}", r.gate, e.message);
-        if !others.is_empty() {
-            message.push_str(&format!(" (tools also failed in: {})", others.join(", ")));
-        }
-        return Some(Error::Tool {
+        return Some(Error::GateFailed(failed.join("; ")));
+    }
+    let r = reports.iter().find(|r| r.status == worst)?;
+    let e = r.error.clone()?;
+    let others: Vec<String> = reports
+        .iter()
+        .filter(|o| o.status != Status::Passed && o.gate != r.gate)
+        .map(|o| format!("{} {}", o.gate, o.status.label().to_lowercase()))
+        .collect();
+    let mut message = format!("gate {}: {}", r.gate, e.message);
+    if !others.is_empty() {
+        message.push_str(&format!(" (also not passed: {})", others.join(", ")));
+    }
+    Some(match worst {
+        Status::Usage => Error::Usage(message),
+        Status::Internal => Error::Io(message),
+        _ => Error::Tool {
             tool: r.tool.to_string(),
             message,
             stderr_tail: e.stderr_tail,
-        });
-    }
-    let failed: Vec<String> = reports
-        .iter()
-        .filter(|r| r.status == Status::Failed)
-        .map(|r| format!("{} ({})", r.gate, r.summary))
-        .collect();
-    (!failed.is_empty()).then(|| Error::GateFailed(failed.join("; ")))
+        },
+    })
 }
 
 async fn run_one(ctx: &run::Ctx, cmd: GateCommand) -> Result<GateReport> {
@@ -213,7 +226,16 @@ async fn run_all(ctx: &run::Ctx, a: AllArgs) -> Result<Vec<GateReport>> {
                 report: None,
             }),
         };
-        reports.push(run_one(ctx, cmd).await?);
+        // One gate's usage or internal error must not cost the others their results: it
+        // becomes that gate's report and counts in the exit code.
+        match run_one(ctx, cmd).await {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                tracing::debug!("{kind}: not run: {e}");
+                let policy = config::Policy::for_gate(kind, &ctx.gates).describe(kind);
+                reports.push(GateReport::not_run(kind, policy, &e));
+            }
+        }
     }
     Ok(reports)
 }

@@ -67,6 +67,7 @@ enum Case<'a> {
     },
     Error {
         message: &'a str,
+        kind: &'a str,
         text: Option<&'a str>,
     },
 }
@@ -79,10 +80,22 @@ pub fn junit(r: &GateReport) -> String {
     let classname = format!("shipwatch.gate.{}.{}", r.gate, r.tool);
     let mut cases: Vec<(String, Case)> = Vec::new();
     if let Some(err) = &r.error {
+        let (name, kind) = match r.status {
+            Status::Usage => (
+                format!("gate {} has usable settings", r.gate),
+                "usage error",
+            ),
+            Status::Internal => (format!("shipwatch ran gate {}", r.gate), "internal error"),
+            _ => (
+                format!("{} ran and wrote a usable report", r.tool),
+                "tool error",
+            ),
+        };
         cases.push((
-            format!("{} ran and wrote a usable report", r.tool),
+            name,
             Case::Error {
                 message: &err.message,
+                kind,
                 text: err.stderr_tail.as_deref(),
             },
         ));
@@ -168,10 +181,16 @@ pub fn junit(r: &GateReport) -> String {
                 escape(&mut x, text);
                 x.push_str("</failure>\n    </testcase>\n");
             }
-            Case::Error { message, text } => {
+            Case::Error {
+                message,
+                kind,
+                text,
+            } => {
                 x.push_str("\">\n      <error message=\"");
                 escape(&mut x, message);
-                x.push_str("\" type=\"tool error\">");
+                x.push_str("\" type=\"");
+                escape(&mut x, kind);
+                x.push_str("\">");
                 escape(&mut x, text.unwrap_or(""));
                 x.push_str("</error>\n    </testcase>\n");
             }
@@ -513,7 +532,7 @@ pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
                 },
             },
             invocations: [Invocation {
-                execution_successful: r.status != Status::Error,
+                execution_successful: matches!(r.status, Status::Passed | Status::Failed),
                 tool_execution_notifications: notifications,
             }],
             results,
@@ -546,12 +565,7 @@ fn cell(s: &str) -> String {
 
 pub fn markdown(r: &GateReport) -> String {
     let mut s = String::new();
-    let status = match r.status {
-        Status::Passed => "PASSED",
-        Status::Failed => "FAILED",
-        Status::Error => "ERROR",
-    };
-    let _ = writeln!(s, "# Security gate `{}`: {status}\n", r.gate);
+    let _ = writeln!(s, "# Security gate `{}`: {}\n", r.gate, r.status.label());
     let _ = writeln!(
         s,
         "- Tool: {}\n- Target: `{}`\n- Policy: {}\n- Result: {}\n",
@@ -561,7 +575,12 @@ pub fn markdown(r: &GateReport) -> String {
         r.summary
     );
     if let Some(e) = &r.error {
-        let _ = writeln!(s, "## Tool error\n\n{}\n", e.message);
+        let heading = match r.status {
+            Status::Usage => "Usage error",
+            Status::Internal => "Internal error",
+            _ => "Tool error",
+        };
+        let _ = writeln!(s, "## {heading}\n\n{}\n", e.message);
         if let Some(t) = &e.stderr_tail {
             let _ = writeln!(
                 s,

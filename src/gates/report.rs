@@ -15,6 +15,11 @@ pub enum Status {
     Failed,
     /// The tool is missing, crashed, timed out, or its report cannot be trusted.
     Error,
+    /// The gate could not start: a missing directory, image or lockfile, a bad setting.
+    /// Only `gate all` records this; a single gate exits with the usage error instead.
+    Usage,
+    /// shipwatch itself failed while running the gate (e.g. no temporary directory).
+    Internal,
 }
 
 impl Status {
@@ -24,6 +29,45 @@ impl Status {
             Status::Passed => crate::exit::OK,
             Status::Failed => crate::exit::GATE_FAILED,
             Status::Error => crate::exit::TOOL_FAILED,
+            Status::Usage => crate::exit::USAGE,
+            Status::Internal => crate::exit::INTERNAL,
+        }
+    }
+
+    /// How bad an outcome is when several gates are combined; higher is worse. A gate that
+    /// could not look outranks one that found something, because it cannot vouch for
+    /// anything. Among those, a broken setting (2) outranks a broken tool (8): retrying does
+    /// not fix it, and fixing it may change what the tool sees. A failure inside shipwatch
+    /// (1) outranks everything.
+    pub fn severity(self) -> u8 {
+        match self {
+            Status::Passed => 0,
+            Status::Failed => 1,
+            Status::Error => 2,
+            Status::Usage => 3,
+            Status::Internal => 4,
+        }
+    }
+
+    /// The status a gate gets when it returned an error instead of a report.
+    pub fn of_error(e: &crate::error::Error) -> Status {
+        use crate::error::Error;
+        match e {
+            Error::Usage(_) | Error::Config { .. } => Status::Usage,
+            Error::Tool { .. } => Status::Error,
+            Error::GateFailed(_) => Status::Failed,
+            _ => Status::Internal,
+        }
+    }
+
+    /// The label in text and Markdown output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Passed => "PASSED",
+            Status::Failed => "FAILED",
+            Status::Error => "ERROR",
+            Status::Usage => "NOT RUN (usage error)",
+            Status::Internal => "NOT RUN (internal error)",
         }
     }
 }
@@ -94,6 +138,25 @@ impl GateReport {
         }
     }
 
+    /// A gate that returned an error before it had a result (`gate all` only): the error
+    /// becomes the report so the gate still has outputs and counts in the exit code.
+    pub fn not_run(gate: GateKind, policy: String, err: &crate::error::Error) -> Self {
+        let status = Status::of_error(err);
+        let mut r = GateReport::error(
+            gate,
+            "(not run)".into(),
+            policy,
+            ToolError {
+                message: err.to_string(),
+                stderr_tail: None,
+            },
+            Vec::new(),
+        );
+        r.status = status;
+        r.summary = format!("not run: {err}");
+        r
+    }
+
     /// A gate decided by its findings.
     pub fn from_evaluation(
         gate: GateKind,
@@ -159,8 +222,7 @@ impl GateReport {
         let mut s = String::new();
         let status = match self.status {
             Status::Passed => crate::term::paint(crate::term::green_bold(), "PASSED"),
-            Status::Failed => crate::term::paint(crate::term::red_bold(), "FAILED"),
-            Status::Error => crate::term::paint(crate::term::red_bold(), "ERROR"),
+            other => crate::term::paint(crate::term::red_bold(), other.label()),
         };
         let _ = writeln!(
             s,

@@ -836,14 +836,75 @@ pub async fn deps(ctx: &Ctx, a: DepsArgs) -> Result<GateReport> {
     )
 }
 
-/// The overall status of several gates: a tool error outranks a failure, because a gate
-/// that could not look cannot vouch for anything.
+/// The overall status of several gates: the most severe one (see [`Status::severity`]).
 pub fn worst(reports: &[GateReport]) -> Status {
-    if reports.iter().any(|r| r.status == Status::Error) {
-        Status::Error
-    } else if reports.iter().any(|r| r.status == Status::Failed) {
-        Status::Failed
-    } else {
-        Status::Passed
+    reports
+        .iter()
+        .map(|r| r.status)
+        .max_by_key(|s| s.severity())
+        .unwrap_or(Status::Passed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gates::policy::Evaluation;
+
+    fn report(status: Status) -> GateReport {
+        let mut r = GateReport::from_evaluation(
+            GateKind::Secrets,
+            Tool::Gitleaks,
+            "repo".into(),
+            String::new(),
+            Evaluation {
+                findings: Vec::new(),
+                expired: Vec::new(),
+                stale: Vec::new(),
+            },
+            Vec::new(),
+        );
+        r.status = status;
+        r
+    }
+
+    #[test]
+    fn worst_is_the_most_severe_outcome() {
+        let all = |s: &[Status]| worst(&s.iter().map(|s| report(*s)).collect::<Vec<_>>());
+        assert_eq!(all(&[]), Status::Passed);
+        assert_eq!(all(&[Status::Passed, Status::Failed]), Status::Failed);
+        assert_eq!(
+            all(&[Status::Failed, Status::Error, Status::Passed]),
+            Status::Error
+        );
+        assert_eq!(
+            all(&[Status::Error, Status::Usage, Status::Failed]),
+            Status::Usage
+        );
+        assert_eq!(
+            all(&[Status::Usage, Status::Internal, Status::Error]),
+            Status::Internal
+        );
+        assert_eq!(
+            all(&[Status::Usage, Status::Failed]).exit_code(),
+            crate::exit::USAGE
+        );
+    }
+
+    #[test]
+    fn a_gate_that_returned_an_error_keeps_the_error_and_its_exit_code() {
+        let r = GateReport::not_run(
+            GateKind::Iac,
+            String::new(),
+            &Error::Usage("the Terraform directory terrafrom does not exist".into()),
+        );
+        assert_eq!(r.status, Status::Usage);
+        assert_eq!(r.status.exit_code(), crate::exit::USAGE);
+        assert!(r.error.unwrap().message.contains("terrafrom"));
+        let r = GateReport::not_run(
+            GateKind::Sbom,
+            String::new(),
+            &Error::Io("cannot create a temporary directory".into()),
+        );
+        assert_eq!(r.status.exit_code(), crate::exit::INTERNAL);
     }
 }
