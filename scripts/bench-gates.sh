@@ -81,12 +81,19 @@ filter='[.Results[]? | .Vulnerabilities[]?]
   | {counts, failing: (.failing | length)}'
 
 now() { date +%s%N; }
-best() { # best-of-3 wall time in ms of "$@"
-  local best_ms=0 t0 t1 ms
+best() { # best-of-3 wall time in ms of "${@:2}"; $1 is the exit code it must end with
+  local want=$1 best_ms=0 t0 t1 ms rc
+  shift
   for _ in 1 2 3; do
     t0=$(now)
-    "$@" >/dev/null 2>&1 || true
+    rc=0
+    "$@" >/dev/null 2>&1 || rc=$?
     t1=$(now)
+    # A run that failed early would look fast; refuse to time it.
+    if [ "$rc" != "$want" ]; then
+      echo "bench: $1 exited $rc, expected $want" >&2
+      exit 1
+    fi
     ms=$(( (t1 - t0) / 1000000 ))
     if [ "$best_ms" = 0 ] || [ "$ms" -lt "$best_ms" ]; then best_ms=$ms; fi
   done
@@ -106,14 +113,20 @@ if [ "$sw_failing" != "$jq_failing" ]; then
   exit 1
 fi
 
-sw_ms=$(best "$bin" gate image --report big.json --out-dir out)
-jq_ms=$(best "$jq" "$filter" big.json)
+# The report has failing findings, so the gate exits 7.
+sw_ms=$(best 7 "$bin" gate image --report big.json --out-dir out)
+jq_ms=$(best 0 "$jq" "$filter" big.json)
 # Where shipwatch's time goes, from its own debug log: reading, parsing and judging the
 # report, versus rendering and writing the four output files.
 for i in 1 2 3; do
   "$bin" -vv gate image --report big.json --out-dir out 2> "debug-$i.log" >/dev/null || true
 done
-eval_ms=$(sed -n 's/.*gates evaluated after \([0-9.]*\)ms.*/\1/p' debug-*.log | sort -n | sed -n 1p)
+# shipwatch logs this phase in milliseconds whatever its length ("… after 1234.5 ms").
+eval_ms=$(sed -n 's/.*gates evaluated after \([0-9.]*\) ms.*/\1/p' debug-*.log | sort -n | sed -n 1p)
+if [ -z "$eval_ms" ]; then
+  echo "bench: no \"gates evaluated after … ms\" line in shipwatch's debug log" >&2
+  exit 1
+fi
 awk -v b="$bytes" -v s="$sw_ms" -v j="$jq_ms" -v e="${eval_ms:-0}" 'BEGIN {
   mb = b / 1048576
   printf "shipwatch: %5d ms  %7.1f MB/s  (whole run: parse, policy, JUnit + SARIF + Markdown + JSON written)\n", s, mb / (s / 1000)

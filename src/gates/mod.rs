@@ -87,7 +87,8 @@ pub async fn run(global: &Global, args: GateArgs) -> Result<i32> {
         GateCommand::All(a) => run_all(&ctx, a).await?,
         one => vec![run_one(&ctx, one).await?],
     };
-    tracing::debug!("gates evaluated after {:?}", started.elapsed());
+    // Plain milliseconds, whatever the duration: scripts/bench-gates.sh reads this line.
+    tracing::debug!("gates evaluated after {:.1} ms", ms(started.elapsed()));
     let mut written = Vec::new();
     for r in &reports {
         let files = output::write_all(r, &out_dir)?;
@@ -98,7 +99,7 @@ pub async fn run(global: &Global, args: GateArgs) -> Result<i32> {
                 .collect::<Vec<_>>(),
         );
     }
-    tracing::debug!("outputs written after {:?}", started.elapsed());
+    tracing::debug!("outputs written after {:.1} ms", ms(started.elapsed()));
     let overall = run::worst(&reports);
     let code = overall.exit_code();
     match global.output {
@@ -122,6 +123,10 @@ pub async fn run(global: &Global, args: GateArgs) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The error line printed last in text mode: the most severe gate's problem (so the
