@@ -323,3 +323,49 @@ fn register_pins_the_digest_and_is_idempotent() {
     assert_eq!(w["reused"], true, "{w}");
     assert_eq!(w["task_definition_arn"], v["task_definition_arn"]);
 }
+
+/// `watch` attaches to a deployment another process started (here one whose build was
+/// aborted) and behaves as `deploy` would: it sees the 5xx alarm, stops the deployment
+/// itself, follows the rollback and exits 3 with the report.
+#[test]
+fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "http-5xx");
+    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
+    let mut cmd = aws.shipwatch(&cfg);
+    cmd.args(["deploy", "--sha", &sha])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = cmd.spawn().unwrap();
+    let state = aws.dir.path().join("deploy-state.json");
+    let t0 = Instant::now();
+    while !state.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no state file was written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(143));
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let id = st["deployment_id"].as_str().unwrap().to_owned();
+
+    let mut watch = aws.shipwatch(&cfg);
+    watch.args(["--output", "json", "watch", &id]);
+    let out = run(watch, LIMIT);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(events.contains("\"attached\""), "{}", text(&out));
+    let s = summary(&out);
+    assert_eq!(s["deployment"]["id"], id.as_str(), "{s}");
+    assert_eq!(s["outcome"], "rolled_back", "{s}");
+    assert_eq!(s["stopped_by_shipwatch"], true, "{s}");
+    assert_eq!(s["rollback"]["status"], "Succeeded", "{s}");
+    assert!(!s["report"].as_array().unwrap().is_empty(), "{s}");
+}
