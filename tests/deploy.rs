@@ -15,6 +15,30 @@ fn deploy_cmd(aws: &LocalAws, cfg: &std::path::Path, sha: &str) -> std::process:
     c
 }
 
+/// Starts `deploy` in the background (output piped) and returns once its state file
+/// exists, i.e. once the deployment has been created.
+fn deploy_until_state_file(
+    aws: &LocalAws,
+    cfg: &std::path::Path,
+    sha: &str,
+) -> (std::process::Child, std::path::PathBuf) {
+    let mut cmd = aws.shipwatch(cfg);
+    cmd.args(["deploy", "--sha", sha])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let state = aws.dir.path().join("deploy-state.json");
+    let t0 = Instant::now();
+    while !state.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no state file was written"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, state)
+}
+
 #[test]
 fn healthy_release_succeeds_with_all_traffic_on_green() {
     let aws = LocalAws::start(1.0);
@@ -202,20 +226,7 @@ fn sigterm_mid_deploy_exits_143_saves_state_and_stop_rolls_back() {
     let cfg = aws.write_config("");
     let sha = random_sha();
     aws.push_image(&sha, "healthy");
-    let mut cmd = aws.shipwatch(&cfg);
-    cmd.args(["deploy", "--sha", &sha])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let state = aws.dir.path().join("deploy-state.json");
-    let t0 = Instant::now();
-    while !state.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no state file was written"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (child, state) = deploy_until_state_file(&aws, &cfg, &sha);
     std::thread::sleep(Duration::from_millis(1500));
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
@@ -334,20 +345,7 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     let sha = random_sha();
     aws.push_image(&sha, "http-5xx");
     aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
-    let mut cmd = aws.shipwatch(&cfg);
-    cmd.args(["deploy", "--sha", &sha])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let child = cmd.spawn().unwrap();
-    let state = aws.dir.path().join("deploy-state.json");
-    let t0 = Instant::now();
-    while !state.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no state file was written"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (child, state) = deploy_until_state_file(&aws, &cfg, &sha);
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

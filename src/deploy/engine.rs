@@ -503,6 +503,23 @@ mod tests {
             .build()
     }
 
+    /// Clients whose CodeDeploy and CloudWatch answer from the given rules; the other
+    /// services have none, so any call to them fails the test.
+    fn clients(
+        codedeploy: &[&aws_smithy_mocks::Rule],
+        cloudwatch: &[&aws_smithy_mocks::Rule],
+    ) -> Clients {
+        let empty: [&aws_smithy_mocks::Rule; 0] = [];
+        Clients {
+            ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &empty),
+            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &empty),
+            codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, codedeploy),
+            cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, cloudwatch),
+            logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &empty),
+            region: "us-east-1".into(),
+        }
+    }
+
     /// An alarm during the shift: shipwatch stops the deployment once, then follows the
     /// rollback deployment to Succeeded, all on virtual time.
     #[tokio::test]
@@ -544,19 +561,7 @@ mod tests {
             .output(|| alarms(StateValue::Alarm))
             .repeatedly()
             .build();
-        let empty: [&aws_smithy_mocks::Rule; 0] = [];
-        let clients = Clients {
-            ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &empty),
-            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &empty),
-            codedeploy: mock_client!(
-                aws_sdk_codedeploy,
-                RuleMode::MatchAny,
-                &[&list, &tgt, &main, &rb, &stop]
-            ),
-            cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &[&alarm]),
-            logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &empty),
-            region: "us-east-1".into(),
-        };
+        let clients = clients(&[&list, &tgt, &main, &rb, &stop], &[&alarm]);
         let opts = WatchOptions {
             alarms: vec!["web-5xx".into()],
             timeout: Duration::from_secs(600),
@@ -658,19 +663,7 @@ mod tests {
                 None,
             )
         });
-        let empty: [&aws_smithy_mocks::Rule; 0] = [];
-        let clients = Clients {
-            ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &empty),
-            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &empty),
-            codedeploy: mock_client!(
-                aws_sdk_codedeploy,
-                RuleMode::MatchAny,
-                &[&list, &tgt, &main]
-            ),
-            cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &empty),
-            logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &empty),
-            region: "us-east-1".into(),
-        };
+        let clients = clients(&[&list, &tgt, &main], &[]);
         let opts = WatchOptions {
             termination_wait: Some(Duration::from_secs(60)),
             timeout: Duration::from_secs(600),
@@ -704,19 +697,7 @@ mod tests {
             mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_output(|| target(50.0));
         let main = mock!(aws_sdk_codedeploy::Client::get_deployment)
             .then_output(|| info("d-1", S::InProgress, None));
-        let empty: [&aws_smithy_mocks::Rule; 0] = [];
-        let clients = Clients {
-            ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &empty),
-            ecr: mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &empty),
-            codedeploy: mock_client!(
-                aws_sdk_codedeploy,
-                RuleMode::MatchAny,
-                &[&list, &tgt, &main]
-            ),
-            cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, &empty),
-            logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &empty),
-            region: "us-east-1".into(),
-        };
+        let clients = clients(&[&list, &tgt, &main], &[]);
         let opts = WatchOptions {
             timeout: Duration::from_secs(300),
             ..Default::default()
