@@ -103,6 +103,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// a rename, so a reader (or a Jenkins archive step after an abort) never sees half a file.
 pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
+    write_atomic_with(path, |w| w.write_all(contents))
+}
+
+/// What [`write_atomic_with`] hands its writer: buffered, over the temporary file.
+pub type AtomicWriter<'a> = std::io::BufWriter<&'a mut std::fs::File>;
+
+/// Like [`write_atomic`], but `write` streams the contents into the temporary file, so
+/// large outputs (gate reports run to tens of megabytes) are never held in memory whole.
+/// Nothing appears at `path` unless `write` succeeds; the file is synced, then renamed.
+pub fn write_atomic_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut AtomicWriter<'_>) -> std::io::Result<()>,
+) -> Result<()> {
+    use std::io::Write;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
@@ -115,7 +129,12 @@ pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<()> {
             dir.display()
         ))
     })?;
-    tmp.write_all(contents)
+    // 256 KiB: few enough write calls for multi-megabyte files, small enough to stay in cache.
+    let written = {
+        let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
+        write(&mut w).and_then(|_| w.flush())
+    };
+    written
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
     tmp.persist(path)

@@ -2,50 +2,53 @@
 //! [`GateReport`]: JUnit XML (Jenkins `junit`), SARIF 2.1.0 (warnings-ng `recordIssues`),
 //! a Markdown summary and the JSON findings. Every file is written atomically.
 //!
+//! The large ones (SARIF, JSON, JUnit) are streamed into their files rather than built
+//! in memory first: an image report with tens of thousands of findings makes tens of
+//! megabytes of output, and holding it whole cost more in page faults than rendering it.
+//!
 //! Nothing here can leak a secret: findings never hold one (see the parsers).
 
 use super::model::Severity;
 use super::policy::{Evaluated, Verdict};
 use super::report::{GateReport, Status};
-use crate::error::{Error, Result, write_atomic};
+use crate::error::{AtomicWriter, Result, write_atomic_with};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Rows in the Markdown tables before the rest is left to the JSON file.
 const MARKDOWN_ROWS: usize = 500;
 
-/// Writes all four files; returns their paths. Rendered and written two at a time:
-/// image reports can hold tens of thousands of findings.
+/// A renderer streaming one output file into its writer.
+type Render = dyn Fn(&GateReport, &mut AtomicWriter<'_>) -> io::Result<()> + Sync;
+
+/// Writes all four files; returns their paths. Written two at a time: image reports can
+/// hold tens of thousands of findings.
 pub fn write_all(report: &GateReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let name = report.gate.name();
-    let write =
-        |ext: &str, render: &(dyn Fn(&GateReport) -> Result<Vec<u8>> + Sync)| -> Result<PathBuf> {
-            let path = dir.join(format!("{name}.{ext}"));
-            let t = std::time::Instant::now();
-            let bytes = render(report)?;
-            let rendered = t.elapsed();
-            write_atomic(&path, &bytes)?;
-            tracing::debug!(
-                "{}: rendered in {rendered:?}, written in {:?}",
-                path.display(),
-                t.elapsed() - rendered
-            );
-            Ok(path)
-        };
-    let json = |r: &GateReport| {
-        let mut buf = Vec::with_capacity(r.findings.len() * 512 + 4096);
-        serde_json::to_writer(&mut buf, r).map_err(|e| Error::Internal(e.into()))?;
-        Ok(buf)
+    let write = |ext: &str, render: &Render| -> Result<PathBuf> {
+        let path = dir.join(format!("{name}.{ext}"));
+        let t = std::time::Instant::now();
+        write_atomic_with(&path, |w| render(report, w))?;
+        tracing::debug!(
+            "{}: rendered and written in {:?}",
+            path.display(),
+            t.elapsed()
+        );
+        Ok(path)
     };
-    let junit_bytes = |r: &GateReport| Ok(junit(r).into_bytes());
-    let md = |r: &GateReport| Ok(markdown(r).into_bytes());
+    let json = |r: &GateReport, w: &mut AtomicWriter<'_>| Ok(serde_json::to_writer(w, r)?);
+    let junit = |r: &GateReport, w: &mut AtomicWriter<'_>| write_junit(r, w);
+    let sarif = |r: &GateReport, w: &mut AtomicWriter<'_>| write_sarif(r, w);
+    let md =
+        |r: &GateReport, w: &mut AtomicWriter<'_>| io::Write::write_all(w, markdown(r).as_bytes());
     // SARIF is the largest; the other three together take about as long.
     let (sarif_path, rest) = std::thread::scope(|s| {
         let other = s.spawn(|| write("sarif", &sarif));
         let rest = (
-            write("junit.xml", &junit_bytes),
+            write("junit.xml", &junit),
             write("md", &md),
             write("json", &json),
         );
@@ -58,12 +61,12 @@ pub fn write_all(report: &GateReport, dir: &Path) -> Result<Vec<PathBuf>> {
 enum Case<'a> {
     Passed,
     Failed {
-        message: String,
+        message: &'a str,
         kind: &'a str,
-        text: String,
+        text: &'a str,
     },
     Skipped {
-        message: String,
+        message: &'a str,
     },
     Error {
         message: &'a str,
@@ -72,13 +75,22 @@ enum Case<'a> {
     },
 }
 
+/// JUnit XML as a string; see [`write_junit`].
+#[cfg(test)]
+pub fn junit(r: &GateReport) -> String {
+    let mut buf = Vec::new();
+    write_junit(r, &mut buf).expect("writing to memory cannot fail");
+    String::from_utf8(buf).expect("built from UTF-8 text")
+}
+
 /// JUnit XML as Jenkins' `junit` step reads it: one suite per gate, failing findings as
 /// failures, allowlisted ones as skipped, a tool error as an error. Written by hand: the
 /// format is small, and a generic builder that sanitises every string one character at a
-/// time made this the slowest output on large image reports.
-pub fn junit(r: &GateReport) -> String {
+/// time made this the slowest output on large image reports. The suite's counts come first
+/// in the file, so they are counted in one pass and the cases written in a second.
+pub fn write_junit<W: io::Write>(r: &GateReport, x: &mut W) -> io::Result<()> {
     let classname = format!("shipwatch.gate.{}.{}", r.gate, r.tool);
-    let mut cases: Vec<(String, Case)> = Vec::new();
+    let mut lead: Option<(String, Case)> = None;
     if let Some(err) = &r.error {
         let (name, kind) = match r.status {
             Status::Usage => (
@@ -91,7 +103,7 @@ pub fn junit(r: &GateReport) -> String {
                 "tool error",
             ),
         };
-        cases.push((
+        lead = Some((
             name,
             Case::Error {
                 message: &err.message,
@@ -104,7 +116,7 @@ pub fn junit(r: &GateReport) -> String {
             Status::Failed => format!("{}: {}", r.gate, r.summary),
             _ => format!("{}: no findings", r.gate),
         };
-        cases.push((name, Case::Passed));
+        lead = Some((name, Case::Passed));
     }
     // Findings below the policy's threshold are one passing case, not one each: they do not
     // fail the build, and tens of thousands of green cases would bury the red ones.
@@ -113,88 +125,66 @@ pub fn junit(r: &GateReport) -> String {
         .iter()
         .filter(|f| f.verdict == Verdict::Report)
         .count();
-    if below > 0 {
-        cases.push((
-            format!(
-                "{below} finding(s) below the policy's threshold (listed in {}.json)",
-                r.gate
-            ),
-            Case::Passed,
-        ));
-    }
+    let skipped_by =
+        |f: &Evaluated| f.verdict == Verdict::Allowlisted && f.allowlisted_by.is_some();
+    let (mut failures, mut skipped) = (0, 0);
     for f in r.findings.iter().filter(|f| f.verdict != Verdict::Report) {
-        let case = match (&f.verdict, &f.allowlisted_by) {
-            (Verdict::Allowlisted, Some(e)) => Case::Skipped {
-                message: format!("allowlisted until {} ({}): {}", e.expires, e.at, e.reason),
-            },
-            _ => Case::Failed {
-                message: format!("{} {}", f.finding.severity, f.finding.title),
-                kind: f.finding.severity.as_str(),
-                text: detail(f),
-            },
-        };
-        cases.push((
-            format!("{} {}", f.finding.rule_id, f.finding.location),
-            case,
-        ));
-    }
-    let count = |pred: fn(&Case) -> bool| cases.iter().filter(|(_, c)| pred(c)).count();
-    let failures = count(|c| matches!(c, Case::Failed { .. }));
-    let errors = count(|c| matches!(c, Case::Error { .. }));
-    let skipped = count(|c| matches!(c, Case::Skipped { .. }));
-    let mut x = String::with_capacity(cases.len() * 400 + 1024);
-    x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        x,
-        "<testsuites name=\"shipwatch security gates\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">",
-        cases.len()
-    );
-    x.push_str("  <testsuite name=\"");
-    escape(&mut x, &format!("security gate: {}", r.gate));
-    let _ = writeln!(
-        x,
-        "\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">",
-        cases.len()
-    );
-    for (name, case) in &cases {
-        x.push_str("    <testcase name=\"");
-        escape(&mut x, name);
-        x.push_str("\" classname=\"");
-        escape(&mut x, &classname);
-        match case {
-            Case::Passed => x.push_str("\"/>\n"),
-            Case::Skipped { message } => {
-                x.push_str("\">\n      <skipped message=\"");
-                escape(&mut x, message);
-                x.push_str("\"/>\n    </testcase>\n");
-            }
-            Case::Failed {
-                message,
-                kind,
-                text,
-            } => {
-                x.push_str("\">\n      <failure message=\"");
-                escape(&mut x, message);
-                x.push_str("\" type=\"");
-                escape(&mut x, kind);
-                x.push_str("\">");
-                escape(&mut x, text);
-                x.push_str("</failure>\n    </testcase>\n");
-            }
-            Case::Error {
-                message,
-                kind,
-                text,
-            } => {
-                x.push_str("\">\n      <error message=\"");
-                escape(&mut x, message);
-                x.push_str("\" type=\"");
-                escape(&mut x, kind);
-                x.push_str("\">");
-                escape(&mut x, text.unwrap_or(""));
-                x.push_str("</error>\n    </testcase>\n");
-            }
+        if skipped_by(f) {
+            skipped += 1;
+        } else {
+            failures += 1;
         }
+    }
+    let errors = usize::from(matches!(lead, Some((_, Case::Error { .. }))));
+    let tests = usize::from(lead.is_some()) + usize::from(below > 0) + failures + skipped;
+    x.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
+    writeln!(
+        x,
+        "<testsuites name=\"shipwatch security gates\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">"
+    )?;
+    x.write_all(b"  <testsuite name=\"")?;
+    escape(x, &format!("security gate: {}", r.gate))?;
+    writeln!(
+        x,
+        "\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">"
+    )?;
+    if let Some((name, case)) = &lead {
+        write_case(x, name, &classname, case)?;
+    }
+    if below > 0 {
+        let name = format!(
+            "{below} finding(s) below the policy's threshold (listed in {}.json)",
+            r.gate
+        );
+        write_case(x, &name, &classname, &Case::Passed)?;
+    }
+    // Reused for every finding: one allocation each instead of three per case.
+    let (mut name, mut message, mut text) = (String::new(), String::new(), String::new());
+    for f in r.findings.iter().filter(|f| f.verdict != Verdict::Report) {
+        name.clear();
+        message.clear();
+        let _ = write!(name, "{} {}", f.finding.rule_id, f.finding.location);
+        let case = match (&f.verdict, &f.allowlisted_by) {
+            (Verdict::Allowlisted, Some(e)) => {
+                let _ = write!(
+                    message,
+                    "allowlisted until {} ({}): {}",
+                    e.expires, e.at, e.reason
+                );
+                Case::Skipped { message: &message }
+            }
+            _ => {
+                let _ = write!(message, "{} {}", f.finding.severity, f.finding.title);
+                text.clear();
+                detail(&mut text, f);
+                Case::Failed {
+                    message: &message,
+                    kind: f.finding.severity.as_str(),
+                    text: &text,
+                }
+            }
+        };
+        write_case(x, &name, &classname, &case)?;
     }
     let mut out = String::new();
     for e in &r.expired_allowlist {
@@ -216,36 +206,93 @@ pub fn junit(r: &GateReport) -> String {
         let _ = writeln!(out, "{n}");
     }
     if !out.is_empty() {
-        x.push_str("    <system-out>");
-        escape(&mut x, &out);
-        x.push_str("</system-out>\n");
+        x.write_all(b"    <system-out>")?;
+        escape(x, &out)?;
+        x.write_all(b"</system-out>\n")?;
     }
-    x.push_str("  </testsuite>\n</testsuites>\n");
-    x
+    x.write_all(b"  </testsuite>\n</testsuites>\n")
 }
 
-/// Appends `s` escaped for XML text and attributes, dropping the characters XML 1.0
-/// cannot hold at all (control characters such as a tool's ANSI colour escapes).
-fn escape(out: &mut String, s: &str) {
-    let mut rest = s;
-    while let Some(i) = rest.find(|c: char| matches!(c, '&' | '<' | '>' | '"' | '\'' | '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')) {
-        out.push_str(&rest[..i]);
-        let c = rest[i..].chars().next().expect("found a char");
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => {}
+fn write_case<W: io::Write>(x: &mut W, name: &str, classname: &str, case: &Case) -> io::Result<()> {
+    x.write_all(b"    <testcase name=\"")?;
+    escape(x, name)?;
+    x.write_all(b"\" classname=\"")?;
+    escape(x, classname)?;
+    match case {
+        Case::Passed => x.write_all(b"\"/>\n"),
+        Case::Skipped { message } => {
+            x.write_all(b"\">\n      <skipped message=\"")?;
+            escape(x, message)?;
+            x.write_all(b"\"/>\n    </testcase>\n")
         }
-        rest = &rest[i + c.len_utf8()..];
+        Case::Failed {
+            message,
+            kind,
+            text,
+        } => {
+            x.write_all(b"\">\n      <failure message=\"")?;
+            escape(x, message)?;
+            x.write_all(b"\" type=\"")?;
+            escape(x, kind)?;
+            x.write_all(b"\">")?;
+            escape(x, text)?;
+            x.write_all(b"</failure>\n    </testcase>\n")
+        }
+        Case::Error {
+            message,
+            kind,
+            text,
+        } => {
+            x.write_all(b"\">\n      <error message=\"")?;
+            escape(x, message)?;
+            x.write_all(b"\" type=\"")?;
+            escape(x, kind)?;
+            x.write_all(b"\">")?;
+            escape(x, text.unwrap_or(""))?;
+            x.write_all(b"</error>\n    </testcase>\n")
+        }
     }
-    out.push_str(rest);
 }
 
-fn detail(f: &Evaluated) -> String {
-    let mut s = format!(
+/// Writes `s` escaped for XML text and attributes, dropping the characters XML 1.0
+/// cannot hold at all (control characters such as a tool's ANSI colour escapes, and
+/// U+FFFE / U+FFFF). Byte by byte: everything it changes is ASCII except those two, whose
+/// UTF-8 forms (EF BF BE, EF BF BF) cannot occur inside another character.
+fn escape<W: io::Write>(out: &mut W, s: &str) -> io::Result<()> {
+    let b = s.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        let (replacement, len): (&[u8], usize) = match b[i] {
+            b'&' => (b"&amp;", 1),
+            b'<' => (b"&lt;", 1),
+            b'>' => (b"&gt;", 1),
+            b'"' => (b"&quot;", 1),
+            b'\'' => (b"&apos;", 1),
+            b'\t' | b'\n' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            0..=0x1f => (b"", 1),
+            0xef if b.get(i + 1) == Some(&0xbf) && matches!(b.get(i + 2), Some(0xbe | 0xbf)) => {
+                (b"", 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.write_all(&b[start..i])?;
+        out.write_all(replacement)?;
+        i += len;
+        start = i;
+    }
+    out.write_all(&b[start..])
+}
+
+/// A failure's text: what, where, the fix, the link.
+fn detail(s: &mut String, f: &Evaluated) {
+    let _ = write!(
+        s,
         "{} {} in {}",
         f.finding.tool, f.finding.rule_id, f.finding.location
     );
@@ -258,7 +305,6 @@ fn detail(f: &Evaluated) -> String {
     if let Some(e) = &f.expired_entry {
         let _ = write!(s, "\nallowlist entry {} expired on {}", e.at, e.expires);
     }
-    s
 }
 
 // SARIF 2.1.0, only the parts warnings-ng and code-scanning viewers read.
@@ -276,7 +322,7 @@ struct Sarif<'a> {
 struct Run<'a> {
     tool: SarifTool<'a>,
     invocations: [Invocation; 1],
-    results: Vec<SarifResult<'a>>,
+    results: Results<'a>,
     automation_details: AutomationDetails,
 }
 
@@ -426,14 +472,108 @@ fn looks_like_path(s: &str) -> bool {
     !s.is_empty() && !s.contains(' ') && !s.contains('(')
 }
 
+/// SARIF as bytes; see [`write_sarif`].
+#[cfg(test)]
 pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    write_sarif(r, &mut buf).map_err(|e| crate::error::Error::Internal(e.into()))?;
+    Ok(buf)
+}
+
+/// The run's results, built one at a time as they are serialised: each holds a few
+/// strings of its own, and tens of thousands of them alive at once only cost memory.
+struct Results<'a> {
+    findings: &'a [Evaluated],
+    /// Each finding's index into the driver's rules.
+    rule_index: Vec<usize>,
+}
+
+impl Serialize for Results<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.findings.len()))?;
+        for (f, &i) in self.findings.iter().zip(&self.rule_index) {
+            seq.serialize_element(&sarif_result(f, i))?;
+        }
+        seq.end()
+    }
+}
+
+fn sarif_result(f: &Evaluated, rule_index: usize) -> SarifResult<'_> {
+    let loc = &f.finding.location;
+    let physical = loc
+        .file
+        .as_deref()
+        .filter(|p| looks_like_path(p))
+        .map(|uri| Physical {
+            artifact_location: Artifact {
+                uri: uri.trim_start_matches("./"),
+            },
+            region: loc.line.map(|start_line| Region { start_line }),
+        });
+    let logical = loc.package.as_ref().map(|p| {
+        [Logical {
+            fully_qualified_name: match &loc.version {
+                Some(v) => format!("{p}@{v}"),
+                None => p.clone(),
+            },
+            kind: "package",
+        }]
+    });
+    // The rule carries the id and severity and the location says where; the message
+    // adds only what is specific to this result.
+    let mut text = f.finding.title.clone();
+    if let Some(p) = &loc.package {
+        let _ = write!(
+            text,
+            " ({p}{}{})",
+            if loc.version.is_some() { "@" } else { "" },
+            loc.version.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(v) = &f.finding.fixed_version {
+        let _ = write!(text, "; fixed in {v}");
+    }
+    if let Some(e) = &f.expired_entry {
+        let _ = write!(text, "; allowlist entry {} expired on {}", e.at, e.expires);
+    }
+    SarifResult {
+        rule_id: &f.finding.rule_id,
+        rule_index,
+        level: level(f),
+        message: Message { text: text.into() },
+        locations: [SarifLocation {
+            physical_location: physical,
+            logical_locations: logical,
+        }],
+        partial_fingerprints: Fingerprints {
+            v1: f.finding.fingerprint.as_str(),
+        },
+        suppressions: f
+            .allowlisted_by
+            .iter()
+            .map(|e| Suppression {
+                kind: "external",
+                status: "accepted",
+                justification: format!("{} (until {}, {})", e.reason, e.expires, e.at),
+            })
+            .collect(),
+        properties: ResultProperties {
+            severity: f.finding.severity.as_str(),
+            verdict: f.verdict,
+        },
+    }
+}
+
+/// SARIF 2.1.0, compact: it is read by tools, and pretty-printing doubles its size.
+pub fn write_sarif<W: io::Write>(r: &GateReport, w: &mut W) -> io::Result<()> {
     let mut rules: Vec<Rule> = Vec::new();
     // Hashed: image reports have tens of thousands of distinct CVE ids sharing prefixes.
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(r.findings.len());
-    let mut results = Vec::with_capacity(r.findings.len());
+    let mut rule_index = Vec::with_capacity(r.findings.len());
     for f in &r.findings {
         let id = f.finding.rule_id.as_str();
-        let rule_index = *index.entry(id).or_insert_with(|| {
+        rule_index.push(*index.entry(id).or_insert_with(|| {
             rules.push(Rule {
                 id,
                 short_description: Message {
@@ -445,70 +585,7 @@ pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
                 },
             });
             rules.len() - 1
-        });
-        let loc = &f.finding.location;
-        let physical = loc
-            .file
-            .as_deref()
-            .filter(|p| looks_like_path(p))
-            .map(|uri| Physical {
-                artifact_location: Artifact {
-                    uri: uri.trim_start_matches("./"),
-                },
-                region: loc.line.map(|start_line| Region { start_line }),
-            });
-        let logical = loc.package.as_ref().map(|p| {
-            [Logical {
-                fully_qualified_name: match &loc.version {
-                    Some(v) => format!("{p}@{v}"),
-                    None => p.clone(),
-                },
-                kind: "package",
-            }]
-        });
-        // The rule carries the id and severity and the location says where; the message
-        // adds only what is specific to this result.
-        let mut text = f.finding.title.clone();
-        if let Some(p) = &loc.package {
-            let _ = write!(
-                text,
-                " ({p}{}{})",
-                if loc.version.is_some() { "@" } else { "" },
-                loc.version.as_deref().unwrap_or("")
-            );
-        }
-        if let Some(v) = &f.finding.fixed_version {
-            let _ = write!(text, "; fixed in {v}");
-        }
-        if let Some(e) = &f.expired_entry {
-            let _ = write!(text, "; allowlist entry {} expired on {}", e.at, e.expires);
-        }
-        results.push(SarifResult {
-            rule_id: id,
-            rule_index,
-            level: level(f),
-            message: Message { text: text.into() },
-            locations: [SarifLocation {
-                physical_location: physical,
-                logical_locations: logical,
-            }],
-            partial_fingerprints: Fingerprints {
-                v1: f.finding.fingerprint.as_str(),
-            },
-            suppressions: f
-                .allowlisted_by
-                .iter()
-                .map(|e| Suppression {
-                    kind: "external",
-                    status: "accepted",
-                    justification: format!("{} (until {}, {})", e.reason, e.expires, e.at),
-                })
-                .collect(),
-            properties: ResultProperties {
-                severity: f.finding.severity.as_str(),
-                verdict: f.verdict,
-            },
-        });
+        }));
     }
     let notifications = r
         .error
@@ -535,16 +612,16 @@ pub fn sarif(r: &GateReport) -> Result<Vec<u8>> {
                 execution_successful: matches!(r.status, Status::Passed | Status::Failed),
                 tool_execution_notifications: notifications,
             }],
-            results,
+            results: Results {
+                findings: &r.findings,
+                rule_index,
+            },
             automation_details: AutomationDetails {
                 id: format!("shipwatch/gate/{}/", r.gate),
             },
         }],
     };
-    // Compact: SARIF is read by tools, and pretty-printing doubles its size.
-    let mut buf = Vec::with_capacity(r.findings.len() * 768 + 4096);
-    serde_json::to_writer(&mut buf, &doc).map_err(|e| Error::Internal(e.into()))?;
-    Ok(buf)
+    Ok(serde_json::to_writer(w, &doc)?)
 }
 
 fn info_uri(t: super::model::Tool) -> &'static str {
