@@ -6,6 +6,11 @@
 //! report has no `Results` key at all, every list inside a result is optional, and newer
 //! Trivy versions add fields; only a missing `SchemaVersion` or a wrong type is an
 //! unknown shape.
+//!
+//! Large reports are parsed on two threads: parsing is most of an image gate's time, and a
+//! report is mostly the `Results` array, whose elements parse independently. A quick scan
+//! finds the elements; anything it does not expect (or any parse error) falls back to the
+//! one-threaded parse, so results and error messages are those of the plain parse.
 
 use super::model::{
     Category, Finding, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
@@ -113,7 +118,19 @@ const NO_FIX_STATUSES: &[&str] = &[
     "not_affected",
 ];
 
+/// Reports from this size on are parsed on two threads.
+const PARALLEL_FROM: usize = 8 << 20;
+
 pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
+    let parallel = bytes.len() >= PARALLEL_FROM
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    if parallel && let Some(p) = parse_split(bytes) {
+        return Ok(p);
+    }
+    parse_serial(bytes)
+}
+
+fn parse_serial(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
     let report: Report = serde_json::from_slice(bytes).map_err(|e| json_problem(bytes, &e))?;
     if report.schema_version != 2 {
         return Err(InvalidReport(format!(
@@ -130,123 +147,304 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
         ));
     }
     for r in results {
-        out.unjudged += r.licenses.as_ref().map_or(0, Vec::len);
-        let target = r.target;
-        for v in r.vulnerabilities.unwrap_or_default() {
-            let fixed = v.fixed_version.filter(|f| !f.is_empty());
-            let fix_available = fixed.is_some()
-                && !v
-                    .status
-                    .as_deref()
-                    .is_some_and(|s| NO_FIX_STATUSES.contains(&s));
-            let file = v
-                .pkg_path
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| target.clone());
-            out.findings.push(Finding {
-                tool: Tool::Trivy,
-                category: Category::Vulnerability,
-                fingerprint: [
-                    &*v.vulnerability_id,
-                    ":",
-                    &v.pkg_name,
-                    "@",
-                    &v.installed_version,
-                    ":",
-                    &file,
-                ]
-                .concat(),
-                title: v
-                    .title
-                    .map(Cow::into_owned)
-                    .unwrap_or_else(|| v.vulnerability_id.to_string()),
-                rule_id: v.vulnerability_id.into_owned(),
-                severity: Severity::lenient(&v.severity),
-                location: Location {
-                    file: Some(file.into_owned()),
-                    line: None,
-                    package: Some(v.pkg_name.into_owned()),
-                    version: Some(v.installed_version.into_owned()),
-                },
-                fix_available,
-                fixed_version: fixed.map(Cow::into_owned),
-                url: v.primary_url.map(Cow::into_owned),
-            });
-        }
-        for m in r.misconfigurations.unwrap_or_default() {
-            // PASS and EXCEPTION entries only appear with --include-non-failures; they are not findings.
-            if !m.status.eq_ignore_ascii_case("FAIL") {
-                continue;
-            }
-            // `ID` is sometimes a slug (s3-bucket-logging); the AVD id is the stable key.
-            let id = m.avdid.filter(|a| !a.is_empty()).unwrap_or(m.id);
-            let line = m
-                .cause_metadata
-                .as_ref()
-                .and_then(|c| c.start_line)
-                .filter(|l| *l > 0);
-            let resource = m
-                .cause_metadata
-                .and_then(|c| c.resource)
-                .filter(|r| !r.is_empty());
-            let mut title = m.title.into_owned();
-            if let Some(msg) = m.message.filter(|m| !m.is_empty()) {
-                title = format!("{title}: {msg}");
-            }
-            out.findings.push(Finding {
-                tool: Tool::Trivy,
-                category: Category::Misconfiguration,
-                fingerprint: format!(
-                    "{id}:{target}:{}:{}",
-                    resource.as_deref().unwrap_or(""),
-                    line.map(|l| l.to_string()).unwrap_or_default()
-                ),
-                rule_id: id.into_owned(),
-                severity: Severity::lenient(&m.severity),
-                title,
-                location: Location {
-                    file: Some(target.to_string()),
-                    line,
-                    package: None,
-                    version: None,
-                },
-                fix_available: true,
-                fixed_version: None,
-                url: m.primary_url.map(Cow::into_owned),
-            });
-        }
-        for s in r.secrets.unwrap_or_default() {
-            let line = s.start_line.filter(|l| *l > 0);
-            out.findings.push(Finding {
-                tool: Tool::Trivy,
-                category: Category::Secret,
-                fingerprint: format!(
-                    "{}:{target}:{}",
-                    s.rule_id,
-                    line.map(|l| l.to_string()).unwrap_or_default()
-                ),
-                rule_id: s.rule_id.into_owned(),
-                severity: Severity::lenient(&s.severity),
-                title: s.title.into_owned(),
-                location: Location {
-                    file: Some(target.to_string()),
-                    line,
-                    package: None,
-                    version: None,
-                },
-                fix_available: true,
-                fixed_version: None,
-                url: None,
-            });
-        }
+        add_result(&mut out, r);
     }
+    license_note(&mut out);
+    Ok(out)
+}
+
+fn license_note(out: &mut Parsed) {
     if out.unjudged > 0 {
         out.notes.push(format!(
             "{} license finding(s) in the report are not judged by this gate",
             out.unjudged
         ));
     }
-    Ok(out)
+}
+
+/// The two-threaded parse; `None` sends the caller to [`parse_serial`]. Accepts exactly
+/// what it accepts: the report outside `Results` (with the array replaced by `null`) and
+/// every element are parsed in full, and the scan checks what lies between elements.
+fn parse_split(bytes: &[u8]) -> Option<Parsed> {
+    let layout = results_layout(bytes)?;
+    if layout.elements.is_empty() {
+        return None;
+    }
+    let mut head = Vec::with_capacity(bytes.len() - (layout.array.end - layout.array.start) + 4);
+    head.extend_from_slice(&bytes[..layout.array.start]);
+    head.extend_from_slice(b"null");
+    head.extend_from_slice(&bytes[layout.array.end..]);
+    let report: Report = serde_json::from_slice(&head).ok()?;
+    if report.schema_version != 2 {
+        return None;
+    }
+    // Split where half the bytes are, not half the elements: results vary in size.
+    let half = layout.array.start + (layout.array.end - layout.array.start) / 2;
+    let cut = layout
+        .elements
+        .iter()
+        .position(|e| e.start >= half)
+        .unwrap_or(layout.elements.len());
+    let (first, second) = layout.elements.split_at(cut);
+    let parse_part = |ranges: &[std::ops::Range<usize>]| -> Option<Parsed> {
+        let mut out = Parsed::default();
+        for r in ranges {
+            let mut de = serde_json::Deserializer::from_slice(&bytes[r.clone()]);
+            let result = TrivyResult::deserialize(&mut de).ok()?;
+            de.end().ok()?;
+            add_result(&mut out, result);
+        }
+        Some(out)
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| parse_part(second));
+        (parse_part(first), other.join().ok().flatten())
+    });
+    let (mut out, b) = (a?, b?);
+    out.findings.extend(b.findings);
+    out.unjudged += b.unjudged;
+    license_note(&mut out);
+    Some(out)
+}
+
+/// Where the root object's `Results` array is, and each of its elements.
+struct Layout {
+    /// From `[` to just past `]`.
+    array: std::ops::Range<usize>,
+    elements: Vec<std::ops::Range<usize>>,
+}
+
+/// Scans for the root object's `Results` key. `None` when there is none, it is not an
+/// array of objects, it appears twice, or the bytes are not shaped as expected.
+fn results_layout(b: &[u8]) -> Option<Layout> {
+    let mut depth = 0usize;
+    let mut found = None;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let end = skip_string(b, i)?;
+                if depth == 1 && &b[i..end] == b"\"Results\"" {
+                    let colon = skip_ws(b, end);
+                    if b.get(colon) == Some(&b':') {
+                        if found.is_some() {
+                            return None;
+                        }
+                        let start = skip_ws(b, colon + 1);
+                        let layout = elements(b, start)?;
+                        i = layout.array.end;
+                        found = Some(layout);
+                        continue;
+                    }
+                }
+                i = end;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    found
+}
+
+/// The array of objects starting at `start` (which must be its `[`).
+fn elements(b: &[u8], start: usize) -> Option<Layout> {
+    if b.get(start) != Some(&b'[') {
+        return None;
+    }
+    let mut elements = Vec::new();
+    let mut i = skip_ws(b, start + 1);
+    if b.get(i) == Some(&b']') {
+        return Some(Layout {
+            array: start..i + 1,
+            elements,
+        });
+    }
+    loop {
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        let end = skip_container(b, i)?;
+        elements.push(i..end);
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b']') => {
+                return Some(Layout {
+                    array: start..i + 1,
+                    elements,
+                });
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Just past the object or array opening at `i`. Bracket kinds are not matched here: the
+/// element's own parse rejects a mismatch.
+fn skip_container(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i = skip_string(b, i)?;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Just past the string whose opening quote is at `i`. Strings are most of a report's
+/// bytes, so this jumps from quote or backslash to the next.
+fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        let k = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[k] == b'\\' {
+            j = k + 2;
+        } else {
+            return Some(k + 1);
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b
+        .get(i)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        i += 1;
+    }
+    i
+}
+
+/// Adds one result's findings (and its count of unjudged license findings) to `out`.
+fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
+    out.unjudged += r.licenses.as_ref().map_or(0, Vec::len);
+    let target = r.target;
+    for v in r.vulnerabilities.unwrap_or_default() {
+        let fixed = v.fixed_version.filter(|f| !f.is_empty());
+        let fix_available = fixed.is_some()
+            && !v
+                .status
+                .as_deref()
+                .is_some_and(|s| NO_FIX_STATUSES.contains(&s));
+        let file = v
+            .pkg_path
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| target.clone());
+        out.findings.push(Finding {
+            tool: Tool::Trivy,
+            category: Category::Vulnerability,
+            fingerprint: [
+                &*v.vulnerability_id,
+                ":",
+                &v.pkg_name,
+                "@",
+                &v.installed_version,
+                ":",
+                &file,
+            ]
+            .concat(),
+            title: v
+                .title
+                .map(Cow::into_owned)
+                .unwrap_or_else(|| v.vulnerability_id.to_string()),
+            rule_id: v.vulnerability_id.into_owned(),
+            severity: Severity::lenient(&v.severity),
+            location: Location {
+                file: Some(file.into_owned()),
+                line: None,
+                package: Some(v.pkg_name.into_owned()),
+                version: Some(v.installed_version.into_owned()),
+            },
+            fix_available,
+            fixed_version: fixed.map(Cow::into_owned),
+            url: v.primary_url.map(Cow::into_owned),
+        });
+    }
+    for m in r.misconfigurations.unwrap_or_default() {
+        // PASS and EXCEPTION entries only appear with --include-non-failures; they are not findings.
+        if !m.status.eq_ignore_ascii_case("FAIL") {
+            continue;
+        }
+        // `ID` is sometimes a slug (s3-bucket-logging); the AVD id is the stable key.
+        let id = m.avdid.filter(|a| !a.is_empty()).unwrap_or(m.id);
+        let line = m
+            .cause_metadata
+            .as_ref()
+            .and_then(|c| c.start_line)
+            .filter(|l| *l > 0);
+        let resource = m
+            .cause_metadata
+            .and_then(|c| c.resource)
+            .filter(|r| !r.is_empty());
+        let mut title = m.title.into_owned();
+        if let Some(msg) = m.message.filter(|m| !m.is_empty()) {
+            title = format!("{title}: {msg}");
+        }
+        out.findings.push(Finding {
+            tool: Tool::Trivy,
+            category: Category::Misconfiguration,
+            fingerprint: format!(
+                "{id}:{target}:{}:{}",
+                resource.as_deref().unwrap_or(""),
+                line.map(|l| l.to_string()).unwrap_or_default()
+            ),
+            rule_id: id.into_owned(),
+            severity: Severity::lenient(&m.severity),
+            title,
+            location: Location {
+                file: Some(target.to_string()),
+                line,
+                package: None,
+                version: None,
+            },
+            fix_available: true,
+            fixed_version: None,
+            url: m.primary_url.map(Cow::into_owned),
+        });
+    }
+    for s in r.secrets.unwrap_or_default() {
+        let line = s.start_line.filter(|l| *l > 0);
+        out.findings.push(Finding {
+            tool: Tool::Trivy,
+            category: Category::Secret,
+            fingerprint: format!(
+                "{}:{target}:{}",
+                s.rule_id,
+                line.map(|l| l.to_string()).unwrap_or_default()
+            ),
+            rule_id: s.rule_id.into_owned(),
+            severity: Severity::lenient(&s.severity),
+            title: s.title.into_owned(),
+            location: Location {
+                file: Some(target.to_string()),
+                line,
+                package: None,
+                version: None,
+            },
+            fix_available: true,
+            fixed_version: None,
+            url: None,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +520,48 @@ mod tests {
         assert_eq!(p.findings[2].severity, Severity::High);
         assert_eq!(p.findings[3].location.to_string(), "/app/.env:2");
         assert_eq!(p.findings[3].category, Category::Secret);
+    }
+
+    #[test]
+    fn split_parse_matches_the_plain_parse() {
+        // Pretty-printed as Trivy writes it, with a quote, a backslash and brackets in a
+        // title, and a nested `Results` key that is not the report's.
+        let mut report = String::from(
+            "{\n  \"SchemaVersion\": 2,\n  \"Metadata\": {\"Results\": [1]},\n  \"Results\": [\n",
+        );
+        for i in 0..6 {
+            if i > 0 {
+                report.push_str(",\n");
+            }
+            report.push_str(&format!(
+                r#"    {{"Target": "t{i}", "Vulnerabilities": [{{"VulnerabilityID": "CVE-{i}", "PkgName": "p", "InstalledVersion": "1", "Severity": "HIGH", "Title": "a \"q\" \\ ]}}"}}], "Licenses": [{{"Name": "MIT"}}]}}"#
+            ));
+        }
+        report.push_str("\n  ]\n}\n");
+        let split = parse_split(report.as_bytes()).expect("the split parse applies");
+        let serial = parse_serial(report.as_bytes()).unwrap();
+        assert_eq!(split.findings, serial.findings);
+        assert_eq!(split.findings[5].title, "a \"q\" \\ ]}");
+        assert_eq!(split.notes, serial.notes);
+        assert_eq!(split.unjudged, 6);
+    }
+
+    #[test]
+    fn split_parse_leaves_anything_unexpected_to_the_plain_parse() {
+        let ok = r#"{"SchemaVersion":2,"Results":[{"Target":"a"},{"Target":"b"}]}"#;
+        assert!(parse_split(ok.as_bytes()).is_some());
+        for other in [
+            r#"{"SchemaVersion":2,"Results":[{"Target":"a"},,{"Target":"b"}]}"#,
+            r#"{"SchemaVersion":2,"Results":[{"Target":"a"}]} x"#,
+            r#"{"SchemaVersion":2,"Results":[{"Target":"a"}],"Results":[]}"#,
+            r#"{"SchemaVersion":1,"Results":[{"Target":"a"}]}"#,
+            r#"{"SchemaVersion":2,"Results":[{"Target":"a"]}"#,
+            r#"{"SchemaVersion":2,"Results":[{"Target":"a"}"#,
+            r#"{"SchemaVersion":2,"Results":[]}"#,
+            r#"{"SchemaVersion":2,"Results":null}"#,
+        ] {
+            assert!(parse_split(other.as_bytes()).is_none(), "{other}");
+        }
     }
 
     #[test]
