@@ -223,58 +223,28 @@ fn read_report(tool: Tool, p: &Path) -> std::result::Result<ReportBytes, ToolErr
 /// anyway.
 enum ReportBytes {
     Read(Vec<u8>),
-    #[cfg(unix)]
-    Mapped {
-        ptr: std::ptr::NonNull<u8>,
-        len: usize,
-    },
+    Mapped(memmap2::Mmap),
 }
 
 impl ReportBytes {
-    /// Below this, reading is as fast as mapping and needs no unsafe code.
+    /// Below this, reading is as fast as mapping.
     const MAP_FROM: u64 = 4 << 20;
 
     fn open(p: &Path) -> std::io::Result<ReportBytes> {
         let file = std::fs::File::open(p)?;
         let meta = file.metadata()?;
-        #[cfg(unix)]
-        if meta.is_file()
-            && meta.len() >= Self::MAP_FROM
-            && let Some(m) = Self::map(&file, meta.len())
-        {
-            return Ok(m);
+        if meta.is_file() && meta.len() >= Self::MAP_FROM {
+            // SAFETY: the report is a file the scanner has finished writing (or one the
+            // pipeline handed over); nothing truncates it while the gate parses it, and
+            // the parsers copy whatever they keep before the mapping is dropped.
+            // Populating up front turns a fault per page into one call.
+            if let Ok(m) = unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
+                return Ok(ReportBytes::Mapped(m));
+            }
         }
         let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
         std::io::Read::read_to_end(&mut &file, &mut buf)?;
         Ok(ReportBytes::Read(buf))
-    }
-
-    /// `None` when the file cannot be mapped; the caller reads it instead.
-    #[cfg(unix)]
-    fn map(file: &std::fs::File, len: u64) -> Option<ReportBytes> {
-        use std::os::fd::AsRawFd;
-        let len = usize::try_from(len).ok()?;
-        #[cfg(target_os = "linux")]
-        let flags = libc::MAP_PRIVATE | libc::MAP_POPULATE;
-        #[cfg(not(target_os = "linux"))]
-        let flags = libc::MAP_PRIVATE;
-        // SAFETY: a fresh read-only private mapping of an open file, at an address the
-        // kernel picks; nothing else aliases it. It is unmapped exactly once, in `drop`.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                flags,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return None;
-        }
-        let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())?;
-        Some(ReportBytes::Mapped { ptr, len })
     }
 }
 
@@ -284,23 +254,7 @@ impl std::ops::Deref for ReportBytes {
     fn deref(&self) -> &[u8] {
         match self {
             ReportBytes::Read(v) => v,
-            // SAFETY: `ptr` maps `len` readable bytes until `drop` unmaps them.
-            #[cfg(unix)]
-            ReportBytes::Mapped { ptr, len } => unsafe {
-                std::slice::from_raw_parts(ptr.as_ptr(), *len)
-            },
-        }
-    }
-}
-
-impl Drop for ReportBytes {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let ReportBytes::Mapped { ptr, len } = self {
-            // SAFETY: the mapping made in `map`, unmapped once; no slice of it outlives `self`.
-            unsafe {
-                libc::munmap(ptr.as_ptr().cast(), *len);
-            }
+            ReportBytes::Mapped(m) => m,
         }
     }
 }

@@ -149,19 +149,23 @@ pub fn from_json(v: &serde_json::Value, configured: Option<&str>, out: &mut Vec<
 }
 
 /// Every known path (rank = position, configured field first) and every dotted prefix of one.
-static KNOWN: LazyLock<(HashMap<&'static str, usize>, HashSet<&'static str>)> =
-    LazyLock::new(|| {
-        let ranks = JSON_FIELDS
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (*f, i + 1))
-            .collect();
-        let prefixes = JSON_FIELDS
-            .iter()
-            .flat_map(|f| f.match_indices('.').map(move |(i, _)| &f[..i]))
-            .collect();
-        (ranks, prefixes)
-    });
+/// foldhash: this runs for every key of every error line, where SipHash showed up.
+type Known = (
+    HashMap<&'static str, usize, foldhash::fast::FixedState>,
+    HashSet<&'static str, foldhash::fast::FixedState>,
+);
+static KNOWN: LazyLock<Known> = LazyLock::new(|| {
+    let ranks = JSON_FIELDS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (*f, i + 1))
+        .collect();
+    let prefixes = JSON_FIELDS
+        .iter()
+        .flat_map(|f| f.match_indices('.').map(move |(i, _)| &f[..i]))
+        .collect();
+    (ranks, prefixes)
+});
 
 fn walk(
     v: &serde_json::Value,
