@@ -199,6 +199,12 @@ impl Ws {
     }
 
     /// A `docker save` tarball holding one layer with `files`, built with tar and sha256sum.
+    /// `image_tar` of owned file texts (what `image_files` returns).
+    fn image_tar_of(&self, files: &[(&str, String)]) -> PathBuf {
+        let borrowed: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        self.image_tar(&borrowed)
+    }
+
     fn image_tar(&self, files: &[(&str, &str)]) -> PathBuf {
         let build = self.path("image-build");
         for (name, text) in files {
@@ -755,12 +761,7 @@ fn image_gate_never_reports_zero_vulnerabilities_without_a_database() {
     let ws = Ws::new("");
     let key = fake_aws_key();
     let files = image_files(&key);
-    let tar = ws.image_tar(
-        &files
-            .iter()
-            .map(|(n, t)| (*n, t.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    let tar = ws.image_tar_of(&files);
     // A short limit: on a network that drops packets instead of refusing them, the database
     // download would otherwise hang for Trivy's default five minutes.
     let run = ws.run(&[
@@ -796,12 +797,7 @@ fn image_gate_counts_secrets_and_misconfigurations_in_the_image() {
     let ws = Ws::new("[gates.image]\nscanners = [\"secret\", \"misconfig\"]\n");
     let key = fake_aws_key();
     let files = image_files(&key);
-    let tar = ws.image_tar(
-        &files
-            .iter()
-            .map(|(n, t)| (*n, t.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    let tar = ws.image_tar_of(&files);
     let run = ws.run(&["gate", "image", "--input", tar.to_str().unwrap()]);
     run.expect(GATE_FAILED);
     let ids = ws.rule_ids("image");
@@ -824,12 +820,7 @@ fn trivy_ignore_and_config_files_in_the_working_directory_do_not_bypass_the_allo
     let ws = Ws::new("[gates.image]\nscanners = [\"secret\"]\n");
     let key = fake_aws_key();
     let files = image_files(&key);
-    let tar = ws.image_tar(
-        &files
-            .iter()
-            .map(|(n, t)| (*n, t.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    let tar = ws.image_tar_of(&files);
     // Each of these alone makes Trivy drop the key before shipwatch sees it.
     ws.write(".trivyignore", "aws-access-key-id\n");
     ws.write("trivy.yaml", "severity:\n  - LOW\n");
@@ -864,12 +855,7 @@ fn sbom_gate_writes_both_formats_that_agree() {
     require("syft");
     let ws = Ws::new("");
     let files = image_files(&fake_aws_key());
-    let tar = ws.image_tar(
-        &files
-            .iter()
-            .map(|(n, t)| (*n, t.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    let tar = ws.image_tar_of(&files);
     let run = ws.run(&["gate", "sbom", "--input", tar.to_str().unwrap()]);
     run.expect(OK);
     let report = ws.findings("sbom");
