@@ -194,6 +194,7 @@ def main() -> int:
                     help="real seconds per emulated minute (60 = real time, the default)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of both phases (medians over them)")
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
+    ap.add_argument("--only", choices=("healthy", "http-5xx"), help="run one phase only")
     a = ap.parse_args()
     spm = a.seconds_per_minute
     work = Path(tempfile.mkdtemp(prefix="shipwatch-bench-deploy."))
@@ -216,6 +217,8 @@ def main() -> int:
         calls: dict[str, dict[str, dict[str, int]]] = {}
         for rep in range(a.repeat):
             for scenario in ("healthy", "http-5xx"):
+                if a.only and scenario != a.only:
+                    continue
                 since = control(endpoint, "GET", "/_localaws/timeline?since=0")["last"]
                 runs = []
                 for tool in ("shipwatch", "aws-cli"):
@@ -269,11 +272,15 @@ def report(results: list[dict], calls: dict, spm: float) -> None:
               f"{sorted({r.get('terminal') for r in row['aws-cli']})}")
         if scenario == "http-5xx":
             for t in agents:
-                by = sorted({r.get("stopped_by", "not stopped on the alarm") for r in row[t]})
-                print(f"  {'stopped by (' + t + ')':42} {', '.join(by)}")
-            print(f"  {'alarm in ALARM → stopped':42} "
-                  f"{med([r['alarm_to_stop'] for r in row['shipwatch'] if 'alarm_to_stop' in r]):32} "
-                  f"{med([r['alarm_to_stop'] for r in row['aws-cli'] if 'alarm_to_stop' in r])}")
+                by = [r.get("stopped_by", "not stopped on the alarm") for r in row[t]]
+                print(f"  {'stopped by (' + t + ')':42} "
+                      + ", ".join(f"{b} ×{by.count(b)}" for b in sorted(set(by))))
+            own = [r["alarm_to_stop"] for r in row["shipwatch"] if r.get("stopped_by", "").startswith("the tool")]
+            codedeploy = [r["alarm_to_stop"] for t in agents for r in row[t]
+                          if r.get("stopped_by", "").startswith("CodeDeploy")]
+            print(f"  {'alarm in ALARM → StopDeployment (shipwatch)':42} {med(own)}")
+            print(f"  {'alarm in ALARM → stopped by CodeDeploy':42} {med(codedeploy)}"
+                  "   (its own alarm polling, any stack)")
         print(f"  {'terminal state → process exit':42} "
               f"{med([r['terminal_to_exit'] for r in row['shipwatch'] if 'terminal_to_exit' in r]):32} "
               f"{med([r['terminal_to_exit'] for r in row['aws-cli'] if 'terminal_to_exit' in r])}")
