@@ -248,7 +248,7 @@ pub async fn watch<C: Clock>(
             .map(|t| t.status == "InProgress" || t.status == "Pending")
             .unwrap_or(false);
         let due = deployment_due(
-            in_rollback || stop_requested || ending_from.is_some_and(|from| now >= from),
+            near_end(in_rollback, stop_requested, ending_from, now),
             next_deployment,
             last_deployment_read,
             opts.final_poll,
@@ -360,9 +360,8 @@ pub async fn watch<C: Clock>(
             });
             last_emit = now;
         }
-        let ending = in_rollback || stop_requested || ending_from.is_some_and(|f| now >= f);
         let mut wake = next_target.min(deployment_due(
-            ending,
+            near_end(in_rollback, stop_requested, ending_from, now),
             next_deployment,
             last_deployment_read,
             opts.final_poll,
@@ -381,6 +380,17 @@ pub async fn watch<C: Clock>(
             .min(opts.tick);
         clock.sleep(nap).await;
     }
+}
+
+/// The end is near: a rollback or a stop is being followed, or the termination wait may
+/// be over.
+fn near_end(
+    in_rollback: bool,
+    stop_requested: bool,
+    ending_from: Option<Duration>,
+    now: Duration,
+) -> bool {
+    in_rollback || stop_requested || ending_from.is_some_and(|from| now >= from)
 }
 
 /// When GetDeployment is next due: every `final_poll` once the end is near, else at the
