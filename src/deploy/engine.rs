@@ -366,10 +366,10 @@ pub async fn watch<C: Clock>(
             last_deployment_read,
             opts.final_poll,
         ));
-        if let Some(from) = ending_from {
-            if from > now {
-                wake = wake.min(from);
-            }
+        if let Some(from) = ending_from
+            && from > now
+        {
+            wake = wake.min(from);
         }
         if !in_rollback && !stop_requested && !opts.alarms.is_empty() {
             wake = wake.min(next_alarm);

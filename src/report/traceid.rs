@@ -140,10 +140,10 @@ pub fn from_json(v: &serde_json::Value, configured: Option<&str>, out: &mut Vec<
     // Stable: several values at one rank keep the walk's order.
     found.sort_by_key(|(rank, _)| *rank);
     for (_, raw) in found {
-        if let Some(id) = normalise(&raw) {
-            if !out.contains(&id) {
-                out.push(id);
-            }
+        if let Some(id) = normalise(&raw)
+            && !out.contains(&id)
+        {
+            out.push(id);
         }
     }
 }
