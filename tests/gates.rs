@@ -1080,12 +1080,7 @@ fn gate_all_runs_the_configured_gates() {
     let run = ws.run(&["--output", "json", "gate", "all"]);
     run.expect(GATE_FAILED);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let statuses: Vec<(&str, &str)> = doc["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["gate"].as_str().unwrap(), g["status"].as_str().unwrap()))
-        .collect();
+    let statuses = gate_statuses(&doc);
     assert_eq!(statuses, [("secrets", "passed"), ("iac", "failed")]);
     for f in ["secrets.junit.xml", "secrets.sarif", "iac.md", "iac.json"] {
         assert!(
@@ -1093,6 +1088,16 @@ fn gate_all_runs_the_configured_gates() {
             "{f}"
         );
     }
+}
+
+/// (gate, status) of each gate in `gate all --output json`, in order.
+fn gate_statuses(doc: &serde_json::Value) -> Vec<(&str, &str)> {
+    doc["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["gate"].as_str().unwrap(), g["status"].as_str().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -1122,12 +1127,7 @@ fn gate_all_runs_every_gate_and_exits_with_the_most_severe_outcome() {
     let run = ws.run(&["--output", "json", "gate", "all"]);
     run.expect(USAGE);
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let statuses: Vec<(&str, &str)> = doc["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["gate"].as_str().unwrap(), g["status"].as_str().unwrap()))
-        .collect();
+    let statuses = gate_statuses(&doc);
     assert_eq!(
         statuses,
         [("secrets", "failed"), ("image", "error"), ("iac", "usage")]

@@ -479,6 +479,16 @@ mod tests {
     }
 
     fn target(green: f64) -> GetDeploymentTargetOutput {
+        target_with(TargetStatus::InProgress, green, &[])
+    }
+
+    /// A target with `green` % of traffic on green and these lifecycle events succeeded.
+    fn target_with(
+        status: TargetStatus,
+        green: f64,
+        succeeded: &[&str],
+    ) -> GetDeploymentTargetOutput {
+        use aws_sdk_codedeploy::types::{LifecycleEvent, LifecycleEventStatus};
         let set = |label: TargetLabel, w: f64| {
             EcsTaskSet::builder()
                 .identifer(format!("ecs-svc/{w}"))
@@ -486,18 +496,20 @@ mod tests {
                 .traffic_weight(w)
                 .build()
         };
-        GetDeploymentTargetOutput::builder()
-            .deployment_target(
-                DeploymentTarget::builder()
-                    .ecs_target(
-                        EcsTarget::builder()
-                            .status(TargetStatus::InProgress)
-                            .task_sets_info(set(TargetLabel::Blue, 100.0 - green))
-                            .task_sets_info(set(TargetLabel::Green, green))
-                            .build(),
-                    )
+        let mut t = EcsTarget::builder()
+            .status(status)
+            .task_sets_info(set(TargetLabel::Blue, 100.0 - green))
+            .task_sets_info(set(TargetLabel::Green, green));
+        for name in succeeded {
+            t = t.lifecycle_events(
+                LifecycleEvent::builder()
+                    .lifecycle_event_name(*name)
+                    .status(LifecycleEventStatus::Succeeded)
                     .build(),
-            )
+            );
+        }
+        GetDeploymentTargetOutput::builder()
+            .deployment_target(DeploymentTarget::builder().ecs_target(t.build()).build())
             .build()
     }
 
@@ -615,39 +627,10 @@ mod tests {
     /// target id is listed once.
     #[tokio::test]
     async fn the_end_of_the_termination_wait_is_seen_within_a_second() {
-        use aws_sdk_codedeploy::types::{LifecycleEvent, LifecycleEventStatus};
         const END: Duration = Duration::from_secs(57);
         let clock = FakeClock::default();
-        let done_target = |status: TargetStatus| {
-            let set = |label: TargetLabel, w: f64| {
-                EcsTaskSet::builder()
-                    .identifer(format!("ecs-svc/{w}"))
-                    .task_set_label(label)
-                    .traffic_weight(w)
-                    .build()
-            };
-            let ev = |name: &str| {
-                LifecycleEvent::builder()
-                    .lifecycle_event_name(name)
-                    .status(LifecycleEventStatus::Succeeded)
-                    .build()
-            };
-            GetDeploymentTargetOutput::builder()
-                .deployment_target(
-                    DeploymentTarget::builder()
-                        .ecs_target(
-                            EcsTarget::builder()
-                                .status(status)
-                                .lifecycle_events(ev("Install"))
-                                .lifecycle_events(ev("AllowTraffic"))
-                                .task_sets_info(set(TargetLabel::Blue, 0.0))
-                                .task_sets_info(set(TargetLabel::Green, 100.0))
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        };
+        let done_target =
+            |status: TargetStatus| target_with(status, 100.0, &["Install", "AllowTraffic"]);
         let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
             ListDeploymentTargetsOutput::builder()
                 .target_ids("c:s")
