@@ -270,14 +270,13 @@ pub async fn get_deployment(c: &Clients, id: &str) -> Result<Deployment> {
     })
 }
 
-/// The deployment's ECS target (an ECS deployment has exactly one). `None` before
-/// CodeDeploy has created it. `known` caches the target id between polls: it never
-/// changes within a deployment, and listing it again would double the calls.
-pub async fn get_target(
+/// The SDK view of a deployment's ECS target, for the mappers here and in `evidence`:
+/// ListDeploymentTargets (only while `known` is empty), then GetDeploymentTarget.
+pub(super) async fn ecs_target(
     c: &Clients,
     id: &str,
     known: &mut Option<String>,
-) -> Result<Option<Target>> {
+) -> Result<Option<aws_sdk_codedeploy::types::EcsTarget>> {
     if known.is_none() {
         let ids = c
             .codedeploy
@@ -299,7 +298,21 @@ pub async fn get_target(
         .send()
         .await
         .map_err(|e| sdk_error("codedeploy:GetDeploymentTarget", e))?;
-    let Some(t) = out.deployment_target().and_then(|t| t.ecs_target()) else {
+    Ok(out
+        .deployment_target()
+        .and_then(|t| t.ecs_target())
+        .cloned())
+}
+
+/// The deployment's ECS target (an ECS deployment has exactly one). `None` before
+/// CodeDeploy has created it. `known` caches the target id between polls: it never
+/// changes within a deployment, and listing it again would double the calls.
+pub async fn get_target(
+    c: &Clients,
+    id: &str,
+    known: &mut Option<String>,
+) -> Result<Option<Target>> {
+    let Some(t) = ecs_target(c, id, known).await? else {
         return Ok(None);
     };
     Ok(Some(Target {

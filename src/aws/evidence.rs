@@ -44,25 +44,7 @@ pub struct TaskSetInfo {
 
 /// The first ECS target of a deployment (an ECS deployment has one: `cluster:service`).
 pub async fn deployment_target(c: &Clients, deployment_id: &str) -> Result<Option<TargetDetail>> {
-    let ids = c
-        .codedeploy
-        .list_deployment_targets()
-        .deployment_id(deployment_id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("codedeploy:ListDeploymentTargets", e))?;
-    let Some(target_id) = ids.target_ids().first() else {
-        return Ok(None);
-    };
-    let out = c
-        .codedeploy
-        .get_deployment_target()
-        .deployment_id(deployment_id)
-        .target_id(target_id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("codedeploy:GetDeploymentTarget", e))?;
-    let Some(t) = out.deployment_target().and_then(|t| t.ecs_target()) else {
+    let Some(t) = super::codedeploy::ecs_target(c, deployment_id, &mut None).await? else {
         return Ok(None);
     };
     Ok(Some(TargetDetail {
