@@ -5,10 +5,10 @@
 //!
 //! Pure functions only; the streaming, grouping and caps live in `analyse.rs`.
 
+use crate::report::json::Json as Value;
 use crate::report::{normalise, redact, traceid};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use regex::Regex;
-use serde_json::Value;
 use std::sync::LazyLock;
 
 /// What a line turned out to be.
@@ -69,7 +69,7 @@ impl LineReader {
         let t = line.trim_end_matches(['\r', '\n']);
         let trimmed = t.trim_start();
         if trimmed.starts_with('{') {
-            if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
+            if let Some(v) = Value::parse(trimmed) {
                 if v.is_object() {
                     return self.read_json(&v, event_ms);
                 }
@@ -320,14 +320,43 @@ const STATUS_FIELDS: &[&str] = &[
 ];
 
 /// A path in a JSON object: `a.b.c` matches nested objects, literal dotted keys, or a mix.
-pub fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+/// The key equal to the whole path wins, then the shortest key that is a dotted prefix.
+///
+/// One scan of the keys: a line is looked up at some eighty paths, nearly all absent,
+/// so most keys are turned down by their length alone.
+pub fn lookup<'a, 'j>(v: &'a Value<'j>, path: &str) -> Option<&'a Value<'j>> {
     let obj = v.as_object()?;
-    if let Some(x) = obj.get(path) {
-        return Some(x);
+    let p = path.as_bytes();
+    // Children whose key is a dotted prefix of the path, by the prefix's length.
+    let mut prefixes: [Option<&'a Value<'j>>; 8] = [None; 8];
+    let mut any = false;
+    // From the end: of a repeated key the last one counts, as in `Json::get`.
+    for (k, x) in obj.iter().rev() {
+        let k = k.as_bytes();
+        if k.len() == p.len() {
+            if k == p {
+                return Some(x);
+            }
+        } else if k.len() < p.len() && p[k.len()] == b'.' && p.starts_with(k) {
+            let dots = p[..k.len()].iter().filter(|b| **b == b'.').count();
+            if let Some(slot @ None) = prefixes.get_mut(dots) {
+                *slot = Some(x);
+                any = true;
+            }
+        }
     }
-    for (i, _) in path.match_indices('.') {
-        if let Some(child) = obj.get(&path[..i]) {
-            if let Some(x) = lookup(child, &path[i + 1..]) {
+    if !any {
+        return None;
+    }
+    let mut rest = path;
+    for slot in &prefixes {
+        // The next dotted prefix: `rest` loses one more segment each time round.
+        let Some((_, after)) = rest.split_once('.') else {
+            break;
+        };
+        rest = after;
+        if let Some(child) = slot {
+            if let Some(x) = lookup(child, rest) {
                 return Some(x);
             }
         }
@@ -338,7 +367,7 @@ pub fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 /// A string (or number, as text) at `path`.
 pub fn get_str(v: &Value, path: &str) -> Option<String> {
     match lookup(v, path)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.is_empty() => Some(s.to_string()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -423,10 +452,10 @@ fn json_error(v: &Value) -> JsonError {
             }
             Some(Value::String(s)) if !s.is_empty() => {
                 if s.contains('\n') {
-                    e.stack = stack_lines(&Value::String(s.clone())).unwrap_or_default();
+                    e.stack = text_stack_lines(s).unwrap_or_default();
                     e.message = e.stack.last().cloned();
                 } else {
-                    e.message = Some(s.clone());
+                    e.message = Some(s.to_string());
                 }
                 break;
             }
@@ -468,22 +497,29 @@ fn json_error(v: &Value) -> JsonError {
 }
 
 fn stack_lines(v: &Value) -> Option<Vec<String>> {
-    let lines: Vec<String> = match v {
-        Value::String(s) => s
-            .lines()
-            .map(str::trim_end)
-            .filter(|l| !l.trim().is_empty())
-            .take(STACK_LINES)
-            .map(str::to_owned)
-            .collect(),
-        Value::Array(a) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .take(STACK_LINES)
-            .map(str::to_owned)
-            .collect(),
-        _ => return None,
-    };
+    match v {
+        Value::String(s) => text_stack_lines(s),
+        Value::Array(a) => {
+            let lines: Vec<String> = a
+                .iter()
+                .filter_map(Value::as_str)
+                .take(STACK_LINES)
+                .map(str::to_owned)
+                .collect();
+            (!lines.is_empty()).then_some(lines)
+        }
+        _ => None,
+    }
+}
+
+fn text_stack_lines(s: &str) -> Option<Vec<String>> {
+    let lines: Vec<String> = s
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .take(STACK_LINES)
+        .map(str::to_owned)
+        .collect();
     (!lines.is_empty()).then_some(lines)
 }
 
@@ -714,6 +750,27 @@ mod tests {
     }
 
     const TID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    #[test]
+    fn lookup_mixes_nested_and_dotted_keys() {
+        let v = Value::parse(
+            r#"{"x.y.z":4,"x":{"y":{"z":5}},"a.b":{"c":1},"a":{"b.c":2},"q.r":{"s":7},"m":{"n":6},"n":"top"}"#,
+        )
+        .unwrap();
+        let num = |p: &str| lookup(&v, p).and_then(Value::as_f64);
+        // The whole path as one key wins over any split of it.
+        assert_eq!(num("x.y.z"), Some(4.0));
+        // Then the shortest dotted prefix: `a` before `a.b`.
+        assert_eq!(num("a.b.c"), Some(2.0));
+        // A longer prefix when the shorter one does not lead anywhere.
+        assert_eq!(num("q.r.s"), Some(7.0));
+        assert_eq!(num("m.n"), Some(6.0));
+        assert_eq!(lookup(&v, "n").and_then(Value::as_str), Some("top"));
+        for absent in ["m.q", "m.n.o", "", ".", "a..b", "zz"] {
+            assert!(lookup(&v, absent).is_none(), "{absent}");
+        }
+        assert!(lookup(&v, "x.y").is_some_and(Value::is_object));
+        assert!(lookup(&Value::parse("[1]").unwrap(), "a").is_none());
+    }
 
     #[test]
     fn pino_error_with_err_object() {

@@ -11,6 +11,7 @@ pub mod chart;
 pub mod collect;
 pub mod html;
 pub mod jaeger;
+pub mod json;
 pub mod links;
 pub mod logline;
 pub mod markdown;

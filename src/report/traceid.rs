@@ -2,6 +2,7 @@
 //! convention (W3C traceparent, X-Ray, Jaeger's uber-trace-id, Cloud Trace paths,
 //! plain hex) into the one form Jaeger's query API accepts: lower-case hex.
 
+use crate::report::json::Json;
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -80,9 +81,18 @@ pub fn normalise(raw: &str) -> Option<String> {
         }
     }
     // W3C traceparent `00-<32>-<16>-<2>`.
-    let parts: Vec<&str> = v.split('-').collect();
-    if parts.len() == 4 && parts[0].len() == 2 && parts[1].len() == 32 && is_hex(parts[1]) {
-        return nonzero(parts[1].to_ascii_lowercase());
+    let mut parts = v.split('-');
+    if let (Some(version), Some(id), Some(_), Some(_), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) && version.len() == 2
+        && id.len() == 32
+        && is_hex(id)
+    {
+        return nonzero(id.to_ascii_lowercase());
     }
     // Jaeger `uber-trace-id`: `trace:span:parent:flags`.
     if v.matches(':').count() == 3 {
@@ -133,7 +143,7 @@ fn nonzero(s: String) -> Option<String> {
 /// One walk over the object instead of a lookup per known field: the walk joins keys
 /// with dots, so a nested object, a literal dotted key or a mix of both reach the same
 /// path, as `logline::lookup` does, and it only descends where a known path continues.
-pub fn from_json(v: &serde_json::Value, configured: Option<&str>, out: &mut Vec<String>) {
+pub fn from_json(v: &Json, configured: Option<&str>, out: &mut Vec<String>) {
     let mut found: Vec<(usize, String)> = Vec::new();
     let mut path = String::new();
     walk(v, &mut path, configured, &mut found);
@@ -167,12 +177,7 @@ static KNOWN: LazyLock<Known> = LazyLock::new(|| {
     (ranks, prefixes)
 });
 
-fn walk(
-    v: &serde_json::Value,
-    path: &mut String,
-    configured: Option<&str>,
-    found: &mut Vec<(usize, String)>,
-) {
+fn walk(v: &Json, path: &mut String, configured: Option<&str>, found: &mut Vec<(usize, String)>) {
     let Some(obj) = v.as_object() else { return };
     let (ranks, prefixes) = &*KNOWN;
     let base = path.len();
@@ -189,8 +194,8 @@ fn walk(
         };
         if let Some(rank) = rank {
             match value {
-                serde_json::Value::String(s) if !s.is_empty() => found.push((rank, s.clone())),
-                serde_json::Value::Number(n) => found.push((rank, n.to_string())),
+                Json::String(s) if !s.is_empty() => found.push((rank, s.to_string())),
+                Json::Number(n) => found.push((rank, n.to_string())),
                 _ => {}
             }
         }
@@ -233,6 +238,12 @@ pub fn from_text(text: &str, configured: Option<&Regex>, out: &mut Vec<String>) 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The tests write objects with `json!`; the reader gets them as a log line's text.
+    fn from_json(v: &serde_json::Value, configured: Option<&str>, out: &mut Vec<String>) {
+        let text = v.to_string();
+        super::from_json(&Json::parse(&text).unwrap(), configured, out);
+    }
 
     const T: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
