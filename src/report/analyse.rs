@@ -368,6 +368,24 @@ impl Analyser {
         self.bytes += chunk.len() as u64;
         let len = chunk.len();
         let mut pos = 0;
+        if logline::leading_level(chunk).is_some() {
+            // Level-first JSON lines (pino, bunyan, winston): line by line, the level
+            // is read from the line's first bytes and only lines below error level are
+            // searched, for a 5xx status alone.
+            while pos < len {
+                let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(len, |i| pos + i);
+                let line = &chunk[pos..end];
+                let candidate = match logline::leading_level(line) {
+                    Some(true) => true,
+                    Some(false) => logline::may_have_5xx_status(line),
+                    None => self.prefilter.find(chunk, pos, end).is_some(),
+                };
+                if candidate {
+                    self.chunk_line(chunk, pos, end);
+                }
+                pos = end + 1;
+            }
+        }
         while pos < len {
             let Some(at) = self.prefilter.find(chunk, pos, len) else {
                 break;
@@ -1053,6 +1071,29 @@ mod tests {
             B,
         ));
         s
+    }
+
+    /// Level-first JSON chunks are read line by line (level from the first bytes, then
+    /// a status search); any other chunk by the pattern search. Both find the same.
+    #[test]
+    fn level_first_lines_and_the_pattern_search_agree() {
+        let mut text = sample();
+        text.push('\n');
+        text.push_str(
+            r#"{"level":30,"time":1767225604000,"msg":"request completed","req":{"method":"GET","url":"/api/cart"},"res":{"statusCode":503}}"#,
+        );
+        text.push('\n');
+        text.push_str(r#"{"time":1767225605000,"level":"error","message":"queue is full"}"#);
+        text.push('\n');
+        text.push_str("2026-01-01T00:00:06Z ERROR worker crashed\n    at run (w.js:1:1)\n");
+        assert!(logline::leading_level(text.as_bytes()).is_some());
+        let by_line = run(&text, Limits::default());
+        // A first line that is not level-first JSON sends the whole chunk to the search.
+        let searched = run(&format!("starting up\n{text}"), Limits::default());
+        assert_eq!(by_line.error_lines, 12, "{by_line:#?}");
+        assert_eq!(searched.error_lines, by_line.error_lines);
+        assert_eq!(searched.groups, by_line.groups);
+        assert_eq!(searched.traces, by_line.traces);
     }
 
     /// Split across threads, the file gives the same evidence as read in one go, wherever

@@ -378,9 +378,7 @@ fn json_level(v: &Value) -> Option<bool> {
     for f in LEVEL_FIELDS {
         match lookup(v, f) {
             Some(Value::Number(n)) if *f != "status" => {
-                let n = n.as_f64()?;
-                // pino/bunyan use 10–60 (50 error, 60 fatal); syslog-style loggers (GELF) use 0–7 (3 error).
-                return Some(if n >= 10.0 { n >= 50.0 } else { n <= 3.0 });
+                return Some(numeric_level_is_error(n.as_f64()?));
             }
             Some(Value::String(s)) => {
                 if let Some(b) = level_word(s) {
@@ -388,7 +386,7 @@ fn json_level(v: &Value) -> Option<bool> {
                 }
                 if let Ok(n) = s.parse::<f64>() {
                     if *f != "status" {
-                        return Some(if n >= 10.0 { n >= 50.0 } else { n <= 3.0 });
+                        return Some(numeric_level_is_error(n));
                     }
                 }
             }
@@ -402,6 +400,89 @@ fn json_level(v: &Value) -> Option<bool> {
         }
     }
     None
+}
+
+/// pino/bunyan use 10–60 (50 error, 60 fatal); syslog-style loggers (GELF) use 0–7 (3 error).
+fn numeric_level_is_error(n: f64) -> bool {
+    if n >= 10.0 { n >= 50.0 } else { n <= 3.0 }
+}
+
+/// The verdict of a JSON line whose first key is `level` (pino, bunyan, winston), read
+/// from its first bytes: `Some(true)` error or worse, `Some(false)` a lower level, `None`
+/// when the line does not start that way or the value is not a plain integer or a
+/// known level word. Same rules as the full read, which looks at `level` first.
+///
+/// Why: with the level known to be lower, only a 5xx status can still make the line an
+/// error, and that is one short search instead of every error spelling. A line that
+/// only looks like JSON at its start and is broken further on is read by the full
+/// reader as text; this shortcut does not see that.
+pub fn leading_level(line: &[u8]) -> Option<bool> {
+    // pino writes exactly this; the general form allows spaces around the tokens.
+    let value = match line.strip_prefix(b"{\"level\":") {
+        Some(v) => v.trim_ascii_start(),
+        None => {
+            let ws = |s: &[u8]| s.trim_ascii_start().len();
+            let rest = &line[line.len() - ws(line)..];
+            let rest = rest.strip_prefix(b"{")?;
+            let rest = &rest[rest.len() - ws(rest)..];
+            let rest = rest.strip_prefix(b"\"level\"")?;
+            let rest = &rest[rest.len() - ws(rest)..];
+            let rest = rest.strip_prefix(b":")?;
+            &rest[rest.len() - ws(rest)..]
+        }
+    };
+    match value.first()? {
+        b'"' => {
+            let word = &value[1..];
+            let close = memchr::memchr2(b'"', b'\\', word)?;
+            if word[close] != b'"' {
+                return None;
+            }
+            level_word(std::str::from_utf8(&word[..close]).ok()?)
+        }
+        b'0'..=b'9' => {
+            let mut n: u32 = 0;
+            for (i, b) in value.iter().enumerate() {
+                match b {
+                    b'0'..=b'9' if i < 6 => n = n * 10 + u32::from(b - b'0'),
+                    // A plain integer only: `5.5`, `1e2` and the like go to the full reader.
+                    b',' | b'}' | b' ' | b'\t' => {
+                        return Some(numeric_level_is_error(f64::from(n)));
+                    }
+                    _ => return None,
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Whether a JSON line may carry a 5xx status under any key ending in `status`,
+/// `statusCode` or `status_code`, as a number or a string. A superset: the full read
+/// decides which status field counts.
+pub fn may_have_5xx_status(line: &[u8]) -> bool {
+    static TATUS: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new("tatus"));
+    TATUS.find_iter(line).any(|at| {
+        let mut rest = &line[at + 5..];
+        for suffix in [&b"Code"[..], b"_code"] {
+            if let Some(r) = rest.strip_prefix(suffix) {
+                rest = r;
+                break;
+            }
+        }
+        let Some(r) = rest.strip_prefix(b"\"") else {
+            return false;
+        };
+        let r = r.trim_ascii_start();
+        let Some(r) = r.strip_prefix(b":") else {
+            return false;
+        };
+        let r = r.trim_ascii_start();
+        let r = r.strip_prefix(b"\"").unwrap_or(r);
+        r.first() == Some(&b'5')
+    })
 }
 
 fn level_word(s: &str) -> Option<bool> {
@@ -802,6 +883,104 @@ mod tests {
         );
         assert_eq!(e.message, "HTTP 503 response");
         assert_eq!(e.route.as_deref(), Some("POST /api/pay"));
+    }
+
+    #[test]
+    fn leading_level_reads_the_first_key_only_when_it_decides() {
+        for (line, want) in [
+            (r#"{"level":50,"msg":"x"}"#, Some(true)),
+            (r#"{"level":60}"#, Some(true)),
+            (
+                r#"{"level":30,"msg":"Error: not an error line"}"#,
+                Some(false),
+            ),
+            (r#"{"level":3,"short_message":"x"}"#, Some(true)),
+            (r#"{"level":6,"short_message":"x"}"#, Some(false)),
+            (r#"  { "level" : "ERROR", "message":"x"}"#, Some(true)),
+            (r#"{"level": "info", "message":"x"}"#, Some(false)),
+            (r#"{"level":"warning"}"#, Some(false)),
+            // Not decided here: the full reader looks further.
+            (r#"{"level":"notice-ish","severity":"error"}"#, None),
+            (r#"{"level":"er\"ror"}"#, None),
+            (r#"{"level":5.5}"#, None),
+            (r#"{"level":5e1}"#, None),
+            (r#"{"level":-1}"#, None),
+            (r#"{"level":1234567,"x":1}"#, None),
+            (r#"{"lvl":50}"#, None),
+            (r#"{"time":1,"level":50}"#, None),
+            (r#"{"level":50"#, None),
+            ("2026-01-01 ERROR level 50", None),
+        ] {
+            assert_eq!(leading_level(line.as_bytes()), want, "{line}");
+        }
+    }
+
+    /// The line-by-line shortcut of the analyser may only skip lines the full reader
+    /// would not call errors: every error line is either decided as one by its level,
+    /// or below error level with a 5xx status the search finds, or left undecided.
+    #[test]
+    fn level_shortcut_never_skips_an_error_line() {
+        let levels = [
+            "10",
+            "20",
+            "30",
+            "40",
+            "50",
+            "60",
+            "0",
+            "3",
+            "7",
+            "\"info\"",
+            "\"error\"",
+            "\"WARN\"",
+            "\"fatal\"",
+            "\"debug\"",
+        ];
+        let statuses = [
+            "",
+            r#","res":{"statusCode":200}"#,
+            r#","res":{"statusCode":503}"#,
+            r#","res":{"statusCode": 500}"#,
+            r#","statusCode":"502""#,
+            r#","status":504"#,
+            r#","status_code":599"#,
+            r#","http":{"status_code":500}"#,
+            r#","http.response.status_code":503"#,
+            r#","httpRequest":{"status":500}"#,
+            r#","status":404"#,
+            r#","res":{"statusCode":200},"status":503"#,
+        ];
+        let tails = [
+            "",
+            r#","err":{"type":"Error","message":"boom","stack":"Error: boom\n    at x (a.js:1:1)"}"#,
+            r#","msg":"Error talking to payments""#,
+            r#","error":"connection refused""#,
+        ];
+        let reader = LineReader::new(None);
+        let mut errors = 0;
+        for level in levels {
+            for status in statuses {
+                for tail in tails {
+                    let line = format!(r#"{{"level":{level},"time":1767225600000{status}{tail}}}"#);
+                    let is_error = matches!(reader.read(&line, None), Line::Error(_));
+                    errors += usize::from(is_error);
+                    let kept = match leading_level(line.as_bytes()) {
+                        Some(true) => true,
+                        Some(false) => may_have_5xx_status(line.as_bytes()),
+                        None => true,
+                    };
+                    assert!(
+                        kept || !is_error,
+                        "the shortcut skips an error line: {line}"
+                    );
+                }
+            }
+        }
+        // The corpus has both kinds, so the check above is not vacuous.
+        assert!(errors > 100 && errors < levels.len() * statuses.len() * tails.len());
+        assert!(!may_have_5xx_status(
+            br#"{"level":30,"res":{"statusCode":200},"responseTime":512}"#
+        ));
     }
 
     #[test]
