@@ -7,9 +7,13 @@
 #   - `shipwatch report --logs-file`            (error lines grouped by message and by trace id)
 #   - `jq` doing the same grouping              (error lines counted by message and by trace id)
 # and prints MB/s, the ratios and peak RSS. Targets: >= 20x jq, >= 1/5 of wc -l, <= 64 MB RSS.
+# wc -l and shipwatch take well under a second, where one sample on a shared machine
+# says little: they run REPEAT times each, alternating, and the medians are compared
+# (each run's seconds are printed too). jq runs once.
 #
 # Usage: scripts/bench-report.sh [SIZE_MB]      (SIZE_MB defaults to 1024)
-# Env:   KEEP=1 keeps the temporary directory; JQ=/path/to/jq; BIN=/path/to/shipwatch.
+# Env:   KEEP=1 keeps the temporary directory; JQ=/path/to/jq; BIN=/path/to/shipwatch;
+#        REPEAT=N runs of wc -l and shipwatch (default 5).
 set -euo pipefail
 
 size_mb="${1:-1024}"
@@ -109,8 +113,19 @@ jq_prog='reduce (inputs | select(.level >= 50 or ((.res.statusCode // 0) >= 500)
 # Run from the temporary directory so no project configuration file is picked up.
 cd "$tmp"
 unset SHIPWATCH_CONFIG
-read -r wc_s wc_rss < <(measure wc -l "$log")
-read -r sw_s sw_rss < <(measure "$BIN" report --logs-file "$log" --out-dir "$tmp/report")
+repeat="${REPEAT:-5}"
+wc_runs=() sw_runs=() wc_rss=0 sw_rss=0
+for ((i = 0; i < repeat; i++)); do
+  read -r s r < <(measure wc -l "$log")
+  wc_runs+=("$s"); ((r > wc_rss)) && wc_rss=$r
+  read -r s r < <(measure "$BIN" report --logs-file "$log" --out-dir "$tmp/report")
+  sw_runs+=("$s"); ((r > sw_rss)) && sw_rss=$r
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+wc_s=$(median "${wc_runs[@]}")
+sw_s=$(median "${sw_runs[@]}")
+echo "wc -l runs (s):     ${wc_runs[*]}" >&2
+echo "shipwatch runs (s): ${sw_runs[*]}" >&2
 read -r jq_s jq_rss < <(measure "$jq_bin" -n "$jq_prog" "$log")
 
 # Both tools must agree on what they counted, or the speed means nothing.
@@ -120,6 +135,7 @@ jq_errors=$("$jq_bin" -n 'reduce (inputs | select(.level >= 50 or ((.res.statusC
 awk -v mb="$mb" -v wc="$wc_s" -v sw="$sw_s" -v jq="$jq_s" -v wr="$wc_rss" -v sr="$sw_rss" -v jr="$jq_rss" \
     -v se="$sw_errors" -v je="$jq_errors" 'BEGIN {
   printf "\n%-10s %9s %10s %12s\n", "tool", "seconds", "MB/s", "peak RSS MB"
+  printf "(wc -l and shipwatch: median of their runs; peak RSS: the highest)\n"
   printf "%-10s %9.2f %10.1f %12.1f\n", "wc -l", wc, mb/wc, wr/1024
   printf "%-10s %9.2f %10.1f %12.1f\n", "shipwatch", sw, mb/sw, sr/1024
   printf "%-10s %9.2f %10.1f %12.1f\n", "jq", jq, mb/jq, jr/1024

@@ -425,13 +425,13 @@ impl Analyser {
         match self.reader.read(&text, None) {
             Line::NotError => {}
             Line::Continuation { text } => {
-                if self.follows_pending(chunk, start) {
-                    if let Some((p, origin)) = &mut self.pending {
-                        if p.stack.len() < 3 {
-                            p.stack.push(text);
-                        }
-                        *origin = Origin::Chunk(end);
+                if self.follows_pending(chunk, start)
+                    && let Some((p, origin)) = &mut self.pending
+                {
+                    if p.stack.len() < 3 {
+                        p.stack.push(text);
                     }
+                    *origin = Origin::Chunk(end);
                 }
             }
             Line::Error(mut e) => {

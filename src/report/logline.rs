@@ -355,10 +355,10 @@ pub fn lookup<'a, 'j>(v: &'a Value<'j>, path: &str) -> Option<&'a Value<'j>> {
             break;
         };
         rest = after;
-        if let Some(child) = slot {
-            if let Some(x) = lookup(child, rest) {
-                return Some(x);
-            }
+        if let Some(child) = slot
+            && let Some(x) = lookup(child, rest)
+        {
+            return Some(x);
         }
     }
     None
