@@ -5,7 +5,10 @@
 //! Speed comes from not reading most lines at all: a multi-pattern search over whole
 //! chunks finds the few places that could be an error (an error level, a 5xx status, an
 //! exception name), and only those lines are parsed. Every other line costs only the
-//! search and the newline count. Memory is bounded by the chunk buffer and by caps on
+//! search and the newline count. Chunks of level-first JSON lines (pino, bunyan,
+//! winston) take a shorter way: the level is read from each line's first bytes, and
+//! only lines below error level are searched, for a 5xx status alone. Memory is
+//! bounded by the chunk buffer and by caps on
 //! distinct groups, routes and trace ids; what overflows is counted, not kept.
 
 use crate::report::logline::{self, ErrorLine, Line, LineReader};
@@ -87,6 +90,8 @@ enum Need {
     LevelKey,
     /// The key around the match is a status key (`…tatus"`, `…tatusCode"`, `…tatus_code"`).
     StatusKey,
+    /// Either of the two (a quoted number: `"level":"50"`, `"statusCode":"503"`).
+    LevelOrStatusKey,
     /// An OpenTelemetry severity number key, followed by 1 or 2 (17–24 is ERROR/FATAL).
     SeverityNumber,
     /// The bytes before the match end with this.
@@ -118,7 +123,8 @@ const PATTERNS: &[(&str, Need)] = &[
     ("l\":6", Need::LevelKey),
     ("l\": 5", Need::LevelKey),
     ("l\": 6", Need::LevelKey),
-    ("\":\"5", Need::LevelKey),
+    ("\":\"5", Need::LevelOrStatusKey),
+    ("\": \"5", Need::LevelOrStatusKey),
     ("\":\"6", Need::LevelKey),
     ("e\":5", Need::StatusKey),
     ("s\":5", Need::StatusKey),
@@ -171,6 +177,7 @@ impl Prefilter {
         None
     }
 
+    #[cfg(test)]
     fn is_match(&self, hay: &str) -> bool {
         self.find(hay.as_bytes(), 0, hay.len()).is_some()
     }
@@ -188,6 +195,7 @@ impl Prefilter {
             Need::None => true,
             Need::LevelKey => key_is(LEVEL_KEYS),
             Need::StatusKey => key_is(STATUS_KEYS),
+            Need::LevelOrStatusKey => key_is(LEVEL_KEYS) || key_is(STATUS_KEYS),
             Need::SeverityNumber => {
                 hay.get(end).is_some_and(|b| b"12".contains(b)) && hay[..start].ends_with(b"everit")
             }
@@ -374,13 +382,7 @@ impl Analyser {
             // searched, for a 5xx status alone.
             while pos < len {
                 let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(len, |i| pos + i);
-                let line = &chunk[pos..end];
-                let candidate = match logline::leading_level(line) {
-                    Some(true) => true,
-                    Some(false) => logline::may_have_5xx_status(line),
-                    None => self.prefilter.find(chunk, pos, end).is_some(),
-                };
-                if candidate {
+                if self.may_be_error(&chunk[pos..end]) {
                     self.chunk_line(chunk, pos, end);
                 }
                 pos = end + 1;
@@ -465,6 +467,16 @@ impl Analyser {
         }
     }
 
+    /// Whether one line (or event) needs reading: decided by its leading level when it
+    /// has one, else by the pattern search.
+    fn may_be_error(&self, line: &[u8]) -> bool {
+        match logline::leading_level(line) {
+            Some(true) => true,
+            Some(false) => logline::may_have_5xx_status(line),
+            None => self.prefilter.find(line, 0, line.len()).is_some(),
+        }
+    }
+
     /// Whether only stack frames (or blank lines) lie between the pending error and the
     /// line starting at `start` of this chunk.
     fn follows_pending(&self, chunk: &[u8], start: usize) -> bool {
@@ -492,7 +504,7 @@ impl Analyser {
         }
         self.lines += 1;
         self.bytes += message.len() as u64;
-        if !self.prefilter.is_match(message) {
+        if !self.may_be_error(message.as_bytes()) {
             return;
         }
         let first = message.lines().next().unwrap_or("");
@@ -1029,6 +1041,18 @@ mod tests {
         a.finish("test".into())
     }
 
+    /// A reader that hands out its bytes `.1` at a time, as a slow pipe does.
+    struct Drip<'a>(&'a [u8], usize);
+
+    impl Read for Drip<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     fn sample() -> String {
         let mut s = String::new();
         for i in 0..100 {
@@ -1142,6 +1166,9 @@ mod tests {
             r#"{"status":500}"#,
             r#"{"status": 502}"#,
             r#"{"status_code":500}"#,
+            r#"{"statusCode":"503"}"#,
+            r#"{"status": "500", "level": "info"}"#,
+            r#"{"level": "50"}"#,
             r#"{"http.status_code": 504}"#,
             r#"{"severity_number":17}"#,
             r#"{"severityNumber":21}"#,
@@ -1228,19 +1255,10 @@ mod tests {
 
     #[test]
     fn tiny_chunks_give_the_same_result() {
-        // A reader that returns 7 bytes at a time exercises the carry-over of partial lines.
-        struct Slow<'a>(&'a [u8]);
-        impl Read for Slow<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.0.len().min(7).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
+        // 7 bytes at a time exercises the carry-over of partial lines.
         let text = sample();
         let mut a = Analyser::new(None, Limits::default());
-        a.read_all(Slow(text.as_bytes())).unwrap();
+        a.read_all(Drip(text.as_bytes(), 7)).unwrap();
         assert_eq!(
             a.finish("t".into()),
             run(&text, Limits::default()).clone_with_source("t")
@@ -1375,15 +1393,6 @@ ValueError: invalid literal for int() with base 10: 'abc'
     /// unindented line only, and what follows the pending error is carried over.
     #[test]
     fn stacks_split_by_chunk_ends_join_their_error() {
-        struct Drip<'a>(&'a [u8], usize);
-        impl Read for Drip<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.0.len().min(self.1).min(buf.len());
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let text = format!(
             "{PLAIN_STACKS}2026-01-01T10:00:08Z ERROR upstream call failed\n    at Net.call(Net.java:9)\nCaused by: java.net.ConnectException: Connection refused\n    at Net.connect(Net.java:1)\n2026-01-01T10:00:09Z INFO done\n"
         );
@@ -1445,9 +1454,16 @@ ValueError: invalid literal for int() with base 10: 'abc'
             5_002,
             "Error: boom\n    at x (/a.js:1:1)\n    at y (/b.js:2:2)",
         );
+        // Info level, but a 5xx response: still an error line.
+        a.feed_event(
+            "web/web/t1",
+            5_003,
+            &pino(30, 1, "request completed", "/api/pay", 503, B),
+        );
         let ev = a.finish("cw".into());
-        assert_eq!(ev.lines_read, 3);
-        assert_eq!(ev.error_lines, 2);
+        assert_eq!(ev.lines_read, 4);
+        assert_eq!(ev.error_lines, 3);
+        assert!(ev.groups.iter().any(|g| g.sample == "HTTP 503 response"));
         // The event time wins over the line's own.
         assert_eq!(
             ev.groups
