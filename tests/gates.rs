@@ -125,6 +125,11 @@ impl Ws {
     }
 
     fn run_with_path(&self, args: &[&str], path: &str) -> Run {
+        self.run_with_env(args, path, &[])
+    }
+
+    /// With extra variables in shipwatch's environment (which the tools inherit).
+    fn run_with_env(&self, args: &[&str], path: &str, env: &[(&str, &str)]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_shipwatch"))
             .args(["--config", "pipeline/shipwatch.toml", "--color", "never"])
             .args(args)
@@ -132,6 +137,7 @@ impl Ws {
             .env("PATH", path)
             .env_remove("SHIPWATCH_ENV")
             .env_remove("SHIPWATCH_CONFIG")
+            .envs(env.iter().copied())
             .output()
             .expect("run shipwatch");
         Run {
@@ -427,6 +433,77 @@ fn gitleaks_allow_comments_and_ignore_files_do_not_bypass_the_allowlist() {
     assert!(run.stdout.contains(".gitleaksignore"), "{}", run.stdout);
     let md = std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.md")).unwrap();
     assert!(md.contains("bypassing the allowlist"), "{md}");
+}
+
+fn tools_path() -> String {
+    format!(
+        "{}:{}",
+        tools_bin().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn a_repository_gitleaks_config_adds_rules_but_cannot_allow_or_disable_any() {
+    require("gitleaks");
+    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let token = format!(
+        "acme_{}",
+        random_chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 24)
+    );
+    let config = r#"[extend]
+useDefault = true
+disabledRules = ["aws-access-token"]
+[allowlist]
+paths = ['''config/.*''']
+[[rules]]
+id = "acme-token"
+regex = '''acme_[a-z0-9]{24}'''
+"#;
+    ws.repo(&[
+        (".gitleaks.toml", config),
+        (
+            "config/app.env",
+            &format!("AWS_ACCESS_KEY_ID={}\nACME_TOKEN={token}\n", fake_aws_key()),
+        ),
+    ]);
+    // A config named by the environment, allowing everything, is not applied either.
+    let all = ws.write(
+        "allow-all.toml",
+        "[extend]\nuseDefault = true\n[allowlist]\npaths = ['''.*''']\n",
+    );
+    let run = ws.run_with_env(
+        &["gate", "secrets"],
+        &tools_path(),
+        &[("GITLEAKS_CONFIG", all.to_str().unwrap())],
+    );
+    run.expect(GATE_FAILED);
+    let ids = ws.rule_ids("secrets");
+    assert!(ids.contains(&"aws-access-token".to_owned()), "{ids:?}");
+    assert!(
+        ids.contains(&"acme-token".to_owned()),
+        "the repository's own rule: {ids:?}"
+    );
+    let notes = ws.findings("secrets")["notes"].to_string();
+    for want in [
+        "repo/.gitleaks.toml: its rules are used, but not",
+        "top-level allowlist",
+        "extend.disabledRules",
+        "GITLEAKS_CONFIG is set and was not applied",
+    ] {
+        assert!(notes.contains(want), "{want}: {notes}");
+    }
+    assert!(!format!("{}{}", run.all(), ws.all_outputs()).contains(&token));
+    // A config that cannot be read as one is a tool failure naming the file.
+    ws.write("repo/.gitleaks.toml", "[[rules]\n");
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(TOOL_FAILED);
+    assert!(
+        run.stderr
+            .contains(".gitleaks.toml is not a usable Gitleaks config"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A fake Gitleaks that does what the real one does to its `--report-path` (deletes and
@@ -835,6 +912,28 @@ fn trivy_ignore_and_config_files_in_the_working_directory_do_not_bypass_the_allo
     let notes = ws.findings("image")["notes"].to_string();
     assert!(
         notes.contains("./.trivyignore was not applied") && notes.contains("./trivy.yaml"),
+        "{notes}"
+    );
+    // Nor do Trivy's variables in the environment (every flag has one).
+    let run = ws.run_with_env(
+        &["gate", "image", "--input", tar.to_str().unwrap()],
+        &tools_path(),
+        &[
+            ("TRIVY_SEVERITY", "LOW"),
+            ("TRIVY_SKIP_FILES", "/app/.aws/credentials"),
+        ],
+    );
+    run.expect(GATE_FAILED);
+    assert!(
+        ws.rule_ids("image")
+            .contains(&"aws-access-key-id".to_owned()),
+        "{:?}",
+        ws.rule_ids("image")
+    );
+    let notes = ws.findings("image")["notes"].to_string();
+    assert!(
+        notes.contains("TRIVY_SEVERITY is set and was not applied")
+            && notes.contains("TRIVY_SKIP_FILES"),
         "{notes}"
     );
     // The allowlist, with a reason and an expiry, is the way to accept it; Trivy reports

@@ -42,6 +42,8 @@ pub struct Invocation {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Inherited variables the tool must not see.
+    pub env_remove: Vec<String>,
     pub cwd: Option<PathBuf>,
 }
 
@@ -51,6 +53,7 @@ impl Invocation {
             program: program.to_owned(),
             args: Vec::new(),
             env: Vec::new(),
+            env_remove: Vec::new(),
             cwd: None,
         }
     }
@@ -69,6 +72,11 @@ impl Invocation {
 
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    pub fn env_remove(mut self, k: &str) -> Self {
+        self.env_remove.push(k.to_owned());
         self
     }
 
@@ -102,6 +110,9 @@ pub async fn run(inv: &Invocation, timeout: Duration) -> Result<Output, RunError
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    for k in &inv.env_remove {
+        cmd.env_remove(k);
+    }
     for (k, v) in &inv.env {
         cmd.env(k, v);
     }

@@ -127,6 +127,70 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+/// A repository's `.gitleaks.toml` as the gate runs it.
+#[derive(Debug)]
+pub struct SafeConfig {
+    /// The config to pass with `--config`.
+    pub toml: String,
+    /// What was taken out or changed, for the gate's notes.
+    pub changes: Vec<String>,
+}
+
+/// Keeps a repository's own rules but not what would drop findings before the allowlist
+/// sees them: allowlists (top level and per rule, old and new spellings), disabled
+/// rules, and configs pulled in by path or URL (they may hold either). Gitleaks' default
+/// rules are always included, so a file with one harmless rule cannot replace them.
+/// `None` (no file) gives the default rules alone.
+pub fn safe_config(text: Option<&str>) -> Result<SafeConfig, String> {
+    let mut doc: toml::Table = match text {
+        Some(t) => t.parse().map_err(|e: toml::de::Error| e.to_string())?,
+        None => toml::Table::new(),
+    };
+    let mut changes = Vec::new();
+    for key in ["allowlist", "allowlists"] {
+        if let Some(v) = doc.remove(key) {
+            changes.push(format!("top-level {key} ({} entry(ies))", entries(&v)));
+        }
+    }
+    let extend = doc
+        .entry("extend")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .ok_or("`extend` must be a table")?;
+    for key in ["disabledRules", "path", "url"] {
+        if let Some(v) = extend.remove(key) {
+            changes.push(format!("extend.{key} = {v}"));
+        }
+    }
+    if text.is_some() && extend.get("useDefault").and_then(toml::Value::as_bool) != Some(true) {
+        changes.push("Gitleaks' default rules added (the file did not extend them)".into());
+    }
+    extend.insert("useDefault".into(), true.into());
+    if let Some(rules) = doc.get_mut("rules") {
+        let rules = rules
+            .as_array_mut()
+            .ok_or("`rules` must be an array of tables ([[rules]])")?;
+        for rule in rules.iter_mut().filter_map(toml::Value::as_table_mut) {
+            let id = rule
+                .get("id")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("?")
+                .to_owned();
+            for key in ["allowlist", "allowlists"] {
+                if let Some(v) = rule.remove(key) {
+                    changes.push(format!("rule {id}: {key} ({} entry(ies))", entries(&v)));
+                }
+            }
+        }
+    }
+    let toml = toml::to_string(&doc).map_err(|e| e.to_string())?;
+    Ok(SafeConfig { toml, changes })
+}
+
+fn entries(v: &toml::Value) -> usize {
+    v.as_array().map_or(1, Vec::len)
+}
+
 /// How many fingerprints a `.gitleaksignore` lists (`#` starts a comment).
 pub fn ignore_entries(text: &str) -> usize {
     text.lines()
@@ -138,6 +202,78 @@ pub fn ignore_entries(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repository_config_keeps_rules_and_loses_what_drops_findings() {
+        let text = r#"
+title = "acme"
+[extend]
+useDefault = true
+disabledRules = ["aws-access-token"]
+path = "more.toml"
+[allowlist]
+paths = ['''config/.*''']
+[[allowlists]]
+regexes = ['''AKIA.*''']
+[[allowlists]]
+commits = ["abc"]
+[[rules]]
+id = "acme-token"
+regex = '''acme_[a-z0-9]{20}'''
+[rules.allowlist]
+paths = ['''test/.*''']
+[[rules]]
+id = "acme-key"
+regex = '''acmekey_[a-z0-9]{20}'''
+[[rules.allowlists]]
+stopwords = ["example"]
+"#;
+        let safe = safe_config(Some(text)).unwrap();
+        let back: toml::Table = safe.toml.parse().unwrap();
+        assert!(back.get("allowlist").is_none() && back.get("allowlists").is_none());
+        let extend = back["extend"].as_table().unwrap();
+        assert_eq!(
+            extend.get("useDefault").and_then(toml::Value::as_bool),
+            Some(true)
+        );
+        assert!(extend.get("disabledRules").is_none() && extend.get("path").is_none());
+        let rules = back["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["regex"].as_str(), Some("acme_[a-z0-9]{20}"));
+        assert!(
+            rules
+                .iter()
+                .all(|r| r.get("allowlist").is_none() && r.get("allowlists").is_none())
+        );
+        assert_eq!(back["title"].as_str(), Some("acme"));
+        let changes = safe.changes.join("; ");
+        for want in [
+            "top-level allowlist (1 entry(ies))",
+            "top-level allowlists (2 entry(ies))",
+            "extend.disabledRules",
+            "extend.path",
+            "rule acme-token: allowlist",
+            "rule acme-key: allowlists (1 entry(ies))",
+        ] {
+            assert!(changes.contains(want), "{want}: {changes}");
+        }
+    }
+
+    #[test]
+    fn default_rules_are_always_in() {
+        let none = safe_config(None).unwrap();
+        assert!(none.changes.is_empty());
+        let back: toml::Table = none.toml.parse().unwrap();
+        assert_eq!(back["extend"]["useDefault"].as_bool(), Some(true));
+        let own_only = safe_config(Some("[[rules]]\nid = \"x\"\nregex = '''x'''\n")).unwrap();
+        assert!(
+            own_only.changes[0].contains("default rules added"),
+            "{:?}",
+            own_only.changes
+        );
+        assert!(safe_config(Some("extend = 3")).is_err());
+        assert!(safe_config(Some("[[rules]\n")).is_err());
+    }
 
     #[test]
     fn git_failures_in_the_log_are_found_with_or_without_colour() {

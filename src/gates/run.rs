@@ -332,9 +332,56 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
     }
     let tmp = tempdir()?;
     let report = tmp.path().join("gitleaks.json");
+    // Gitleaks would also take `<path>/.gitleaks.toml` (or GITLEAKS_CONFIG) as it is,
+    // allowlists and disabled rules included. It gets that file's rules on top of its
+    // defaults, without what drops findings, through --config, which wins over both.
+    let repo_config = path.join(".gitleaks.toml");
+    let repo_text = match std::fs::read_to_string(&repo_config) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            let e = ToolError {
+                message: format!("cannot read {}: {e}", repo_config.display()),
+                stderr_tail: None,
+            };
+            return Ok(ctx.error(kind, target, e, notes));
+        }
+    };
+    let safe = match gitleaks::safe_config(repo_text.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = ToolError {
+                message: format!(
+                    "{} is not a usable Gitleaks config ({e}); fix it or delete it",
+                    repo_config.display()
+                ),
+                stderr_tail: None,
+            };
+            return Ok(ctx.error(kind, target, e, notes));
+        }
+    };
+    if !safe.changes.is_empty() {
+        notes.push(format!(
+            "{}: its rules are used, but not {}; findings are accepted only through the allowlist (reason and expiry)",
+            repo_config.display(),
+            safe.changes.join(", ")
+        ));
+    }
+    for var in ["GITLEAKS_CONFIG", "GITLEAKS_CONFIG_TOML"] {
+        if std::env::var_os(var).is_some() {
+            notes.push(format!("{var} is set and was not applied"));
+        }
+    }
+    let config = tmp.path().join("gitleaks.toml");
+    std::fs::write(&config, &safe.toml)
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", config.display())))?;
     let mut inv = Invocation::new(&tool)
+        .env_remove("GITLEAKS_CONFIG")
+        .env_remove("GITLEAKS_CONFIG_TOML")
         .arg(if git { "git" } else { "dir" })
         .arg(&path)
+        .arg("--config")
+        .arg(&config)
         .args(["--report-format", "json", "--report-path"])
         .arg(&report)
         .args([
@@ -479,7 +526,14 @@ pub async fn image(ctx: &Ctx, a: ImageArgs) -> Result<GateReport> {
             ));
         }
     }
-    let mut inv = Invocation::new(&tool)
+    let mut inv = Invocation::new(&tool);
+    for var in trivy::narrowing_env(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok())) {
+        notes.push(format!(
+            "{var} is set and was not applied: findings are accepted only through the allowlist"
+        ));
+        inv = inv.env_remove(&var);
+    }
+    let mut inv = inv
         .args(["image", "--format", "json", "--output"])
         .arg(&report)
         .arg("--ignorefile")

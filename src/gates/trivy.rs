@@ -447,8 +447,75 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
     }
 }
 
+/// Trivy variables that say where to reach things (caches, databases, registries,
+/// servers) or how much to print, and cannot change what is found.
+const TRIVY_ENV_KEPT: &[&str] = &[
+    "TRIVY_CACHE_DIR",
+    "TRIVY_CACHE_BACKEND",
+    "TRIVY_CACHE_TTL",
+    "TRIVY_REDIS_CA",
+    "TRIVY_REDIS_CERT",
+    "TRIVY_REDIS_KEY",
+    "TRIVY_REDIS_TLS",
+    "TRIVY_DB_REPOSITORY",
+    "TRIVY_JAVA_DB_REPOSITORY",
+    "TRIVY_CHECKS_BUNDLE_REPOSITORY",
+    "TRIVY_SKIP_DB_UPDATE",
+    "TRIVY_SKIP_JAVA_DB_UPDATE",
+    "TRIVY_SKIP_CHECK_UPDATE",
+    "TRIVY_NO_PROGRESS",
+    "TRIVY_QUIET",
+    "TRIVY_DEBUG",
+    "TRIVY_INSECURE",
+    "TRIVY_USERNAME",
+    "TRIVY_PASSWORD",
+    "TRIVY_PASSWORD_STDIN",
+    "TRIVY_REGISTRY_TOKEN",
+    "TRIVY_PLATFORM",
+    "TRIVY_DOCKER_HOST",
+    "TRIVY_PODMAN_HOST",
+    "TRIVY_IMAGE_SRC",
+    "TRIVY_OFFLINE_SCAN",
+    "TRIVY_SERVER",
+    "TRIVY_TOKEN",
+    "TRIVY_TOKEN_HEADER",
+    "TRIVY_CUSTOM_HEADERS",
+    "TRIVY_DISABLE_TELEMETRY",
+];
+
+/// Of the environment's variable names, the `TRIVY_*` ones to take away from Trivy:
+/// every flag can also be set as a variable, so `TRIVY_SEVERITY=CRITICAL` or
+/// `TRIVY_IGNORE_UNFIXED=true` in a build agent's environment would drop findings
+/// before the allowlist sees them. Only the ones in `TRIVY_ENV_KEPT` stay.
+pub fn narrowing_env(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with("TRIVY_") && !TRIVY_ENV_KEPT.contains(&n.as_str()))
+        .collect();
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn trivy_variables_that_narrow_results_are_taken_away() {
+        let names = [
+            "PATH",
+            "TRIVY_SEVERITY",
+            "TRIVY_CACHE_DIR",
+            "TRIVY_IGNORE_UNFIXED",
+            "TRIVY_USERNAME",
+            "TRIVY_SKIP_DIRS",
+            "NOT_TRIVY_SEVERITY",
+        ]
+        .map(String::from);
+        assert_eq!(
+            super::narrowing_env(names),
+            ["TRIVY_IGNORE_UNFIXED", "TRIVY_SEVERITY", "TRIVY_SKIP_DIRS"]
+        );
+    }
+
     use super::*;
 
     /// What Trivy 0.59 writes for an artifact with nothing to report: no `Results` key.
