@@ -1036,6 +1036,31 @@ fn iac_gate_maps_severities_from_the_table() {
         .unwrap();
     assert_eq!(ssh["location"]["file"], "terraform/main.tf");
     assert_eq!(ssh["location"]["line"], 2);
+    // Checks skipped or chosen through Checkov's variables still run, and it is said.
+    let run = ws.run_with_env(
+        &["gate", "iac"],
+        &tools_path(),
+        &[
+            ("CKV_SKIP_CHECK", "CKV_AWS_24,CKV_AWS_20"),
+            ("CKV_CHECK", "CKV_AWS_1"),
+        ],
+    );
+    run.expect(GATE_FAILED);
+    let ids = ws.rule_ids("iac");
+    assert!(ids.contains(&"CKV_AWS_24".to_owned()), "{ids:?}");
+    let notes = ws.findings("iac")["notes"].to_string();
+    assert!(
+        notes.contains("CKV_SKIP_CHECK is set and was not applied") && notes.contains("CKV_CHECK"),
+        "{notes}"
+    );
+    // A config file in the working directory is named.
+    ws.write(".checkov.yaml", "skip-check:\n  - CKV_AWS_24\n");
+    ws.run(&["gate", "iac"]);
+    let notes = ws.findings("iac")["notes"].to_string();
+    assert!(
+        notes.contains(".checkov.yaml is applied by Checkov"),
+        "{notes}"
+    );
 }
 
 #[test]

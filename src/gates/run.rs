@@ -815,6 +815,14 @@ fn judge_sbom(
     r
 }
 
+/// Checkov variables that choose which checks run (or which results count).
+const CHECKOV_NARROWING_ENV: &[&str] = &[
+    "CKV_CHECK",
+    "CKV_SKIP_CHECK",
+    "CKV_POLICY_METADATA_FILTER",
+    "CKV_POLICY_METADATA_FILTER_EXCEPTION",
+];
+
 pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
     let kind = GateKind::Iac;
     let cfg = ctx.gates.iac.clone().unwrap_or_default();
@@ -854,7 +862,34 @@ pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
         .frameworks
         .clone()
         .unwrap_or_else(|| vec!["terraform".into()]);
-    let inv = Invocation::new(&tool)
+    let mut inv = Invocation::new(&tool);
+    // Checkov takes its flags from variables too; these choose which checks run.
+    for var in CHECKOV_NARROWING_ENV {
+        if std::env::var_os(var).is_some() {
+            notes.push(format!(
+                "{var} is set and was not applied: findings are accepted only through the allowlist or an inline skip with its reason"
+            ));
+            inv = inv.env_remove(var);
+        }
+    }
+    // Its config files have no off switch; a `skip-check` or `check` list in one drops
+    // findings before the allowlist sees them, so the gate says when one is there.
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    for name in [".checkov.yaml", ".checkov.yml"] {
+        for base in [Some(PathBuf::from(".")), home.clone()]
+            .into_iter()
+            .flatten()
+        {
+            let p = base.join(name);
+            if p.is_file() {
+                notes.push(format!(
+                    "{} is applied by Checkov (it cannot be turned off): any skip-check or check list in it narrows this gate",
+                    p.display()
+                ));
+            }
+        }
+    }
+    let inv = inv
         .arg("-d")
         .arg(&dir)
         .args(["-o", "json", "--output-file-path"])
