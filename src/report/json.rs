@@ -150,8 +150,9 @@ impl<'de> Visitor<'de> for JsonVisitor {
     }
 }
 
+/// Compact JSON text, as serde_json writes it: the tests compare trees through it.
+#[cfg(test)]
 impl fmt::Display for Json<'_> {
-    /// Compact JSON text, as serde_json writes it (used by tests and messages).
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Json::Null => f.write_str("null"),
