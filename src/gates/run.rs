@@ -367,17 +367,16 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
             safe.changes.join(", ")
         ));
     }
-    for var in ["GITLEAKS_CONFIG", "GITLEAKS_CONFIG_TOML"] {
-        if std::env::var_os(var).is_some() {
-            notes.push(format!("{var} is set and was not applied"));
-        }
-    }
     let config = tmp.path().join("gitleaks.toml");
     std::fs::write(&config, &safe.toml)
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", config.display())))?;
-    let mut inv = Invocation::new(&tool)
-        .env_remove("GITLEAKS_CONFIG")
-        .env_remove("GITLEAKS_CONFIG_TOML")
+    let inv = withhold_env(
+        Invocation::new(&tool),
+        ["GITLEAKS_CONFIG", "GITLEAKS_CONFIG_TOML"],
+        "",
+        &mut notes,
+    );
+    let mut inv = inv
         .arg(if git { "git" } else { "dir" })
         .arg(&path)
         .arg("--config")
@@ -526,13 +525,13 @@ pub async fn image(ctx: &Ctx, a: ImageArgs) -> Result<GateReport> {
             ));
         }
     }
-    let mut inv = Invocation::new(&tool);
-    for var in trivy::narrowing_env(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok())) {
-        notes.push(format!(
-            "{var} is set and was not applied: findings are accepted only through the allowlist"
-        ));
-        inv = inv.env_remove(&var);
-    }
+    let set = trivy::narrowing_env(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
+    let inv = withhold_env(
+        Invocation::new(&tool),
+        set.iter().map(String::as_str),
+        ": findings are accepted only through the allowlist",
+        &mut notes,
+    );
     let mut inv = inv
         .args(["image", "--format", "json", "--output"])
         .arg(&report)
@@ -815,6 +814,24 @@ fn judge_sbom(
     r
 }
 
+/// Takes away from a tool each of `vars` that is set in shipwatch's environment, with a
+/// note naming it (`why` is appended): each would change what the tool reports without
+/// an allowlist entry.
+fn withhold_env<'a>(
+    mut inv: Invocation,
+    vars: impl IntoIterator<Item = &'a str>,
+    why: &str,
+    notes: &mut Vec<String>,
+) -> Invocation {
+    for var in vars {
+        if std::env::var_os(var).is_some() {
+            notes.push(format!("{var} is set and was not applied{why}"));
+            inv = inv.env_remove(var);
+        }
+    }
+    inv
+}
+
 /// Checkov variables that choose which checks run (or which results count).
 const CHECKOV_NARROWING_ENV: &[&str] = &[
     "CKV_CHECK",
@@ -862,16 +879,13 @@ pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
         .frameworks
         .clone()
         .unwrap_or_else(|| vec!["terraform".into()]);
-    let mut inv = Invocation::new(&tool);
     // Checkov takes its flags from variables too; these choose which checks run.
-    for var in CHECKOV_NARROWING_ENV {
-        if std::env::var_os(var).is_some() {
-            notes.push(format!(
-                "{var} is set and was not applied: findings are accepted only through the allowlist or an inline skip with its reason"
-            ));
-            inv = inv.env_remove(var);
-        }
-    }
+    let inv = withhold_env(
+        Invocation::new(&tool),
+        CHECKOV_NARROWING_ENV.iter().copied(),
+        ": findings are accepted only through the allowlist or an inline skip with its reason",
+        &mut notes,
+    );
     // Its config files have no off switch; a `skip-check` or `check` list in one drops
     // findings before the allowlist sees them, so the gate says when one is there.
     let home = std::env::var_os("HOME").map(PathBuf::from);
