@@ -229,29 +229,30 @@ fn write_case<W: io::Write>(x: &mut W, name: &str, classname: &str, case: &Case)
             message,
             kind,
             text,
-        } => {
-            x.write_all(b"\">\n      <failure message=\"")?;
-            escape(x, message)?;
-            x.write_all(b"\" type=\"")?;
-            escape(x, kind)?;
-            x.write_all(b"\">")?;
-            escape(x, text)?;
-            x.write_all(b"</failure>\n    </testcase>\n")
-        }
+        } => write_problem(x, "failure", message, kind, text),
         Case::Error {
             message,
             kind,
             text,
-        } => {
-            x.write_all(b"\">\n      <error message=\"")?;
-            escape(x, message)?;
-            x.write_all(b"\" type=\"")?;
-            escape(x, kind)?;
-            x.write_all(b"\">")?;
-            escape(x, text.unwrap_or(""))?;
-            x.write_all(b"</error>\n    </testcase>\n")
-        }
+        } => write_problem(x, "error", message, kind, text.unwrap_or("")),
     }
+}
+
+/// The rest of a `<testcase>` holding a `<failure>` or an `<error>`: the same shape.
+fn write_problem<W: io::Write>(
+    x: &mut W,
+    tag: &str,
+    message: &str,
+    kind: &str,
+    text: &str,
+) -> io::Result<()> {
+    write!(x, "\">\n      <{tag} message=\"")?;
+    escape(x, message)?;
+    x.write_all(b"\" type=\"")?;
+    escape(x, kind)?;
+    x.write_all(b"\">")?;
+    escape(x, text)?;
+    write!(x, "</{tag}>\n    </testcase>\n")
 }
 
 /// Writes `s` escaped for XML text and attributes, dropping the characters XML 1.0
