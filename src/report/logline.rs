@@ -420,16 +420,14 @@ pub fn leading_level(line: &[u8]) -> Option<bool> {
     // pino writes exactly this; the general form allows spaces around the tokens.
     let value = match line.strip_prefix(b"{\"level\":") {
         Some(v) => v.trim_ascii_start(),
-        None => {
-            let ws = |s: &[u8]| s.trim_ascii_start().len();
-            let rest = &line[line.len() - ws(line)..];
-            let rest = rest.strip_prefix(b"{")?;
-            let rest = &rest[rest.len() - ws(rest)..];
-            let rest = rest.strip_prefix(b"\"level\"")?;
-            let rest = &rest[rest.len() - ws(rest)..];
-            let rest = rest.strip_prefix(b":")?;
-            &rest[rest.len() - ws(rest)..]
-        }
+        None => line
+            .trim_ascii_start()
+            .strip_prefix(b"{")?
+            .trim_ascii_start()
+            .strip_prefix(b"\"level\"")?
+            .trim_ascii_start()
+            .strip_prefix(b":")?
+            .trim_ascii_start(),
     };
     match value.first()? {
         b'"' => {
