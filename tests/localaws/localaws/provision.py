@@ -105,7 +105,10 @@ def push_image(account: str, region: str, repository: str, tag: str, scenario: s
             "scenario": scenario or scenarios.resolve(f"{uri}:{tag}", account, region)[0]}
 
 
-def provision(spec: dict[str, Any] | None = None) -> dict[str, Any]:
+def provision(spec: dict[str, Any] | None = None, endpoint: str | None = None) -> dict[str, Any]:
+    """Create the stack; `endpoint` is the base URL of the emulator serving it (the
+    caller knows it: the server, or the route that received the request). When given,
+    the result carries it as `endpoint` and `jaeger_url` (the Jaeger API shares the port)."""
     s = dict(DEFAULT_SPEC)
     s.update({k: v for k, v in (spec or {}).items() if v is not None})
     name = str(s["name"])
@@ -272,22 +275,10 @@ def provision(spec: dict[str, Any] | None = None) -> dict[str, Any]:
     }
     if test_listener is not None:
         result["test_listener_arn"] = test_listener.arn
-    endpoint = _endpoint()
     if endpoint:
         result["jaeger_url"] = endpoint
         result["endpoint"] = endpoint
     return result
-
-
-def _endpoint() -> str | None:
-    try:
-        from localaws import server  # late: the server imports this module
-    except ImportError:
-        return None
-    handle = server.running() if hasattr(server, "running") else None
-    if isinstance(handle, (list, tuple)):  # one handle per running server
-        handle = handle[0] if handle else None
-    return getattr(handle, "endpoint", None)
 
 
 def _body(body: bytes) -> dict[str, Any]:
@@ -300,10 +291,10 @@ def _body(body: bytes) -> dict[str, Any]:
     return data
 
 
-@registry.route("POST", "/_localaws/provision")
-def _provision_route(method: str, path: str, query: dict, body: bytes):
+@registry.route("POST", "/_localaws/provision", endpoint=True)
+def _provision_route(method: str, path: str, query: dict, body: bytes, endpoint: str):
     try:
-        result = provision(_body(body))
+        result = provision(_body(body), endpoint=endpoint)
     except ValueError as exc:
         return 400, {"Content-Type": "application/json"}, {"error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - e.g. a second stack with the same name

@@ -13,8 +13,10 @@ from typing import Callable
 
 # A route handler receives (method, path, query: dict[str, list[str]], body: bytes)
 # and returns (status: int, headers: dict[str, str], body: bytes | str | dict | list).
-# dict/list bodies are sent as JSON.
-Handler = Callable[[str, str, dict, bytes], tuple]
+# dict/list bodies are sent as JSON. A handler registered with `endpoint=True` also
+# receives the keyword argument `endpoint`: the base URL of the server that received
+# the request (for answers that point clients back at the emulator).
+Handler = Callable[..., tuple]
 
 
 @dataclass
@@ -22,6 +24,7 @@ class Route:
     method: str
     prefix: str
     handler: Handler
+    endpoint: bool = False
 
 
 ROUTES: list[Route] = []
@@ -31,11 +34,11 @@ BACKGROUND: list[Callable[[threading.Event], None]] = []
 RESET_HOOKS: list[Callable[[], None]] = []
 
 
-def route(method: str, prefix: str):
+def route(method: str, prefix: str, endpoint: bool = False):
     """Register a handler for requests whose path starts with `prefix`."""
 
     def deco(fn: Handler) -> Handler:
-        ROUTES.append(Route(method.upper(), prefix, fn))
+        ROUTES.append(Route(method.upper(), prefix, fn, endpoint))
         return fn
 
     return deco

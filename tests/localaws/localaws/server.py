@@ -10,7 +10,6 @@ protocol (cbor_bridge.py), and runs registry.RESET_HOOKS after moto's own reset.
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import socket
@@ -28,38 +27,13 @@ from werkzeug.wsgi import get_input_stream
 from . import clock, faults, registry, settings
 from .timeline import TIMELINE, user_agent_product
 
-# Our own modules that patch moto and register routes/loops.
-from . import cloudwatch as _cloudwatch  # noqa: F401
-from . import logs as _logs  # noqa: F401
+# The emulator's feature modules: importing one patches moto and registers its routes,
+# loops and reset hooks in registry. Listed in the health answer, in this order.
+from . import cbor_bridge, cloudwatch, codedeploy, logs, scenarios, traces, traffic
+from . import provision as provisioning  # start() has a parameter named `provision`
 
-# Modules that may not exist yet in every checkout; each registers its own routes,
-# loops and reset hooks on import.
-OPTIONAL_MODULES = (
-    "localaws.codedeploy",
-    "localaws.scenarios",
-    "localaws.traffic",
-    "localaws.traces",
-    "localaws.provision",
-)
-LOADED_OPTIONAL: list[str] = []
+FEATURE_MODULES = (cloudwatch, logs, codedeploy, scenarios, traffic, traces, provisioning)
 
-
-def _import_optional() -> None:
-    for name in OPTIONAL_MODULES:
-        if name in LOADED_OPTIONAL:
-            continue
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # Only a missing module itself is tolerated; an import error inside
-            # an existing module is a bug and must surface.
-            if exc.name != name:
-                raise
-            continue
-        LOADED_OPTIONAL.append(name)
-
-
-_import_optional()
 
 _moto_app = None
 _moto_lock = threading.Lock()
@@ -127,6 +101,8 @@ class DroppedConnection(ConnectionResetError):
 class LocalAwsApp:
     def __init__(self, app) -> None:
         self.app = app
+        # Base URL of the server this app is mounted in; set once the port is bound.
+        self.endpoint = ""
 
     def __call__(self, environ: dict, start_response):
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -137,7 +113,8 @@ class LocalAwsApp:
             body = _read_body(environ)
             query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             try:
-                status, headers, payload = route.handler(method, path, query, body)
+                extra = {"endpoint": self.endpoint} if route.endpoint else {}
+                status, headers, payload = route.handler(method, path, query, body, **extra)
             except ValueError as exc:
                 status, headers, payload = 400, {}, {"error": str(exc)}
             except Exception as exc:  # a broken handler must not kill the server
@@ -171,8 +148,6 @@ class LocalAwsApp:
             return self._respond(start_response, status, headers, data)
 
         if info.protocol == "cbor":
-            from . import cbor_bridge
-
             m = faults.CBOR_PATH.match(path)
             status, headers, data = cbor_bridge.handle(environ, body, m.group(1), m.group(2), self.app)
             return self._respond(start_response, status, headers, data)
@@ -230,7 +205,7 @@ def _health(method, path, query, body):
         "status": "ok",
         "now": clock.get_clock().now().isoformat(),
         "seconds_per_minute": clock.get_clock().seconds_per_minute,
-        "modules": ["localaws.cloudwatch", "localaws.logs"] + LOADED_OPTIONAL,
+        "modules": [m.__name__ for m in FEATURE_MODULES],
     }
 
 
@@ -451,7 +426,6 @@ def start(
     rescales the shared clock (without moving it backwards) if asked for another
     time scale.
     """
-    _import_optional()
     with _state_lock:
         first = not _servers
         if first:
@@ -466,32 +440,28 @@ def start(
         if changes:
             settings.update(changes)
 
-        server = _Server(host, port, LocalAwsApp(moto_app()), handler=_handler_class(verbose))
+        app = LocalAwsApp(moto_app())
+        server = _Server(host, port, app, handler=_handler_class(verbose))
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="localaws-server", daemon=True
         )
-        thread.start()
         handle = ServerHandle(host, server.server_address[1], server, thread)
+        app.endpoint = handle.endpoint  # before the first request can arrive
+        thread.start()
         _servers.append(handle)
         if first:
             _start_loops()
     try:
         if provision:
-            handle.stack = _provision(list(provision))
+            handle.stack = _provision(list(provision), handle.endpoint)
     except BaseException:
         handle.stop()
         raise
     return handle
 
 
-def _provision(names: list[str]) -> Any:
-    try:
-        prov = importlib.import_module("localaws.provision")
-    except ModuleNotFoundError as exc:
-        if exc.name != "localaws.provision":
-            raise
-        raise RuntimeError("--provision needs localaws.provision, which is not available") from exc
-    results = [prov.provision({"name": name}) for name in names]
+def _provision(names: list[str], endpoint: str) -> Any:
+    results = [provisioning.provision({"name": name}, endpoint=endpoint) for name in names]
     return results[0] if len(results) == 1 else results
 
 
