@@ -29,8 +29,9 @@ from typing import Any
 from moto.backends import get_backend
 from moto.ecs import models as ecs_models
 
-from localaws import registry, settings
-from localaws.clock import get_clock
+from . import registry, settings
+from .clock import get_clock
+from .workload import health_check_failure, pino, write_logs
 
 # One lock for every piece of moto state that the background loop changes while API
 # requests read it (moto's backends are not thread-safe).
@@ -320,42 +321,6 @@ def _log_target(cdef: dict[str, Any], region: str) -> tuple[str | None, str | No
     return opts.get("awslogs-group"), opts.get("awslogs-stream-prefix"), opts.get("awslogs-region") or region
 
 
-def write_logs(sim: TaskSim, lines: list[tuple[int, str]]) -> None:
-    """Append (epoch ms, message) events to the task's awslogs stream."""
-    if not sim.log_group or not sim.log_stream or not lines:
-        return
-    try:
-        logs = get_backend("logs")[sim.account][sim.log_region]
-        group = logs.groups.get(sim.log_group)
-        if group is None:
-            # awslogs-create-group behaviour; without it a real task would fail to start,
-            # but a missing group here only means the test did not create one.
-            logs.create_log_group(sim.log_group, {})
-            group = logs.groups[sim.log_group]
-        if sim.log_stream not in group.streams:
-            group.create_log_stream(sim.log_stream)
-        stream = group.streams[sim.log_stream]
-        lines = sorted(lines, key=lambda x: x[0])
-        events = [{"timestamp": ts, "message": msg} for ts, msg in lines]
-        # The stream-level call skips moto's "2 hours in the future" check, which
-        # emulated time (running faster than real time) would otherwise hit.
-        stream.put_log_events(events)
-        ingestion = get_clock().now_ms()
-        for ev in stream.events[-len(events):]:
-            ev.ingestion_time = max(ingestion, ev.timestamp)
-        stream.last_ingestion_time = get_clock().now().replace(tzinfo=None)  # moto keeps naive UTC
-    except Exception:  # noqa: BLE001 - logging must never break the simulation
-        pass
-
-
-def pino(sim: TaskSim, ts_ms: int, level: int, msg: str, **fields: Any) -> tuple[int, str]:
-    """A log line as pino writes it: level, time, pid, hostname, then fields, then msg."""
-    line: dict[str, Any] = {"level": level, "time": ts_ms, "pid": sim.pid, "hostname": sim.hostname}
-    line.update(fields)
-    line["msg"] = msg
-    return ts_ms, json.dumps(line, separators=(",", ":"))
-
-
 def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
@@ -581,12 +546,10 @@ def _running_behaviour(sim: TaskSim, service: Any, now: datetime) -> None:
 
 def _failing_health_checks(sim: TaskSim, now: datetime, interval: float) -> None:
     """The ALB's health checks reach the app; it answers 503 and logs the error."""
-    from localaws import traffic  # late import: traffic builds requests, and imports this module
-
     while sim.next_health_check and sim.next_health_check <= now:
         at = sim.next_health_check
         sim.next_health_check = at + timedelta(seconds=interval)
-        traffic.health_check_failure(sim, at)
+        health_check_failure(sim, at)
 
 
 def oom_kill(sim: TaskSim, at: datetime, service: Any) -> None:
