@@ -6,8 +6,8 @@ deployment `Created`. This module adds what AWS does for the ECS compute platfor
 - CreateDeployment validates the AppSpec (JSON or YAML, keys in any case like the AWS
   CLI writes them) against ECS, refuses a second active deployment in a group
   (DeploymentLimitExceededException) and gives the deployment an AWS-style id.
-- One background loop (`_engine`) moves each deployment through the ECS lifecycle
-  events in AWS order — BeforeInstall, Install (green task set: startedBy
+- `tick()`, a step of the engine's loop (engine.py), moves each deployment through
+  the ECS lifecycle events in AWS order — BeforeInstall, Install (green task set: startedBy
   CODE_DEPLOY, externalId = deployment id), AfterInstall, AllowTestTraffic,
   AfterAllowTestTraffic, BeforeAllowTraffic, AllowTraffic (listener weights shifted
   per the deployment config: AllAtOnce, linear, canary, predefined or custom),
@@ -23,7 +23,8 @@ deployment `Created`. This module adds what AWS does for the ECS compute platfor
   and sorts newest first.
 
 All times come from the emulated clock. The same loop also drives the simulated ECS
-tasks (scenarios.tick) and the traffic (traffic.tick).
+tasks (scenarios.tick) and the traffic (traffic.tick). Nothing here takes the engine's
+lock: the engine holds it around `tick()` and wraps RESPONSE_METHODS with it.
 """
 
 from __future__ import annotations
@@ -32,10 +33,6 @@ import hashlib
 import json
 import random
 import string
-import sys
-import threading
-import time
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -48,10 +45,10 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.elbv2.models import FakeAction
 
-from localaws import registry, scenarios, settings, traffic
-from localaws.timeline import TIMELINE
-from localaws.clock import get_clock
-from localaws.scenarios import LOCK, setting
+from . import scenarios, traffic
+from .clock import get_clock
+from .scenarios import setting
+from .timeline import TIMELINE
 
 scenarios.register_defaults({
     # CodeDeploy gives up on a replacement task set that never becomes healthy (AWS: 60 min).
@@ -509,79 +506,73 @@ def ecs_target(dep: Any) -> dict[str, Any]:
 
 
 def _r_create_deployment_group(self):
-    with LOCK:
-        result = _orig_create_deployment_group(self)
-        app = self._get_param("applicationName")
-        name = self._get_param("deploymentGroupName")
-        dg = self.codedeploy_backend.deployment_groups[app][name]
-        dg._ld_config_given = bool(self._get_param("deploymentConfigName"))
-        ac = self._get_param("alarmConfiguration")
-        dg.alarm_configuration = ac or None
-        if dg.application.compute_platform == "ECS" and not dg._ld_config_given:
-            dg.deployment_config_name = "CodeDeployDefault.ECSAllAtOnce"
-        _group_routing_defaults(dg)
-        return result
+    result = _orig_create_deployment_group(self)
+    app = self._get_param("applicationName")
+    name = self._get_param("deploymentGroupName")
+    dg = self.codedeploy_backend.deployment_groups[app][name]
+    dg._ld_config_given = bool(self._get_param("deploymentConfigName"))
+    ac = self._get_param("alarmConfiguration")
+    dg.alarm_configuration = ac or None
+    if dg.application.compute_platform == "ECS" and not dg._ld_config_given:
+        dg.deployment_config_name = "CodeDeployDefault.ECSAllAtOnce"
+    _group_routing_defaults(dg)
+    return result
 
 
 def _r_update_deployment_group(self):
-    with LOCK:
-        app = self._get_param("applicationName")
-        name = self._get_param("currentDeploymentGroupName")
-        dg = self.codedeploy_backend.get_deployment_group(app, name)
-        new_name = self._get_param("newDeploymentGroupName")
-        mapping = {
-            "deploymentConfigName": "deployment_config_name", "serviceRoleArn": "service_role_arn",
-            "alarmConfiguration": "alarm_configuration", "autoRollbackConfiguration": "auto_rollback_configuration",
-            "deploymentStyle": "deployment_style",
-            "blueGreenDeploymentConfiguration": "blue_green_deployment_configuration",
-            "loadBalancerInfo": "load_balancer_info", "ecsServices": "ecs_services",
-        }
-        for param, attr in mapping.items():
-            value = self._get_param(param)
-            if value is not None:
-                if param == "deploymentConfigName" and value not in PREDEFINED_CONFIGS \
-                        and value not in SERVER_CONFIGS and value not in _configs(self.codedeploy_backend):
-                    raise CodeDeployError("DeploymentConfigDoesNotExistException",
-                                          f"No deployment configuration found for name: {value}")
-                setattr(dg, attr, value)
-        _group_routing_defaults(dg)
-        if new_name and new_name != name:
-            groups = self.codedeploy_backend.deployment_groups[app]
-            groups[new_name] = groups.pop(name)
-            dg.deployment_group_name = new_name
-        return ActionResult({"hooksNotCleanedUp": []})
+    app = self._get_param("applicationName")
+    name = self._get_param("currentDeploymentGroupName")
+    dg = self.codedeploy_backend.get_deployment_group(app, name)
+    new_name = self._get_param("newDeploymentGroupName")
+    mapping = {
+        "deploymentConfigName": "deployment_config_name", "serviceRoleArn": "service_role_arn",
+        "alarmConfiguration": "alarm_configuration", "autoRollbackConfiguration": "auto_rollback_configuration",
+        "deploymentStyle": "deployment_style",
+        "blueGreenDeploymentConfiguration": "blue_green_deployment_configuration",
+        "loadBalancerInfo": "load_balancer_info", "ecsServices": "ecs_services",
+    }
+    for param, attr in mapping.items():
+        value = self._get_param(param)
+        if value is not None:
+            if param == "deploymentConfigName" and value not in PREDEFINED_CONFIGS \
+                    and value not in SERVER_CONFIGS and value not in _configs(self.codedeploy_backend):
+                raise CodeDeployError("DeploymentConfigDoesNotExistException",
+                                      f"No deployment configuration found for name: {value}")
+            setattr(dg, attr, value)
+    _group_routing_defaults(dg)
+    if new_name and new_name != name:
+        groups = self.codedeploy_backend.deployment_groups[app]
+        groups[new_name] = groups.pop(name)
+        dg.deployment_group_name = new_name
+    return ActionResult({"hooksNotCleanedUp": []})
 
 
 def _r_get_deployment_group(self):
-    with LOCK:
-        dg = self.codedeploy_backend.get_deployment_group(self._get_param("applicationName"),
-                                                          self._get_param("deploymentGroupName"))
-        return ActionResult({"deploymentGroupInfo": deployment_group_info(dg)})
+    dg = self.codedeploy_backend.get_deployment_group(self._get_param("applicationName"),
+                                                      self._get_param("deploymentGroupName"))
+    return ActionResult({"deploymentGroupInfo": deployment_group_info(dg)})
 
 
 def _r_batch_get_deployment_groups(self):
-    with LOCK:
-        app = self._get_param("applicationName")
-        infos, errors = [], []
-        for name in self._get_param("deploymentGroupNames") or []:
-            try:
-                infos.append(deployment_group_info(self.codedeploy_backend.get_deployment_group(app, name)))
-            except JsonRESTError as exc:
-                errors.append(exc.message)
-        return ActionResult({"deploymentGroupsInfo": infos, "errorMessage": "; ".join(errors) or None})
+    app = self._get_param("applicationName")
+    infos, errors = [], []
+    for name in self._get_param("deploymentGroupNames") or []:
+        try:
+            infos.append(deployment_group_info(self.codedeploy_backend.get_deployment_group(app, name)))
+        except JsonRESTError as exc:
+            errors.append(exc.message)
+    return ActionResult({"deploymentGroupsInfo": infos, "errorMessage": "; ".join(errors) or None})
 
 
 def _r_get_deployment(self):
-    with LOCK:
-        dep = self.codedeploy_backend.get_deployment(self._get_param("deploymentId"))
-        return ActionResult({"deploymentInfo": deployment_info(dep)})
+    dep = self.codedeploy_backend.get_deployment(self._get_param("deploymentId"))
+    return ActionResult({"deploymentInfo": deployment_info(dep)})
 
 
 def _r_batch_get_deployments(self):
-    with LOCK:
-        ids = self._get_param("deploymentIds") or []
-        deps = self.codedeploy_backend.batch_get_deployments(ids)
-        return ActionResult({"deploymentsInfo": [deployment_info(d) for d in deps]})
+    ids = self._get_param("deploymentIds") or []
+    deps = self.codedeploy_backend.batch_get_deployments(ids)
+    return ActionResult({"deploymentsInfo": [deployment_info(d) for d in deps]})
 
 
 def _aware(dt: Any) -> datetime | None:
@@ -595,86 +586,84 @@ def _aware(dt: Any) -> datetime | None:
 
 
 def _r_list_deployments(self):
-    with LOCK:
-        app = self._get_param("applicationName")
-        group = self._get_param("deploymentGroupName")
-        if app and not group:
-            raise cd_models.DeploymentGroupNameRequiredException(
-                "If applicationName is specified, then deploymentGroupName must be specified.")
-        if group and not app:
-            raise cd_models.ApplicationNameRequiredException(
-                "If deploymentGroupName is specified, applicationName must be specified.")
-        if app:
-            self.codedeploy_backend.get_deployment_group(app, group)
-        statuses = self._get_param("includeOnlyStatuses") or []
-        rng = self._get_param("createTimeRange") or {}
-        start, end = _aware(rng.get("start")), _aware(rng.get("end"))
-        if start and end and start > end:
-            raise cd_models.InvalidTimeRangeException("The start time must be earlier than the end time.")
-        external = self._get_param("externalId")
-        found = []
-        for dep in self.codedeploy_backend.deployments.values():
-            if app and (dep.application_name != app or dep.deployment_group_name != group):
-                continue
-            if statuses and dep.status not in statuses:
-                continue
-            created = _aware(dep.create_time)
-            if start and created < start:
-                continue
-            if end and created > end:
-                continue
-            if external and dep.external_id != external:
-                continue
-            found.append(dep)
-        found.sort(key=lambda d: _aware(d.create_time), reverse=True)  # newest first
-        ids = [d.deployment_id for d in found]
-        token = self._get_param("nextToken")
-        offset = int(token) if token and token.isdigit() else 0
-        page = ids[offset: offset + 100]
-        nxt = str(offset + 100) if offset + 100 < len(ids) else None
-        return ActionResult({"deployments": page, "nextToken": nxt})
+    app = self._get_param("applicationName")
+    group = self._get_param("deploymentGroupName")
+    if app and not group:
+        raise cd_models.DeploymentGroupNameRequiredException(
+            "If applicationName is specified, then deploymentGroupName must be specified.")
+    if group and not app:
+        raise cd_models.ApplicationNameRequiredException(
+            "If deploymentGroupName is specified, applicationName must be specified.")
+    if app:
+        self.codedeploy_backend.get_deployment_group(app, group)
+    statuses = self._get_param("includeOnlyStatuses") or []
+    rng = self._get_param("createTimeRange") or {}
+    start, end = _aware(rng.get("start")), _aware(rng.get("end"))
+    if start and end and start > end:
+        raise cd_models.InvalidTimeRangeException("The start time must be earlier than the end time.")
+    external = self._get_param("externalId")
+    found = []
+    for dep in self.codedeploy_backend.deployments.values():
+        if app and (dep.application_name != app or dep.deployment_group_name != group):
+            continue
+        if statuses and dep.status not in statuses:
+            continue
+        created = _aware(dep.create_time)
+        if start and created < start:
+            continue
+        if end and created > end:
+            continue
+        if external and dep.external_id != external:
+            continue
+        found.append(dep)
+    found.sort(key=lambda d: _aware(d.create_time), reverse=True)  # newest first
+    ids = [d.deployment_id for d in found]
+    token = self._get_param("nextToken")
+    offset = int(token) if token and token.isdigit() else 0
+    page = ids[offset: offset + 100]
+    nxt = str(offset + 100) if offset + 100 < len(ids) else None
+    return ActionResult({"deployments": page, "nextToken": nxt})
 
 
 def _r_create_deployment(self):
-    with LOCK:
-        backend = self.codedeploy_backend
-        app_name = self._get_param("applicationName")
-        group_name = self._get_param("deploymentGroupName")
-        app = backend.get_application(app_name)
-        if not group_name:
-            raise cd_models.DeploymentGroupNameRequiredException("Deployment group name is required.")
-        dg = backend.get_deployment_group(app_name, group_name)
-        if app.compute_platform != "ECS":
-            return _orig_create_deployment(self)
-        for other in backend.deployments.values():
-            if other.application_name == app_name and other.deployment_group_name == group_name \
-                    and other.status in ACTIVE:
-                raise CodeDeployError("DeploymentLimitExceededException",
-                                      f"The Deployment Group '{group_name}' already has an active Deployment "
-                                      f"'{other.deployment_id}'")
-        config_name = self._get_param("deploymentConfigName") or str(dg.deployment_config_name)
-        routing = routing_for(backend, config_name)
-        revision = self._get_param("revision") or {}
-        spec = parse_appspec(revision)
-        _validate_against_ecs(spec, backend.account_id, backend.region_name)
-        services = dg.ecs_services or []
-        if not services:
-            raise CodeDeployError("InvalidECSServiceException",
-                                  f"The deployment group {group_name} has no ECS service.")
-        dep_id = backend.create_deployment(
-            application_name=app_name, deployment_group_name=group_name, revision=revision,
-            deployment_config_name=config_name, description=self._get_param("description"),
-            auto_rollback_configuration=self._get_param("autoRollbackConfiguration"),
-            override_alarm_configuration=self._get_param("overrideAlarmConfiguration"))
-        dep = backend.deployments[dep_id]
-        TIMELINE.record("deployment", deployment_id=dep_id, status=dep.status, error_code=None)
-        dep.previous_revision = (getattr(dg, "_ld_last_success_revision", None))
-        dep._ld = DeploySim(backend.account_id, backend.region_name, services[0].get("clusterName"),
-                            services[0].get("serviceName"), spec, routing)
-        dep._ld.last_updated = dep.create_time
-        _record_revision(backend, app_name, group_name, revision, dep.create_time)
-        _mark_attempt(dg, dep)
-        return ActionResult({"deploymentId": dep_id})
+    backend = self.codedeploy_backend
+    app_name = self._get_param("applicationName")
+    group_name = self._get_param("deploymentGroupName")
+    app = backend.get_application(app_name)
+    if not group_name:
+        raise cd_models.DeploymentGroupNameRequiredException("Deployment group name is required.")
+    dg = backend.get_deployment_group(app_name, group_name)
+    if app.compute_platform != "ECS":
+        return _orig_create_deployment(self)
+    for other in backend.deployments.values():
+        if other.application_name == app_name and other.deployment_group_name == group_name \
+                and other.status in ACTIVE:
+            raise CodeDeployError("DeploymentLimitExceededException",
+                                  f"The Deployment Group '{group_name}' already has an active Deployment "
+                                  f"'{other.deployment_id}'")
+    config_name = self._get_param("deploymentConfigName") or str(dg.deployment_config_name)
+    routing = routing_for(backend, config_name)
+    revision = self._get_param("revision") or {}
+    spec = parse_appspec(revision)
+    _validate_against_ecs(spec, backend.account_id, backend.region_name)
+    services = dg.ecs_services or []
+    if not services:
+        raise CodeDeployError("InvalidECSServiceException",
+                              f"The deployment group {group_name} has no ECS service.")
+    dep_id = backend.create_deployment(
+        application_name=app_name, deployment_group_name=group_name, revision=revision,
+        deployment_config_name=config_name, description=self._get_param("description"),
+        auto_rollback_configuration=self._get_param("autoRollbackConfiguration"),
+        override_alarm_configuration=self._get_param("overrideAlarmConfiguration"))
+    dep = backend.deployments[dep_id]
+    TIMELINE.record("deployment", deployment_id=dep_id, status=dep.status, error_code=None)
+    dep.previous_revision = (getattr(dg, "_ld_last_success_revision", None))
+    dep._ld = DeploySim(backend.account_id, backend.region_name, services[0].get("clusterName"),
+                        services[0].get("serviceName"), spec, routing)
+    dep._ld.last_updated = dep.create_time
+    _record_revision(backend, app_name, group_name, revision, dep.create_time)
+    _mark_attempt(dg, dep)
+    return ActionResult({"deploymentId": dep_id})
 
 
 def _record_revision(backend: Any, app: str, group: str, revision: dict[str, Any], at: datetime) -> None:
@@ -696,23 +685,22 @@ def _mark_attempt(dg: Any, dep: Any) -> None:
 
 
 def _r_get_application_revision(self):
-    with LOCK:
-        app = self._get_param("applicationName")
-        self.codedeploy_backend.get_application(app)
-        revision = self._get_param("revision") or {}
-        content = (revision.get("appSpecContent") or {}).get("content") or ""
-        sha = (revision.get("appSpecContent") or {}).get("sha256") or \
-            (hashlib.sha256(content.encode()).hexdigest() if content else None)
-        item = self.codedeploy_backend.__dict__.get("_ld_revisions", {}).get((app, sha))
-        if item is None:
-            raise CodeDeployError("RevisionDoesNotExistException", "The revision does not exist.")
-        return ActionResult({
-            "applicationName": app,
-            "revision": {"revisionType": "AppSpecContent",
-                         "appSpecContent": {"content": item["content"], "sha256": sha}},
-            "revisionInfo": {"deploymentGroups": list(item["groups"]), "firstUsedTime": item["firstUsedTime"],
-                             "lastUsedTime": item["lastUsedTime"], "registerTime": item["registerTime"]},
-        })
+    app = self._get_param("applicationName")
+    self.codedeploy_backend.get_application(app)
+    revision = self._get_param("revision") or {}
+    content = (revision.get("appSpecContent") or {}).get("content") or ""
+    sha = (revision.get("appSpecContent") or {}).get("sha256") or \
+        (hashlib.sha256(content.encode()).hexdigest() if content else None)
+    item = self.codedeploy_backend.__dict__.get("_ld_revisions", {}).get((app, sha))
+    if item is None:
+        raise CodeDeployError("RevisionDoesNotExistException", "The revision does not exist.")
+    return ActionResult({
+        "applicationName": app,
+        "revision": {"revisionType": "AppSpecContent",
+                     "appSpecContent": {"content": item["content"], "sha256": sha}},
+        "revisionInfo": {"deploymentGroups": list(item["groups"]), "firstUsedTime": item["firstUsedTime"],
+                         "lastUsedTime": item["lastUsedTime"], "registerTime": item["registerTime"]},
+    })
 
 
 def _active_dep(backend: Any, dep_id: str) -> Any:
@@ -724,44 +712,42 @@ def _active_dep(backend: Any, dep_id: str) -> Any:
 
 
 def _r_stop_deployment(self):
-    with LOCK:
-        dep_id = self._get_param("deploymentId")
-        if not dep_id:
-            raise CodeDeployError("DeploymentIdRequiredException", "The deployment ID must be specified.")
-        dep = _active_dep(self.codedeploy_backend, dep_id)
-        if _sim(dep) is None:
-            dep.status = "Stopped"
-            dep.complete_time = _now()
-            return ActionResult({"status": "Succeeded", "statusMessage": "Deployment stopped."})
-        rollback = self._get_param("autoRollbackEnabled")
-        TIMELINE.record("stop_requested", deployment_id=dep_id, rollback=rollback)
-        if rollback is None:
-            events = _rollback_events(dep)
-            rollback = "DEPLOYMENT_STOP_ON_REQUEST" in events
-        rb = stop(dep, "MANUAL_STOP", MSG_MANUAL_STOP, bool(rollback), _now())
-        if rb:
-            return ActionResult({"status": "Pending",
-                                 "statusMessage": "Stopping Pending. Stopping to schedule commands in the "
-                                                  "deployment instances"})
-        return ActionResult({"status": "Succeeded", "statusMessage": f"Deployment {dep_id} stopped."})
+    dep_id = self._get_param("deploymentId")
+    if not dep_id:
+        raise CodeDeployError("DeploymentIdRequiredException", "The deployment ID must be specified.")
+    dep = _active_dep(self.codedeploy_backend, dep_id)
+    if _sim(dep) is None:
+        dep.status = "Stopped"
+        dep.complete_time = _now()
+        return ActionResult({"status": "Succeeded", "statusMessage": "Deployment stopped."})
+    rollback = self._get_param("autoRollbackEnabled")
+    TIMELINE.record("stop_requested", deployment_id=dep_id, rollback=rollback)
+    if rollback is None:
+        events = _rollback_events(dep)
+        rollback = "DEPLOYMENT_STOP_ON_REQUEST" in events
+    rb = stop(dep, "MANUAL_STOP", MSG_MANUAL_STOP, bool(rollback), _now())
+    if rb:
+        return ActionResult({"status": "Pending",
+                             "statusMessage": "Stopping Pending. Stopping to schedule commands in the "
+                                              "deployment instances"})
+    return ActionResult({"status": "Succeeded", "statusMessage": f"Deployment {dep_id} stopped."})
 
 
 def _r_continue_deployment(self):
-    with LOCK:
-        dep_id = self._get_param("deploymentId")
-        wait_type = self._get_param("deploymentWaitType") or "READY_WAIT"
-        if wait_type not in ("READY_WAIT", "TERMINATION_WAIT"):
-            raise CodeDeployError("InvalidDeploymentWaitTypeException", f"Invalid wait type {wait_type}.")
-        dep = _active_dep(self.codedeploy_backend, dep_id)
-        sim = _sim(dep)
-        if sim is None or sim.wait_kind != wait_type:
-            raise CodeDeployError("DeploymentIsNotInReadyStateException",
-                                  f"The deployment {dep_id} is not waiting ({wait_type}).")
-        if wait_type == "READY_WAIT":
-            sim.continued = True
-        else:
-            sim.wait_until = _now()  # the loop picks it up at once
-        return EmptyResult()
+    dep_id = self._get_param("deploymentId")
+    wait_type = self._get_param("deploymentWaitType") or "READY_WAIT"
+    if wait_type not in ("READY_WAIT", "TERMINATION_WAIT"):
+        raise CodeDeployError("InvalidDeploymentWaitTypeException", f"Invalid wait type {wait_type}.")
+    dep = _active_dep(self.codedeploy_backend, dep_id)
+    sim = _sim(dep)
+    if sim is None or sim.wait_kind != wait_type:
+        raise CodeDeployError("DeploymentIsNotInReadyStateException",
+                              f"The deployment {dep_id} is not waiting ({wait_type}).")
+    if wait_type == "READY_WAIT":
+        sim.continued = True
+    else:
+        sim.wait_until = _now()  # the loop picks it up at once
+    return EmptyResult()
 
 
 def _target_dep(self) -> Any:
@@ -776,118 +762,111 @@ def _target_dep(self) -> Any:
 
 
 def _r_list_deployment_targets(self):
-    with LOCK:
-        dep = _target_dep(self)
-        sim = _sim(dep)
-        filters = self._get_param("targetFilters") or {}
-        wanted = filters.get("TargetStatus")
-        ids = [f"{sim.cluster}:{sim.service}"]
-        if wanted and sim.target_status not in wanted:
-            ids = []
-        return ActionResult({"targetIds": ids, "nextToken": None})
+    dep = _target_dep(self)
+    sim = _sim(dep)
+    filters = self._get_param("targetFilters") or {}
+    wanted = filters.get("TargetStatus")
+    ids = [f"{sim.cluster}:{sim.service}"]
+    if wanted and sim.target_status not in wanted:
+        ids = []
+    return ActionResult({"targetIds": ids, "nextToken": None})
 
 
 def _r_batch_get_deployment_targets(self):
-    with LOCK:
-        dep = _target_dep(self)
-        sim = _sim(dep)
-        ids = self._get_param("targetIds") or []
-        if len(ids) > 25:
-            raise CodeDeployError("DeploymentTargetListSizeExceededException",
-                                  "The maximum number of targets that can be requested is 25.")
-        mine = f"{sim.cluster}:{sim.service}"
-        for tid in ids:
-            if tid != mine:
-                raise CodeDeployError("DeploymentTargetDoesNotExistException",
-                                      f"The target {tid} does not exist in deployment {dep.deployment_id}.")
-        return ActionResult({"deploymentTargets": [ecs_target(dep) for _ in ids]})
+    dep = _target_dep(self)
+    sim = _sim(dep)
+    ids = self._get_param("targetIds") or []
+    if len(ids) > 25:
+        raise CodeDeployError("DeploymentTargetListSizeExceededException",
+                              "The maximum number of targets that can be requested is 25.")
+    mine = f"{sim.cluster}:{sim.service}"
+    for tid in ids:
+        if tid != mine:
+            raise CodeDeployError("DeploymentTargetDoesNotExistException",
+                                  f"The target {tid} does not exist in deployment {dep.deployment_id}.")
+    return ActionResult({"deploymentTargets": [ecs_target(dep) for _ in ids]})
 
 
 def _r_get_deployment_target(self):
-    with LOCK:
-        dep = _target_dep(self)
-        sim = _sim(dep)
-        tid = self._get_param("targetId")
-        if not tid:
-            raise CodeDeployError("DeploymentTargetIdRequiredException", "A target ID must be specified.")
-        if tid != f"{sim.cluster}:{sim.service}":
-            raise CodeDeployError("DeploymentTargetDoesNotExistException",
-                                  f"The target {tid} does not exist in deployment {dep.deployment_id}.")
-        return ActionResult({"deploymentTarget": ecs_target(dep)})
+    dep = _target_dep(self)
+    sim = _sim(dep)
+    tid = self._get_param("targetId")
+    if not tid:
+        raise CodeDeployError("DeploymentTargetIdRequiredException", "A target ID must be specified.")
+    if tid != f"{sim.cluster}:{sim.service}":
+        raise CodeDeployError("DeploymentTargetDoesNotExistException",
+                              f"The target {tid} does not exist in deployment {dep.deployment_id}.")
+    return ActionResult({"deploymentTarget": ecs_target(dep)})
 
 
 def _r_create_deployment_config(self):
-    with LOCK:
-        backend = self.codedeploy_backend
-        name = self._get_param("deploymentConfigName")
-        if not name:
-            raise CodeDeployError("DeploymentConfigNameRequiredException", "Deployment config name is required.")
-        if name.startswith("CodeDeployDefault."):
-            raise CodeDeployError("InvalidDeploymentConfigNameException",
-                                  "The deployment configuration name cannot start with CodeDeployDefault.")
-        if name in _configs(backend):
-            raise CodeDeployError("DeploymentConfigAlreadyExistsException",
-                                  f"Deployment configuration {name} already exists.")
-        platform = self._get_param("computePlatform") or "Server"
-        routing = self._get_param("trafficRoutingConfig")
-        if platform == "ECS":
-            rtype = (routing or {}).get("type")
-            if rtype not in ("TimeBasedCanary", "TimeBasedLinear", "AllAtOnce"):
+    backend = self.codedeploy_backend
+    name = self._get_param("deploymentConfigName")
+    if not name:
+        raise CodeDeployError("DeploymentConfigNameRequiredException", "Deployment config name is required.")
+    if name.startswith("CodeDeployDefault."):
+        raise CodeDeployError("InvalidDeploymentConfigNameException",
+                              "The deployment configuration name cannot start with CodeDeployDefault.")
+    if name in _configs(backend):
+        raise CodeDeployError("DeploymentConfigAlreadyExistsException",
+                              f"Deployment configuration {name} already exists.")
+    platform = self._get_param("computePlatform") or "Server"
+    routing = self._get_param("trafficRoutingConfig")
+    if platform == "ECS":
+        rtype = (routing or {}).get("type")
+        if rtype not in ("TimeBasedCanary", "TimeBasedLinear", "AllAtOnce"):
+            raise CodeDeployError("InvalidTrafficRoutingConfigurationException",
+                                  "The traffic routing configuration is not valid for ECS.")
+        key = {"TimeBasedLinear": "timeBasedLinear", "TimeBasedCanary": "timeBasedCanary"}.get(rtype)
+        if key:
+            body = routing.get(key) or {}
+            pct = body.get("linearPercentage" if rtype == "TimeBasedLinear" else "canaryPercentage")
+            interval = body.get("linearInterval" if rtype == "TimeBasedLinear" else "canaryInterval")
+            if not isinstance(pct, int) or not 1 <= pct <= 99 or not isinstance(interval, int) \
+                    or interval < 1:
                 raise CodeDeployError("InvalidTrafficRoutingConfigurationException",
-                                      "The traffic routing configuration is not valid for ECS.")
-            key = {"TimeBasedLinear": "timeBasedLinear", "TimeBasedCanary": "timeBasedCanary"}.get(rtype)
-            if key:
-                body = routing.get(key) or {}
-                pct = body.get("linearPercentage" if rtype == "TimeBasedLinear" else "canaryPercentage")
-                interval = body.get("linearInterval" if rtype == "TimeBasedLinear" else "canaryInterval")
-                if not isinstance(pct, int) or not 1 <= pct <= 99 or not isinstance(interval, int) \
-                        or interval < 1:
-                    raise CodeDeployError("InvalidTrafficRoutingConfigurationException",
-                                          "The percentage must be 1-99 and the interval at least 1 minute.")
-        if len(_configs(backend)) >= 25:
-            raise CodeDeployError("DeploymentConfigLimitExceededException",
-                                  "The deployment configurations limit was exceeded.")
-        config_id = str(cd_models.uuid.uuid4())
-        _configs(backend)[name] = {
-            "deploymentConfigId": config_id, "deploymentConfigName": name, "createTime": _now(),
-            "computePlatform": platform, "trafficRoutingConfig": routing,
-            "minimumHealthyHosts": self._get_param("minimumHealthyHosts"),
-        }
-        return ActionResult({"deploymentConfigId": config_id})
+                                      "The percentage must be 1-99 and the interval at least 1 minute.")
+    if len(_configs(backend)) >= 25:
+        raise CodeDeployError("DeploymentConfigLimitExceededException",
+                              "The deployment configurations limit was exceeded.")
+    config_id = str(cd_models.uuid.uuid4())
+    _configs(backend)[name] = {
+        "deploymentConfigId": config_id, "deploymentConfigName": name, "createTime": _now(),
+        "computePlatform": platform, "trafficRoutingConfig": routing,
+        "minimumHealthyHosts": self._get_param("minimumHealthyHosts"),
+    }
+    return ActionResult({"deploymentConfigId": config_id})
 
 
 def _r_get_deployment_config(self):
-    with LOCK:
-        name = self._get_param("deploymentConfigName")
-        if name in PREDEFINED_CONFIGS:
-            info = {"deploymentConfigId": hashlib.md5(name.encode()).hexdigest(), "deploymentConfigName": name,
-                    "computePlatform": "ECS", "trafficRoutingConfig": PREDEFINED_CONFIGS[name],
-                    "createTime": datetime(2018, 11, 27, tzinfo=timezone.utc)}
-        elif name in SERVER_CONFIGS:
-            info = {"deploymentConfigId": hashlib.md5(name.encode()).hexdigest(), "deploymentConfigName": name,
-                    "computePlatform": "Server", "minimumHealthyHosts": SERVER_CONFIGS[name],
-                    "createTime": datetime(2014, 11, 12, tzinfo=timezone.utc)}
-        else:
-            info = _configs(self.codedeploy_backend).get(name)
-            if info is None:
-                raise CodeDeployError("DeploymentConfigDoesNotExistException",
-                                      f"No deployment configuration found for name: {name}")
-        return ActionResult({"deploymentConfigInfo": info})
+    name = self._get_param("deploymentConfigName")
+    if name in PREDEFINED_CONFIGS:
+        info = {"deploymentConfigId": hashlib.md5(name.encode()).hexdigest(), "deploymentConfigName": name,
+                "computePlatform": "ECS", "trafficRoutingConfig": PREDEFINED_CONFIGS[name],
+                "createTime": datetime(2018, 11, 27, tzinfo=timezone.utc)}
+    elif name in SERVER_CONFIGS:
+        info = {"deploymentConfigId": hashlib.md5(name.encode()).hexdigest(), "deploymentConfigName": name,
+                "computePlatform": "Server", "minimumHealthyHosts": SERVER_CONFIGS[name],
+                "createTime": datetime(2014, 11, 12, tzinfo=timezone.utc)}
+    else:
+        info = _configs(self.codedeploy_backend).get(name)
+        if info is None:
+            raise CodeDeployError("DeploymentConfigDoesNotExistException",
+                                  f"No deployment configuration found for name: {name}")
+    return ActionResult({"deploymentConfigInfo": info})
 
 
 def _r_list_deployment_configs(self):
-    with LOCK:
-        names = sorted(list(SERVER_CONFIGS) + list(PREDEFINED_CONFIGS) + list(_configs(self.codedeploy_backend)))
-        return ActionResult({"deploymentConfigsList": names})
+    names = sorted(list(SERVER_CONFIGS) + list(PREDEFINED_CONFIGS) + list(_configs(self.codedeploy_backend)))
+    return ActionResult({"deploymentConfigsList": names})
 
 
 def _r_delete_deployment_config(self):
-    with LOCK:
-        name = self._get_param("deploymentConfigName")
-        if name.startswith("CodeDeployDefault."):
-            raise CodeDeployError("InvalidOperationException", "A predefined configuration cannot be deleted.")
-        _configs(self.codedeploy_backend).pop(name, None)
-        return EmptyResult()
+    name = self._get_param("deploymentConfigName")
+    if name.startswith("CodeDeployDefault."):
+        raise CodeDeployError("InvalidOperationException", "A predefined configuration cannot be deleted.")
+    _configs(self.codedeploy_backend).pop(name, None)
+    return EmptyResult()
 
 
 _R = cd_responses.CodeDeployResponse
@@ -902,7 +881,9 @@ else:
     _R._localaws_orig_create_deployment_group = _orig_create_deployment_group
     _R._localaws_patched = True
 
-for _name, _fn in {
+# The response methods added or replaced. They read and change the deployments that
+# the engine's loop moves on, so the engine wraps each with its lock.
+RESPONSE_METHODS = {
     "create_deployment_group": _r_create_deployment_group,
     "update_deployment_group": _r_update_deployment_group,
     "get_deployment_group": _r_get_deployment_group,
@@ -921,7 +902,8 @@ for _name, _fn in {
     "get_deployment_config": _r_get_deployment_config,
     "list_deployment_configs": _r_list_deployment_configs,
     "delete_deployment_config": _r_delete_deployment_config,
-}.items():
+}
+for _name, _fn in RESPONSE_METHODS.items():
     _fn.__name__ = _name
     setattr(_R, _name, _fn)
 
@@ -1460,33 +1442,10 @@ def _after_end(dep: Any, sim: DeploySim, now: datetime) -> None:
 
 
 def tick(now: datetime) -> None:
-    with LOCK:
-        for account, regions in list(get_backend("codedeploy").items()):
-            for region, backend in list(regions.items()):
-                for dep in sorted(list(backend.deployments.values()), key=lambda d: _aware(d.create_time)):
-                    if _sim(dep) is not None:
-                        tick_deployment(dep, now)
-
-
-_last_error = [0.0]
-
-
-@registry.background
-def _engine(stop_event: threading.Event) -> None:
-    """The emulator's one loop: ECS tasks, then deployments, then traffic."""
-    while not stop_event.is_set():
-        clock = get_clock()
-        now = clock.now()
-        try:
-            scenarios.tick(now)
-            tick(now)
-            traffic.tick(now)
-        except Exception:  # noqa: BLE001 - keep the loop alive, report at most every 5 s
-            if time.monotonic() - _last_error[0] > 5:
-                _last_error[0] = time.monotonic()
-                print("localaws: engine tick failed", file=sys.stderr)
-                traceback.print_exc()
-        stop_event.wait(max(0.03, min(0.25, clock.real_seconds(2.0))))
-
-
-_ = settings  # settings are read through scenarios.setting()
+    """Move every deployment on to `now`, oldest first (one step of the engine's loop,
+    run under its lock)."""
+    for account, regions in list(get_backend("codedeploy").items()):
+        for region, backend in list(regions.items()):
+            for dep in sorted(list(backend.deployments.values()), key=lambda d: _aware(d.create_time)):
+                if _sim(dep) is not None:
+                    tick_deployment(dep, now)

@@ -35,9 +35,9 @@ from typing import Any
 
 from moto.backends import get_backend
 
-from localaws import codedeploy, registry, scenarios, settings, traffic
-from localaws.clock import get_clock
-from localaws.scenarios import LOCK
+from . import codedeploy, registry, scenarios, settings, traffic
+from .clock import get_clock
+from .engine import LOCK
 
 DEFAULT_SPEC: dict[str, Any] = {
     "name": "web",

@@ -12,8 +12,9 @@ through PROVISIONING → PENDING → RUNNING, lets the scenario stop them with A
 codes and reasons, replaces stopped ones, writes their container logs (awslogs
 stream `<prefix>/<container>/<task-id>`) and adds service events.
 
-Everything is timed on the emulated clock. `tick()` is called from the emulator's
-single background loop (codedeploy.py); LOCK guards the shared moto state.
+Everything is timed on the emulated clock. `tick()` is one step of the engine's loop
+(engine.py). Nothing here takes the engine's lock: the engine holds it around `tick()`
+and `reset()` and wraps the ECS backend methods named in SHARED_STATE_METHODS with it.
 """
 
 from __future__ import annotations
@@ -32,10 +33,6 @@ from moto.ecs import models as ecs_models
 from . import registry, settings
 from .clock import get_clock
 from .workload import health_check_failure, pino, write_logs
-
-# One lock for every piece of moto state that the background loop changes while API
-# requests read it (moto's backends are not thread-safe).
-LOCK = threading.RLock()
 
 MY_DEFAULTS: dict[str, Any] = {
     # Emulated seconds from RunTask to PENDING and to RUNNING.
@@ -565,25 +562,25 @@ def desired_for(service: Any, task_set: Any) -> int:
 
 
 def tick(now: datetime) -> None:
-    """Bring every task set to its desired count and advance every simulated task."""
-    with LOCK:
-        live_sets: set[str] = set()
-        for account, region, backend in _ecs_backends():
-            for service in list(backend.services.values()):
-                if not service.task_sets:
-                    continue
-                for task_set in list(service.task_sets):
-                    live_sets.add(task_set.id)
-                    _reconcile(backend, service, task_set, now)
-                _update_counts(service, now)
-        # Task sets that were deleted: their tasks are stopped by the scheduler.
-        for sim in list(SIMS.values()):
-            if sim.task_set_id not in live_sets and sim.task.desired_status == "RUNNING":
-                exit_task(sim, now, 143, "ServiceSchedulerInitiated",
-                          f"Scaling activity initiated by (deployment {sim.task_set_id})", scheduler=True)
-            if sim.task_set_id not in live_sets and sim.stop_steps:
-                _advance(sim, None, None, now)
-        _purge(now)
+    """Bring every task set to its desired count and advance every simulated task
+    (one step of the engine's loop, run under its lock)."""
+    live_sets: set[str] = set()
+    for account, region, backend in _ecs_backends():
+        for service in list(backend.services.values()):
+            if not service.task_sets:
+                continue
+            for task_set in list(service.task_sets):
+                live_sets.add(task_set.id)
+                _reconcile(backend, service, task_set, now)
+            _update_counts(service, now)
+    # Task sets that were deleted: their tasks are stopped by the scheduler.
+    for sim in list(SIMS.values()):
+        if sim.task_set_id not in live_sets and sim.task.desired_status == "RUNNING":
+            exit_task(sim, now, 143, "ServiceSchedulerInitiated",
+                      f"Scaling activity initiated by (deployment {sim.task_set_id})", scheduler=True)
+        if sim.task_set_id not in live_sets and sim.stop_steps:
+            _advance(sim, None, None, now)
+    _purge(now)
 
 
 def _reconcile(backend: Any, service: Any, task_set: Any, now: datetime) -> None:
@@ -653,70 +650,65 @@ def _purge(now: datetime) -> None:
 
 
 # ---------------------------------------------------------------------------
-# moto ECS backend patches: locking, AWS-like ListTasks filters, StopTask codes,
-# task sets that do not get moto's own (untracked) tasks.
+# moto ECS backend patches: AWS-like ListTasks filters, StopTask codes, task sets
+# that do not get moto's own (untracked) tasks.
 # ---------------------------------------------------------------------------
 
+# moto's own methods, for the replacements below and for launch_task (which runs
+# inside tick(), already under the engine's lock).
 _ORIGINAL: dict[str, Any] = {}
 _Backend = ecs_models.EC2ContainerServiceBackend
 
-
-def _locked(name: str):
-    original = getattr(_Backend, name)
-    _ORIGINAL.setdefault(name, original)
-
-    def wrapper(self, *args, **kwargs):
-        with LOCK:
-            return _ORIGINAL[name](self, *args, **kwargs)
-
-    wrapper.__name__ = name
-    wrapper._localaws = True  # type: ignore[attr-defined]
-    return wrapper
+# ECS backend methods that read or change what tick() changes (tasks, task sets,
+# services). API requests call them from the server's threads while the engine's loop
+# runs, and moto's backends are not thread-safe: the engine wraps each with its lock.
+SHARED_STATE_METHODS = (
+    "describe_tasks", "describe_services", "describe_task_sets", "update_task_set",
+    "update_service_primary_task_set", "update_service", "delete_task_set", "run_task", "delete_service",
+    "list_tasks", "stop_task", "create_task_set",
+)
 
 
 def _list_tasks(self, cluster_str=None, container_instance=None, family=None, started_by=None,
                 service_name=None, desiredStatus=None):
-    with LOCK:
-        tasks = _ORIGINAL["list_tasks"](self, cluster_str, container_instance, family, started_by,
-                                        None, desiredStatus or "RUNNING")
-        if service_name:
-            name = service_name.split("/")[-1]
-            tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{name}"]
-        return tasks
+    tasks = _ORIGINAL["list_tasks"](self, cluster_str, container_instance, family, started_by,
+                                    None, desiredStatus or "RUNNING")
+    if service_name:
+        name = service_name.split("/")[-1]
+        tasks = [t for t in tasks if getattr(t, "group", None) == f"service:{name}"]
+    return tasks
 
 
 def _stop_task(self, cluster_str, task_str, reason):
-    with LOCK:
-        task_id = task_str.split("/")[-1]
-        for arn, sim in SIMS.items():
-            if arn.endswith("/" + task_id) and sim.account == self.account_id and sim.region == self.region_name:
-                stop_sim_by_user(sim, reason, get_clock().now())
-                return sim.task
-        task = _ORIGINAL["stop_task"](self, cluster_str, task_str, reason)
-        task.stop_code = "UserInitiated"
-        task.stopped_at = get_clock().now()
-        return task
+    task_id = task_str.split("/")[-1]
+    for arn, sim in SIMS.items():
+        if arn.endswith("/" + task_id) and sim.account == self.account_id and sim.region == self.region_name:
+            stop_sim_by_user(sim, reason, get_clock().now())
+            return sim.task
+    task = _ORIGINAL["stop_task"](self, cluster_str, task_str, reason)
+    task.stop_code = "UserInitiated"
+    task.stopped_at = get_clock().now()
+    return task
 
 
 def _create_task_set(self, service, cluster_str, task_definition, external_id=None, network_configuration=None,
                      load_balancers=None, service_registries=None, launch_type=None,
                      capacity_provider_strategy=None, platform_version=None, scale=None, client_token=None,
                      tags=None):
-    with LOCK:
-        task_set = _ORIGINAL["create_task_set"](
-            self, service, cluster_str, task_definition, external_id=external_id,
-            network_configuration=network_configuration, load_balancers=load_balancers,
-            service_registries=service_registries, launch_type=launch_type,
-            capacity_provider_strategy=capacity_provider_strategy, platform_version=platform_version,
-            scale=None, client_token=client_token, tags=tags)
-        task_set.scale = scale or {"value": 100.0, "unit": "PERCENT"}
-        now = get_clock().now()
-        task_set.createdAt = task_set.updatedAt = task_set.stabilityStatusAt = now
-        task_set.stabilityStatus = "STABILIZING"
-        task_set.started_by = None
-        task_set.computed_desired_count = 0
-        task_set.running_count = task_set.pending_count = 0
-        return task_set
+    task_set = _ORIGINAL["create_task_set"](
+        self, service, cluster_str, task_definition, external_id=external_id,
+        network_configuration=network_configuration, load_balancers=load_balancers,
+        service_registries=service_registries, launch_type=launch_type,
+        capacity_provider_strategy=capacity_provider_strategy, platform_version=platform_version,
+        scale=None, client_token=client_token, tags=tags)
+    task_set.scale = scale or {"value": 100.0, "unit": "PERCENT"}
+    now = get_clock().now()
+    task_set.createdAt = task_set.updatedAt = task_set.stabilityStatusAt = now
+    task_set.stabilityStatus = "STABILIZING"
+    task_set.started_by = None
+    task_set.computed_desired_count = 0
+    task_set.running_count = task_set.pending_count = 0
+    return task_set
 
 
 def _resource_requirements(task_definition: Any) -> dict[str, Any]:
@@ -744,10 +736,7 @@ def _install_patches() -> None:
 
     if not hasattr(NetworkInterface, "private_dns_name"):
         NetworkInterface.private_dns_name = None
-    for name in ("describe_tasks", "describe_services", "describe_task_sets", "update_task_set",
-                 "update_service_primary_task_set", "update_service", "delete_task_set", "run_task",
-                 "delete_service"):
-        setattr(_Backend, name, _locked(name))
+    _ORIGINAL.setdefault("run_task", _Backend.run_task)
     for name, fn in (("list_tasks", _list_tasks), ("stop_task", _stop_task), ("create_task_set", _create_task_set)):
         _ORIGINAL.setdefault(name, getattr(_Backend, name))
         fn._localaws = True  # type: ignore[attr-defined]
@@ -757,9 +746,9 @@ def _install_patches() -> None:
 _install_patches()
 
 
-@registry.on_reset
-def _reset() -> None:
-    with LOCK:
-        SIMS.clear()
+def reset() -> None:
+    """Forget every simulated task and scenario assignment (a reset hook that the
+    engine registers, under its lock)."""
+    SIMS.clear()
     with _scenario_lock:
         _assigned.clear()

@@ -29,8 +29,8 @@ from typing import Any
 
 from moto.backends import get_backend
 
-from . import registry, scenarios, traces
-from .scenarios import LOCK, TaskSim, setting
+from . import scenarios, traces
+from .scenarios import TaskSim, setting
 from .workload import ORDERS_SELECT, STATEMENTS, Outcome, pino, serve, write_logs
 
 scenarios.register_defaults({
@@ -375,29 +375,28 @@ def _attached_tgs(site: Site) -> set[str]:
 
 
 def tick(now: datetime) -> None:
+    """Generate the requests due up to `now` and publish the metrics of finished minutes
+    (one step of the engine's loop, run under its lock)."""
     slice_s = float(setting("traffic_slice_seconds", 5))
-    with LOCK:
-        _discover()
-        for site in list(SITES.values()):
-            if site.next_slice is None:
-                site.next_slice = now
-            # Catch up at most 10 emulated minutes (the loop may have been starved).
-            if now - site.next_slice > timedelta(minutes=10):
-                site.next_slice = now - timedelta(minutes=10)
-            while site.next_slice + timedelta(seconds=slice_s) <= now:
-                _simulate_slice(site, site.next_slice, slice_s)
-                site.next_slice += timedelta(seconds=slice_s)
-            _flush(site, now)
+    _discover()
+    for site in list(SITES.values()):
+        if site.next_slice is None:
+            site.next_slice = now
+        # Catch up at most 10 emulated minutes (the loop may have been starved).
+        if now - site.next_slice > timedelta(minutes=10):
+            site.next_slice = now - timedelta(minutes=10)
+        while site.next_slice + timedelta(seconds=slice_s) <= now:
+            _simulate_slice(site, site.next_slice, slice_s)
+            site.next_slice += timedelta(seconds=slice_s)
+        _flush(site, now)
 
 
 def set_rate(account: str, region: str, cluster: str, service: str, rpm: float) -> None:
     RATE_OVERRIDES[(account, region, cluster, service)] = float(rpm)
 
 
-
-
-@registry.on_reset
-def _reset() -> None:
-    with LOCK:
-        SITES.clear()
-        RATE_OVERRIDES.clear()
+def reset() -> None:
+    """Forget every site and rate override (a reset hook that the engine registers,
+    under its lock)."""
+    SITES.clear()
+    RATE_OVERRIDES.clear()
