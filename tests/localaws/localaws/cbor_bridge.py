@@ -24,6 +24,7 @@ from botocore import parsers, serialize
 from werkzeug.test import run_wsgi_app
 
 from . import settings
+from .faults import credential_scope
 
 # CBOR service name (the Smithy service shape's name) -> botocore service name.
 SERVICES = {"GraniteServiceVersion20100801": "cloudwatch"}
@@ -239,7 +240,5 @@ def handle(environ: dict, body: bytes, cbor_service: str, operation: str, moto_a
 
 
 def _region(environ: dict) -> str:
-    from .faults import credential_scope
-
     region, _ = credential_scope(environ)
     return region or settings.get("region")

@@ -15,9 +15,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from localaws import registry
-
-from localaws import settings
+from . import registry, settings
 
 # How many traces are kept (oldest dropped first).
 settings.DEFAULTS.setdefault("traces_max", 50000)
