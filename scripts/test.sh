@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs the test dependencies (scripts/setup.sh) and runs every test:
-# the Rust unit and end-to-end tests (nextest), then the local AWS emulator's pytest suite.
+# Installs the test dependencies (scripts/setup.sh) and runs every test: a plain build
+# with warnings as errors, clippy and rustfmt, the Rust unit and end-to-end tests
+# (nextest), then the local AWS emulator's pytest suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.tools/bin:$PATH"
 status=0
+# The plain build (no tests) must be warning-free: dead code shows up here first.
+RUSTFLAGS="${RUSTFLAGS:-} -D warnings" cargo build --quiet --target-dir target/strict || status=$?
+cargo clippy --quiet --all-targets -- -D warnings || status=$?
+cargo fmt --check || status=$?
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast || status=$?
 else

@@ -19,12 +19,6 @@ pub enum Error {
     #[error("{0}")]
     Precondition(String),
     #[error("{0}")]
-    RolledBack(String),
-    #[error("{0}")]
-    Failed(String),
-    #[error("{0}")]
-    TimedOut(String),
-    #[error("{0}")]
     GateFailed(String),
     /// An external tool is missing, crashed, or wrote a report that cannot be trusted.
     #[error("{tool}: {message}{}", stderr_tail.as_ref().map(|t| format!("\n--- last lines of {tool}'s stderr ---\n{t}")).unwrap_or_default())]
@@ -49,9 +43,6 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Config { .. } => exit::USAGE,
             Error::Precondition(_) => exit::PRECONDITION,
-            Error::RolledBack(_) => exit::ROLLED_BACK,
-            Error::Failed(_) => exit::FAILED,
-            Error::TimedOut(_) => exit::TIMED_OUT,
             Error::GateFailed(_) => exit::GATE_FAILED,
             Error::Tool { .. } => exit::TOOL_FAILED,
             Error::Aws { .. } => exit::AWS_ERROR,
@@ -84,9 +75,6 @@ impl Error {
             Error::Usage(_) => "usage",
             Error::Config { .. } => "config",
             Error::Precondition(_) => "precondition",
-            Error::RolledBack(_) => "rolled_back",
-            Error::Failed(_) => "failed",
-            Error::TimedOut(_) => "timed_out",
             Error::GateFailed(_) => "gate_failed",
             Error::Tool { .. } => "tool",
             Error::Aws { .. } => "aws",

@@ -1,19 +1,24 @@
-//! shipwatch: parse the command line, set up logging, run, exit with a documented code.
+//! shipwatch: parse the command line, run, exit with a documented code.
+//!
+//! Modules, lowest layer first (a test in `app::layering` enforces the order):
+//! foundation (`exit`, `error`, `term`, `duration`) ← `aws` ← `logscan` ← `deploy`,
+//! `report`, `gates` (siblings) ← `cli` ← `settings` ← `app`.
 
 mod app;
 mod aws;
 mod cli;
-mod config;
 mod deploy;
+mod duration;
 mod error;
 mod exit;
 mod gates;
+mod logscan;
 mod report;
+mod settings;
 mod term;
 
 fn main() {
     let cli = <cli::Cli as clap::Parser>::parse();
-    term::init(&cli.global);
     let code = app::main(cli);
     std::process::exit(code);
 }

@@ -278,7 +278,7 @@ fn secrets_gate_finds_a_generated_key_in_history_and_never_prints_it() {
     require("gitleaks");
     let key = fake_aws_key();
     let secret = fake_aws_secret();
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     ws.repo(&[
         ("README.md", "fixture\n"),
         (
@@ -332,7 +332,7 @@ fn secrets_gate_finds_a_generated_key_in_history_and_never_prints_it() {
 #[test]
 fn secrets_gate_passes_a_clean_repository() {
     require("gitleaks");
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     ws.repo(&[("README.md", "nothing to see\n")]);
     ws.run(&["gate", "secrets"]).expect(OK);
     assert_eq!(ws.findings("secrets")["status"], "passed");
@@ -341,7 +341,7 @@ fn secrets_gate_passes_a_clean_repository() {
 #[test]
 fn secrets_gate_with_a_commit_range_scans_only_that_range() {
     require("gitleaks");
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     ws.repo(&[(
         "old.env",
         &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()),
@@ -357,7 +357,7 @@ fn secrets_gate_with_a_commit_range_scans_only_that_range() {
 #[test]
 fn secrets_gate_fails_when_git_cannot_read_the_history() {
     require("gitleaks");
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     ws.repo(&[(
         "config/app.env",
         &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()),
@@ -396,7 +396,7 @@ fn secrets_gate_fails_when_git_cannot_read_the_history() {
 #[test]
 fn gitleaks_allow_comments_and_ignore_files_do_not_bypass_the_allowlist() {
     require("gitleaks");
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     ws.repo(&[(
         "config/app.env",
         &format!("AWS_ACCESS_KEY_ID={} # gitleaks:allow\n", fake_aws_key()),
@@ -446,7 +446,7 @@ fn tools_path() -> String {
 #[test]
 fn a_repository_gitleaks_config_adds_rules_but_cannot_allow_or_disable_any() {
     require("gitleaks");
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     let token = format!(
         "acme_{}",
         random_chars(b"abcdefghijklmnopqrstuvwxyz0123456789", 24)
@@ -524,8 +524,9 @@ fn fake_gitleaks_recording_its_report_path(ws: &Ws) {
 #[test]
 fn gitleaks_gets_a_fresh_temporary_report_path_never_a_shared_or_special_file() {
     use std::os::unix::fs::FileTypeExt;
-    let ws =
-        Ws::new("[gates.tools]\ngitleaks = \"fake/gitleaks\"\n[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new(
+        "[gates.tools]\ngitleaks = \"fake/gitleaks\"\n[gates.secrets]\npath = \"../repo\"\n",
+    );
     ws.repo(&[("README.md", "x\n")]);
     fake_gitleaks_recording_its_report_path(&ws);
     ws.run(&["gate", "secrets"]).expect(OK);
@@ -565,7 +566,7 @@ fn gitleaks_gets_a_fresh_temporary_report_path_never_a_shared_or_special_file() 
 #[test]
 fn allowlist_suppresses_until_expiry_and_reports_stale_entries() {
     require("gitleaks");
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     ws.repo(&[(
         "config/app.env",
         &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()),
@@ -630,7 +631,7 @@ fn allowlist_suppresses_until_expiry_and_reports_stale_entries() {
 
 #[test]
 fn allowlist_errors_name_file_and_line() {
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     ws.write(
         "pipeline/allowlist.toml",
         "[[allow]]\ntool = \"gitleaks\"\nid = \"x\"\nreason = \"\"\nexpires = 2999-01-01\n",
@@ -644,7 +645,7 @@ fn allowlist_errors_name_file_and_line() {
 
 #[test]
 fn a_missing_tool_is_exit_8_and_says_how_to_install_it() {
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
     ws.repo(&[("README.md", "x\n")]);
     // PATH without the tools folder, and no .tools beside this workspace's config.
     let run = ws.run_with_path(&["gate", "secrets"], "/usr/bin:/bin");
@@ -665,7 +666,7 @@ fn a_missing_tool_is_exit_8_and_says_how_to_install_it() {
 #[test]
 fn a_configured_tool_path_that_does_not_exist_is_exit_8() {
     let ws = Ws::new(
-        "[gates.tools]\ngitleaks = \"/nonexistent/gitleaks\"\n[gates.secrets]\npath = \"repo\"\n",
+        "[gates.tools]\ngitleaks = \"/nonexistent/gitleaks\"\n[gates.secrets]\npath = \"../repo\"\n",
     );
     ws.repo(&[("README.md", "x\n")]);
     let run = ws.run(&["gate", "secrets"]);
@@ -679,8 +680,9 @@ fn a_configured_tool_path_that_does_not_exist_is_exit_8() {
 
 #[test]
 fn a_crashing_tool_is_exit_8_with_its_stderr_tail() {
-    let ws =
-        Ws::new("[gates.tools]\ngitleaks = \"fake/gitleaks\"\n[gates.secrets]\npath = \"repo\"\n");
+    let ws = Ws::new(
+        "[gates.tools]\ngitleaks = \"fake/gitleaks\"\n[gates.secrets]\npath = \"../repo\"\n",
+    );
     ws.script(
         "pipeline/fake/gitleaks",
         "echo 'scanning...' >&2\necho 'panic: runtime error: index out of range [3]' >&2\nexit 2",
@@ -998,7 +1000,7 @@ fn sbom_gate_rejects_sboms_that_disagree() {
 fn iac_gate_maps_severities_from_the_table() {
     require("checkov");
     let ws = Ws::new(
-        "[gates.iac]\ndir = \"terraform\"\nfail_on = [\"CRITICAL\"]\ndefault_severity = \"LOW\"\n[gates.iac.severity]\nCKV_AWS_24 = \"CRITICAL\"\nCKV_AWS_20 = \"CRITICAL\"\n",
+        "[gates.iac]\ndir = \"../terraform\"\nfail_on = [\"CRITICAL\"]\ndefault_severity = \"LOW\"\n[gates.iac.severity]\nCKV_AWS_24 = \"CRITICAL\"\nCKV_AWS_20 = \"CRITICAL\"\n",
     );
     ws.write("terraform/main.tf", TERRAFORM);
     let run = ws.run(&["gate", "iac"]);
@@ -1060,7 +1062,7 @@ fn iac_gate_maps_severities_from_the_table() {
 #[test]
 fn iac_gate_treats_hcl_parse_errors_as_a_tool_failure() {
     require("checkov");
-    let ws = Ws::new("[gates.iac]\ndir = \"terraform\"\n");
+    let ws = Ws::new("[gates.iac]\ndir = \"../terraform\"\n");
     ws.write(
         "terraform/main.tf",
         "resource \"aws_s3_bucket\" \"x\" {\n  bucket = \n",
@@ -1078,7 +1080,7 @@ fn iac_gate_treats_hcl_parse_errors_as_a_tool_failure() {
 fn iac_gate_reads_the_list_shape_of_several_frameworks() {
     require("checkov");
     let ws =
-        Ws::new("[gates.iac]\ndir = \"infra\"\nframeworks = [\"terraform\", \"dockerfile\"]\n");
+        Ws::new("[gates.iac]\ndir = \"../infra\"\nframeworks = [\"terraform\", \"dockerfile\"]\n");
     ws.write("infra/main.tf", TERRAFORM);
     ws.write("infra/Dockerfile", "FROM alpine:3.19\nRUN apk add curl\n");
     ws.run(&["gate", "iac"]).expect(GATE_FAILED);
@@ -1091,7 +1093,7 @@ fn iac_gate_reads_the_list_shape_of_several_frameworks() {
 fn iac_gate_passes_terraform_with_nothing_to_check() {
     require("checkov");
     // No resources: Checkov prints only a bare summary object.
-    let ws = Ws::new("[gates.iac]\ndir = \"terraform\"\n");
+    let ws = Ws::new("[gates.iac]\ndir = \"../terraform\"\n");
     ws.write(
         "terraform/variables.tf",
         "variable \"name\" {\n  type = string\n}\n",
@@ -1107,7 +1109,7 @@ fn iac_gate_passes_terraform_with_nothing_to_check() {
 #[test]
 fn iac_gate_refuses_a_missing_directory() {
     // Checkov itself exits 0 with empty output here.
-    let ws = Ws::new("[gates.iac]\ndir = \"terrafrom\"\n");
+    let ws = Ws::new("[gates.iac]\ndir = \"../terrafrom\"\n");
     let run = ws.run(&["gate", "iac"]);
     run.expect(USAGE);
     assert!(run.stderr.contains("terrafrom"), "{}", run.stderr);
@@ -1134,7 +1136,7 @@ const LOCKFILE: &str = r#"{
 #[test]
 fn deps_gate_on_a_lockfile_with_known_advisories() {
     require("npm");
-    let ws = Ws::new("[gates.deps]\ndir = \"app\"\n");
+    let ws = Ws::new("[gates.deps]\ndir = \"../app\"\n");
     ws.write("app/package.json", PACKAGE_JSON);
     ws.write("app/package-lock.json", LOCKFILE);
     let run = ws.run(&["gate", "deps"]);
@@ -1179,7 +1181,7 @@ fn deps_gate_on_a_lockfile_with_known_advisories() {
 
 #[test]
 fn deps_gate_needs_a_lockfile() {
-    let ws = Ws::new("[gates.deps]\ndir = \"app\"\n");
+    let ws = Ws::new("[gates.deps]\ndir = \"../app\"\n");
     ws.write("app/package.json", PACKAGE_JSON);
     let run = ws.run(&["gate", "deps"]);
     run.expect(USAGE);
@@ -1192,7 +1194,7 @@ fn deps_gate_needs_a_lockfile() {
 fn gate_all_runs_the_configured_gates() {
     require("gitleaks");
     require("checkov");
-    let ws = Ws::new("[gates.secrets]\npath = \"repo\"\n[gates.iac]\ndir = \"terraform\"\n");
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n[gates.iac]\ndir = \"../terraform\"\n");
     ws.repo(&[("README.md", "clean\n")]);
     ws.write("terraform/main.tf", TERRAFORM);
     let run = ws.run(&["--output", "json", "gate", "all"]);
@@ -1225,10 +1227,10 @@ fn gate_all_runs_every_gate_and_exits_with_the_most_severe_outcome() {
     // not exist (2). iac comes last, so nothing may be lost to its error.
     let config = |iac: bool| {
         let mut c = String::from(
-            "[gates.tools]\ntrivy = \"fake/trivy\"\n[gates.secrets]\npath = \"repo\"\n[gates.image]\ninput = \"web.tar\"\n",
+            "[gates.tools]\ntrivy = \"fake/trivy\"\n[gates.secrets]\npath = \"../repo\"\n[gates.image]\ninput = \"../web.tar\"\n",
         );
         if iac {
-            c.push_str("[gates.iac]\ndir = \"terrafrom\"\n");
+            c.push_str("[gates.iac]\ndir = \"../terrafrom\"\n");
         }
         c
     };

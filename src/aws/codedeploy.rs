@@ -416,4 +416,65 @@ pub async fn stop(c: &Clients, id: &str, rollback: bool) -> Result<StopOutcome> 
             _ => Err(sdk_error("codedeploy:StopDeployment", e)),
         },
     }
+} // The description is the one place a deployment carries its release: `description`
+// writes it, `sha_of` reads it back (a retried build attaches to its own deployment,
+// and the report names the release).
+
+/// Reads the sha a deployment description carries (`sha=<hex>`).
+pub fn sha_of(description: Option<&str>) -> Option<String> {
+    let re = regex::Regex::new(r"\bsha=([0-9a-f]{7,40})\b").expect("static regex");
+    re.captures(description?).map(|c| c[1].to_owned())
+}
+
+/// The description CodeDeploy shows: sha, build URL, hotfix reason and user (≤ 256 chars).
+pub fn description(
+    sha: Option<&str>,
+    td_arn: &str,
+    build_url: Option<&str>,
+    hotfix: Option<(&str, &str)>,
+) -> String {
+    let family_rev = td_arn.rsplit('/').next().unwrap_or(td_arn);
+    let mut d = String::from("shipwatch");
+    if let Some(s) = sha {
+        d.push_str(&format!(" sha={s}"));
+    }
+    d.push_str(&format!(" td={family_rev}"));
+    if let Some((user, reason)) = hotfix {
+        d.push_str(&format!(" HOTFIX by {user}: {reason}"));
+    }
+    if let Some(u) = build_url {
+        d.push_str(&format!(" build={u}"));
+    }
+    if d.len() > 256 {
+        let mut cut = 253;
+        while !d.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        d.truncate(cut);
+        d.push_str("...");
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_carries_sha_and_is_bounded() {
+        let d = description(
+            Some("1a2b3c4"),
+            "arn:aws:ecs:r:1:task-definition/web:42",
+            Some("https://ci/job/1/"),
+            Some(("alice", "INC-1")),
+        );
+        assert_eq!(
+            d,
+            "shipwatch sha=1a2b3c4 td=web:42 HOTFIX by alice: INC-1 build=https://ci/job/1/"
+        );
+        assert_eq!(sha_of(Some(&d)).as_deref(), Some("1a2b3c4"));
+        let long = description(Some("1a2b3c4"), "td", None, Some(("bob", &"x".repeat(400))));
+        assert!(long.len() <= 256);
+        assert_eq!(sha_of(Some("deployed by hand")), None);
+    }
 }

@@ -49,7 +49,7 @@ pub async fn recent_tags(c: &Clients, repository: &str, n: usize) -> Result<Vec<
             break;
         }
     }
-    images.sort_by(|a, b| b.0.cmp(&a.0));
+    images.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
     Ok(images.into_iter().flat_map(|(_, t)| t).take(n).collect())
 }
 

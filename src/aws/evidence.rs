@@ -3,12 +3,12 @@
 //! target group, the green task set's tasks (stopped ones included), the task
 //! definition's awslogs settings and the service's events.
 //!
-//! Each function returns plain data (types below or in `report::model`); deciding what
+//! Each function returns plain data (types below or in `model`); deciding what
 //! the data means happens in `report::collect`, without AWS.
 
+use super::model::{ServiceEvent, TaskFacts};
 use super::{Clients, sdk_error, to_chrono};
 use crate::error::Result;
-use crate::report::model::{ServiceEvent, TaskFacts};
 use chrono::{DateTime, Utc};
 
 /// The deployment's ECS target with everything the report shows.

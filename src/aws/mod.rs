@@ -9,40 +9,29 @@ pub mod evidence;
 pub mod logs;
 pub mod model;
 
-use clap::Args;
-
-/// AWS connection flags, flattened into every subcommand. Each falls back to the
-/// standard AWS environment variables and profile files (AWS_PROFILE, AWS_REGION,
-/// AWS_ENDPOINT_URL, …), which the SDK's own provider chain reads.
-#[derive(Debug, Clone, Default, Args)]
-pub struct AwsArgs {
-    /// AWS profile (default: AWS_PROFILE, else the default profile).
-    #[arg(long, global = true, value_name = "NAME")]
+/// How to reach AWS, after flags, environment and the configuration file were layered.
+/// Unset fields fall back to the SDK's own provider chain (AWS_PROFILE, AWS_REGION,
+/// AWS_ENDPOINT_URL, profile files, instance roles).
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
     pub profile: Option<String>,
-    /// AWS region (default: [service] region, else AWS_REGION / the profile's region).
-    #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
-    /// Endpoint URL for every AWS service (default: AWS_ENDPOINT_URL).
-    #[arg(long, global = true, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Attempts per AWS call before giving up (throttling and 5xx are retried with backoff).
-    #[arg(long, global = true, value_name = "N", default_value_t = 6)]
+    /// Attempts per call (throttling and 5xx are retried with backoff).
     pub max_attempts: u32,
+    /// The region when no source names one.
+    pub fallback_region: String,
 }
 
 /// Builds the one `SdkConfig` every client is made from.
-pub async fn sdk_config(args: &AwsArgs, region_from_config: Option<&str>) -> aws_config::SdkConfig {
+pub async fn sdk_config(args: &Connection) -> aws_config::SdkConfig {
     use aws_config::meta::region::RegionProviderChain;
     use aws_config::{BehaviorVersion, Region};
 
-    let explicit = args
-        .region
-        .clone()
-        .or(region_from_config.map(str::to_owned))
-        .map(Region::new);
+    let explicit = args.region.clone().map(Region::new);
     let region = RegionProviderChain::first_try(explicit)
         .or_default_provider()
-        .or_else(Region::new("us-east-1"));
+        .or_else(Region::new(args.fallback_region.clone()));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .retry_config(
@@ -77,16 +66,13 @@ impl Clients {
             codedeploy: aws_sdk_codedeploy::Client::new(conf),
             cloudwatch: aws_sdk_cloudwatch::Client::new(conf),
             logs: aws_sdk_cloudwatchlogs::Client::new(conf),
-            region: conf
-                .region()
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "us-east-1".into()),
+            region: conf.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }
 
-    /// Connects using the flags and the region from the configuration file.
-    pub async fn connect(args: &AwsArgs, region_from_config: Option<&str>) -> Self {
-        Self::new(&sdk_config(args, region_from_config).await)
+    /// Connects as the settings say.
+    pub async fn connect(conn: &Connection) -> Self {
+        Self::new(&sdk_config(conn).await)
     }
 }
 

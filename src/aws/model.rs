@@ -1,7 +1,7 @@
 //! Domain types the rest of shipwatch sees instead of SDK shapes.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An ECS service, reduced to what deployment decisions need.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -284,4 +284,32 @@ mod tests {
         assert!(DeploymentStatus::parse("Ready").is_active());
         assert_eq!(DeploymentStatus::parse("Weird").to_string(), "Weird");
     }
+}
+
+/// A task as the evidence shows it: lifecycle times, how it stopped and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskFacts {
+    pub task_id: String,
+    pub last_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// One line of the service's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    pub at: DateTime<Utc>,
+    pub message: String,
 }

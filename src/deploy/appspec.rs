@@ -36,7 +36,7 @@ pub fn build(i: &AppSpecInput<'_>) -> Value {
     });
     if !i.hooks.is_empty() {
         // Lifecycle order, not alphabetical: the order CodeDeploy runs them in.
-        let hooks: Vec<Value> = crate::config::HOOK_EVENTS
+        let hooks: Vec<Value> = HOOK_EVENTS
             .iter()
             .filter_map(|e| i.hooks.get(*e).map(|f| json!({ *e: f })))
             .collect();
@@ -44,6 +44,15 @@ pub fn build(i: &AppSpecInput<'_>) -> Value {
     }
     spec
 }
+
+/// The ECS lifecycle events that can carry a hook.
+pub const HOOK_EVENTS: &[&str] = &[
+    "BeforeInstall",
+    "AfterInstall",
+    "AfterAllowTestTraffic",
+    "BeforeAllowTraffic",
+    "AfterAllowTraffic",
+];
 
 #[cfg(test)]
 mod tests {

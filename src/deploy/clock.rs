@@ -1,7 +1,9 @@
 //! Time behind a seam: the engine asks a `Clock` for the time and to sleep, so tests
 //! run whole deployments on virtual time without waiting.
 
+#[cfg(test)]
 use std::sync::Arc;
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,15 +32,18 @@ impl Clock for RealClock {
 }
 
 /// Virtual time: `sleep` advances the clock at once.
+#[cfg(test)]
 #[derive(Clone, Default)]
 pub struct FakeClock(Arc<AtomicU64>);
 
+#[cfg(test)]
 impl FakeClock {
     pub fn advance(&self, d: Duration) {
         self.0.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
     }
 }
 
+#[cfg(test)]
 impl Clock for FakeClock {
     fn elapsed(&self) -> Duration {
         Duration::from_millis(self.0.load(Ordering::SeqCst))

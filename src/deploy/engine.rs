@@ -72,7 +72,6 @@ pub struct Watched {
 }
 
 struct Poller<'a, C: Clock> {
-    clients: &'a Clients,
     clock: &'a C,
     sink: &'a mut dyn Sink,
     failures: u32,
@@ -120,7 +119,6 @@ pub async fn watch<C: Clock>(
     opts: &WatchOptions,
 ) -> Result<Watched> {
     let mut p = Poller {
-        clients,
         clock,
         sink,
         failures: 0,
@@ -196,51 +194,47 @@ pub async fn watch<C: Clock>(
         let mut target_changed = false;
         if now >= next_target {
             next_target = now + opts.poll;
-            if !in_rollback {
-                if let Some(t) = p
+            if !in_rollback
+                && let Some(t) = p
                     .read(
                         "codedeploy:GetDeploymentTarget",
                         codedeploy::get_target(clients, &current, &mut target_id),
                     )
                     .await?
-                {
-                    if let Some(t) = t {
-                        target_changed = target
-                            .as_ref()
-                            .map(|o| o.status != t.status)
-                            .unwrap_or(true);
-                        for e in &t.lifecycle {
-                            if lifecycle_seen.get(&e.name) != Some(&e.status)
-                                && e.status != "Pending"
-                            {
-                                lifecycle_seen.insert(e.name.clone(), e.status.clone());
-                                p.emit(Event::Lifecycle {
-                                    deployment_id: current.clone(),
-                                    name: e.name.clone(),
-                                    status: e.status.clone(),
-                                });
-                                last_emit = clock.elapsed();
-                            }
-                        }
-                        if let Some(g) = t.green_weight() {
-                            max_green = max_green.max(g);
-                            if last_green != Some(g) {
-                                last_green = Some(g);
-                                p.emit(Event::Traffic {
-                                    deployment_id: current.clone(),
-                                    green_percent: g,
-                                });
-                                last_emit = clock.elapsed();
-                            }
-                        }
-                        if ending_from.is_none() && t.traffic_done() {
-                            // The wait began at most one poll ago.
-                            let wait = opts.termination_wait.unwrap_or_default();
-                            ending_from = Some((now + wait).saturating_sub(opts.poll));
-                        }
-                        target = Some(t);
+                && let Some(t) = t
+            {
+                target_changed = target
+                    .as_ref()
+                    .map(|o| o.status != t.status)
+                    .unwrap_or(true);
+                for e in &t.lifecycle {
+                    if lifecycle_seen.get(&e.name) != Some(&e.status) && e.status != "Pending" {
+                        lifecycle_seen.insert(e.name.clone(), e.status.clone());
+                        p.emit(Event::Lifecycle {
+                            deployment_id: current.clone(),
+                            name: e.name.clone(),
+                            status: e.status.clone(),
+                        });
+                        last_emit = clock.elapsed();
                     }
                 }
+                if let Some(g) = t.green_weight() {
+                    max_green = max_green.max(g);
+                    if last_green != Some(g) {
+                        last_green = Some(g);
+                        p.emit(Event::Traffic {
+                            deployment_id: current.clone(),
+                            green_percent: g,
+                        });
+                        last_emit = clock.elapsed();
+                    }
+                }
+                if ending_from.is_none() && t.traffic_done() {
+                    // The wait began at most one poll ago.
+                    let wait = opts.termination_wait.unwrap_or_default();
+                    ending_from = Some((now + wait).saturating_sub(opts.poll));
+                }
+                target = Some(t);
             }
         }
         let target_busy = target
@@ -253,33 +247,32 @@ pub async fn watch<C: Clock>(
             last_deployment_read,
             opts.final_poll,
         );
-        if now >= due || target_changed || !target_busy {
-            if let Some(d) = p
+        if (now >= due || target_changed || !target_busy)
+            && let Some(d) = p
                 .read(
                     "codedeploy:GetDeployment",
                     codedeploy::get_deployment(clients, &current),
                 )
                 .await?
-            {
-                next_deployment = now + opts.deployment_poll;
-                last_deployment_read = Some(now);
-                let status = d.status.to_string();
-                if status != last_status {
-                    last_status = status.clone();
-                    p.emit(Event::Status {
-                        deployment_id: current.clone(),
-                        status,
-                    });
-                    last_emit = clock.elapsed();
+        {
+            next_deployment = now + opts.deployment_poll;
+            last_deployment_read = Some(now);
+            let status = d.status.to_string();
+            if status != last_status {
+                last_status = status.clone();
+                p.emit(Event::Status {
+                    deployment_id: current.clone(),
+                    status,
+                });
+                last_emit = clock.elapsed();
+            }
+            if in_rollback {
+                rollback = Some(d);
+            } else {
+                if d.status.is_terminal() && terminal_at.is_none() {
+                    terminal_at = Some(now);
                 }
-                if in_rollback {
-                    rollback = Some(d);
-                } else {
-                    if d.status.is_terminal() && terminal_at.is_none() {
-                        terminal_at = Some(now);
-                    }
-                    deployment = Some(d);
-                }
+                deployment = Some(d);
             }
         }
 

@@ -67,9 +67,11 @@ pub trait Sink {
 }
 
 /// Collects events, for tests.
+#[cfg(test)]
 #[derive(Default)]
 pub struct Collect(pub Vec<Event>);
 
+#[cfg(test)]
 impl Sink for Collect {
     fn emit(&mut self, _elapsed: Duration, event: &Event) {
         self.0.push(event.clone());

@@ -1,6 +1,7 @@
 //! The deploy path: register → blue/green deploy → watch → outcome, plus `watch` and
-//! `stop`. This file is glue: settings, preflight, signals and the final summary; the
-//! loop lives in `engine`, decisions in `decide`, output in `progress`.
+//! `stop`. This file is glue: preflight, creation, signals and the final summary; the
+//! loop lives in `engine`, decisions in `decide`, output in `progress`. What happens
+//! after the outcome (the rollback report) is the command layer's business.
 
 pub mod appspec;
 pub mod clock;
@@ -8,174 +9,104 @@ pub mod decide;
 pub mod engine;
 pub mod events;
 pub mod progress;
-pub mod register;
 pub mod release;
 pub mod render;
 pub mod state;
 
+use crate::aws::codedeploy::{description, sha_of};
 use crate::aws::model::{Deployment, DeploymentGroup};
 use crate::aws::{Clients, cloudwatch, codedeploy, ecs};
-use crate::cli::{DeployArgs, Global, OutputFormat, StopArgs, WatchArgs, WatchOpts};
-use crate::config::{Config, Dur, RenderMode};
 use crate::error::{Error, Result};
 use crate::exit;
 use decide::Outcome;
 use engine::{WatchOptions, Watched};
 use events::{Event, Sink};
-use release::{ReleaseInput, ServiceTarget};
+use release::ServiceTarget;
 use state::State;
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub const DEFAULT_DEPLOYMENT_CONFIG: &str = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes";
-pub const DEFAULT_STATE_FILE: &str = "shipwatch-out/deploy-state.json";
-
-/// Configuration and clients, loaded once per command.
-pub struct Ctx {
-    pub cfg: Config,
-    pub clients: Clients,
+/// What `deploy` deploys: the release of a git sha, or a task definition given by ARN.
+#[derive(Debug, Clone)]
+pub enum Deployable {
+    /// The sha as given (checked by [`release::resolve_sha`]) and how to render it.
+    Release(release::ReleaseSettings),
+    TaskDefinition(String),
 }
 
-impl Ctx {
-    pub async fn load(global: &Global) -> Result<Ctx> {
-        let cfg = crate::config::load(
-            &global.config,
-            global.environment.as_deref(),
-            global.config_explicit(),
-        )?;
-        let region = cfg.layer.service.as_ref().and_then(|s| s.region.clone());
-        let clients = Clients::connect(&global.aws, region.as_deref()).await;
-        Ok(Ctx { cfg, clients })
-    }
+/// Who deploys a hotfix by hand, and why: recorded in the deployment description.
+#[derive(Debug, Clone)]
+pub struct Hotfix {
+    pub user: String,
+    pub reason: String,
+}
 
-    pub fn release_input(
-        &self,
-        sha: String,
-        target: ServiceTarget,
-        repository: Option<String>,
-        mode: Option<RenderMode>,
-        template: Option<PathBuf>,
-    ) -> Result<ReleaseInput> {
-        let td = self.cfg.layer.task_definition.clone().unwrap_or_default();
-        let mode = mode
-            .or(td.mode)
-            .unwrap_or(if td.template.is_some() || template.is_some() {
-                RenderMode::Template
-            } else {
-                RenderMode::Current
-            });
-        Ok(ReleaseInput {
-            sha,
-            repository: repository
-                .or(self
-                    .cfg
-                    .layer
-                    .image
-                    .as_ref()
-                    .and_then(|i| i.repository.clone()))
-                .ok_or_else(|| self.cfg.missing("image.repository", "--repository"))?,
-            mode,
-            // A flag path is relative to the working directory; a file path to the file.
-            template: template.or(td.template.map(|t| self.cfg.resolve_path(&t))),
-            target,
-            region: self.clients.region.clone(),
-            environment: self.cfg.environment.clone().unwrap_or_default(),
-        })
-    }
+/// Everything `deploy` needs, already resolved by the settings layer.
+#[derive(Debug, Clone)]
+pub struct DeploySettings {
+    pub target: ServiceTarget,
+    pub application: String,
+    pub group: String,
+    pub deployment_config: String,
+    pub deployable: Deployable,
+    pub hotfix: Option<Hotfix>,
+    /// Fargate platform version for the AppSpec (else the service's).
+    pub platform_version: Option<String>,
+    /// AppSpec hooks: lifecycle event name → Lambda function name.
+    pub hooks: BTreeMap<String, String>,
+    pub build_url: Option<String>,
+    pub watch: WatchSettings,
+    pub state_file: PathBuf,
+}
 
-    fn application(&self, flag: Option<String>) -> Result<String> {
-        flag.or(self
-            .cfg
-            .layer
-            .codedeploy
-            .as_ref()
-            .and_then(|c| c.application.clone()))
-            .ok_or_else(|| self.cfg.missing("codedeploy.application", "--application"))
-    }
+/// How a deployment is watched, already resolved; what is `None` comes from the
+/// deployment group (alarms) or its configuration (timeout).
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
+    pub alarms: Option<Vec<String>>,
+    pub stop_on_alarm: bool,
+    pub poll: Duration,
+    pub alarm_poll: Duration,
+    pub heartbeat: Duration,
+    pub timeout: Option<Duration>,
+    /// The timeout when neither settings nor the deployment configuration give one.
+    pub fallback_timeout: Duration,
+    /// One JSON object per event on stdout instead of a bar or plain lines.
+    pub json: bool,
+}
 
-    fn group(&self, flag: Option<String>) -> Result<String> {
-        flag.or(self
-            .cfg
-            .layer
-            .codedeploy
-            .as_ref()
-            .and_then(|c| c.deployment_group.clone()))
-            .ok_or_else(|| {
-                self.cfg
-                    .missing("codedeploy.deployment_group", "--deployment-group")
-            })
-    }
-
-    /// Watch options from flags over `[watch]` over defaults.
-    fn watch_options(&self, o: &WatchOpts, group: &DeploymentGroup) -> WatchOptions {
-        let w = self.cfg.layer.watch.clone().unwrap_or_default();
+impl WatchSettings {
+    /// The engine's options for a deployment of `group`.
+    fn options(&self, group: &DeploymentGroup) -> WatchOptions {
         let d = WatchOptions::default();
-        let dur = |flag: Option<Duration>, file: Option<Dur>, default: Duration| {
-            flag.or(file.map(|x| x.0)).unwrap_or(default)
-        };
-        let poll = dur(o.poll_interval, w.poll_interval, d.poll);
         WatchOptions {
-            alarms: if !o.alarms.is_empty() {
-                o.alarms.clone()
-            } else {
-                w.alarms.clone().unwrap_or_else(|| group.alarms.clone())
-            },
-            stop_on_alarm: !o.no_stop_on_alarm && w.stop_on_alarm.unwrap_or(true),
-            poll,
-            alarm_poll: dur(o.alarm_poll_interval, w.alarm_poll_interval, d.alarm_poll),
-            deployment_poll: d.deployment_poll.max(poll),
+            alarms: self.alarms.clone().unwrap_or_else(|| group.alarms.clone()),
+            stop_on_alarm: self.stop_on_alarm,
+            poll: self.poll,
+            alarm_poll: self.alarm_poll,
+            deployment_poll: d.deployment_poll.max(self.poll),
             termination_wait: group
                 .termination_wait_minutes
                 .map(|m| Duration::from_secs(m.max(0) as u64 * 60)),
-            tick: dur(o.heartbeat, w.heartbeat, d.tick),
-            timeout: o
-                .timeout
-                .or(self
-                    .cfg
-                    .layer
-                    .codedeploy
-                    .as_ref()
-                    .and_then(|c| c.timeout.map(|t| t.0)))
-                .unwrap_or(d.timeout),
+            tick: self.heartbeat,
+            timeout: self.timeout.unwrap_or(self.fallback_timeout),
+            expect_rollback: group.auto_rollback_enabled,
             ..d
         }
     }
-
-    fn state_file(&self, flag: Option<PathBuf>) -> PathBuf {
-        flag.or(self
-            .cfg
-            .layer
-            .watch
-            .as_ref()
-            .and_then(|w| w.state_file.clone()))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE))
-    }
-
-    fn report_dir(&self, flag: Option<PathBuf>) -> PathBuf {
-        flag.or(self
-            .cfg
-            .layer
-            .report
-            .as_ref()
-            .and_then(|r| r.output_dir.clone()))
-            .unwrap_or_else(|| PathBuf::from("shipwatch-out/report"))
-    }
 }
 
-/// Builds the reporter for this run (bar, plain lines or JSON lines).
-fn reporter(global: &Global, heartbeat: Duration) -> Box<dyn Sink + Send> {
-    match progress::choose(
-        global.output == OutputFormat::Json,
-        std::io::stderr().is_terminal(),
-        progress::in_ci(),
-    ) {
-        progress::Kind::Json => Box::new(progress::Json(std::io::stdout())),
-        progress::Kind::Bar => Box::new(progress::Bar::new()),
-        progress::Kind::Plain => Box::new(progress::Plain::new(std::io::stderr(), heartbeat)),
-    }
+/// How a watch ended, with what the summary needs besides the engine's result.
+pub struct Finished {
+    pub watched: Watched,
+    /// The revision traffic was on before this deployment, when known.
+    pub previous_task_definition: Option<String>,
 }
+
+/// The in-flight deployment and its state file, shared with the signal handler.
+pub type Shared = Arc<Mutex<Option<(State, PathBuf)>>>;
 
 /// Keeps the state file in step with what the engine reports.
 struct StateKeeper {
@@ -200,49 +131,11 @@ impl Sink for StateKeeper {
                 }
                 _ => false,
             };
-            if changed {
-                if let Err(err) = s.save(path) {
-                    tracing::warn!("cannot update the state file: {err}");
-                }
+            if changed && let Err(err) = s.save(path) {
+                tracing::warn!("cannot update the state file: {err}");
             }
         }
     }
-}
-
-/// Reads the sha a deployment description carries (`sha=<hex>`).
-pub fn sha_of(description: Option<&str>) -> Option<String> {
-    let re = regex::Regex::new(r"\bsha=([0-9a-f]{7,40})\b").expect("static regex");
-    re.captures(description?).map(|c| c[1].to_owned())
-}
-
-/// The description CodeDeploy shows: sha, build URL, hotfix reason and user (≤ 256 chars).
-pub fn description(
-    sha: Option<&str>,
-    td_arn: &str,
-    build_url: Option<&str>,
-    hotfix: Option<(&str, &str)>,
-) -> String {
-    let family_rev = td_arn.rsplit('/').next().unwrap_or(td_arn);
-    let mut d = String::from("shipwatch");
-    if let Some(s) = sha {
-        d.push_str(&format!(" sha={s}"));
-    }
-    d.push_str(&format!(" td={family_rev}"));
-    if let Some((user, reason)) = hotfix {
-        d.push_str(&format!(" HOTFIX by {user}: {reason}"));
-    }
-    if let Some(u) = build_url {
-        d.push_str(&format!(" build={u}"));
-    }
-    if d.len() > 256 {
-        let mut cut = 253;
-        while !d.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        d.truncate(cut);
-        d.push_str("...");
-    }
-    d
 }
 
 /// Preflight checks on the group and service; nothing is changed.
@@ -286,7 +179,7 @@ fn check_group(group: &DeploymentGroup, target: &ServiceTarget, controller: &str
 enum Active {
     None,
     /// Same sha: watch it instead of creating another.
-    Attach(Deployment),
+    Attach(Box<Deployment>),
 }
 
 async fn check_active(c: &Clients, app: &str, group: &str, sha: Option<&str>) -> Result<Active> {
@@ -297,7 +190,7 @@ async fn check_active(c: &Clients, app: &str, group: &str, sha: Option<&str>) ->
         }
         let theirs = sha_of(d.description.as_deref());
         if sha.is_some() && theirs.as_deref() == sha {
-            return Ok(Active::Attach(d));
+            return Ok(Active::Attach(Box::new(d)));
         }
         return Err(Error::Precondition(format!(
             "deployment {id} ({}) is already {} in group {group}{}. CodeDeploy runs one deployment per group: wait for it (`shipwatch watch {id}`) or stop it (`shipwatch stop {id}`), then retry.",
@@ -346,8 +239,8 @@ async fn check_alarms(c: &Clients, names: &[String]) -> Result<()> {
 
 /// Races `fut` against SIGINT/SIGTERM. On a signal, the state file is flushed and the
 /// way to stop the deployment printed; the in-flight AWS call is simply dropped.
-async fn with_signals<T>(
-    shared: &Arc<Mutex<Option<(State, PathBuf)>>>,
+pub async fn with_signals<T>(
+    shared: &Shared,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -383,80 +276,40 @@ async fn with_signals<T>(
     })
 }
 
-pub async fn run_deploy(global: &Global, args: DeployArgs) -> Result<i32> {
-    let shared = Arc::new(Mutex::new(None));
-    with_signals(&shared, deploy(global, args, shared.clone())).await
-}
-
-async fn deploy(
-    global: &Global,
-    args: DeployArgs,
-    shared: Arc<Mutex<Option<(State, PathBuf)>>>,
-) -> Result<i32> {
-    let ctx = Ctx::load(global).await?;
-    let c = &ctx.clients;
-    let target = ServiceTarget::resolve(&ctx.cfg, &args.service)?;
-    let app = ctx.application(args.codedeploy.application.clone())?;
-    let group_name = ctx.group(args.codedeploy.deployment_group.clone())?;
-    let config_name = args
-        .deployment_config
-        .clone()
-        .or(ctx
-            .cfg
-            .layer
-            .codedeploy
-            .as_ref()
-            .and_then(|c| c.deployment_config.clone()))
-        .unwrap_or_else(|| DEFAULT_DEPLOYMENT_CONFIG.into());
-    let hotfix = if args.hotfix {
-        let reason = args
-            .reason
-            .clone()
-            .filter(|r| !r.trim().is_empty())
-            .ok_or_else(|| Error::Usage("--hotfix needs --reason \"<why>\"".into()))?;
-        let user = std::env::var("BUILD_USER_ID")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| "unknown".into());
-        Some((user, reason))
-    } else {
-        None
-    };
-    let sha = match (&args.task_definition, &args.sha.sha) {
-        (Some(_), _) => None,
-        (None, s) => Some(release::resolve_sha(s.clone())?),
+/// Preflight, registration, creation and the watch of one deployment; the first
+/// mutating call comes after every check. Returns how the watch ended.
+pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<Finished> {
+    let target = &s.target;
+    let app = &s.application;
+    let group_name = &s.group;
+    let config_name = &s.deployment_config;
+    let sha = match &s.deployable {
+        Deployable::TaskDefinition(_) => None,
+        Deployable::Release(r) => Some(release::resolve_sha(r.sha.clone())?),
     };
 
     // Preflight: reads only.
-    let group = codedeploy::get_group(c, &app, &group_name).await?;
+    let group = codedeploy::get_group(c, app, group_name).await?;
     let service = ecs::describe_service(c, &target.cluster, &target.service).await?;
-    check_group(&group, &target, &service.controller)?;
-    let routing = codedeploy::get_config(c, &config_name).await?;
-    let mut opts = ctx.watch_options(&args.watch, &group);
-    if args.watch.timeout.is_none()
-        && ctx
-            .cfg
-            .layer
-            .codedeploy
-            .as_ref()
-            .and_then(|c| c.timeout)
-            .is_none()
-    {
+    check_group(&group, target, &service.controller)?;
+    let routing = codedeploy::get_config(c, config_name).await?;
+    let mut opts = s.watch.options(&group);
+    if s.watch.timeout.is_none() {
         opts.timeout = decide::default_timeout(
             routing.shifting_minutes(),
             group.ready_wait_minutes,
             group.termination_wait_minutes,
         );
     }
-    opts.expect_rollback = group.auto_rollback_enabled;
-    let release = match &sha {
-        Some(s) => {
-            let input = ctx.release_input(s.clone(), target.clone(), None, None, None)?;
-            Some(release::prepare(c, &ctx.cfg, &input).await?)
+    let release = match (&sha, &s.deployable) {
+        (Some(sha), Deployable::Release(r)) => {
+            let input = r.input(sha.clone(), target.clone(), c.region.clone());
+            Some(release::prepare(c, &input).await?)
         }
-        None => None,
+        _ => None,
     };
-    let given_td = match &args.task_definition {
-        Some(arn) => Some(
+    let given_td = match &s.deployable {
+        Deployable::TaskDefinition(arn) => Some(
             ecs::describe_task_definition(c, arn)
                 .await?
                 .ok_or_else(|| {
@@ -466,15 +319,15 @@ async fn deploy(
                     ))
                 })?,
         ),
-        None => None,
+        Deployable::Release(_) => None,
     };
-    let mut sink_box = reporter(global, opts.tick);
-    let state_path = ctx.state_file(args.watch.state_file.clone());
+    let mut sink_box = progress::reporter(s.watch.json, opts.tick);
+    let state_path = s.state_file.clone();
     let mut keeper = StateKeeper {
         shared: shared.clone(),
     };
 
-    let (id, td_arn) = match check_active(c, &app, &group_name, sha.as_deref()).await? {
+    let (id, td_arn) = match check_active(c, app, group_name, sha.as_deref()).await? {
         Active::Attach(d) => {
             sink_box.emit(
                 Duration::ZERO,
@@ -503,19 +356,9 @@ async fn deploy(
                 (None, None) => unreachable!("clap requires --sha or --task-definition"),
             };
             let network = service.network.clone();
-            let hooks = ctx
-                .cfg
-                .layer
-                .codedeploy
-                .as_ref()
-                .and_then(|c| c.hooks.clone())
-                .unwrap_or_default();
-            let platform = ctx
-                .cfg
-                .layer
-                .service
-                .as_ref()
-                .and_then(|s| s.platform_version.clone())
+            let platform = s
+                .platform_version
+                .clone()
                 .or(service.platform_version.clone());
             let spec = appspec::build(&appspec::AppSpecInput {
                 task_definition_arn: &td.arn,
@@ -523,21 +366,22 @@ async fn deploy(
                 port: target.port,
                 platform_version: platform.as_deref(),
                 network: network.as_ref(),
-                hooks: &hooks,
+                hooks: &s.hooks,
             });
-            let build_url = std::env::var("BUILD_URL").ok();
             let desc = description(
                 sha.as_deref(),
                 &td.arn,
-                build_url.as_deref(),
-                hotfix.as_ref().map(|(u, r)| (u.as_str(), r.as_str())),
+                s.build_url.as_deref(),
+                s.hotfix
+                    .as_ref()
+                    .map(|h| (h.user.as_str(), h.reason.as_str())),
             );
             let created = codedeploy::create_deployment(
                 c,
                 &codedeploy::NewDeployment {
-                    application: &app,
-                    group: &group_name,
-                    config: Some(&config_name),
+                    application: app,
+                    group: group_name,
+                    config: Some(config_name),
                     description: &desc,
                     appspec: &spec.to_string(),
                 },
@@ -574,7 +418,7 @@ async fn deploy(
                 }
                 // Another pipeline won the race between our check and our create.
                 codedeploy::CreateOutcome::LimitExceeded(msg) => {
-                    match check_active(c, &app, &group_name, sha.as_deref()).await? {
+                    match check_active(c, app, group_name, sha.as_deref()).await? {
                         Active::Attach(d) => {
                             sink_box.emit(
                                 Duration::ZERO,
@@ -619,68 +463,10 @@ async fn deploy(
         fan.finish();
         w
     };
-    conclude(
-        global,
-        &ctx,
-        &watched,
-        args.watch.report_dir.clone(),
-        Some(&service.task_definition),
-    )
-    .await
-}
-
-/// Prints the outcome and, after a rollback, writes the report; returns the exit code.
-async fn conclude(
-    global: &Global,
-    ctx: &Ctx,
-    w: &Watched,
-    report_dir: Option<PathBuf>,
-    previous_td: Option<&str>,
-) -> Result<i32> {
-    let d = &w.deployment;
-    let mut report_paths: Vec<PathBuf> = Vec::new();
-    let mut report_note = None;
-    if w.outcome == Outcome::RolledBack
-        || w.outcome == Outcome::RollbackFailed
-        || w.outcome == Outcome::Failed
-    {
-        let dir = ctx.report_dir(report_dir);
-        match crate::report::write_for_deployment(&ctx.clients, &ctx.cfg, &d.id, &dir).await {
-            Ok(summary) => {
-                report_note = Some(summary.verdict.clone());
-                report_paths = summary.paths.clone();
-            }
-            Err(e) => report_note = Some(format!("the rollback report could not be written: {e}")),
-        }
-    }
-    let summary = summary_text(w, previous_td);
-    match global.output {
-        OutputFormat::Json => {
-            let v = serde_json::json!({
-                "outcome": w.outcome,
-                "exit_code": w.outcome.exit_code(),
-                "deployment": d,
-                "rollback": w.rollback,
-                "alarms_fired": w.fired.iter().map(|(n, r)| serde_json::json!({"alarm": n, "reason": r})).collect::<Vec<_>>(),
-                "stopped_by_shipwatch": w.stopped_by_us,
-                "max_green_percent": w.max_green,
-                "elapsed_seconds": w.elapsed.as_secs_f64(),
-                "report": report_paths,
-                "verdict": report_note,
-            });
-            println!("{v}");
-        }
-        OutputFormat::Text => {
-            println!("{summary}");
-            if let Some(n) = &report_note {
-                println!("{n}");
-            }
-            for p in &report_paths {
-                println!("report: {}", p.display());
-            }
-        }
-    }
-    Ok(w.outcome.exit_code())
+    Ok(Finished {
+        watched,
+        previous_task_definition: Some(service.task_definition.clone()),
+    })
 }
 
 /// The closing lines: what happened, why, and what to do next.
@@ -757,46 +543,44 @@ pub fn summary_text(w: &Watched, previous_td: Option<&str>) -> String {
     lines.join("\n")
 }
 
-pub async fn run_watch(global: &Global, args: WatchArgs) -> Result<i32> {
-    let shared = Arc::new(Mutex::new(None));
-    with_signals(&shared, async {
-        let ctx = Ctx::load(global).await?;
-        let d = codedeploy::get_deployment(&ctx.clients, &args.deployment_id).await?;
-        let group = codedeploy::get_group(&ctx.clients, &d.application, &d.group).await?;
-        let mut opts = ctx.watch_options(&args.watch, &group);
-        opts.expect_rollback = group.auto_rollback_enabled;
-        let mut sink = reporter(global, opts.tick);
-        sink.emit(
-            Duration::ZERO,
-            &Event::Attached {
-                deployment_id: d.id.clone(),
-            },
-        );
-        let clock = clock::RealClock::new();
-        let w = engine::watch(&ctx.clients, &clock, sink.as_mut(), &d.id, &opts).await?;
-        sink.finish();
-        conclude(global, &ctx, &w, args.watch.report_dir.clone(), None).await
+/// Attaches to a running deployment and watches it like `deploy` does.
+pub async fn watch(c: &Clients, id: &str, settings: &WatchSettings) -> Result<Finished> {
+    let d = codedeploy::get_deployment(c, id).await?;
+    let group = codedeploy::get_group(c, &d.application, &d.group).await?;
+    let opts = settings.options(&group);
+    let mut sink = progress::reporter(settings.json, opts.tick);
+    sink.emit(
+        Duration::ZERO,
+        &Event::Attached {
+            deployment_id: d.id.clone(),
+        },
+    );
+    let clock = clock::RealClock::new();
+    let watched = engine::watch(c, &clock, sink.as_mut(), &d.id, &opts).await?;
+    sink.finish();
+    Ok(Finished {
+        watched,
+        previous_task_definition: None,
     })
-    .await
 }
 
-pub async fn run_stop(global: &Global, args: StopArgs) -> Result<i32> {
-    let ctx = Ctx::load(global).await?;
-    let id = match (&args.deployment_id, &args.state_file) {
-        (Some(id), _) => id.clone(),
-        (None, Some(p)) => {
-            let s = State::load(p)?;
-            // A rollback already under way is what must be followed.
-            s.deployment_id
-        }
-        (None, None) => {
-            return Err(Error::Usage(
-                "name the deployment to stop, or pass --state-file".into(),
-            ));
-        }
-    };
-    let rollback = !args.no_rollback;
-    let d = codedeploy::get_deployment(&ctx.clients, &id).await?;
+/// What `stop` was asked to do.
+#[derive(Debug, Clone)]
+pub struct StopSettings {
+    pub deployment_id: String,
+    pub rollback: bool,
+    pub timeout: Duration,
+    pub heartbeat: Duration,
+    pub poll: Duration,
+    pub json: bool,
+}
+
+/// Stops a deployment (rolling back unless told not to) and waits until traffic is
+/// back on blue; returns the exit code.
+pub async fn stop(c: &Clients, s: &StopSettings) -> Result<i32> {
+    let id = s.deployment_id.clone();
+    let rollback = s.rollback;
+    let d = codedeploy::get_deployment(c, &id).await?;
     if d.status.is_terminal() {
         println!(
             "deployment {id} already ended: {}{}",
@@ -809,7 +593,7 @@ pub async fn run_stop(global: &Global, args: StopArgs) -> Result<i32> {
         );
         return Ok(exit::OK);
     }
-    match codedeploy::stop(&ctx.clients, &id, rollback).await? {
+    match codedeploy::stop(c, &id, rollback).await? {
         codedeploy::StopOutcome::Requested { status, message } => {
             eprintln!(
                 "stop requested for {id} ({status}{})",
@@ -824,27 +608,23 @@ pub async fn run_stop(global: &Global, args: StopArgs) -> Result<i32> {
             eprintln!("{id} completed before it could be stopped: {m}")
         }
     }
-    let group = codedeploy::get_group(&ctx.clients, &d.application, &d.group).await?;
-    let mut opts = ctx.watch_options(
-        &WatchOpts {
-            alarms: Vec::new(),
-            no_stop_on_alarm: true,
-            timeout: args.timeout,
-            poll_interval: None,
-            alarm_poll_interval: None,
-            heartbeat: None,
-            state_file: None,
-            report_dir: None,
-        },
-        &group,
-    );
-    opts.alarms.clear();
-    opts.stop_on_alarm = false;
-    opts.expect_rollback = rollback && group.auto_rollback_enabled || rollback;
-    opts.timeout = args.timeout.unwrap_or(Duration::from_secs(15 * 60));
-    let mut sink = reporter(global, opts.tick);
+    let group = codedeploy::get_group(c, &d.application, &d.group).await?;
+    let opts = WatchOptions {
+        alarms: Vec::new(),
+        stop_on_alarm: false,
+        poll: s.poll,
+        deployment_poll: WatchOptions::default().deployment_poll.max(s.poll),
+        termination_wait: group
+            .termination_wait_minutes
+            .map(|m| Duration::from_secs(m.max(0) as u64 * 60)),
+        tick: s.heartbeat,
+        timeout: s.timeout,
+        expect_rollback: rollback,
+        ..WatchOptions::default()
+    };
+    let mut sink = progress::reporter(s.json, opts.tick);
     let clock = clock::RealClock::new();
-    let w = engine::watch(&ctx.clients, &clock, sink.as_mut(), &id, &opts).await?;
+    let w = engine::watch(c, &clock, sink.as_mut(), &id, &opts).await?;
     sink.finish();
     let code = match (w.outcome, rollback) {
         (Outcome::RolledBack, true) => {
@@ -867,29 +647,5 @@ pub async fn run_stop(global: &Global, args: StopArgs) -> Result<i32> {
             o.exit_code()
         }
     };
-    let _ = Path::new("");
     Ok(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn description_carries_sha_and_is_bounded() {
-        let d = description(
-            Some("1a2b3c4"),
-            "arn:aws:ecs:r:1:task-definition/web:42",
-            Some("https://ci/job/1/"),
-            Some(("alice", "INC-1")),
-        );
-        assert_eq!(
-            d,
-            "shipwatch sha=1a2b3c4 td=web:42 HOTFIX by alice: INC-1 build=https://ci/job/1/"
-        );
-        assert_eq!(sha_of(Some(&d)).as_deref(), Some("1a2b3c4"));
-        let long = description(Some("1a2b3c4"), "td", None, Some(("bob", &"x".repeat(400))));
-        assert!(long.len() <= 256);
-        assert_eq!(sha_of(Some("deployed by hand")), None);
-    }
 }

@@ -24,6 +24,16 @@ pub enum Kind {
     Json,
 }
 
+/// Builds the reporter for this run (bar, plain lines or JSON lines).
+pub fn reporter(json: bool, heartbeat: Duration) -> Box<dyn Sink + Send> {
+    use std::io::IsTerminal;
+    match choose(json, std::io::stderr().is_terminal(), in_ci()) {
+        Kind::Json => Box::new(Json(std::io::stdout())),
+        Kind::Bar => Box::new(Bar::new()),
+        Kind::Plain => Box::new(Plain::new(std::io::stderr(), heartbeat)),
+    }
+}
+
 /// Jenkins sets JENKINS_URL/BUILD_URL (it has no `CI` variable); other systems set CI.
 pub fn in_ci() -> bool {
     ["CI", "JENKINS_URL", "BUILD_URL", "BUILD_ID"]
@@ -149,6 +159,7 @@ impl<W: Write> Plain<W> {
             last: None,
         }
     }
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }

@@ -5,7 +5,6 @@
 use super::render::{self, Vars};
 use crate::aws::model::TaskDefinition;
 use crate::aws::{Clients, ecr, ecs};
-use crate::config::{Config, RenderMode};
 use crate::error::{Error, Result};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -19,30 +18,43 @@ pub struct ServiceTarget {
     pub port: u16,
 }
 
-impl ServiceTarget {
-    pub fn resolve(cfg: &Config, args: &crate::cli::ServiceArgs) -> Result<Self> {
-        let s = cfg.layer.service.clone().unwrap_or_default();
-        Ok(ServiceTarget {
-            cluster: args
-                .cluster
-                .clone()
-                .or(s.cluster)
-                .ok_or_else(|| cfg.missing("service.cluster", "--cluster"))?,
-            service: args
-                .service
-                .clone()
-                .or(s.service)
-                .ok_or_else(|| cfg.missing("service.service", "--service"))?,
-            container: args
-                .container
-                .clone()
-                .or(s.container)
-                .ok_or_else(|| cfg.missing("service.container", "--container"))?,
-            port: args
-                .port
-                .or(s.port)
-                .ok_or_else(|| cfg.missing("service.port", "--port"))?,
-        })
+/// How `register` builds the new task definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RenderMode {
+    /// Render the JSON template with placeholders.
+    Template,
+    /// Start from the service's current task definition and only swap the image.
+    Current,
+}
+
+/// How to build a release, resolved by the settings layer; the sha is still as given.
+#[derive(Debug, Clone)]
+pub struct ReleaseSettings {
+    /// `--sha` or GIT_COMMIT, checked by [`resolve_sha`].
+    pub sha: Option<String>,
+    pub repository: String,
+    /// Render from a template (with its path), or from the current task definition.
+    pub source: RenderSource,
+    pub environment: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum RenderSource {
+    Template(PathBuf),
+    Current,
+}
+
+impl ReleaseSettings {
+    pub fn input(&self, sha: String, target: ServiceTarget, region: String) -> ReleaseInput {
+        ReleaseInput {
+            sha,
+            repository: self.repository.clone(),
+            source: self.source.clone(),
+            target,
+            region,
+            environment: self.environment.clone(),
+        }
     }
 }
 
@@ -60,14 +72,13 @@ pub fn resolve_sha(arg: Option<String>) -> Result<String> {
     if std::env::var("GIT_COMMIT")
         .map(|g| g.trim().to_lowercase() == sha)
         .unwrap_or(false)
+        && let Some(head) = git_head()
+        && !head.starts_with(&sha)
+        && !sha.starts_with(&head)
     {
-        if let Some(head) = git_head() {
-            if !head.starts_with(&sha) && !sha.starts_with(&head) {
-                return Err(Error::Precondition(format!(
-                    "GIT_COMMIT is {sha} but the checked-out commit (git rev-parse HEAD) is {head}. Jenkins may have exported another repository's sha; pass --sha explicitly."
-                )));
-            }
-        }
+        return Err(Error::Precondition(format!(
+            "GIT_COMMIT is {sha} but the checked-out commit (git rev-parse HEAD) is {head}. Jenkins may have exported another repository's sha; pass --sha explicitly."
+        )));
     }
     Ok(sha)
 }
@@ -107,15 +118,14 @@ pub struct Release {
 pub struct ReleaseInput {
     pub sha: String,
     pub repository: String,
-    pub mode: RenderMode,
-    pub template: Option<PathBuf>,
+    pub source: RenderSource,
     pub target: ServiceTarget,
     pub region: String,
     pub environment: String,
 }
 
 /// Resolves the image and renders the task definition; reads AWS, changes nothing.
-pub async fn prepare(c: &Clients, cfg: &Config, i: &ReleaseInput) -> Result<Release> {
+pub async fn prepare(c: &Clients, i: &ReleaseInput) -> Result<Release> {
     let mut found = None;
     for tag in tag_candidates(&i.sha) {
         if let Some(img) = ecr::find_image(c, &i.repository, &tag).await? {
@@ -143,14 +153,14 @@ pub async fn prepare(c: &Clients, cfg: &Config, i: &ReleaseInput) -> Result<Rele
     let image = format!("{uri}@{}", img.digest);
     let service = ecs::describe_service(c, &i.target.cluster, &i.target.service).await?;
     let current = ecs::describe_task_definition(c, &service.task_definition).await?;
-    let mut json = match i.mode {
-        RenderMode::Template => {
-            let path = i
-                .template
-                .clone()
-                .ok_or_else(|| cfg.missing("task_definition.template", "--template"))?;
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::config(&path, None, format!("cannot read the task-definition template: {e}. Set [task_definition] template or pass --template."))
+    let template = match &i.source {
+        RenderSource::Template(p) => Some(p.clone()),
+        RenderSource::Current => None,
+    };
+    let mut json = match &i.source {
+        RenderSource::Template(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::config(path, None, format!("cannot read the task-definition template: {e}. Set [task_definition] template or pass --template."))
             })?;
             let vars = Vars {
                 image: image.clone(),
@@ -161,9 +171,9 @@ pub async fn prepare(c: &Clients, cfg: &Config, i: &ReleaseInput) -> Result<Rele
                 port: i.target.port,
             };
             render::render(&text, &vars, &|k| std::env::var(k).ok())
-                .map_err(|e| Error::config(&path, e.line, e.message))?
+                .map_err(|e| Error::config(path, e.line, e.message))?
         }
-        RenderMode::Current => current.as_ref().map(|t| t.json.clone()).ok_or_else(|| {
+        RenderSource::Current => current.as_ref().map(|t| t.json.clone()).ok_or_else(|| {
             Error::Precondition(format!(
                 "the service's current task definition {} could not be read",
                 service.task_definition
@@ -172,14 +182,12 @@ pub async fn prepare(c: &Clients, cfg: &Config, i: &ReleaseInput) -> Result<Rele
     };
     render::apply_release(&mut json, &i.target.container, &image, &i.sha).map_err(Error::Usage)?;
     let problems = render::validate(&json, &i.target.container, i.target.port);
-    let source = i
-        .template
+    let source = template
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "the current task definition".into());
     if !problems.is_empty() {
-        let path = i
-            .template
+        let path = template
             .clone()
             .unwrap_or_else(|| PathBuf::from("task definition"));
         return Err(Error::config(
@@ -193,7 +201,7 @@ pub async fn prepare(c: &Clients, cfg: &Config, i: &ReleaseInput) -> Result<Rele
     }
     // The model check: unknown keys would be silently dropped by the SDK.
     ecs::register_input_from_json(&json)
-        .map_err(|m| Error::config(i.template.clone().unwrap_or_default(), None, m))?;
+        .map_err(|m| Error::config(template.clone().unwrap_or_default(), None, m))?;
     Ok(Release {
         sha: i.sha.clone(),
         tag,

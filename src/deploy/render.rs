@@ -182,10 +182,12 @@ pub fn validate(td: &Value, container: &str, port: u16) -> Vec<String> {
     }
     if let Some(task_mem) = mem(td.get("memory")) {
         for key in ["memory", "memoryReservation"] {
-            if let Some(m) = mem(c.get(key)) {
-                if m > task_mem {
-                    problems.push(format!("container `{container}` {key} {m} MiB exceeds the task memory {task_mem} MiB"));
-                }
+            if let Some(m) = mem(c.get(key))
+                && m > task_mem
+            {
+                problems.push(format!(
+                    "container `{container}` {key} {m} MiB exceeds the task memory {task_mem} MiB"
+                ));
             }
         }
     }
@@ -209,20 +211,6 @@ pub fn validate(td: &Value, container: &str, port: u16) -> Vec<String> {
         }
     }
     problems
-}
-
-/// The awslogs group and stream prefix of a container, for finding its log streams.
-pub fn awslogs(td: &Value, container: &str) -> Option<(String, String)> {
-    let c = td
-        .get("containerDefinitions")?
-        .as_array()?
-        .iter()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))?;
-    let o = c.get("logConfiguration")?.get("options")?;
-    Some((
-        o.get("awslogs-group")?.as_str()?.to_owned(),
-        o.get("awslogs-stream-prefix")?.as_str()?.to_owned(),
-    ))
 }
 
 #[cfg(test)]
@@ -267,7 +255,6 @@ mod tests {
             "{:?}",
             validate(&td, "web", 8080)
         );
-        assert_eq!(awslogs(&td, "web"), Some(("/ecs/web".into(), "web".into())));
     }
 
     #[test]

@@ -824,10 +824,10 @@ pub fn markdown(r: &GateReport) -> String {
 mod tests {
     use super::*;
     use crate::gates::allowlist;
-    use crate::gates::config::{GatesSection, Policy};
     use crate::gates::model::{Category, Finding, GateKind, Location, Tool};
     use crate::gates::policy;
     use crate::gates::report::ToolError;
+    use crate::gates::settings::Policy;
 
     fn finding(id: &str, sev: Severity, title: &str) -> Finding {
         Finding {
@@ -855,7 +855,7 @@ mod tests {
             std::path::Path::new("allowlist.toml"),
         )
         .unwrap();
-        let policy = Policy::for_gate(GateKind::Image, &GatesSection::default());
+        let policy = Policy::image_default();
         let found = vec![
             finding(
                 "CVE-1",

@@ -3,8 +3,8 @@
 //! nothing. Pure: the date is passed in.
 
 use super::allowlist::{Allowlist, Entry};
-use super::config::Policy;
 use super::model::{Category, Finding, Severity, Tool};
+use super::settings::Policy;
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -201,8 +201,7 @@ impl Counts {
 mod tests {
     use super::*;
     use crate::gates::allowlist;
-    use crate::gates::config::GatesSection;
-    use crate::gates::model::{GateKind, Location};
+    use crate::gates::model::Location;
     use std::path::Path;
 
     fn vuln(id: &str, sev: Severity, fix: bool) -> Finding {
@@ -257,7 +256,7 @@ expires = 2027-01-01
 
     #[test]
     fn image_policy_fails_fixable_high_and_critical_only() {
-        let p = Policy::for_gate(GateKind::Image, &GatesSection::default());
+        let p = Policy::image_default();
         assert!(fails(&vuln("a", Severity::Critical, true), &p));
         assert!(
             !fails(&vuln("a", Severity::Critical, false), &p),
@@ -274,7 +273,7 @@ expires = 2027-01-01
     #[test]
     fn live_expired_and_stale_entries() {
         let list = allowlist::parse(LIST, Path::new("allowlist.toml")).unwrap();
-        let p = Policy::for_gate(GateKind::Image, &GatesSection::default());
+        let p = Policy::image_default();
         let found = vec![
             vuln("CVE-LIVE", Severity::High, true),
             vuln("CVE-OLD", Severity::High, true),

@@ -7,13 +7,12 @@
 //! A gate returns a [`GateReport`] even when its tool failed; only usage mistakes are `Err`.
 
 use super::allowlist::Allowlist;
-use super::args::{DepsArgs, IacArgs, ImageArgs, SbomArgs, SecretsArgs};
 use super::checkov;
-use super::config::{GatesSection, Policy};
 use super::exec::{self, Invocation, RunError};
 use super::model::{Category, Finding, GateKind, InvalidReport, Location, Parsed, Severity, Tool};
 use super::policy::{self, Evaluated, Verdict};
 use super::report::{GateReport, SbomSummary, Status, ToolError};
+use super::settings::{DepsJob, IacJob, ImageJob, Policy, SbomJob, SecretsJob, Settings};
 use super::{gitleaks, npm, syft, tools, trivy};
 use crate::error::{Error, Result};
 use chrono::NaiveDate;
@@ -26,9 +25,7 @@ const FINDINGS_EXIT: i32 = 3;
 
 /// Everything a gate needs besides its own flags.
 pub struct Ctx {
-    pub gates: GatesSection,
-    /// The configuration file (for the tools folder and relative tool paths).
-    pub config_path: PathBuf,
+    pub settings: Settings,
     pub timeout: Duration,
     pub allowlist: Allowlist,
     pub today: NaiveDate,
@@ -37,13 +34,12 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn policy(&self, kind: GateKind) -> Policy {
-        Policy::for_gate(kind, &self.gates)
+    fn policy(&self, kind: GateKind) -> &Policy {
+        self.settings.policy(kind)
     }
 
     fn locate(&self, tool: Tool) -> std::result::Result<PathBuf, ToolError> {
-        let paths = self.gates.tools.clone().unwrap_or_default();
-        tools::locate(tool, &paths, &self.config_path)
+        tools::locate(tool, &self.settings.tools)
             .map(|l| l.path)
             .map_err(|message| ToolError {
                 message: format!("tool missing: {message}"),
@@ -63,7 +59,7 @@ impl Ctx {
         let tool = kind.tool();
         let ev = policy::evaluate(
             parsed.findings,
-            &policy,
+            policy,
             &self.allowlist,
             &[tool],
             self.today,
@@ -277,7 +273,7 @@ fn tempdir() -> Result<tempfile::TempDir> {
         .map_err(|e| Error::Io(format!("cannot create a temporary directory: {e}")))
 }
 
-pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
+pub async fn secrets(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
     let kind = GateKind::Secrets;
     if let Some(r) = &a.report {
         let target = r.display().to_string();
@@ -290,11 +286,10 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
             },
         );
     }
-    let cfg = ctx.gates.secrets.clone().unwrap_or_default();
-    let path = a.path.or(cfg.path).unwrap_or_else(|| PathBuf::from("."));
+    let path = a.path;
     need_dir(&path, "the path to scan for secrets")?;
-    let log_opts = a.log_opts.or(cfg.log_opts);
-    let no_git = a.no_git || cfg.no_git.unwrap_or(false);
+    let log_opts = a.log_opts;
+    let no_git = a.no_git;
     let git = !no_git && path.join(".git").exists();
     let mut notes = Vec::new();
     if !git {
@@ -463,7 +458,7 @@ pub async fn secrets(ctx: &Ctx, a: SecretsArgs) -> Result<GateReport> {
 
 const TRIVY_SCANNERS: &[&str] = &["vuln", "secret", "misconfig", "license"];
 
-pub async fn image(ctx: &Ctx, a: ImageArgs) -> Result<GateReport> {
+pub async fn image(ctx: &Ctx, a: ImageJob) -> Result<GateReport> {
     let kind = GateKind::Image;
     if let Some(r) = &a.report {
         let target = r.display().to_string();
@@ -476,17 +471,9 @@ pub async fn image(ctx: &Ctx, a: ImageArgs) -> Result<GateReport> {
             },
         );
     }
-    let cfg = ctx.gates.image.clone().unwrap_or_default();
-    let (image, input) = if a.image.is_some() || a.input.is_some() {
-        (a.image, a.input)
-    } else {
-        (cfg.image.clone(), cfg.input.clone())
-    };
-    let source = image_source(image, input, "[gates.image]")?;
-    let scanners = cfg
-        .scanners
-        .clone()
-        .unwrap_or_else(|| vec!["vuln".into(), "secret".into(), "misconfig".into()]);
+    let cfg = &ctx.settings.image;
+    let source = image_source(a.image, a.input, "[gates.image]")?;
+    let scanners = cfg.scanners.clone();
     if let Some(bad) = scanners
         .iter()
         .find(|s| !TRIVY_SCANNERS.contains(&s.as_str()))
@@ -630,9 +617,9 @@ fn image_source(
     }
 }
 
-pub async fn sbom(ctx: &Ctx, a: SbomArgs) -> Result<GateReport> {
+pub async fn sbom(ctx: &Ctx, a: SbomJob) -> Result<GateReport> {
     let kind = GateKind::Sbom;
-    if let (Some(cdx), Some(spdx)) = (&a.cyclonedx, &a.spdx) {
+    if let Some((cdx, spdx)) = &a.given {
         let target = format!("{} + {}", cdx.display(), spdx.display());
         let read = read_report(Tool::Syft, cdx)
             .and_then(|c| read_report(Tool::Syft, spdx).map(|s| (c, s)));
@@ -641,12 +628,7 @@ pub async fn sbom(ctx: &Ctx, a: SbomArgs) -> Result<GateReport> {
             Err(e) => ctx.error(kind, target, e, vec![]),
         });
     }
-    let cfg = ctx.gates.sbom.clone().unwrap_or_default();
-    let (image, input, dir) = if a.image.is_some() || a.input.is_some() || a.dir.is_some() {
-        (a.image, a.input, a.dir)
-    } else {
-        (cfg.image, cfg.input, cfg.dir)
-    };
+    let (image, input, dir) = (a.image, a.input, a.dir);
     let (source, name, target) = match dir {
         Some(d) => {
             need_dir(&d, "the directory for the SBOM")?;
@@ -840,16 +822,15 @@ const CHECKOV_NARROWING_ENV: &[&str] = &[
     "CKV_POLICY_METADATA_FILTER_EXCEPTION",
 ];
 
-pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
+pub async fn iac(ctx: &Ctx, a: IacJob) -> Result<GateReport> {
     let kind = GateKind::Iac;
-    let cfg = ctx.gates.iac.clone().unwrap_or_default();
-    let table = cfg.severity.clone().unwrap_or_default();
+    let cfg = &ctx.settings.iac;
     let severities = checkov::Severities {
-        table: &table,
-        default: cfg.default_severity.unwrap_or(Severity::High),
+        table: &cfg.severity,
+        default: cfg.default_severity,
     };
     let mut notes = Vec::new();
-    if table.is_empty() && cfg.default_severity.is_none() {
+    if cfg.severity_unconfigured {
         notes.push("no [gates.iac.severity] table: Checkov reports no severities, so every failed check counts as HIGH".into());
     }
     if let Some(r) = &a.report {
@@ -863,10 +844,7 @@ pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
             },
         );
     }
-    let dir = a
-        .dir
-        .or(cfg.dir.clone())
-        .unwrap_or_else(|| PathBuf::from("terraform"));
+    let dir = a.dir;
     // Checkov itself exits 0 with no output for a directory that does not exist.
     need_dir(&dir, "the Terraform directory")?;
     let target = dir.display().to_string();
@@ -875,10 +853,7 @@ pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
         Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };
     let tmp = tempdir()?;
-    let frameworks = cfg
-        .frameworks
-        .clone()
-        .unwrap_or_else(|| vec!["terraform".into()]);
+    let frameworks = &cfg.frameworks;
     // Checkov takes its flags from variables too; these choose which checks run.
     let inv = withhold_env(
         Invocation::new(&tool),
@@ -911,7 +886,7 @@ pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
         // Without it Checkov calls a vendor API first, logs tracebacks, and goes on anyway.
         .arg("--skip-download")
         .arg("--framework")
-        .args(&frameworks);
+        .args(frameworks);
     // Exit 1 means findings or an uncaught exception alike: the JSON decides.
     let report = tmp.path().join("results_json.json");
     let ran = match run_tool(Tool::Checkov, &inv, ctx.timeout, &[0, 1], None).await {
@@ -935,10 +910,9 @@ pub async fn iac(ctx: &Ctx, a: IacArgs) -> Result<GateReport> {
     })
 }
 
-pub async fn deps(ctx: &Ctx, a: DepsArgs) -> Result<GateReport> {
+pub async fn deps(ctx: &Ctx, a: DepsJob) -> Result<GateReport> {
     let kind = GateKind::Deps;
-    let cfg = ctx.gates.deps.clone().unwrap_or_default();
-    let dir = a.dir.or(cfg.dir).unwrap_or_else(|| PathBuf::from("."));
+    let dir = a.dir;
     let lock = ["package-lock.json", "npm-shrinkwrap.json"]
         .iter()
         .map(|n| dir.join(n))

@@ -1,11 +1,9 @@
-//! Finding the scanners: `[gates.tools]` in the config, then PATH, then the project's
-//! tools folder. The tools folder is `.tools/bin` in the directory above the config
-//! file's (with the default `pipeline/shipwatch.toml`, the repository root), then
-//! `./.tools/bin` under the working directory; `scripts/setup.sh` fills it.
+//! Finding the scanners: `[gates.tools]` in the config, then PATH, then the tools
+//! folders the settings name (`settings::defaults::tools_folders`).
 
-use super::config::ToolPaths;
 use super::exec::{self, Invocation};
 use super::model::Tool;
+use super::settings::ToolSettings;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,28 +15,6 @@ pub struct Located {
     pub via: &'static str,
 }
 
-/// The folders searched after PATH, in order.
-pub fn tools_folders(config_path: &Path) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    let cfg_dir = config_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    dirs.push(cfg_dir.join("..").join(".tools").join("bin"));
-    dirs.push(PathBuf::from(".tools").join("bin"));
-    dirs
-}
-
-fn configured(tool: Tool, paths: &ToolPaths) -> Option<&PathBuf> {
-    match tool {
-        Tool::Gitleaks => paths.gitleaks.as_ref(),
-        Tool::Trivy => paths.trivy.as_ref(),
-        Tool::Syft => paths.syft.as_ref(),
-        Tool::Checkov => paths.checkov.as_ref(),
-        Tool::Npm => paths.npm.as_ref(),
-    }
-}
-
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
@@ -48,13 +24,9 @@ fn is_executable(p: &Path) -> bool {
 
 /// Finds `tool`. A configured path that does not exist is an error of its own (`Err`
 /// names it) rather than a silent fall-through to another copy of the tool.
-pub fn locate(tool: Tool, paths: &ToolPaths, config_path: &Path) -> Result<Located, String> {
-    if let Some(p) = configured(tool, paths) {
-        let p = if p.is_relative() && p.components().count() > 1 {
-            config_path.parent().unwrap_or(Path::new(".")).join(p)
-        } else {
-            p.clone()
-        };
+pub fn locate(tool: Tool, tools: &ToolSettings) -> Result<Located, String> {
+    if let Some(p) = tools.explicit(tool) {
+        let p = p.clone();
         if p.components().count() == 1 {
             // A bare name in the config means "this name on PATH".
             if let Some(found) = search_path(&p.to_string_lossy()) {
@@ -81,7 +53,7 @@ pub fn locate(tool: Tool, paths: &ToolPaths, config_path: &Path) -> Result<Locat
             via: "PATH",
         });
     }
-    for dir in tools_folders(config_path) {
+    for dir in &tools.folders {
         let p = dir.join(tool.name());
         if is_executable(&p) {
             return Ok(Located {
@@ -93,7 +65,8 @@ pub fn locate(tool: Tool, paths: &ToolPaths, config_path: &Path) -> Result<Locat
     Err(format!(
         "{} was not found in [gates.tools], on PATH, or in {}. Install it (scripts/setup.sh installs the pinned scanners into .tools/bin) or set [gates.tools] {} = \"/path/to/{}\"",
         tool.name(),
-        tools_folders(config_path)
+        tools
+            .folders
             .iter()
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
@@ -165,24 +138,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tools_folder_is_beside_the_config_directory() {
-        let dirs = tools_folders(Path::new("pipeline/shipwatch.toml"));
-        assert_eq!(dirs[0], Path::new("pipeline/../.tools/bin"));
-        assert_eq!(dirs[1], Path::new(".tools/bin"));
-    }
-
-    #[test]
     fn configured_path_wins_and_must_exist() {
         let dir = tempfile::tempdir().unwrap();
         let exe = dir.path().join("my-trivy");
         std::fs::write(&exe, "#!/bin/sh\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let paths = ToolPaths {
-            trivy: Some(exe.clone()),
-            ..Default::default()
+        let tools = ToolSettings {
+            explicit: vec![(Tool::Trivy, exe.clone())],
+            folders: Vec::new(),
         };
-        let found = locate(Tool::Trivy, &paths, Path::new("x/shipwatch.toml")).unwrap();
+        let found = locate(Tool::Trivy, &tools).unwrap();
         assert_eq!(
             found,
             Located {
@@ -190,11 +156,11 @@ mod tests {
                 via: "config"
             }
         );
-        let paths = ToolPaths {
-            trivy: Some(dir.path().join("missing")),
-            ..Default::default()
+        let tools = ToolSettings {
+            explicit: vec![(Tool::Trivy, dir.path().join("missing"))],
+            folders: Vec::new(),
         };
-        let e = locate(Tool::Trivy, &paths, Path::new("x/shipwatch.toml")).unwrap_err();
+        let e = locate(Tool::Trivy, &tools).unwrap_err();
         assert!(e.contains("[gates.tools] trivy"), "{e}");
     }
 }

@@ -8,11 +8,11 @@
 use crate::aws::evidence::{self, AlarmChange, LifecycleDetail, Series, TargetDetail};
 use crate::aws::model::{Deployment, TrafficRouting};
 use crate::aws::{Clients, codedeploy, logs};
-use crate::config::Config;
 use crate::error::Result;
-use crate::report::analyse::Analyser;
+use crate::logscan::analyse::Analyser;
+use crate::logscan::{normalise, redact};
 use crate::report::model::*;
-use crate::report::{Settings, jaeger, links, normalise, redact};
+use crate::report::{Settings, jaeger, links};
 use chrono::{DateTime, Duration, Utc};
 
 /// Margin around the deployment for metrics, alarm history and logs.
@@ -22,7 +22,7 @@ const PERIOD: i32 = 60;
 const CRASH_LOOP_LIFETIME_S: i64 = 120;
 const MAX_TASKS_LISTED: usize = 50;
 
-pub async fn collect(c: &Clients, cfg: &Config, s: &Settings, id: &str) -> Result<Report> {
+pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
     let first = codedeploy::get_deployment(c, id).await?;
     let (failed, rollback) = resolve_pair(c, first).await;
     let mut r = Report::new(
@@ -42,11 +42,10 @@ pub async fn collect(c: &Clients, cfg: &Config, s: &Settings, id: &str) -> Resul
             None
         }
     };
-    let svc_cfg = cfg.layer.service.clone().unwrap_or_default();
     let (cluster, service) = group
         .as_ref()
         .and_then(|g| g.services.first().cloned())
-        .or_else(|| Some((svc_cfg.cluster.clone()?, svc_cfg.service.clone()?)))
+        .or_else(|| Some((s.cluster.clone()?, s.service.clone()?)))
         .unzip();
     let target = evidence::deployment_target(c, &failed.id)
         .await
@@ -107,7 +106,7 @@ pub async fn collect(c: &Clients, cfg: &Config, s: &Settings, id: &str) -> Resul
             .find(|t| t.external_id.as_deref() == Some(failed.id.as_str()))
             .map(|t| t.id.clone())
     });
-    let container = svc_cfg.container.clone();
+    let container = s.container.clone();
     let tasks = match (&cluster, &green_id) {
         (Some(cl), Some(gid)) => evidence::task_set_tasks(c, cl, gid, container.as_deref())
             .await
@@ -173,7 +172,7 @@ pub async fn collect(c: &Clients, cfg: &Config, s: &Settings, id: &str) -> Resul
         sha: s
             .sha
             .clone()
-            .or_else(|| crate::deploy::sha_of(failed.description.as_deref()))
+            .or_else(|| crate::aws::codedeploy::sha_of(failed.description.as_deref()))
             .or_else(|| {
                 let img = td
                     .as_ref()?
@@ -224,12 +223,11 @@ pub async fn collect(c: &Clients, cfg: &Config, s: &Settings, id: &str) -> Resul
 
     // Alarms and trigger.
     let mut alarm_names = activated_alarms(failed.error_message.as_deref().unwrap_or(""));
-    for n in group.iter().flat_map(|g| g.alarms.iter()).chain(
-        cfg.layer
-            .watch
-            .iter()
-            .flat_map(|w| w.alarms.iter().flatten()),
-    ) {
+    for n in group
+        .iter()
+        .flat_map(|g| g.alarms.iter())
+        .chain(s.alarms.iter())
+    {
         if !alarm_names.contains(n) {
             alarm_names.push(n.clone());
         }
@@ -391,10 +389,10 @@ async fn resolve_pair(c: &Clients, d: Deployment) -> (Deployment, Option<Deploym
         || (d.rollback.rollback_triggering_deployment_id.is_some()
             && d.rollback.rollback_deployment_id.is_none());
     if is_rollback {
-        if let Some(orig) = d.rollback.rollback_triggering_deployment_id.clone() {
-            if let Ok(f) = codedeploy::get_deployment(c, &orig).await {
-                return (f, Some(d));
-            }
+        if let Some(orig) = d.rollback.rollback_triggering_deployment_id.clone()
+            && let Ok(f) = codedeploy::get_deployment(c, &orig).await
+        {
+            return (f, Some(d));
         }
         return (d, None);
     }

@@ -4,8 +4,8 @@
 //! Jaeger being down or a trace being gone (sampled out, expired) is normal after the
 //! fact; it is recorded with the reason and the report completes.
 
+use crate::logscan::redact::redact_owned;
 use crate::report::model::{SpanSummary, TraceCount, TraceEvidence, TraceStatus, TraceSummary};
-use crate::report::redact::redact_owned;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use serde_json::Value;

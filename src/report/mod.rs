@@ -5,28 +5,19 @@
 //! derived from the model, and the three renderers write report.md, report.html and
 //! report.json. Log and trace text is redacted when it enters the model.
 
-pub mod analyse;
-pub mod args;
 pub mod chart;
 pub mod collect;
 pub mod html;
 pub mod jaeger;
-pub mod json;
 pub mod links;
-pub mod logline;
 pub mod markdown;
 pub mod model;
-pub mod normalise;
-pub mod redact;
-pub mod traceid;
 pub mod verdict;
 
-use crate::cli::{Global, OutputFormat};
-use crate::config::Config;
 use crate::error::{Error, Result, write_atomic};
+use crate::logscan::analyse;
 use model::{Report, Source, SourceKind};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// What `write_for_deployment` produced: the verdict and the files written.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,111 +36,14 @@ pub struct Settings {
     pub limits: analyse::Limits,
     pub trace_id_field: Option<String>,
     pub log_group: Option<String>,
+    /// The release named in the verdict of a report built from a log file.
     pub sha: Option<String>,
-}
-
-const DEFAULT_MAX_TRACES: usize = 5;
-const JAEGER_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl Settings {
-    pub fn resolve(cfg: &Config, args: &args::ReportArgs, out_dir: Option<&Path>) -> Result<Self> {
-        let rs = cfg.layer.report.clone().unwrap_or_default();
-        let out_dir = out_dir
-            .map(Path::to_path_buf)
-            .or(args.out_dir.clone())
-            .or(rs.output_dir.clone().map(|p| cfg.resolve_path(&p)))
-            .unwrap_or_else(|| PathBuf::from("shipwatch-out/report"));
-        let url = args
-            .jaeger_url
-            .clone()
-            .or(rs.jaeger_url.clone())
-            .filter(|u| !u.trim().is_empty());
-        let jaeger = url.map(|url| {
-            let url = url.trim_end_matches('/').to_owned();
-            let ui_url = args
-                .jaeger_ui_url
-                .clone()
-                .or(rs.jaeger_ui_url.clone())
-                .unwrap_or_else(|| url.clone());
-            jaeger::JaegerConfig {
-                url,
-                ui_url: ui_url.trim_end_matches('/').to_owned(),
-                timeout: JAEGER_TIMEOUT,
-            }
-        });
-        let since_ms = args
-            .since
-            .as_deref()
-            .map(|s| parse_time_flag("--since", s))
-            .transpose()?;
-        let until_ms = args
-            .until
-            .as_deref()
-            .map(|s| parse_time_flag("--until", s))
-            .transpose()?;
-        let limits = analyse::Limits {
-            max_events: args.max_events.or(rs.max_events),
-            max_time: args.max_log_time.or(rs.max_log_time.map(|d| d.0)),
-            since_ms,
-            until_ms,
-            ..analyse::Limits::default()
-        };
-        Ok(Settings {
-            out_dir,
-            jaeger,
-            max_traces: args
-                .max_traces
-                .or(rs.max_traces)
-                .unwrap_or(DEFAULT_MAX_TRACES),
-            limits,
-            trace_id_field: args.trace_id_field.clone().or(rs.trace_id_field.clone()),
-            log_group: rs.log_group.clone(),
-            sha: args.sha.clone(),
-        })
-    }
-}
-
-fn parse_time_flag(flag: &str, s: &str) -> Result<i64> {
-    logline::parse_time(s).ok_or_else(|| {
-        Error::Usage(format!(
-            "{flag} `{s}` is not a time; write it like 2026-01-31T10:00:00Z"
-        ))
-    })
-}
-
-pub async fn run(global: &Global, args: args::ReportArgs) -> Result<i32> {
-    let cfg = crate::config::load(
-        &global.config,
-        global.environment.as_deref(),
-        global.config_explicit(),
-    )?;
-    let settings = Settings::resolve(&cfg, &args, None)?;
-    let summary = if let Some(file) = &args.logs_file {
-        let mut report = from_logs_file(&settings, file).await?;
-        write_report(&mut report, &settings.out_dir)?
-    } else if let Some(id) = &args.deployment_id {
-        let region = cfg.layer.service.as_ref().and_then(|s| s.region.clone());
-        let clients = crate::aws::Clients::connect(&global.aws, region.as_deref()).await;
-        write_with(&clients, &cfg, &settings, id).await?
-    } else {
-        return Err(Error::Usage(
-            "give a deployment id (`shipwatch report d-ABC123`) or --logs-file FILE".into(),
-        ));
-    };
-    print_summary(global.output, &summary);
-    Ok(crate::exit::OK)
-}
-
-fn print_summary(format: OutputFormat, s: &ReportSummary) {
-    match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string(s).unwrap_or_default()),
-        OutputFormat::Text => {
-            println!("{}", s.verdict);
-            for p in &s.paths {
-                println!("report: {}", p.display());
-            }
-        }
-    }
+    /// The configured service, used when the deployment group does not name one.
+    pub cluster: Option<String>,
+    pub service: Option<String>,
+    pub container: Option<String>,
+    /// The configured alarms, read besides the deployment group's.
+    pub alarms: Vec<String>,
 }
 
 /// The report of an exported log file (or stdin): logs and traces only.
@@ -245,25 +139,14 @@ pub fn write_report(report: &mut Report, out_dir: &Path) -> Result<ReportSummary
 }
 
 /// Builds the report for a rolled-back deployment (the failed one or its rollback)
-/// and writes it to `out_dir`. Called by `shipwatch deploy` on exit 3 and by
-/// `shipwatch report <deployment-id>`.
+/// and writes it to the settings' folder. Called after `shipwatch deploy` ends in a
+/// rollback and by `shipwatch report <deployment-id>`.
 pub async fn write_for_deployment(
     clients: &crate::aws::Clients,
-    cfg: &Config,
-    deployment_id: &str,
-    out_dir: &Path,
-) -> Result<ReportSummary> {
-    let settings = Settings::resolve(cfg, &args::ReportArgs::default(), Some(out_dir))?;
-    write_with(clients, cfg, &settings, deployment_id).await
-}
-
-async fn write_with(
-    clients: &crate::aws::Clients,
-    cfg: &Config,
     settings: &Settings,
     deployment_id: &str,
 ) -> Result<ReportSummary> {
-    let mut report = collect::collect(clients, cfg, settings, deployment_id).await?;
+    let mut report = collect::collect(clients, settings, deployment_id).await?;
     write_report(&mut report, &settings.out_dir)
 }
 

@@ -2,8 +2,8 @@
 //! hand) rendered to Markdown and JSON and compared with reviewed snapshots; the HTML
 //! checked for escaping; secrets checked absent from every output.
 
-use super::analyse::{Analyser, Limits};
 use super::model::*;
+use crate::logscan::analyse::{Analyser, Limits};
 use chrono::{DateTime, TimeZone, Utc};
 
 fn t(s: i64) -> DateTime<Utc> {

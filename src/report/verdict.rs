@@ -108,43 +108,41 @@ pub fn verdict(r: &Report) -> Verdict {
             ));
         }
     }
-    if let Some(l) = r.logs.as_ref().filter(|l| l.error_lines > 0) {
-        if let Some(g) = l.groups.first() {
-            let route = g
-                .routes
-                .first()
-                .filter(|rt| {
-                    rt.count as f64 >= ROUTE_SHARE * g.count as f64 && rt.value != "(other routes)"
-                })
-                .map(|rt| format!(" on {}", rt.value))
-                .unwrap_or_default();
-            let lead = if cause == Cause::ErrorsUnderTraffic
-                && r.metrics.as_ref().is_none_or(|m| m.totals.green_5xx == 0.0)
-            {
-                format!("{subject} logged {} error line(s); ", l.error_lines)
-            } else {
-                String::new()
-            };
-            let mut sentence = format!(
-                "{lead}{} % of its error lines are {}{route}",
-                pct(g.share),
-                quote(&g.sample)
-            );
-            if matches!(
-                cause,
-                Cause::CrashLoop | Cause::OutOfMemory | Cause::ErrorsUnderTraffic
-            ) {
-                if let Some(first) = g
-                    .stack_head
-                    .first()
-                    .filter(|f| !g.sample.contains(f.as_str()))
-                {
-                    sentence.push_str(&format!(" (stack trace starts {})", quote(first)));
-                }
-            }
-            sentence.push('.');
-            s.push(capitalise(&sentence));
+    if let Some(l) = r.logs.as_ref().filter(|l| l.error_lines > 0)
+        && let Some(g) = l.groups.first()
+    {
+        let route = g
+            .routes
+            .first()
+            .filter(|rt| {
+                rt.count as f64 >= ROUTE_SHARE * g.count as f64 && rt.value != "(other routes)"
+            })
+            .map(|rt| format!(" on {}", rt.value))
+            .unwrap_or_default();
+        let lead = if cause == Cause::ErrorsUnderTraffic
+            && r.metrics.as_ref().is_none_or(|m| m.totals.green_5xx == 0.0)
+        {
+            format!("{subject} logged {} error line(s); ", l.error_lines)
+        } else {
+            String::new()
+        };
+        let mut sentence = format!(
+            "{lead}{} % of its error lines are {}{route}",
+            pct(g.share),
+            quote(&g.sample)
+        );
+        if matches!(
+            cause,
+            Cause::CrashLoop | Cause::OutOfMemory | Cause::ErrorsUnderTraffic
+        ) && let Some(first) = g
+            .stack_head
+            .first()
+            .filter(|f| !g.sample.contains(f.as_str()))
+        {
+            sentence.push_str(&format!(" (stack trace starts {})", quote(first)));
         }
+        sentence.push('.');
+        s.push(capitalise(&sentence));
     }
     if let Some(t) = r.traces.traces.iter().find(|t| t.error_span.is_some()) {
         let e = t.error_span.as_ref().expect("filtered");
@@ -180,13 +178,13 @@ pub fn verdict(r: &Report) -> Verdict {
                 if let Some(p) = flip.and_then(|at| weight_at(&r.traffic, at)) {
                     sentence.push_str(&format!(" at {} % traffic", num(p)));
                 }
-                if let (Some(f), Some(b)) = (flip, back_on_blue(r)) {
-                    if b >= f {
-                        sentence.push_str(&format!(
-                            "; traffic was back on blue {} s later",
-                            (b - f).num_seconds()
-                        ));
-                    }
+                if let (Some(f), Some(b)) = (flip, back_on_blue(r))
+                    && b >= f
+                {
+                    sentence.push_str(&format!(
+                        "; traffic was back on blue {} s later",
+                        (b - f).num_seconds()
+                    ));
                 }
                 sentence.push('.');
                 s.push(sentence);
@@ -271,11 +269,7 @@ pub fn exit_meaning(code: i32) -> &'static str {
 
 /// The green weight in force at `at`.
 pub fn weight_at(steps: &[TrafficStep], at: DateTime<Utc>) -> Option<f64> {
-    steps
-        .iter()
-        .filter(|s| s.at <= at)
-        .last()
-        .map(|s| s.green_percent)
+    steps.iter().rfind(|s| s.at <= at).map(|s| s.green_percent)
 }
 
 fn back_on_blue(r: &Report) -> Option<DateTime<Utc>> {
@@ -330,6 +324,7 @@ fn capitalise(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logscan::model::{Count, ErrorGroup};
     use chrono::TimeZone;
 
     fn t(s: u32) -> DateTime<Utc> {

@@ -4,10 +4,12 @@
 //! Layout: top-level sections are the defaults shared by every environment; a table
 //! `[environments.<name>.<section>]` overrides single keys for that environment. The
 //! environment is chosen with `--env` / `SHIPWATCH_ENV`, else `default_environment`.
-//! Precedence, lowest first: top-level section → environment section → environment
-//! variables and flags (clap reads both, so they share one path in [`Overrides`]).
-//! Unknown keys and ill-typed values are errors that name `file:line`.
+//! Precedence, lowest first: top-level section → environment section; flags and
+//! environment variables are layered over both in `settings`. Unknown keys and
+//! ill-typed values are errors that name `file:line`.
 
+use crate::deploy::appspec::HOOK_EVENTS;
+use crate::deploy::release::RenderMode;
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -37,7 +39,7 @@ macro_rules! config_section {
         #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name { $($(#[$fm])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $f: Option<$t>,)* }
-        impl $crate::config::Merge for $name {
+        impl $crate::settings::file::Merge for $name {
             fn merge(self, over: Self) -> Self { Self { $($f: over.$f.or(self.$f),)* } }
         }
     };
@@ -66,24 +68,11 @@ impl<'de> Deserialize<'de> for Dur {
         }
         match Raw::deserialize(d)? {
             Raw::Secs(s) => Ok(Dur(Duration::from_secs(s))),
-            Raw::Text(t) => parse_duration(&t)
+            Raw::Text(t) => crate::duration::parse_duration(&t)
                 .map(Dur)
                 .map_err(serde::de::Error::custom),
         }
     }
-}
-
-/// Parses `"30s"`, `"1m 30s"`, `"500ms"` or `"45"` (seconds).
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let t = text.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs >= 0.0 && secs.is_finite() {
-            return Ok(Duration::from_secs_f64(secs));
-        }
-    }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("`{text}` is not a duration ({e}); write it like \"30s\", \"5m\" or \"1h 30m\"")
-    })
 }
 
 config_section! {
@@ -105,16 +94,6 @@ config_section! {
         /// ECR repository name (not the URI).
         pub repository: String,
     }
-}
-
-/// How `register` builds the new task definition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum RenderMode {
-    /// Render the JSON template with placeholders.
-    Template,
-    /// Start from the service's current task definition and only swap the image.
-    Current,
 }
 
 config_section! {
@@ -189,7 +168,7 @@ pub struct Layer {
     pub codedeploy: Option<CodeDeploySection>,
     pub watch: Option<WatchSection>,
     pub report: Option<ReportSection>,
-    pub gates: Option<crate::gates::config::GatesSection>,
+    pub gates: Option<super::gates::GatesSection>,
 }
 
 // Sections merge key by key (not whole-section replacement), so an environment can
@@ -221,7 +200,7 @@ struct FileConfig {
     codedeploy: Option<CodeDeploySection>,
     watch: Option<WatchSection>,
     report: Option<ReportSection>,
-    gates: Option<crate::gates::config::GatesSection>,
+    gates: Option<super::gates::GatesSection>,
     #[serde(default)]
     environments: BTreeMap<String, Layer>,
 }
@@ -349,17 +328,17 @@ impl Config {
                 ("alarm_poll_interval", w.alarm_poll_interval),
                 ("heartbeat", w.heartbeat),
             ] {
-                if let Some(Dur(d)) = d {
-                    if d.is_zero() {
-                        return bad(key, format!("[watch] {key} must be greater than zero"));
-                    }
+                if let Some(Dur(d)) = d
+                    && d.is_zero()
+                {
+                    return bad(key, format!("[watch] {key} must be greater than zero"));
                 }
             }
         }
-        if let Some(s) = &self.layer.service {
-            if s.port == Some(0) {
-                return bad("port", "[service] port must be between 1 and 65535".into());
-            }
+        if let Some(s) = &self.layer.service
+            && s.port == Some(0)
+        {
+            return bad("port", "[service] port must be between 1 and 65535".into());
         }
         if let Some(cd) = &self.layer.codedeploy {
             for name in cd.hooks.iter().flat_map(|h| h.keys()) {
@@ -375,14 +354,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// A path from the file, resolved against the file's directory.
-    pub fn resolve_path(&self, p: &Path) -> PathBuf {
-        match (&self.path, p.is_absolute()) {
-            (Some(cfg), false) => cfg.parent().unwrap_or(Path::new(".")).join(p),
-            _ => p.to_owned(),
-        }
     }
 
     /// Error for a required key that no layer set.
@@ -409,15 +380,6 @@ impl Config {
         }
     }
 }
-
-/// The ECS lifecycle events that can carry a hook.
-pub const HOOK_EVENTS: &[&str] = &[
-    "BeforeInstall",
-    "AfterInstall",
-    "AfterAllowTestTraffic",
-    "BeforeAllowTraffic",
-    "AfterAllowTraffic",
-];
 
 #[cfg(test)]
 mod tests {
@@ -507,13 +469,5 @@ port = 8081
         let text = "[codedeploy.hooks]\nBeforeInstal = \"fn\"\n";
         let e = from_str(text, Path::new("x.toml"), None).unwrap_err();
         assert!(e.to_string().contains("BeforeInstal"), "{e}");
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("0.5").unwrap(), Duration::from_millis(500));
-        assert!(parse_duration("abc").is_err());
     }
 }

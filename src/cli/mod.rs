@@ -1,7 +1,12 @@
 //! The command line: every subcommand, flag and environment variable, with examples.
-//! No I/O happens here; `main.rs` parses and hands the result to the subcommand.
+//! No I/O happens here; the settings layer turns what is parsed into typed settings.
+//! Flags that take a default from the configuration file are `Option`s here, so the
+//! settings layer can tell "not given" from "given" (every default is in
+//! `settings::defaults`).
 
-use crate::aws::AwsArgs;
+pub mod gate;
+pub mod report;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -34,18 +39,31 @@ fn after_help() -> String {
     format!("{EXAMPLES}\n\n{}", crate::exit::help_text())
 }
 
-/// Flags every subcommand accepts.
+/// Flags every subcommand accepts, shown under headings after the subcommand's own.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// Configuration file.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Configuration")]
+pub struct ConfigArgs {
+    /// Configuration file (default pipeline/shipwatch.toml, which may be missing). Relative
+    /// paths inside it are relative to its folder.
     #[arg(
-        long,
+        long = "config",
         global = true,
         env = "SHIPWATCH_CONFIG",
-        value_name = "FILE",
-        default_value = "pipeline/shipwatch.toml"
+        value_name = "FILE"
     )]
-    pub config: PathBuf,
+    pub file: Option<PathBuf>,
     /// Environment in the configuration file (e.g. staging, production).
     #[arg(
         long = "env",
@@ -54,24 +72,46 @@ pub struct Global {
         value_name = "NAME"
     )]
     pub environment: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
     /// Output format on stdout.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    #[arg(long = "output", global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// When to use colour (NO_COLOR and CLICOLOR_FORCE are honoured with `auto`).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    #[command(flatten)]
-    pub aws: AwsArgs,
 }
 
-impl Global {
-    /// Whether `--config` was given explicitly (then a missing file is an error).
-    pub fn config_explicit(&self) -> bool {
-        self.config != PathBuf::from("pipeline/shipwatch.toml")
-    }
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LoggingArgs {
+    /// More logging on stderr (-v info and the cause chain of errors, -vv debug, -vvv trace);
+    /// RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// AWS connection flags. Each falls back to the standard AWS environment variables and
+/// profile files (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, …), which the SDK reads.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "AWS")]
+pub struct AwsArgs {
+    /// AWS profile (default: AWS_PROFILE, else the default profile).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (default: [service] region, else AWS_REGION / the profile's region).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Endpoint URL for every AWS service (default: AWS_ENDPOINT_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Attempts per AWS call before giving up (throttling and 5xx are retried with backoff;
+    /// default 6).
+    #[arg(long, global = true, value_name = "N")]
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,12 +151,12 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  shipwatch report d-ABCDEF123\n  shipwatch report --logs-file exported.jsonl --out-dir report/"
     )]
-    Report(crate::report::args::ReportArgs),
+    Report(report::ReportArgs),
     /// Run security gates (secrets, image, sbom, iac, deps, all).
     #[command(
         after_help = "Examples:\n  shipwatch gate secrets\n  shipwatch gate image --image web:1a2b3c4\n  shipwatch gate all\n  shipwatch gate --check-tools"
     )]
-    Gate(crate::gates::args::GateArgs),
+    Gate(gate::GateArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch"
@@ -168,7 +208,7 @@ pub struct RegisterArgs {
     pub template: Option<PathBuf>,
     /// Render from the template, or from the service's current task definition (image swapped only).
     #[arg(long, value_enum)]
-    pub mode: Option<crate::config::RenderMode>,
+    pub mode: Option<RenderModeArg>,
     /// Print the render and a diff against the current revision; register nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -263,8 +303,17 @@ pub struct StopArgs {
     pub timeout: Option<std::time::Duration>,
 }
 
+/// How `register` builds the new task definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderModeArg {
+    /// Render the JSON template with placeholders.
+    Template,
+    /// Start from the service's current task definition and only swap the image.
+    Current,
+}
+
 fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
-    crate::config::parse_duration(s)
+    crate::duration::parse_duration(s)
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@
 //! bounded by the chunk buffer and by caps on
 //! distinct groups, routes and trace ids; what overflows is counted, not kept.
 
-use crate::report::logline::{self, ErrorLine, Line, LineReader};
-use crate::report::model::{Count, ErrorGroup, LogEvidence, TraceCount};
+use crate::logscan::logline::{self, ErrorLine, Line, LineReader};
+use crate::logscan::model::{Count, ErrorGroup, LogEvidence, TraceCount};
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 use std::collections::HashMap as StdHashMap;
 
@@ -356,21 +356,21 @@ impl Analyser {
         if !chunk.ends_with(b"\n") {
             n += 1;
         }
-        if let Some(max) = self.limits.max_events {
-            if self.lines + n >= max {
-                let keep = (max - self.lines) as usize;
-                let cut = memchr::memchr_iter(b'\n', chunk)
-                    .nth(keep.saturating_sub(1))
-                    .map(|i| i + 1)
-                    .unwrap_or(chunk.len());
-                chunk = if keep == 0 {
-                    &chunk[..0]
-                } else {
-                    &chunk[..cut]
-                };
-                n = keep as u64;
-                self.hit_cap(format!("events: stopped after {max} lines (max_events)"));
-            }
+        if let Some(max) = self.limits.max_events
+            && self.lines + n >= max
+        {
+            let keep = (max - self.lines) as usize;
+            let cut = memchr::memchr_iter(b'\n', chunk)
+                .nth(keep.saturating_sub(1))
+                .map(|i| i + 1)
+                .unwrap_or(chunk.len());
+            chunk = if keep == 0 {
+                &chunk[..0]
+            } else {
+                &chunk[..cut]
+            };
+            n = keep as u64;
+            self.hit_cap(format!("events: stopped after {max} lines (max_events)"));
         }
         self.lines += n;
         self.bytes += chunk.len() as u64;
@@ -412,13 +412,13 @@ impl Analyser {
                 _ => Origin::Gone,
             };
         }
-        if let Some(max) = self.limits.max_time {
-            if self.started.elapsed() >= max {
-                self.hit_cap(format!(
-                    "time: stopped reading after {} (max_log_time)",
-                    humantime::format_duration(max)
-                ));
-            }
+        if let Some(max) = self.limits.max_time
+            && self.started.elapsed() >= max
+        {
+            self.hit_cap(format!(
+                "time: stopped reading after {} (max_log_time)",
+                humantime::format_duration(max)
+            ));
         }
     }
 
@@ -494,13 +494,13 @@ impl Analyser {
         if self.stopped {
             return;
         }
-        if let Some(max) = self.limits.max_events {
-            if self.lines >= max {
-                self.hit_cap(format!(
-                    "events: stopped after {max} log events (max_events)"
-                ));
-                return;
-            }
+        if let Some(max) = self.limits.max_events
+            && self.lines >= max
+        {
+            self.hit_cap(format!(
+                "events: stopped after {max} log events (max_events)"
+            ));
+            return;
         }
         self.lines += 1;
         self.bytes += message.len() as u64;
@@ -516,10 +516,12 @@ impl Analyser {
         match self.reader.read(line, Some(timestamp_ms)) {
             Line::NotError => {}
             Line::Continuation { text } => {
-                if let Some((p, Origin::Event(s, t))) = &mut self.pending {
-                    if s == stream && (timestamp_ms - *t).abs() <= 1000 && p.stack.len() < 3 {
-                        p.stack.push(text);
-                    }
+                if let Some((p, Origin::Event(s, t))) = &mut self.pending
+                    && s == stream
+                    && (timestamp_ms - *t).abs() <= 1000
+                    && p.stack.len() < 3
+                {
+                    p.stack.push(text);
                 }
             }
             Line::Error(mut e) => {
@@ -532,7 +534,7 @@ impl Analyser {
                         .skip(1)
                         .filter(|l| !l.trim().is_empty())
                         .take(3)
-                        .map(|l| crate::report::redact::redact_owned(l.trim()))
+                        .map(|l| crate::logscan::redact::redact_owned(l.trim()))
                         .collect()
                 } else {
                     Vec::new()
@@ -544,7 +546,7 @@ impl Analyser {
                 } else {
                     if e.stack.len() < 3 && !frames.is_empty() {
                         if e.stack.is_empty() {
-                            e.stack.push(crate::report::redact::redact_owned(first));
+                            e.stack.push(crate::logscan::redact::redact_owned(first));
                         }
                         e.stack.extend(frames);
                         e.stack.truncate(3);
@@ -554,13 +556,14 @@ impl Analyser {
                 }
             }
         }
-        if let Some(max) = self.limits.max_time {
-            if self.lines % 1024 == 0 && self.started.elapsed() >= max {
-                self.hit_cap(format!(
-                    "time: stopped reading after {} (max_log_time)",
-                    humantime::format_duration(max)
-                ));
-            }
+        if let Some(max) = self.limits.max_time
+            && self.lines.is_multiple_of(1024)
+            && self.started.elapsed() >= max
+        {
+            self.hit_cap(format!(
+                "time: stopped reading after {} (max_log_time)",
+                humantime::format_duration(max)
+            ));
         }
     }
 
@@ -981,10 +984,11 @@ fn chunk_cut(buf: &[u8], full: bool) -> Option<usize> {
     let floor = buf.len().saturating_sub(MAX_STACK_GAP);
     for i in memchr::memrchr_iter(b'\n', &buf[floor..]).map(|i| floor + i) {
         // The line after the last newline is not known yet: it may be a frame.
-        if let Some(next) = buf.get(i + 1) {
-            if *next != b' ' && *next != b'\t' {
-                return Some(i + 1);
-            }
+        if let Some(next) = buf.get(i + 1)
+            && *next != b' '
+            && *next != b'\t'
+        {
+            return Some(i + 1);
         }
     }
     full.then_some(last + 1)
@@ -1014,7 +1018,7 @@ fn indented_lines_after(chunk: &[u8], end: usize, n: usize) -> Vec<String> {
     while out.len() < n && pos < chunk.len() && (chunk[pos] == b' ' || chunk[pos] == b'\t') {
         let stop = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |i| pos + i);
         let l = String::from_utf8_lossy(&chunk[pos..stop]);
-        out.push(crate::report::redact::redact_owned(l.trim()));
+        out.push(crate::logscan::redact::redact_owned(l.trim()));
         pos = stop + 1;
     }
     out

@@ -68,7 +68,7 @@ pub enum GateCommand {
     All(AllArgs),
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct SecretsArgs {
     /// Repository or directory to scan (default: [gates.secrets] path, else `.`).
     #[arg(long, value_name = "DIR")]
@@ -84,7 +84,7 @@ pub struct SecretsArgs {
     pub report: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct ImageArgs {
     /// Image reference to scan (registry or local daemon).
     #[arg(long, value_name = "REF", conflicts_with = "input")]
@@ -97,7 +97,7 @@ pub struct ImageArgs {
     pub report: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct SbomArgs {
     /// Image reference.
     #[arg(long, value_name = "REF", conflicts_with_all = ["input", "dir"])]
@@ -116,7 +116,7 @@ pub struct SbomArgs {
     pub spdx: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct IacArgs {
     /// Terraform directory (default: [gates.iac] dir, else `terraform`).
     #[arg(long, value_name = "DIR")]
@@ -126,7 +126,7 @@ pub struct IacArgs {
     pub report: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct DepsArgs {
     /// Directory holding package-lock.json (default: [gates.deps] dir, else `.`).
     #[arg(long, value_name = "DIR")]
@@ -136,7 +136,7 @@ pub struct DepsArgs {
     pub report: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct AllArgs {
     /// Image reference for the image and sbom gates (overrides the config).
     #[arg(long, value_name = "REF", conflicts_with = "input")]
@@ -147,7 +147,7 @@ pub struct AllArgs {
 }
 
 fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
-    crate::config::parse_duration(s)
+    crate::duration::parse_duration(s)
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //!
 //! Pure functions only; the streaming, grouping and caps live in `analyse.rs`.
 
-use crate::report::json::Json as Value;
-use crate::report::{normalise, redact, traceid};
+use crate::logscan::json::Json as Value;
+use crate::logscan::{normalise, redact, traceid};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use regex::Regex;
 use std::sync::LazyLock;
@@ -68,12 +68,11 @@ impl LineReader {
     pub fn read(&self, line: &str, event_ms: Option<i64>) -> Line {
         let t = line.trim_end_matches(['\r', '\n']);
         let trimmed = t.trim_start();
-        if trimmed.starts_with('{') {
-            if let Some(v) = Value::parse(trimmed) {
-                if v.is_object() {
-                    return self.read_json(&v, event_ms);
-                }
-            }
+        if trimmed.starts_with('{')
+            && let Some(v) = Value::parse(trimmed)
+            && v.is_object()
+        {
+            return self.read_json(&v, event_ms);
         }
         self.read_text(t, event_ms)
     }
@@ -384,10 +383,10 @@ fn json_level(v: &Value) -> Option<bool> {
                 if let Some(b) = level_word(s) {
                     return Some(b);
                 }
-                if let Ok(n) = s.parse::<f64>() {
-                    if *f != "status" {
-                        return Some(numeric_level_is_error(n));
-                    }
+                if let Ok(n) = s.parse::<f64>()
+                    && *f != "status"
+                {
+                    return Some(numeric_level_is_error(n));
                 }
             }
             _ => {}
@@ -721,10 +720,10 @@ fn leading_time(line: &str) -> Option<(i64, &str)> {
 
 /// `(is_error, end of the level token)` from the first few tokens, or a `level=` pair.
 fn text_level(s: &str) -> Option<(bool, usize)> {
-    if let Some(c) = LOGFMT_LEVEL.captures(s) {
-        if let Some(b) = level_word(&c[1]) {
-            return Some((b, 0));
-        }
+    if let Some(c) = LOGFMT_LEVEL.captures(s)
+        && let Some(b) = level_word(&c[1])
+    {
+        return Some((b, 0));
     }
     let head_end = s.char_indices().nth(120).map(|(i, _)| i).unwrap_or(s.len());
     let head = &s[..head_end];
@@ -742,10 +741,10 @@ fn text_level(s: &str) -> Option<(bool, usize)> {
             break;
         }
         // One-letter levels only in glog position (`E0102 …`) are too ambiguous; skip them.
-        if tok.len() > 1 {
-            if let Some(b) = level_word(tok) {
-                return Some((b, (start + tok.len()).min(s.len())));
-            }
+        if tok.len() > 1
+            && let Some(b) = level_word(tok)
+        {
+            return Some((b, (start + tok.len()).min(s.len())));
         }
     }
     None
@@ -794,17 +793,18 @@ fn clean_text_message(body: &str) -> String {
     let mut s = body.trim_start_matches(|c: char| c.is_whitespace() || ":-|]>".contains(c));
     // `[main] com.foo.Bar - message` → `message`, when the bracket part is short.
     for _ in 0..2 {
-        if s.starts_with('[') {
-            if let Some(end) = s.find(']').filter(|e| *e < 64) {
-                s = s[end + 1..]
-                    .trim_start_matches(|c: char| c.is_whitespace() || ":-|".contains(c));
-            }
+        if s.starts_with('[')
+            && let Some(end) = s.find(']').filter(|e| *e < 64)
+        {
+            s = s[end + 1..].trim_start_matches(|c: char| c.is_whitespace() || ":-|".contains(c));
         }
     }
-    if let Some((head, rest)) = s.split_once(" - ") {
-        if !head.contains(' ') && head.len() < 80 && !rest.is_empty() {
-            s = rest;
-        }
+    if let Some((head, rest)) = s.split_once(" - ")
+        && !head.contains(' ')
+        && head.len() < 80
+        && !rest.is_empty()
+    {
+        s = rest;
     }
     s.trim().to_owned()
 }

@@ -1,23 +1,26 @@
-//! `shipwatch register`: resolve the image, render, validate and register the task definition.
+//! `shipwatch register`: resolve the image, render, validate and register the task
+//! definition, or with `--dry-run` show the render and its diff.
 
-use super::Ctx;
-use super::release::{self, ServiceTarget};
-use crate::cli::{Global, OutputFormat, RegisterArgs};
+use crate::aws::Clients;
+use crate::cli::RegisterArgs;
+use crate::deploy::release;
 use crate::error::Result;
 use crate::exit;
+use crate::settings::Sources;
 
-pub async fn run(global: &Global, args: RegisterArgs) -> Result<i32> {
-    let ctx = Ctx::load(global).await?;
-    let target = ServiceTarget::resolve(&ctx.cfg, &args.service)?;
-    let sha = release::resolve_sha(args.sha.sha.clone())?;
-    let input = ctx.release_input(
-        sha,
-        target,
+pub async fn run(sources: &Sources, args: RegisterArgs) -> Result<i32> {
+    let target = sources.target(&args.service)?;
+    let settings = sources.release(
+        args.sha.sha.clone(),
         args.repository.clone(),
         args.mode,
         args.template.clone(),
     )?;
-    let rel = release::prepare(&ctx.clients, &ctx.cfg, &input).await?;
+    let sha = release::resolve_sha(settings.sha.clone())?;
+    let common = sources.common();
+    let clients = Clients::connect(&common.aws).await;
+    let input = settings.input(sha, target, clients.region.clone());
+    let rel = release::prepare(&clients, &input).await?;
 
     if args.dry_run {
         let current = rel
@@ -25,12 +28,13 @@ pub async fn run(global: &Global, args: RegisterArgs) -> Result<i32> {
             .as_ref()
             .map(|c| c.json.clone())
             .unwrap_or_default();
-        match global.output {
-            OutputFormat::Json => println!(
+        if common.json {
+            println!(
                 "{}",
                 serde_json::json!({"dry_run": true, "image": rel.image, "task_definition": rel.json, "diff": release::diff(&current, &rel.json)})
-            ),
-            OutputFormat::Text => {
+            );
+        } else {
+            {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&rel.json).unwrap_or_default()
@@ -51,13 +55,14 @@ pub async fn run(global: &Global, args: RegisterArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
 
-    let (td, reused) = release::register_release(&ctx.clients, &rel).await?;
-    match global.output {
-        OutputFormat::Json => println!(
+    let (td, reused) = release::register_release(&clients, &rel).await?;
+    if common.json {
+        println!(
             "{}",
             serde_json::json!({"task_definition_arn": td.arn, "revision": td.revision, "reused": reused, "image": rel.image, "sha": rel.sha, "tag": rel.tag})
-        ),
-        OutputFormat::Text => {
+        );
+    } else {
+        {
             if reused {
                 eprintln!("the latest revision already matches the render; reusing it");
             } else {

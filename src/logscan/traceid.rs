@@ -2,7 +2,7 @@
 //! convention (W3C traceparent, X-Ray, Jaeger's uber-trace-id, Cloud Trace paths,
 //! plain hex) into the one form Jaeger's query API accepts: lower-case hex.
 
-use crate::report::json::Json;
+use crate::logscan::json::Json;
 use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -73,12 +73,14 @@ pub fn normalise(raw: &str) -> Option<String> {
         .split(';')
         .find_map(|p| p.trim().strip_prefix("Root="))
         .unwrap_or(v);
-    if let Some(rest) = xray_part.strip_prefix("1-") {
-        if let Some((time, uniq)) = rest.split_once('-') {
-            if time.len() == 8 && uniq.len() == 24 && is_hex(time) && is_hex(uniq) {
-                return nonzero(format!("{time}{uniq}").to_ascii_lowercase());
-            }
-        }
+    if let Some(rest) = xray_part.strip_prefix("1-")
+        && let Some((time, uniq)) = rest.split_once('-')
+        && time.len() == 8
+        && uniq.len() == 24
+        && is_hex(time)
+        && is_hex(uniq)
+    {
+        return nonzero(format!("{time}{uniq}").to_ascii_lowercase());
     }
     // W3C traceparent `00-<32>-<16>-<2>`.
     let mut parts = v.split('-');
@@ -102,19 +104,22 @@ pub fn normalise(raw: &str) -> Option<String> {
         }
     }
     // Cloud Trace `projects/<p>/traces/<32 hex>`.
-    if let Some(t) = v.rsplit_once("/traces/").map(|(_, t)| t) {
-        if is_hex(t) && t.len() == 32 {
-            return nonzero(t.to_ascii_lowercase());
-        }
+    if let Some(t) = v.rsplit_once("/traces/").map(|(_, t)| t)
+        && is_hex(t)
+        && t.len() == 32
+    {
+        return nonzero(t.to_ascii_lowercase());
     }
     if is_hex(v) && (v.len() == 16 || v.len() == 32) {
         return nonzero(v.to_ascii_lowercase());
     }
     // Datadog's decimal 64-bit ids: the hex of the low half that OpenTelemetry shares.
-    if v.len() >= 10 && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(n) = v.parse::<u64>() {
-            return nonzero(format!("{n:016x}"));
-        }
+    if v.len() >= 10
+        && v.len() <= 20
+        && v.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = v.parse::<u64>()
+    {
+        return nonzero(format!("{n:016x}"));
     }
     // Other schemes: keep a sane-looking token as it is.
     if (8..=64).contains(&v.len())
@@ -215,10 +220,10 @@ fn walk(v: &Json, path: &mut String, configured: Option<&str>, found: &mut Vec<(
 /// Trace ids found in plain text, configured field first.
 pub fn from_text(text: &str, configured: Option<&Regex>, out: &mut Vec<String>) {
     let mut push = |raw: &str| {
-        if let Some(id) = normalise(raw) {
-            if !out.contains(&id) {
-                out.push(id);
-            }
+        if let Some(id) = normalise(raw)
+            && !out.contains(&id)
+        {
+            out.push(id);
         }
     };
     if let Some(re) = configured {

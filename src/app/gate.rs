@@ -1,0 +1,69 @@
+//! `shipwatch gate`: settings in, the gates run, each gate's summary printed, and the
+//! most severe outcome as the exit code.
+
+use crate::cli::gate::GateArgs;
+use crate::error::{Error, Result};
+use crate::gates::{self, TEXT_LIMIT};
+use crate::settings::Sources;
+use crate::{exit, term};
+
+pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
+    let json = sources.common().json;
+    if args.check_tools {
+        return check_tools(sources, &args, json).await;
+    }
+    let run = sources.gates(&args)?;
+    let outcome = gates::run(run.settings, run.jobs, run.all).await?;
+    let overall = outcome.worst();
+    let code = overall.exit_code();
+    if json {
+        let doc = if outcome.reports.len() == 1 {
+            serde_json::to_string_pretty(&outcome.reports[0])
+        } else {
+            serde_json::to_string_pretty(
+                &serde_json::json!({"status": overall, "exit_code": code, "gates": outcome.reports}),
+            )
+        };
+        println!("{}", doc.map_err(|e| Error::Internal(e.into()))?);
+    } else {
+        for (r, files) in outcome.reports.iter().zip(&outcome.written) {
+            print!("{}", r.text(TEXT_LIMIT, files));
+        }
+        if let Some(err) = gates::final_error(&outcome.reports) {
+            term::report_error(false, &err);
+        }
+    }
+    Ok(code)
+}
+
+/// `gate --check-tools`: each needed tool's version and location; 8 when one is missing.
+async fn check_tools(sources: &Sources, args: &GateArgs, json: bool) -> Result<i32> {
+    let settings = sources.gate_settings(&args.common);
+    let checks = gates::check_tools(&settings).await;
+    let ok = checks.iter().all(|c| c.error.is_none());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&checks).map_err(|e| Error::Internal(e.into()))?
+        );
+    } else {
+        for c in &checks {
+            match (&c.version, &c.path, &c.error) {
+                (Some(v), Some(p), None) => println!(
+                    "{:<9} {:<10} {} (via {})",
+                    c.tool.name(),
+                    v,
+                    p.display(),
+                    c.found_via.unwrap_or("?")
+                ),
+                (_, _, Some(e)) => println!(
+                    "{:<9} {} {e}",
+                    c.tool.name(),
+                    term::paint(term::red_bold(), "MISSING")
+                ),
+                _ => {}
+            }
+        }
+    }
+    Ok(if ok { exit::OK } else { exit::TOOL_FAILED })
+}

@@ -1,0 +1,113 @@
+//! Every built-in default, in one place: what shipwatch uses when neither a flag, an
+//! environment variable nor the configuration file says otherwise. A default path is
+//! relative to the working directory (where Jenkins runs shipwatch).
+
+use crate::gates::model::{Severity, SeveritySet};
+use crate::gates::settings::Policy;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The configuration file when `--config` / `SHIPWATCH_CONFIG` is not given; it may be
+/// missing, then flags and environment variables carry everything.
+pub const CONFIG_FILE: &str = "pipeline/shipwatch.toml";
+
+/// Attempts per AWS call before giving up.
+pub const AWS_MAX_ATTEMPTS: u32 = 6;
+/// The region when neither flag, file, environment nor profile names one.
+pub const AWS_REGION: &str = "us-east-1";
+
+/// CodeDeploy deployment configuration when neither flag nor `[codedeploy]` names one.
+pub const DEPLOYMENT_CONFIG: &str = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes";
+pub const STATE_FILE: &str = "shipwatch-out/deploy-state.json";
+pub const REPORT_DIR: &str = "shipwatch-out/report";
+pub const GATES_DIR: &str = "shipwatch-out/gates";
+
+/// How often the deployment target (traffic, lifecycle) is polled.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the watched alarms are polled.
+pub const ALARM_POLL_INTERVAL: Duration = Duration::from_secs(4);
+/// Without a TTY, a status line at least this often.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+/// Stop the deployment as soon as a watched alarm is in ALARM.
+pub const STOP_ON_ALARM: bool = true;
+/// How long `stop` waits for traffic to return to blue.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// `watch` of a deployment whose configuration is not looked up: an hour.
+pub const WATCH_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// How many trace ids the report looks up in Jaeger.
+pub const MAX_TRACES: usize = 5;
+/// One Jaeger request's limit; Jaeger being slow must not hold up the report.
+pub const JAEGER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one scanner may run before it is killed.
+pub const GATE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The allowlist looked for beside the configuration file when none is named.
+pub const ALLOWLIST_FILE: &str = "allowlist.toml";
+/// What each gate scans when neither flag nor `[gates.<name>]` says.
+pub const SECRETS_PATH: &str = ".";
+pub const IAC_DIR: &str = "terraform";
+pub const DEPS_DIR: &str = ".";
+pub const TRIVY_SCANNERS: &[&str] = &["vuln", "secret", "misconfig"];
+pub const CHECKOV_FRAMEWORKS: &[&str] = &["terraform"];
+/// Severity of a Checkov check missing from `[gates.iac.severity]`.
+pub const IAC_DEFAULT_SEVERITY: Severity = Severity::High;
+
+/// Where scanners are looked for after `[gates.tools]` and PATH: `.tools/bin` in the
+/// folder above the configuration file's (the repository root with the default
+/// `pipeline/shipwatch.toml`), then `.tools/bin` under the working directory;
+/// `scripts/setup.sh` fills it.
+pub fn tools_folders(config_dir: &std::path::Path) -> Vec<PathBuf> {
+    vec![
+        config_dir.join("..").join(".tools").join("bin"),
+        PathBuf::from(".tools").join("bin"),
+    ]
+}
+
+fn critical_high() -> SeveritySet {
+    SeveritySet::of(&[Severity::Critical, Severity::High])
+}
+
+/// Gitleaks reports every secret as HIGH: any secret fails.
+pub fn secrets_policy() -> Policy {
+    Policy {
+        fail_on: SeveritySet::any(),
+        fail_unfixed: true,
+        secrets_fail_on: SeveritySet::any(),
+    }
+}
+
+/// Critical and high vulnerabilities with a fix, and any secret in the image.
+pub fn image_policy() -> Policy {
+    Policy {
+        fail_on: critical_high(),
+        fail_unfixed: false,
+        secrets_fail_on: SeveritySet::any(),
+    }
+}
+
+/// The SBOM gate judges the documents themselves, never severities.
+pub fn sbom_policy() -> Policy {
+    Policy {
+        fail_on: SeveritySet::default(),
+        fail_unfixed: false,
+        secrets_fail_on: SeveritySet::any(),
+    }
+}
+
+pub fn iac_policy() -> Policy {
+    Policy {
+        fail_on: critical_high(),
+        fail_unfixed: true,
+        secrets_fail_on: SeveritySet::any(),
+    }
+}
+
+/// npm rarely knows a fix, so advisories without one fail too.
+pub fn deps_policy() -> Policy {
+    Policy {
+        fail_on: critical_high(),
+        fail_unfixed: true,
+        secrets_fail_on: SeveritySet::any(),
+    }
+}
