@@ -88,7 +88,7 @@ pub struct OutputArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Logging")]
 pub struct LoggingArgs {
-    /// More logging on stderr (-v info and the cause chain of errors, -vv debug, -vvv trace);
+    /// More logging on stderr (-v info, -vv debug, -vvv trace);
     /// RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

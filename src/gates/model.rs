@@ -17,7 +17,6 @@ use std::fmt;
     Hash,
     Serialize,
     Deserialize,
-    clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum GateKind {
