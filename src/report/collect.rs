@@ -4,9 +4,15 @@
 //! `missing` entry saying why, and the report still completes. The decisions (what a
 //! stop code means, whether tasks crash-looped, which step traffic was at, what
 //! triggered the rollback) are pure functions below, tested without AWS.
+//!
+//! `collect` runs one phase per part of the report (ECS, metrics, trigger, timeline,
+//! logs, traces) over a shared [`Context`]; each phase returns its piece and the
+//! evidence it could not get, in the order the report lists them.
 
-use crate::aws::evidence::{self, AlarmChange, LifecycleDetail, Series, TargetDetail};
-use crate::aws::model::{Deployment, TrafficRouting};
+use crate::aws::evidence::{
+    self, AlarmChange, LifecycleDetail, Series, TargetDetail, TaskDefinitionLogs, TaskSetInfo,
+};
+use crate::aws::model::{Deployment, DeploymentGroup, TrafficRouting};
 use crate::aws::{Clients, codedeploy, logs};
 use crate::error::Result;
 use crate::logscan::analyse::Analyser;
@@ -22,6 +28,7 @@ const PERIOD: i32 = 60;
 const CRASH_LOOP_LIFETIME_S: i64 = 120;
 const MAX_TASKS_LISTED: usize = 50;
 
+/// Builds the report of deployment `id` (the failed deployment or its rollback).
 pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
     let first = codedeploy::get_deployment(c, id).await?;
     let (failed, rollback) = resolve_pair(c, first).await;
@@ -35,90 +42,205 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
         Utc::now(),
     );
 
-    let group = match codedeploy::get_group(c, &failed.application, &failed.group).await {
-        Ok(g) => Some(g),
-        Err(e) => {
-            r.add_missing("deployment group", e.to_string());
-            None
-        }
-    };
-    let (cluster, service) = group
-        .as_ref()
-        .and_then(|g| g.services.first().cloned())
-        .or_else(|| Some((s.cluster.clone()?, s.service.clone()?)))
-        .unzip();
-    let target = evidence::deployment_target(c, &failed.id)
-        .await
-        .unwrap_or_else(|e| {
-            r.add_missing(
-                "timeline",
-                format!("the deployment target could not be read: {e}"),
-            );
-            None
-        });
-    let rollback_target = match &rollback {
-        Some(rb) => evidence::deployment_target(c, &rb.id).await.ok().flatten(),
-        None => None,
-    };
-    let routing = match failed.config_name.as_deref() {
-        Some(n) => match codedeploy::predefined_routing(n) {
-            Some(rt) => Some(rt),
-            None => codedeploy::get_config(c, n).await.ok(),
-        },
-        None => None,
-    };
-    let start = failed
-        .start_time
-        .or(failed.create_time)
-        .unwrap_or_else(Utc::now);
-    let stop_at = failed.complete_time;
-    let back = back_on_blue(rollback.as_ref(), rollback_target.as_ref(), stop_at);
-    let end = back.or(stop_at).unwrap_or_else(Utc::now).max(start);
-    r.window = Some(Window {
-        start: start - MARGIN,
-        end: end + MARGIN,
-    });
-    let window = r.window.clone().expect("set above");
+    let ctx = take(&mut r, Context::load(c, s, failed, rollback).await);
+    r.window = Some(ctx.window.clone());
+    let ecs = take(&mut r, collect_ecs(&ctx).await);
+    r.deployment = Some(deployment_facts(&ctx, &ecs));
+    r.ecs = ecs.evidence.clone();
+    r.metrics = take(&mut r, collect_metrics(&ctx).await);
+    r.trigger = Some(take(&mut r, collect_trigger(&ctx).await));
+    (r.traffic, r.timeline) = collect_timeline(&ctx, r.trigger.as_ref(), &ecs.tasks);
+    r.logs = take(&mut r, collect_logs(&ctx, &ecs).await);
+    r.traces = collect_traces(&ctx, r.logs.as_ref()).await;
+    crate::report::note_missing_traces(&mut r);
+    let report_links = links_for(&ctx, &r);
+    r.links.extend(report_links);
+    Ok(r)
+}
 
-    // Task sets: green is the replacement CodeDeploy created.
-    let green = target
-        .as_ref()
-        .and_then(|t| t.task_sets.iter().find(|s| s.label == "Green"))
-        .cloned();
-    let blue = target
-        .as_ref()
-        .and_then(|t| t.task_sets.iter().find(|s| s.label == "Blue"))
-        .cloned();
-    let snapshot = match (&cluster, &service) {
+/// A phase's piece of the report and the evidence it could not get.
+struct Phase<T> {
+    value: T,
+    missing: Vec<Missing>,
+}
+
+/// Records the phase's missing evidence in the report and returns its piece.
+fn take<T>(r: &mut Report, p: Phase<T>) -> T {
+    for m in p.missing {
+        r.add_missing(&m.evidence, m.reason);
+    }
+    p.value
+}
+
+/// A missing-evidence entry: which evidence, and why.
+fn missing(evidence: &str, reason: impl Into<String>) -> Missing {
+    Missing {
+        evidence: evidence.into(),
+        reason: reason.into(),
+    }
+}
+
+/// What several phases need: the deployment pair, where it ran and the evidence window.
+struct Context<'a> {
+    c: &'a Clients,
+    s: &'a Settings,
+    failed: Deployment,
+    rollback: Option<Deployment>,
+    group: Option<DeploymentGroup>,
+    cluster: Option<String>,
+    service: Option<String>,
+    /// The failed deployment's CodeDeploy target: lifecycle events and task sets.
+    target: Option<TargetDetail>,
+    routing: Option<TrafficRouting>,
+    green: Option<TaskSetInfo>,
+    blue: Option<TaskSetInfo>,
+    stop_at: Option<DateTime<Utc>>,
+    back: Option<DateTime<Utc>>,
+    window: Window,
+}
+
+impl<'a> Context<'a> {
+    /// Reads the deployment group, both CodeDeploy targets and the traffic routing.
+    async fn load(
+        c: &'a Clients,
+        s: &'a Settings,
+        failed: Deployment,
+        rollback: Option<Deployment>,
+    ) -> Phase<Context<'a>> {
+        let mut miss = Vec::new();
+        let group = match codedeploy::get_group(c, &failed.application, &failed.group).await {
+            Ok(g) => Some(g),
+            Err(e) => {
+                miss.push(missing("deployment group", e.to_string()));
+                None
+            }
+        };
+        let (cluster, service) = group
+            .as_ref()
+            .and_then(|g| g.services.first().cloned())
+            .or_else(|| Some((s.cluster.clone()?, s.service.clone()?)))
+            .unzip();
+        let target = evidence::deployment_target(c, &failed.id)
+            .await
+            .unwrap_or_else(|e| {
+                miss.push(missing(
+                    "timeline",
+                    format!("the deployment target could not be read: {e}"),
+                ));
+                None
+            });
+        let rollback_target = match &rollback {
+            Some(rb) => evidence::deployment_target(c, &rb.id).await.ok().flatten(),
+            None => None,
+        };
+        let routing = match failed.config_name.as_deref() {
+            Some(n) => match codedeploy::predefined_routing(n) {
+                Some(rt) => Some(rt),
+                None => codedeploy::get_config(c, n).await.ok(),
+            },
+            None => None,
+        };
+        let start = failed
+            .start_time
+            .or(failed.create_time)
+            .unwrap_or_else(Utc::now);
+        let stop_at = failed.complete_time;
+        let back = back_on_blue(rollback.as_ref(), rollback_target.as_ref(), stop_at);
+        let end = back.or(stop_at).unwrap_or_else(Utc::now).max(start);
+        let window = Window {
+            start: start - MARGIN,
+            end: end + MARGIN,
+        };
+        // Task sets: green is the replacement CodeDeploy created.
+        let task_set = |label: &str| {
+            target
+                .as_ref()
+                .and_then(|t| t.task_sets.iter().find(|s| s.label == label))
+                .cloned()
+        };
+        let (green, blue) = (task_set("Green"), task_set("Blue"));
+        Phase {
+            value: Context {
+                c,
+                s,
+                failed,
+                rollback,
+                group,
+                cluster,
+                service,
+                target,
+                routing,
+                green,
+                blue,
+                stop_at,
+                back,
+                window,
+            },
+            missing: miss,
+        }
+    }
+
+    /// The failed deployment's lifecycle events; none when its target is unknown.
+    fn lifecycle(&self) -> &[LifecycleDetail] {
+        self.target
+            .as_ref()
+            .map(|t| t.lifecycle.as_slice())
+            .unwrap_or_default()
+    }
+}
+
+/// What the ECS phase found: the evidence, and the green tasks and task
+/// definitions the deployment facts and the logs phase build on.
+struct Ecs {
+    evidence: Option<EcsEvidence>,
+    /// Facts of every green task seen, not only the listed ones.
+    tasks: Vec<TaskFacts>,
+    green_td_arn: Option<String>,
+    /// The green task definition's name, images and log settings.
+    td: Option<TaskDefinitionLogs>,
+    blue_td: Option<String>,
+}
+
+/// The service, its green tasks and the task definitions of both task sets.
+async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
+    let c = ctx.c;
+    let mut miss = Vec::new();
+    let snapshot = match (&ctx.cluster, &ctx.service) {
         (Some(cl), Some(sv)) => evidence::service_snapshot(c, cl, sv)
             .await
             .unwrap_or_else(|e| {
-                r.add_missing("ecs", format!("the service could not be described: {e}"));
+                miss.push(missing(
+                    "ecs",
+                    format!("the service could not be described: {e}"),
+                ));
                 None
             }),
         _ => None,
     };
-    let green_id = green.as_ref().map(|g| g.id.clone()).or_else(|| {
+    let green_id = ctx.green.as_ref().map(|g| g.id.clone()).or_else(|| {
         snapshot
             .as_ref()?
             .task_sets
             .iter()
-            .find(|t| t.external_id.as_deref() == Some(failed.id.as_str()))
+            .find(|t| t.external_id.as_deref() == Some(ctx.failed.id.as_str()))
             .map(|t| t.id.clone())
     });
-    let container = s.container.clone();
-    let tasks = match (&cluster, &green_id) {
-        (Some(cl), Some(gid)) => evidence::task_set_tasks(c, cl, gid, container.as_deref())
+    let container = ctx.s.container.as_deref();
+    let tasks = match (&ctx.cluster, &green_id) {
+        (Some(cl), Some(gid)) => evidence::task_set_tasks(c, cl, gid, container)
             .await
             .unwrap_or_else(|e| {
-                r.add_missing("ecs", format!("the green tasks could not be listed: {e}"));
+                miss.push(missing(
+                    "ecs",
+                    format!("the green tasks could not be listed: {e}"),
+                ));
                 Vec::new()
             }),
         _ => {
-            r.add_missing(
+            miss.push(missing(
                 "ecs",
                 "the green task set is not known (no CodeDeploy target and no matching task set)",
-            );
+            ));
             Vec::new()
         }
     };
@@ -137,7 +259,7 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
         Some(arn) => evidence::task_definition_logs(c, arn).await.unwrap_or(None),
         None => None,
     };
-    let blue_td = blue.as_ref().and_then(|b| {
+    let blue_td = ctx.blue.as_ref().and_then(|b| {
         snapshot
             .as_ref()?
             .task_sets
@@ -146,47 +268,6 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
             .map(|t| short_td(&t.task_definition))
     });
 
-    r.deployment = Some(DeploymentFacts {
-        deployment_id: failed.id.clone(),
-        rollback_deployment_id: rollback
-            .as_ref()
-            .map(|d| d.id.clone())
-            .or(failed.rollback.rollback_deployment_id.clone()),
-        application: failed.application.clone(),
-        deployment_group: failed.group.clone(),
-        status: failed.status.to_string(),
-        rollback_status: rollback.as_ref().map(|d| d.status.to_string()),
-        creator: failed.creator.clone(),
-        deployment_config: failed.config_name.clone(),
-        created_at: failed.create_time,
-        completed_at: failed.complete_time,
-        rollback_completed_at: rollback.as_ref().and_then(|d| d.complete_time),
-        error_code: failed.error_code.clone(),
-        error_message: failed.error_message.clone(),
-        rollback_message: failed.rollback.message.clone(),
-        green_task_definition: td
-            .as_ref()
-            .map(|t| t.name.clone())
-            .or(green_td_arn.as_deref().map(short_td)),
-        blue_task_definition: blue_td,
-        sha: s
-            .sha
-            .clone()
-            .or_else(|| crate::aws::codedeploy::sha_of(failed.description.as_deref()))
-            .or_else(|| {
-                let img = td
-                    .as_ref()?
-                    .images
-                    .iter()
-                    .find(|(n, _)| Some(n) == container.as_ref())
-                    .or(td.as_ref()?.images.first())?;
-                image_tag(&img.1)
-            }),
-        cluster: cluster.clone(),
-        service: service.clone(),
-    });
-
-    // ECS evidence.
     let facts: Vec<TaskFacts> = tasks.iter().map(|t| t.facts.clone()).collect();
     let events: Vec<ServiceEvent> = snapshot
         .as_ref()
@@ -194,39 +275,107 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
             let mut ev: Vec<ServiceEvent> = s
                 .events
                 .iter()
-                .filter(|e| e.at >= window.start && e.at <= window.end)
+                .filter(|e| e.at >= ctx.window.start && e.at <= ctx.window.end)
                 .cloned()
                 .collect();
             ev.sort_by_key(|e| e.at);
             ev
         })
         .unwrap_or_default();
-    if green_id.is_some() || !events.is_empty() {
-        r.ecs = Some(ecs_evidence(green_id.clone(), &facts, events));
-    }
-
-    // Metrics per target group.
-    match (
-        blue.as_ref().and_then(|b| b.target_group.clone()),
-        green.as_ref().and_then(|g| g.target_group.clone()),
-    ) {
-        (Some(btg), Some(gtg)) => match metrics(c, &btg, &gtg, window.start, window.end).await {
-            Ok(Some(m)) => r.metrics = Some(m),
-            Ok(None) => r.add_missing(
-                "metrics",
-                format!("no ALB metrics found for target groups {btg} and {gtg}"),
-            ),
-            Err(e) => r.add_missing("metrics", e.to_string()),
+    let ecs =
+        (green_id.is_some() || !events.is_empty()).then(|| ecs_evidence(green_id, &facts, events));
+    Phase {
+        value: Ecs {
+            evidence: ecs,
+            tasks: facts,
+            green_td_arn,
+            td,
+            blue_td,
         },
-        _ => r.add_missing("metrics", "the blue and green target groups are not known"),
+        missing: miss,
     }
+}
 
-    // Alarms and trigger.
-    let mut alarm_names = activated_alarms(failed.error_message.as_deref().unwrap_or(""));
-    for n in group
+/// The deployment's facts, with the task definitions and release the ECS phase found.
+fn deployment_facts(ctx: &Context<'_>, ecs: &Ecs) -> DeploymentFacts {
+    let (failed, rollback, s) = (&ctx.failed, ctx.rollback.as_ref(), ctx.s);
+    let td = ecs.td.as_ref();
+    DeploymentFacts {
+        deployment_id: failed.id.clone(),
+        rollback_deployment_id: rollback
+            .map(|d| d.id.clone())
+            .or(failed.rollback.rollback_deployment_id.clone()),
+        application: failed.application.clone(),
+        deployment_group: failed.group.clone(),
+        status: failed.status.to_string(),
+        rollback_status: rollback.map(|d| d.status.to_string()),
+        creator: failed.creator.clone(),
+        deployment_config: failed.config_name.clone(),
+        created_at: failed.create_time,
+        completed_at: failed.complete_time,
+        rollback_completed_at: rollback.and_then(|d| d.complete_time),
+        error_code: failed.error_code.clone(),
+        error_message: failed.error_message.clone(),
+        rollback_message: failed.rollback.message.clone(),
+        green_task_definition: td
+            .map(|t| t.name.clone())
+            .or(ecs.green_td_arn.as_deref().map(short_td)),
+        blue_task_definition: ecs.blue_td.clone(),
+        sha: s
+            .sha
+            .clone()
+            .or_else(|| crate::aws::codedeploy::sha_of(failed.description.as_deref()))
+            .or_else(|| {
+                let img = td?
+                    .images
+                    .iter()
+                    .find(|(n, _)| Some(n) == s.container.as_ref())
+                    .or(td?.images.first())?;
+                image_tag(&img.1)
+            }),
+        cluster: ctx.cluster.clone(),
+        service: ctx.service.clone(),
+    }
+}
+
+/// ALB requests and 5xx of the blue and green target groups over the window.
+async fn collect_metrics(ctx: &Context<'_>) -> Phase<Option<Metrics>> {
+    let mut miss = Vec::new();
+    let mut value = None;
+    match (
+        ctx.blue.as_ref().and_then(|b| b.target_group.clone()),
+        ctx.green.as_ref().and_then(|g| g.target_group.clone()),
+    ) {
+        (Some(btg), Some(gtg)) => {
+            match metrics(ctx.c, &btg, &gtg, ctx.window.start, ctx.window.end).await {
+                Ok(Some(m)) => value = Some(m),
+                Ok(None) => miss.push(missing(
+                    "metrics",
+                    format!("no ALB metrics found for target groups {btg} and {gtg}"),
+                )),
+                Err(e) => miss.push(missing("metrics", e.to_string())),
+            }
+        }
+        _ => miss.push(missing(
+            "metrics",
+            "the blue and green target groups are not known",
+        )),
+    }
+    Phase {
+        value,
+        missing: miss,
+    }
+}
+
+/// The alarms that fired and what made CodeDeploy roll back.
+async fn collect_trigger(ctx: &Context<'_>) -> Phase<Trigger> {
+    let mut miss = Vec::new();
+    let mut alarm_names = activated_alarms(ctx.failed.error_message.as_deref().unwrap_or(""));
+    for n in ctx
+        .group
         .iter()
         .flat_map(|g| g.alarms.iter())
-        .chain(s.alarms.iter())
+        .chain(ctx.s.alarms.iter())
     {
         if !alarm_names.contains(n) {
             alarm_names.push(n.clone());
@@ -234,36 +383,53 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
     }
     let mut alarms = Vec::new();
     for name in &alarm_names {
-        match evidence::alarm_history(c, name, window.start, window.end).await {
+        match evidence::alarm_history(ctx.c, name, ctx.window.start, ctx.window.end).await {
             Ok(h) => {
-                if let Some(a) = alarm_evidence(name, &h, &c.region) {
+                if let Some(a) = alarm_evidence(name, &h, &ctx.c.region) {
                     alarms.push(a);
                 }
             }
-            Err(e) => r.add_missing("trigger", format!("history of alarm {name}: {e}")),
+            Err(e) => miss.push(missing("trigger", format!("history of alarm {name}: {e}"))),
         }
     }
-    let lifecycle = target
-        .as_ref()
-        .map(|t| t.lifecycle.clone())
-        .unwrap_or_default();
-    r.trigger = Some(decide_trigger(&failed, &lifecycle, alarms));
-    r.traffic = traffic_steps(routing.as_ref(), &lifecycle, stop_at, back);
-    r.timeline = timeline(
-        &failed,
-        rollback.as_ref(),
-        &lifecycle,
-        r.trigger.as_ref(),
-        &r.traffic,
-        &facts,
-        back,
-    );
+    Phase {
+        value: decide_trigger(&ctx.failed, ctx.lifecycle(), alarms),
+        missing: miss,
+    }
+}
 
+/// Green traffic steps and the timeline; built from what earlier phases read, so
+/// nothing can be missing here.
+fn collect_timeline(
+    ctx: &Context<'_>,
+    trigger: Option<&Trigger>,
+    tasks: &[TaskFacts],
+) -> (Vec<TrafficStep>, Vec<TimelineEntry>) {
+    let lifecycle = ctx.lifecycle();
+    let traffic = traffic_steps(ctx.routing.as_ref(), lifecycle, ctx.stop_at, ctx.back);
+    let entries = timeline(
+        &ctx.failed,
+        ctx.rollback.as_ref(),
+        lifecycle,
+        trigger,
+        &traffic,
+        tasks,
+        ctx.back,
+    );
+    (traffic, entries)
+}
+
+/// The green tasks' CloudWatch Logs over the window, analysed.
+async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>> {
+    let (c, s, window, facts) = (ctx.c, ctx.s, &ctx.window, &ecs.tasks);
+    let container = s.container.as_ref();
+    let mut miss = Vec::new();
+    let mut value = None;
     // Logs of the green tasks only.
-    let awslogs = td.as_ref().and_then(|t| {
+    let awslogs = ecs.td.as_ref().and_then(|t| {
         t.logs
             .iter()
-            .find(|l| Some(&l.container) == container.as_ref())
+            .find(|l| Some(&l.container) == container)
             .or(t.logs.first())
             .cloned()
     });
@@ -308,49 +474,54 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
                     ));
                     ev.log_group = Some(group_name);
                     ev.streams = streams;
-                    r.logs = Some(ev);
+                    value = Some(ev);
                 }
-                Err(e) => r.add_missing("logs", e.to_string()),
+                Err(e) => miss.push(missing("logs", e.to_string())),
             }
         }
-        Some(_) if facts.is_empty() => r.add_missing(
+        Some(_) if facts.is_empty() => miss.push(missing(
             "logs",
             "no green tasks were found, so there are no log streams to read",
-        ),
-        Some(_) => r.add_missing(
+        )),
+        Some(_) => miss.push(missing(
             "logs",
             "the container has no awslogs-stream-prefix, so task log streams cannot be derived",
-        ),
-        None => r.add_missing(
+        )),
+        None => miss.push(missing(
             "logs",
             "the green task definition has no awslogs log configuration",
-        ),
+        )),
     }
+    Phase {
+        value,
+        missing: miss,
+    }
+}
 
-    // Traces.
-    let ids = r
-        .logs
-        .as_ref()
-        .map(|l| l.traces.clone())
-        .unwrap_or_default();
-    r.traces = jaeger::lookup(s.jaeger.as_ref(), &ids, s.max_traces).await;
-    crate::report::note_missing_traces(&mut r);
+/// The traces of the logs' top trace ids, from Jaeger; why they are missing is
+/// recorded by `note_missing_traces`, shared with reports built from log files.
+async fn collect_traces(ctx: &Context<'_>, logs: Option<&LogEvidence>) -> TraceEvidence {
+    let ids = logs.map(|l| l.traces.clone()).unwrap_or_default();
+    jaeger::lookup(ctx.s.jaeger.as_ref(), &ids, ctx.s.max_traces).await
+}
 
-    // Links.
-    r.links.push(Link {
-        label: format!("CodeDeploy deployment {}", failed.id),
-        url: links::deployment(&c.region, &failed.id),
-    });
-    if let Some(rb) = &rollback {
-        r.links.push(Link {
+/// Console, Logs Insights and Jaeger links to the evidence in the report.
+fn links_for(ctx: &Context<'_>, r: &Report) -> Vec<Link> {
+    let (region, window) = (&ctx.c.region, &ctx.window);
+    let mut out = vec![Link {
+        label: format!("CodeDeploy deployment {}", ctx.failed.id),
+        url: links::deployment(region, &ctx.failed.id),
+    }];
+    if let Some(rb) = &ctx.rollback {
+        out.push(Link {
             label: format!("CodeDeploy rollback deployment {}", rb.id),
-            url: links::deployment(&c.region, &rb.id),
+            url: links::deployment(region, &rb.id),
         });
     }
     if let Some(t) = &r.trigger {
         for a in &t.alarms {
             if let Some(u) = &a.url {
-                r.links.push(Link {
+                out.push(Link {
                     label: format!("Alarm {}", a.name),
                     url: u.clone(),
                 });
@@ -361,26 +532,26 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
         let ids: Vec<String> = l
             .traces
             .iter()
-            .take(s.max_traces.max(1))
+            .take(ctx.s.max_traces.max(1))
             .map(|t| t.trace_id.clone())
             .collect();
         if let (Some(g), false) = (&l.log_group, ids.is_empty()) {
             let q = links::insights_query(&ids);
-            r.links.push(Link {
+            out.push(Link {
                 label: "Logs Insights: error lines of the top traces".into(),
-                url: links::insights(&c.region, g, window.start, window.end, &q),
+                url: links::insights(region, g, window.start, window.end, &q),
             });
         }
     }
     for t in &r.traces.traces {
         if let Some(u) = &t.ui_url {
-            r.links.push(Link {
+            out.push(Link {
                 label: format!("Jaeger: trace {}", t.trace_id),
                 url: u.clone(),
             });
         }
     }
-    Ok(r)
+    out
 }
 
 /// (the deployment that failed, its rollback) from either id.
@@ -403,6 +574,7 @@ async fn resolve_pair(c: &Clients, d: Deployment) -> (Deployment, Option<Deploym
     (d, rb)
 }
 
+/// The four ALB series of the two target groups, as metric rows; `None` if ALB has none.
 async fn metrics(
     c: &Clients,
     blue: &str,
@@ -637,6 +809,7 @@ pub fn crash_loop(tasks: &[TaskFacts]) -> Option<CrashLoop> {
     })
 }
 
+/// The ECS evidence of the green task set: findings, crash loop and redacted tasks.
 fn ecs_evidence(
     task_set_id: Option<String>,
     tasks: &[TaskFacts],
@@ -706,6 +879,7 @@ const HOOKS: &[&str] = &[
     "AfterAllowTraffic",
 ];
 
+/// What made CodeDeploy roll back: an alarm, a failed hook, a manual stop or its error.
 pub fn decide_trigger(
     d: &Deployment,
     lifecycle: &[LifecycleDetail],
@@ -875,6 +1049,7 @@ pub fn traffic_steps(
     steps
 }
 
+/// The deployment's events in time order, from what the other phases found.
 pub fn timeline(
     d: &Deployment,
     rollback: Option<&Deployment>,
@@ -967,6 +1142,7 @@ pub fn timeline(
     t
 }
 
+/// `family:revision` of a task definition ARN.
 fn short_td(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or(arn).to_owned()
 }
@@ -1253,6 +1429,41 @@ mod tests {
         assert_eq!(
             decide_trigger(&dep(None), &[], vec![]).kind,
             TriggerKind::Unknown
+        );
+    }
+
+    #[test]
+    fn phase_notes_enter_the_report_in_order() {
+        let mut r = Report::new(
+            Source {
+                kind: SourceKind::Aws,
+                input: "d-1".into(),
+                region: None,
+                release: None,
+            },
+            t(0),
+        );
+        r.add_missing("deployment group", "first");
+        let v = take(
+            &mut r,
+            Phase {
+                value: 7,
+                missing: vec![missing("ecs", "second"), missing("ecs", "third")],
+            },
+        );
+        assert_eq!(v, 7);
+        let got: Vec<(&str, &str)> = r
+            .missing
+            .iter()
+            .map(|m| (m.evidence.as_str(), m.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("deployment group", "first"),
+                ("ecs", "second"),
+                ("ecs", "third")
+            ]
         );
     }
 
