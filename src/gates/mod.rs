@@ -1,26 +1,24 @@
 //! Security gates: run Gitleaks, Trivy, Syft, Checkov and `npm audit` behind one policy.
 //!
-//! Layout: `exec` runs a tool (timeout, both pipes drained); one parser per tool turns its
-//! report into the shared finding model (`model`); `policy` applies the gate's thresholds
-//! and the allowlist; `output` writes JUnit, SARIF, Markdown and JSON; `run` wires a gate
-//! together. This file runs a set of jobs and sums them up: 0 passed, 7 failed, 8 tool
-//! missing or broken, 2 usage. `gate all` runs every gate whatever the others did and
-//! exits with the most severe outcome (see [`report::Status::severity`]).
+//! Layout: `exec` runs a tool (timeout, both pipes drained); `scanners` has one file per
+//! tool with its command line and the parser that turns its report into the shared finding
+//! model (`model`), plus the registry of gates; `run` holds what every gate shares;
+//! `policy` applies the gate's thresholds and the allowlist; `output` writes JUnit, SARIF,
+//! Markdown and JSON, one file per format. This file runs a set of jobs and sums them up:
+//! 0 passed, 7 failed, 8 tool missing or broken, 2 usage. `gate all` runs every gate
+//! whatever the others did and exits with the most severe outcome (see
+//! [`report::Status::severity`]).
 
 pub mod allowlist;
-pub mod checkov;
 pub mod exec;
-pub mod gitleaks;
 pub mod model;
-pub mod npm;
 pub mod output;
 pub mod policy;
 pub mod report;
 pub mod run;
+pub mod scanners;
 pub mod settings;
-pub mod syft;
 pub mod tools;
-pub mod trivy;
 
 use crate::error::{Error, Result};
 use model::{GateKind, Tool};
@@ -138,13 +136,7 @@ pub fn final_error(reports: &[GateReport]) -> Option<Error> {
 }
 
 async fn run_one(ctx: &run::Ctx, job: Job) -> Result<GateReport> {
-    match job {
-        Job::Secrets(a) => run::secrets(ctx, a).await,
-        Job::Image(a) => run::image(ctx, a).await,
-        Job::Sbom(a) => run::sbom(ctx, a).await,
-        Job::Iac(a) => run::iac(ctx, a).await,
-        Job::Deps(a) => run::deps(ctx, a).await,
-    }
+    scanners::run(ctx, job).await
 }
 
 /// One tool's location and version, or why it cannot be used.

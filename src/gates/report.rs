@@ -4,7 +4,7 @@
 
 use super::model::{GateKind, Severity, Tool};
 use super::policy::{Counts, EntryRef, Evaluated, Evaluation, Verdict};
-use super::syft::SbomCount;
+use super::scanners::syft::SbomCount;
 use serde::Serialize;
 use std::fmt::Write;
 

@@ -1,15 +1,74 @@
-//! `npm audit --json` into findings: the npm 7+ shape (`auditReportVersion: 2`,
-//! vulnerabilities keyed by package) and the npm 6 shape (`advisories` keyed by id).
+//! The dependency gate's scanner, `npm audit`: its command line and `npm audit --json`
+//! into findings: the npm 7+ shape (`auditReportVersion: 2`, vulnerabilities keyed by
+//! package) and the npm 6 shape (`advisories` keyed by id).
 //!
 //! npm exits 1 both for "vulnerabilities found" and for "could not audit", so the JSON
 //! decides: an `error` object means the audit did not happen. Installed versions are not
 //! in the v2 report; they are looked up in the lockfile when it is given.
 
-use super::model::{
-    Category, Finding, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
+use crate::error::{Error, Result};
+use crate::gates::exec::Invocation;
+use crate::gates::model::{
+    Category, Finding, GateKind, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
 };
+use crate::gates::report::GateReport;
+use crate::gates::run::{Ctx, invalid, need_dir, read_report, run_tool};
+use crate::gates::settings::DepsJob;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The dependency gate: `npm audit` in a project with a lockfile, or a given report.
+pub async fn gate(ctx: &Ctx, a: DepsJob) -> Result<GateReport> {
+    let kind = GateKind::Deps;
+    let dir = a.dir;
+    let lock = ["package-lock.json", "npm-shrinkwrap.json"]
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file());
+    let lock_bytes = lock.as_ref().and_then(|p| std::fs::read(p).ok());
+    let lock_name = lock
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| dir.join("package-lock.json").display().to_string());
+    if let Some(r) = &a.report {
+        let target = r.display().to_string();
+        let parsed = read_report(Tool::Npm, r).and_then(|b| {
+            parse(&b, lock_bytes.as_deref(), &lock_name).map_err(|e| invalid(Tool::Npm, e, None))
+        });
+        return Ok(match parsed {
+            Ok(p) => ctx.evaluate(kind, target, p, vec![]),
+            Err(e) => ctx.error(kind, target, e, vec![]),
+        });
+    }
+    need_dir(&dir, "the npm project directory")?;
+    if lock.is_none() {
+        return Err(Error::Usage(format!(
+            "no package-lock.json in {}: npm audit needs a lockfile (create one with `npm install --package-lock-only`)",
+            dir.display()
+        )));
+    }
+    let target = lock_name.clone();
+    let tool = match ctx.locate(Tool::Npm) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
+    };
+    let inv = Invocation::new(&tool)
+        .args(["audit", "--json"])
+        .cwd(&dir)
+        .env("npm_config_update_notifier", "false")
+        .env("npm_config_fund", "false");
+    // npm exits 1 for "vulnerabilities found" and for "could not audit": the JSON decides.
+    let ran = match run_tool(Tool::Npm, &inv, ctx.timeout, &[0, 1], None).await {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
+    };
+    Ok(
+        match parse(&ran.report, lock_bytes.as_deref(), &lock_name) {
+            Ok(p) => ctx.evaluate(kind, target, p, vec![]),
+            Err(e) => ctx.error(kind, target, invalid(Tool::Npm, e, ran.tail()), vec![]),
+        },
+    )
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,15 +1,208 @@
-//! Gitleaks' JSON report (a top-level array, `[]` when clean) into findings, plus the two
-//! things Gitleaks only says outside its report: git failures in its log, and the
-//! `.gitleaksignore` entries it applies on its own.
+//! The secrets gate's scanner, Gitleaks: its command line (`git` or `dir` mode, with the
+//! repository's config stripped of what drops findings) and its JSON report (a top-level
+//! array, `[]` when clean) into findings, plus the two things Gitleaks only says outside
+//! its report: git failures in its log, and the `.gitleaksignore` entries it applies on
+//! its own.
 //!
 //! `Secret` and `Match` are deliberately not read: even when a run forgot `--redact`,
 //! no secret value can reach shipwatch's outputs.
 
-use super::model::{
-    Category, Finding, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
+use crate::error::{Error, Result};
+use crate::gates::exec::Invocation;
+use crate::gates::model::{
+    Category, Finding, GateKind, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
 };
+use crate::gates::report::{GateReport, ToolError};
+use crate::gates::run::{
+    Ctx, FINDINGS_EXIT, invalid, need_dir, read_report, run_tool, tempdir, withhold_env,
+};
+use crate::gates::settings::SecretsJob;
 use serde::Deserialize;
 use std::borrow::Cow;
+
+/// The secrets gate: Gitleaks over a repository's history (or its files), or a given report.
+pub async fn gate(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
+    let kind = GateKind::Secrets;
+    if let Some(r) = &a.report {
+        let target = r.display().to_string();
+        return Ok(
+            match read_report(Tool::Gitleaks, r)
+                .and_then(|b| parse(&b).map_err(|e| invalid(Tool::Gitleaks, e, None)))
+            {
+                Ok(p) => ctx.evaluate(kind, target, p, vec![]),
+                Err(e) => ctx.error(kind, target, e, vec![]),
+            },
+        );
+    }
+    let path = a.path;
+    need_dir(&path, "the path to scan for secrets")?;
+    let log_opts = a.log_opts;
+    let no_git = a.no_git;
+    let git = !no_git && path.join(".git").exists();
+    let mut notes = Vec::new();
+    if !git {
+        if log_opts.is_some() {
+            return Err(Error::Usage(format!(
+                "--log-opts needs a git repository, and {} has no .git; drop it or scan the repository root",
+                path.display()
+            )));
+        }
+        if !no_git {
+            // Gitleaks' git mode passes a non-repository with "0 commits scanned" and exit 0.
+            notes.push(format!(
+                "{} is not a git repository: scanned the files on disk, not the history",
+                path.display()
+            ));
+        }
+    }
+    let target = path.display().to_string();
+    let tool = match ctx.locate(Tool::Gitleaks) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    // Gitleaks also applies `<path>/.gitleaksignore`, and no flag turns that off: say so
+    // wherever the result is shown, because those findings never reach the allowlist.
+    let source_ignore = path.join(".gitleaksignore");
+    let ignored = std::fs::read_to_string(&source_ignore)
+        .ok()
+        .map(|t| ignore_entries(&t))
+        .filter(|n| *n > 0);
+    if let Some(n) = ignored {
+        notes.push(format!(
+            "{} lists {n} fingerprint(s) that Gitleaks drops before shipwatch sees them, bypassing the allowlist's reason and expiry; move them to the allowlist and delete the file",
+            source_ignore.display()
+        ));
+    }
+    let tmp = tempdir()?;
+    let report = tmp.path().join("gitleaks.json");
+    // Gitleaks would also take `<path>/.gitleaks.toml` (or GITLEAKS_CONFIG) as it is,
+    // allowlists and disabled rules included. It gets that file's rules on top of its
+    // defaults, without what drops findings, through --config, which wins over both.
+    let repo_config = path.join(".gitleaks.toml");
+    let repo_text = match std::fs::read_to_string(&repo_config) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            let e = ToolError {
+                message: format!("cannot read {}: {e}", repo_config.display()),
+                stderr_tail: None,
+            };
+            return Ok(ctx.error(kind, target, e, notes));
+        }
+    };
+    let safe = match safe_config(repo_text.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = ToolError {
+                message: format!(
+                    "{} is not a usable Gitleaks config ({e}); fix it or delete it",
+                    repo_config.display()
+                ),
+                stderr_tail: None,
+            };
+            return Ok(ctx.error(kind, target, e, notes));
+        }
+    };
+    if !safe.changes.is_empty() {
+        notes.push(format!(
+            "{}: its rules are used, but not {}; findings are accepted only through the allowlist (reason and expiry)",
+            repo_config.display(),
+            safe.changes.join(", ")
+        ));
+    }
+    let config = tmp.path().join("gitleaks.toml");
+    std::fs::write(&config, &safe.toml)
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", config.display())))?;
+    let inv = withhold_env(
+        Invocation::new(&tool),
+        ["GITLEAKS_CONFIG", "GITLEAKS_CONFIG_TOML"],
+        "",
+        &mut notes,
+    );
+    let mut inv = inv
+        .arg(if git { "git" } else { "dir" })
+        .arg(&path)
+        .arg("--config")
+        .arg(&config)
+        .args(["--report-format", "json", "--report-path"])
+        .arg(&report)
+        .args([
+            "--exit-code",
+            &FINDINGS_EXIT.to_string(),
+            "--redact",
+            "--no-banner",
+            "--no-color",
+            "--log-level",
+            "warn",
+            // Findings are accepted in the allowlist, with a reason and an expiry, not by
+            // a comment anyone can add next to the secret.
+            "--ignore-gitleaks-allow",
+        ])
+        // Gitleaks reads `.gitleaksignore` from the working directory unless told another
+        // place; the fresh temporary directory has none.
+        .arg("--gitleaks-ignore-path")
+        .arg(tmp.path());
+    if let Some(range) = &log_opts {
+        inv = inv.arg(format!("--log-opts={range}"));
+        notes.push(format!("commit range: {range}"));
+    }
+    let ran = match run_tool(
+        Tool::Gitleaks,
+        &inv,
+        ctx.timeout,
+        &[0, FINDINGS_EXIT],
+        Some(&report),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    if git {
+        // Git failing under Gitleaks still gives exit 0 and `[]`: judge its log instead.
+        let errors = git_errors(&ran.stderr);
+        if let Some(first) = errors
+            .iter()
+            .find(|e| e.starts_with("git: "))
+            .or(errors.first())
+        {
+            let mut message = format!(
+                "the git history could not be read ({first}), so whatever Gitleaks reports covers none or only part of it"
+            );
+            if first.contains("unknown revision") || first.contains("bad revision") {
+                message.push_str("; a revision in --log-opts / [gates.secrets] log_opts is not in this clone: fetch it (a shallow clone lacks origin/main) or change the range");
+            } else if first.contains("dubious ownership") {
+                message.push_str("; the checkout belongs to another user: add it to git's safe.directory for the user running shipwatch");
+            } else if first.contains("not a git repository") {
+                message.push_str("; the .git directory is not a usable repository");
+            }
+            let e = ToolError {
+                message,
+                stderr_tail: ran.tail(),
+            };
+            return Ok(ctx.error(kind, target, e, notes));
+        }
+    }
+    let parsed = match parse(&ran.report) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(ctx.error(kind, target, invalid(Tool::Gitleaks, e, ran.tail()), notes));
+        }
+    };
+    if ran.code == FINDINGS_EXIT && parsed.findings.is_empty() {
+        let e = ToolError {
+            message: "gitleaks signalled findings (exit 3) but its report lists none".into(),
+            stderr_tail: ran.tail(),
+        };
+        return Ok(ctx.error(kind, target, e, notes));
+    }
+    let mut r = ctx.evaluate(kind, target, parsed, notes);
+    if let Some(n) = ignored {
+        r.summary
+            .push_str(&format!("; .gitleaksignore honoured ({n} fingerprint(s))"));
+    }
+    Ok(r)
+}
 
 #[derive(Deserialize)]
 struct Leak<'a> {

@@ -1,4 +1,5 @@
-//! Checkov's JSON report (`-o json`) into findings, in each of its four shapes:
+//! The IaC gate's scanner, Checkov: its command line (without narrowing variables or the
+//! vendor download) and its JSON report (`-o json`) into findings, in each of its four shapes:
 //! one framework (an object with `results`), several frameworks (a list of those),
 //! nothing scanned (a bare `summary` object), and no output at all (missing directory).
 //!
@@ -6,11 +7,114 @@
 //! gate's per-check-id table, then from the report when it has one, then the default.
 //! Files Checkov could not parse make the report unusable: Checkov itself exits 0 then.
 
-use super::model::{
-    Category, Finding, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
+use crate::error::Result;
+use crate::gates::exec::Invocation;
+use crate::gates::model::{
+    Category, Finding, GateKind, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
 };
+use crate::gates::report::GateReport;
+use crate::gates::run::{Ctx, invalid, need_dir, read_report, run_tool, tempdir, withhold_env};
+use crate::gates::settings::IacJob;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Checkov variables that choose which checks run (or which results count).
+const CHECKOV_NARROWING_ENV: &[&str] = &[
+    "CKV_CHECK",
+    "CKV_SKIP_CHECK",
+    "CKV_POLICY_METADATA_FILTER",
+    "CKV_POLICY_METADATA_FILTER_EXCEPTION",
+];
+
+/// The IaC gate: Checkov over a Terraform directory, or a given report.
+pub async fn gate(ctx: &Ctx, a: IacJob) -> Result<GateReport> {
+    let kind = GateKind::Iac;
+    let cfg = &ctx.settings.iac;
+    let severities = Severities {
+        table: &cfg.severity,
+        default: cfg.default_severity,
+    };
+    let mut notes = Vec::new();
+    if cfg.severity_unconfigured {
+        notes.push("no [gates.iac.severity] table: Checkov reports no severities, so every failed check counts as HIGH".into());
+    }
+    if let Some(r) = &a.report {
+        let target = r.display().to_string();
+        return Ok(
+            match read_report(Tool::Checkov, r)
+                .and_then(|b| parse(&b, &severities).map_err(|e| invalid(Tool::Checkov, e, None)))
+            {
+                Ok(p) => ctx.evaluate(kind, target, p, notes),
+                Err(e) => ctx.error(kind, target, e, notes),
+            },
+        );
+    }
+    let dir = a.dir;
+    // Checkov itself exits 0 with no output for a directory that does not exist.
+    need_dir(&dir, "the Terraform directory")?;
+    let target = dir.display().to_string();
+    let tool = match ctx.locate(Tool::Checkov) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    let tmp = tempdir()?;
+    let frameworks = &cfg.frameworks;
+    // Checkov takes its flags from variables too; these choose which checks run.
+    let inv = withhold_env(
+        Invocation::new(&tool),
+        CHECKOV_NARROWING_ENV.iter().copied(),
+        ": findings are accepted only through the allowlist or an inline skip with its reason",
+        &mut notes,
+    );
+    // Its config files have no off switch; a `skip-check` or `check` list in one drops
+    // findings before the allowlist sees them, so the gate says when one is there.
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    for name in [".checkov.yaml", ".checkov.yml"] {
+        for base in [Some(PathBuf::from(".")), home.clone()]
+            .into_iter()
+            .flatten()
+        {
+            let p = base.join(name);
+            if p.is_file() {
+                notes.push(format!(
+                    "{} is applied by Checkov (it cannot be turned off): any skip-check or check list in it narrows this gate",
+                    p.display()
+                ));
+            }
+        }
+    }
+    let inv = inv
+        .arg("-d")
+        .arg(&dir)
+        .args(["-o", "json", "--output-file-path"])
+        .arg(tmp.path())
+        // Without it Checkov calls a vendor API first, logs tracebacks, and goes on anyway.
+        .arg("--skip-download")
+        .arg("--framework")
+        .args(frameworks);
+    // Exit 1 means findings or an uncaught exception alike: the JSON decides.
+    let report = tmp.path().join("results_json.json");
+    let ran = match run_tool(Tool::Checkov, &inv, ctx.timeout, &[0, 1], None).await {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    let bytes = match std::fs::read(&report) {
+        Ok(b) if !b.is_empty() => b,
+        _ => ran.report.clone(),
+    };
+    Ok(match parse(&bytes, &severities) {
+        Ok(p) => ctx.evaluate(kind, target, p, notes),
+        Err(e) => {
+            let mut err = invalid(Tool::Checkov, e, ran.tail());
+            if ran.code == 1 {
+                err.message
+                    .push_str(" (checkov exited 1, which it also does when it crashes)");
+            }
+            ctx.error(kind, target, err, notes)
+        }
+    })
+}
 
 /// How check ids map to severities.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,6 @@
-//! Trivy's JSON report (`--format json`, schema version 2) into findings:
-//! vulnerabilities, secrets and failed misconfigurations alike.
+//! The image gate's scanner, Trivy: its command line (without ignore files, config files
+//! or narrowing variables) and its JSON report (`--format json`, schema version 2) into
+//! findings: vulnerabilities, secrets and failed misconfigurations alike.
 //!
 //! Parsed straight from the bytes with borrowed strings and without an intermediate
 //! `Value`, because image reports run to tens of megabytes. Lenient on purpose: a clean
@@ -12,11 +13,147 @@
 //! finds the elements; anything it does not expect (or any parse error) falls back to the
 //! one-threaded parse, so results and error messages are those of the plain parse.
 
-use super::model::{
-    Category, Finding, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
+use crate::error::{Error, Result};
+use crate::gates::exec::Invocation;
+use crate::gates::model::{
+    Category, Finding, GateKind, InvalidReport, Location, Parsed, Severity, Tool, json_problem,
 };
+use crate::gates::report::{GateReport, ToolError};
+use crate::gates::run::{
+    Ctx, FINDINGS_EXIT, ImageSource, image_source, invalid, read_report, run_tool, tempdir,
+    withhold_env,
+};
+use crate::gates::settings::ImageJob;
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::path::Path;
+
+/// The values `[gates.image] scanners` may hold.
+const TRIVY_SCANNERS: &[&str] = &["vuln", "secret", "misconfig", "license"];
+
+/// The image gate: Trivy over an image reference or tarball, or a given report.
+pub async fn gate(ctx: &Ctx, a: ImageJob) -> Result<GateReport> {
+    let kind = GateKind::Image;
+    if let Some(r) = &a.report {
+        let target = r.display().to_string();
+        return Ok(
+            match read_report(Tool::Trivy, r)
+                .and_then(|b| parse(&b).map_err(|e| invalid(Tool::Trivy, e, None)))
+            {
+                Ok(p) => ctx.evaluate(kind, target, p, vec![]),
+                Err(e) => ctx.error(kind, target, e, vec![]),
+            },
+        );
+    }
+    let cfg = &ctx.settings.image;
+    let source = image_source(a.image, a.input, "[gates.image]")?;
+    let scanners = cfg.scanners.clone();
+    if let Some(bad) = scanners
+        .iter()
+        .find(|s| !TRIVY_SCANNERS.contains(&s.as_str()))
+    {
+        return Err(Error::Usage(format!(
+            "[gates.image] scanners: `{bad}` is not one of {}",
+            TRIVY_SCANNERS.join(", ")
+        )));
+    }
+    let mut notes = Vec::new();
+    if !scanners.iter().any(|s| s == "vuln") {
+        notes.push(
+            "vulnerability scanning is off ([gates.image] scanners): CVEs were NOT checked".into(),
+        );
+    }
+    let target = source.describe();
+    let tool = match ctx.locate(Tool::Trivy) {
+        Ok(t) => t,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    let tmp = tempdir()?;
+    let report = tmp.path().join("trivy.json");
+    // Trivy reads `.trivyignore` and `trivy.yaml` from the working directory. Either can
+    // drop findings (an ignore list, a narrower severity) before shipwatch's allowlist
+    // sees them, so Trivy gets empty ones; accepting a finding takes an allowlist entry.
+    let no_ignores = tmp.path().join("empty.trivyignore");
+    let no_config = tmp.path().join("empty-trivy.yaml");
+    for p in [&no_ignores, &no_config] {
+        std::fs::write(p, "")
+            .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display())))?;
+    }
+    for name in [".trivyignore", ".trivyignore.yaml", "trivy.yaml"] {
+        if Path::new(name).exists() {
+            notes.push(format!(
+                "./{name} was not applied: shipwatch runs Trivy without it, so findings are accepted only through the allowlist (reason and expiry)"
+            ));
+        }
+    }
+    let set = narrowing_env(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
+    let inv = withhold_env(
+        Invocation::new(&tool),
+        set.iter().map(String::as_str),
+        ": findings are accepted only through the allowlist",
+        &mut notes,
+    );
+    let mut inv = inv
+        .args(["image", "--format", "json", "--output"])
+        .arg(&report)
+        .arg("--ignorefile")
+        .arg(&no_ignores)
+        .arg("--config")
+        .arg(&no_config)
+        .args([
+            "--exit-code",
+            &FINDINGS_EXIT.to_string(),
+            "--skip-check-update",
+        ])
+        // Trivy has its own 5-minute limit; make it ours so the two cannot disagree.
+        .args(["--timeout", &format!("{}s", ctx.timeout.as_secs().max(1))])
+        .args(["--scanners", &scanners.join(",")]);
+    let config_scanners: Vec<&str> = ["misconfig", "secret"]
+        .into_iter()
+        .filter(|s| scanners.iter().any(|x| x == s))
+        .collect();
+    if !config_scanners.is_empty() {
+        inv = inv.args(["--image-config-scanners", &config_scanners.join(",")]);
+    }
+    if let Some(dir) = &cfg.cache_dir {
+        inv = inv.arg("--cache-dir").arg(dir);
+    }
+    if let Some(repo) = &cfg.db_repository {
+        inv = inv.args(["--db-repository", repo]);
+    }
+    inv = match &source {
+        ImageSource::Tarball(p) => inv.arg("--input").arg(p),
+        ImageSource::Reference(r) => inv.arg(r),
+    };
+    let ran = match run_tool(
+        Tool::Trivy,
+        &inv,
+        ctx.timeout,
+        &[0, FINDINGS_EXIT],
+        Some(&report),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
+    };
+    let parsed = match parse(&ran.report) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(ctx.error(kind, target, invalid(Tool::Trivy, e, ran.tail()), notes));
+        }
+    };
+    if ran.code == FINDINGS_EXIT && parsed.findings.is_empty() && parsed.unjudged == 0 {
+        let e = ToolError {
+            message: format!(
+                "trivy signalled findings (exit {FINDINGS_EXIT}) but its report lists none; the report is incomplete or not this run's"
+            ),
+            stderr_tail: ran.tail(),
+        };
+        return Ok(ctx.error(kind, target, e, notes));
+    }
+    Ok(ctx.evaluate(kind, target, parsed, notes))
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
