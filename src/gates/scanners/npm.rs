@@ -112,7 +112,7 @@ struct Package {
 enum Via {
     Advisory(AdvisoryV2),
     /// Vulnerable only through another package, which has its own entry.
-    Transitive(#[allow(dead_code)] String),
+    Transitive(#[expect(dead_code, reason = "the name is only matched, never read")] String),
 }
 
 #[derive(Deserialize)]
