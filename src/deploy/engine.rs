@@ -118,325 +118,390 @@ pub async fn watch<C: Clock>(
     id: &str,
     opts: &WatchOptions,
 ) -> Result<Watched> {
-    let mut p = Poller {
-        clock,
-        sink,
-        failures: 0,
-        max_failures: opts.max_poll_failures.max(1),
-    };
-    let start = clock.elapsed();
-    let mut current = id.to_owned();
-    let mut in_rollback = false;
-    let mut deployment: Option<Deployment> = None;
-    let mut rollback: Option<Deployment> = None;
-    let mut target: Option<Target> = None;
-    let mut firing: Vec<String> = Vec::new();
-    let mut fired: Vec<(String, Option<String>)> = Vec::new();
-    let mut stop_requested = false;
-    // Only a stop CodeDeploy accepted from us; one it had already made itself is not ours.
-    let mut stopped_by_us = false;
-    let mut terminal_at: Option<Duration> = None;
-    let mut lifecycle_seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut target_id: Option<String> = None;
-    // When the end of the termination wait may come: from then on GetDeployment is
-    // read every `final_poll`.
-    let mut ending_from: Option<Duration> = None;
-    let mut last_status = String::new();
-    let mut last_green: Option<f64> = None;
-    let mut max_green = 0.0f64;
-    let mut last_emit = start;
-    let (mut next_target, mut next_alarm, mut next_deployment) = (start, start, start);
-    let mut last_deployment_read: Option<Duration> = None;
-
+    let mut w = Watch::new(clients, clock, sink, id, opts);
     loop {
         let now = clock.elapsed();
-        if now.saturating_sub(start) >= opts.timeout {
-            return Ok(finish(
-                Outcome::TimedOut,
-                deployment,
-                rollback,
-                fired,
-                stopped_by_us,
-                max_green,
-                target,
-                now - start,
-                id,
-            ));
+        if now.saturating_sub(w.start) >= opts.timeout {
+            return Ok(w.into_outcome(Outcome::TimedOut, now));
         }
-
-        // Alarms: only while the original deployment runs and we have not stopped it yet.
-        if !in_rollback && !stop_requested && !opts.alarms.is_empty() && now >= next_alarm {
-            next_alarm = now + opts.alarm_poll;
-            if let Some(alarms) = p
-                .read(
-                    "cloudwatch:DescribeAlarms",
-                    cloudwatch::describe_alarms(clients, &opts.alarms),
-                )
-                .await?
-            {
-                firing.clear();
-                for a in alarms.iter().filter(|a| a.state == "ALARM") {
-                    firing.push(a.name.clone());
-                    if !fired.iter().any(|(n, _)| n == &a.name) {
-                        fired.push((a.name.clone(), a.reason.clone()));
-                        p.emit(Event::AlarmFired {
-                            alarm: a.name.clone(),
-                            reason: a.reason.clone(),
-                        });
-                        last_emit = clock.elapsed();
-                    }
-                }
-            }
-        }
-
-        // The target carries traffic and lifecycle; GetDeployment is read when the target
-        // suggests a change, after a stop, and at least every `deployment_poll`.
-        let mut target_changed = false;
-        if now >= next_target {
-            next_target = now + opts.poll;
-            if !in_rollback
-                && let Some(t) = p
-                    .read(
-                        "codedeploy:GetDeploymentTarget",
-                        codedeploy::get_target(clients, &current, &mut target_id),
-                    )
-                    .await?
-                && let Some(t) = t
-            {
-                target_changed = target
-                    .as_ref()
-                    .map(|o| o.status != t.status)
-                    .unwrap_or(true);
-                for e in &t.lifecycle {
-                    if lifecycle_seen.get(&e.name) != Some(&e.status) && e.status != "Pending" {
-                        lifecycle_seen.insert(e.name.clone(), e.status.clone());
-                        p.emit(Event::Lifecycle {
-                            deployment_id: current.clone(),
-                            name: e.name.clone(),
-                            status: e.status.clone(),
-                        });
-                        last_emit = clock.elapsed();
-                    }
-                }
-                if let Some(g) = t.green_weight() {
-                    max_green = max_green.max(g);
-                    if last_green != Some(g) {
-                        last_green = Some(g);
-                        p.emit(Event::Traffic {
-                            deployment_id: current.clone(),
-                            green_percent: g,
-                        });
-                        last_emit = clock.elapsed();
-                    }
-                }
-                if ending_from.is_none() && t.traffic_done() {
-                    // The wait began at most one poll ago.
-                    let wait = opts.termination_wait.unwrap_or_default();
-                    ending_from = Some((now + wait).saturating_sub(opts.poll));
-                }
-                target = Some(t);
-            }
-        }
-        let target_busy = target
-            .as_ref()
-            .map(|t| t.status == "InProgress" || t.status == "Pending")
-            .unwrap_or(false);
-        let due = deployment_due(
-            near_end(in_rollback, stop_requested, ending_from, now),
-            next_deployment,
-            last_deployment_read,
-            opts.final_poll,
-        );
-        if (now >= due || target_changed || !target_busy)
-            && let Some(d) = p
-                .read(
-                    "codedeploy:GetDeployment",
-                    codedeploy::get_deployment(clients, &current),
-                )
-                .await?
-        {
-            next_deployment = now + opts.deployment_poll;
-            last_deployment_read = Some(now);
-            let status = d.status.to_string();
-            if status != last_status {
-                last_status = status.clone();
-                p.emit(Event::Status {
-                    deployment_id: current.clone(),
-                    status,
-                });
-                last_emit = clock.elapsed();
-            }
-            if in_rollback {
-                rollback = Some(d);
-            } else {
-                if d.status.is_terminal() && terminal_at.is_none() {
-                    terminal_at = Some(now);
-                }
-                deployment = Some(d);
-            }
-        }
-
-        let decision = match (in_rollback, &deployment, &rollback) {
-            (true, _, Some(rb)) => decide_rollback(rb),
-            (false, Some(d), _) => decide_main(&Main {
-                deployment: d,
-                firing: &firing,
-                stop_on_alarm: opts.stop_on_alarm,
-                stop_requested,
-                expect_rollback: opts.expect_rollback || stop_requested,
-                terminal_for: terminal_at
-                    .map(|t| now.saturating_sub(t))
-                    .unwrap_or_default(),
-                rollback_grace: opts.rollback_grace,
-            }),
-            _ => Decision::Wait,
-        };
-        match decision {
-            Decision::Finish(o) => {
-                return Ok(finish(
-                    o,
-                    deployment,
-                    rollback,
-                    fired,
-                    stopped_by_us,
-                    max_green,
-                    target,
-                    clock.elapsed() - start,
-                    id,
-                ));
-            }
+        w.poll_alarms(now).await?;
+        let target_changed = w.poll_target(now).await?;
+        w.poll_deployment(now, target_changed).await?;
+        match w.decide(now) {
+            Decision::Finish(o) => return Ok(w.into_outcome(o, clock.elapsed())),
             Decision::StopForAlarm(names) => {
-                let why = format!("alarm {} in ALARM", names.join(", "));
-                match codedeploy::stop(clients, &current, true).await? {
-                    codedeploy::StopOutcome::Requested { .. } => {
-                        stop_requested = true;
-                        stopped_by_us = true;
-                        p.emit(Event::StopRequested {
-                            deployment_id: current.clone(),
-                            rollback: true,
-                            why,
-                        });
-                    }
-                    // It ended on its own in the meantime; the next poll shows how.
-                    codedeploy::StopOutcome::AlreadyCompleted(_) => stop_requested = true,
-                }
-                last_emit = clock.elapsed();
-                next_deployment = clock.elapsed();
+                w.stop_for_alarm(&names).await?;
                 continue;
             }
             Decision::FollowRollback(rid) => {
-                p.emit(Event::RollbackStarted {
-                    deployment_id: current.clone(),
-                    rollback_id: rid.clone(),
-                });
-                last_emit = clock.elapsed();
-                current = rid;
-                in_rollback = true;
-                last_status.clear();
-                last_deployment_read = None;
+                w.follow_rollback(rid);
                 continue;
             }
             Decision::Wait => {}
         }
-
         let now = clock.elapsed();
-        if now.saturating_sub(last_emit) >= opts.tick {
-            p.emit(Event::Tick {
-                deployment_id: current.clone(),
-                status: last_status.clone(),
-                green_percent: last_green,
-                lifecycle: target
-                    .as_ref()
-                    .and_then(|t| t.current_event())
-                    .map(|e| format!("{} {}", e.name, e.status)),
-                elapsed: now - start,
-            });
-            last_emit = now;
+        w.tick(now);
+        clock.sleep(w.nap(now)).await;
+    }
+}
+
+/// What the watch loop knows between polls: the deployment being followed, what was
+/// last seen of it and when each read is next due.
+struct Watch<'a, C: Clock> {
+    p: Poller<'a, C>,
+    clients: &'a Clients,
+    opts: &'a WatchOptions,
+    /// The deployment the watch was asked for.
+    id: &'a str,
+    start: Duration,
+    /// The deployment being polled: `id`, or its rollback once that is followed.
+    current: String,
+    in_rollback: bool,
+    deployment: Option<Deployment>,
+    rollback: Option<Deployment>,
+    target: Option<Target>,
+    target_id: Option<String>,
+    /// Watched alarms in ALARM at the last alarm poll.
+    firing: Vec<String>,
+    fired: Vec<(String, Option<String>)>,
+    stop_requested: bool,
+    // Only a stop CodeDeploy accepted from us; one it had already made itself is not ours.
+    stopped_by_us: bool,
+    /// When the original deployment was first seen terminal.
+    terminal_at: Option<Duration>,
+    lifecycle_seen: BTreeMap<String, String>,
+    // When the end of the termination wait may come: from then on GetDeployment is
+    // read every `final_poll`.
+    ending_from: Option<Duration>,
+    last_status: String,
+    last_green: Option<f64>,
+    max_green: f64,
+    last_emit: Duration,
+    next_target: Duration,
+    next_alarm: Duration,
+    next_deployment: Duration,
+    last_deployment_read: Option<Duration>,
+}
+
+impl<'a, C: Clock> Watch<'a, C> {
+    /// A watch of `id` starting now, with every read due at once.
+    fn new(
+        clients: &'a Clients,
+        clock: &'a C,
+        sink: &'a mut dyn Sink,
+        id: &'a str,
+        opts: &'a WatchOptions,
+    ) -> Self {
+        let start = clock.elapsed();
+        Watch {
+            p: Poller {
+                clock,
+                sink,
+                failures: 0,
+                max_failures: opts.max_poll_failures.max(1),
+            },
+            clients,
+            opts,
+            id,
+            start,
+            current: id.to_owned(),
+            in_rollback: false,
+            deployment: None,
+            rollback: None,
+            target: None,
+            target_id: None,
+            firing: Vec::new(),
+            fired: Vec::new(),
+            stop_requested: false,
+            stopped_by_us: false,
+            terminal_at: None,
+            lifecycle_seen: BTreeMap::new(),
+            ending_from: None,
+            last_status: String::new(),
+            last_green: None,
+            max_green: 0.0,
+            last_emit: start,
+            next_target: start,
+            next_alarm: start,
+            next_deployment: start,
+            last_deployment_read: None,
         }
-        let mut wake = next_target.min(deployment_due(
-            near_end(in_rollback, stop_requested, ending_from, now),
-            next_deployment,
-            last_deployment_read,
-            opts.final_poll,
-        ));
-        if let Some(from) = ending_from
+    }
+
+    /// Emits `e` and notes the time, which postpones the next `Tick`.
+    fn emit(&mut self, e: Event) {
+        self.p.emit(e);
+        self.last_emit = self.p.clock.elapsed();
+    }
+
+    /// Whether the alarms are polled: only while the original deployment runs and we
+    /// have not stopped it yet.
+    fn watching_alarms(&self) -> bool {
+        !self.in_rollback && !self.stop_requested && !self.opts.alarms.is_empty()
+    }
+
+    /// Reads the watched alarms when due; records and reports those newly in ALARM.
+    async fn poll_alarms(&mut self, now: Duration) -> Result<()> {
+        if !self.watching_alarms() || now < self.next_alarm {
+            return Ok(());
+        }
+        self.next_alarm = now + self.opts.alarm_poll;
+        let Some(alarms) = self
+            .p
+            .read(
+                "cloudwatch:DescribeAlarms",
+                cloudwatch::describe_alarms(self.clients, &self.opts.alarms),
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+        self.firing.clear();
+        for a in alarms.iter().filter(|a| a.state == "ALARM") {
+            self.firing.push(a.name.clone());
+            if !self.fired.iter().any(|(n, _)| n == &a.name) {
+                self.fired.push((a.name.clone(), a.reason.clone()));
+                self.emit(Event::AlarmFired {
+                    alarm: a.name.clone(),
+                    reason: a.reason.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the ECS target when due (not during a rollback); reports lifecycle and
+    /// traffic changes. Returns whether the target's status changed.
+    async fn poll_target(&mut self, now: Duration) -> Result<bool> {
+        if now < self.next_target {
+            return Ok(false);
+        }
+        self.next_target = now + self.opts.poll;
+        if self.in_rollback {
+            return Ok(false);
+        }
+        let Some(Some(t)) = self
+            .p
+            .read(
+                "codedeploy:GetDeploymentTarget",
+                codedeploy::get_target(self.clients, &self.current, &mut self.target_id),
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        let changed = self
+            .target
+            .as_ref()
+            .map(|o| o.status != t.status)
+            .unwrap_or(true);
+        for e in &t.lifecycle {
+            if self.lifecycle_seen.get(&e.name) != Some(&e.status) && e.status != "Pending" {
+                self.lifecycle_seen.insert(e.name.clone(), e.status.clone());
+                self.emit(Event::Lifecycle {
+                    deployment_id: self.current.clone(),
+                    name: e.name.clone(),
+                    status: e.status.clone(),
+                });
+            }
+        }
+        if let Some(g) = t.green_weight() {
+            self.max_green = self.max_green.max(g);
+            if self.last_green != Some(g) {
+                self.last_green = Some(g);
+                self.emit(Event::Traffic {
+                    deployment_id: self.current.clone(),
+                    green_percent: g,
+                });
+            }
+        }
+        if self.ending_from.is_none() && t.traffic_done() {
+            // The wait began at most one poll ago.
+            let wait = self.opts.termination_wait.unwrap_or_default();
+            self.ending_from = Some((now + wait).saturating_sub(self.opts.poll));
+        }
+        self.target = Some(t);
+        Ok(changed)
+    }
+
+    /// Reads the followed deployment when due, when the target changed or is no longer
+    /// busy; reports status changes.
+    async fn poll_deployment(&mut self, now: Duration, target_changed: bool) -> Result<()> {
+        let target_busy = self
+            .target
+            .as_ref()
+            .map(|t| t.status == "InProgress" || t.status == "Pending")
+            .unwrap_or(false);
+        // The target carries traffic and lifecycle; GetDeployment is read when the target
+        // suggests a change, after a stop, and at least every `deployment_poll`.
+        if now < self.deployment_due(now) && !target_changed && target_busy {
+            return Ok(());
+        }
+        let Some(d) = self
+            .p
+            .read(
+                "codedeploy:GetDeployment",
+                codedeploy::get_deployment(self.clients, &self.current),
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+        self.next_deployment = now + self.opts.deployment_poll;
+        self.last_deployment_read = Some(now);
+        let status = d.status.to_string();
+        if status != self.last_status {
+            self.last_status = status.clone();
+            self.emit(Event::Status {
+                deployment_id: self.current.clone(),
+                status,
+            });
+        }
+        if self.in_rollback {
+            self.rollback = Some(d);
+        } else {
+            if d.status.is_terminal() && self.terminal_at.is_none() {
+                self.terminal_at = Some(now);
+            }
+            self.deployment = Some(d);
+        }
+        Ok(())
+    }
+
+    /// What to do next, from what has been seen so far (see `decide`).
+    fn decide(&self, now: Duration) -> Decision {
+        match (self.in_rollback, &self.deployment, &self.rollback) {
+            (true, _, Some(rb)) => decide_rollback(rb),
+            (false, Some(d), _) => decide_main(&Main {
+                deployment: d,
+                firing: &self.firing,
+                stop_on_alarm: self.opts.stop_on_alarm,
+                stop_requested: self.stop_requested,
+                expect_rollback: self.opts.expect_rollback || self.stop_requested,
+                terminal_for: self
+                    .terminal_at
+                    .map(|t| now.saturating_sub(t))
+                    .unwrap_or_default(),
+                rollback_grace: self.opts.rollback_grace,
+            }),
+            _ => Decision::Wait,
+        }
+    }
+
+    /// Stops the deployment with rollback because the alarms `names` fire; GetDeployment
+    /// is read again at once.
+    async fn stop_for_alarm(&mut self, names: &[String]) -> Result<()> {
+        let why = format!("alarm {} in ALARM", names.join(", "));
+        match codedeploy::stop(self.clients, &self.current, true).await? {
+            codedeploy::StopOutcome::Requested { .. } => {
+                self.stop_requested = true;
+                self.stopped_by_us = true;
+                self.p.emit(Event::StopRequested {
+                    deployment_id: self.current.clone(),
+                    rollback: true,
+                    why,
+                });
+            }
+            // It ended on its own in the meantime; the next poll shows how.
+            codedeploy::StopOutcome::AlreadyCompleted(_) => self.stop_requested = true,
+        }
+        self.last_emit = self.p.clock.elapsed();
+        self.next_deployment = self.p.clock.elapsed();
+        Ok(())
+    }
+
+    /// Follows rollback deployment `rid` from now on instead of the original one.
+    fn follow_rollback(&mut self, rid: String) {
+        self.emit(Event::RollbackStarted {
+            deployment_id: self.current.clone(),
+            rollback_id: rid.clone(),
+        });
+        self.current = rid;
+        self.in_rollback = true;
+        self.last_status.clear();
+        self.last_deployment_read = None;
+    }
+
+    /// Emits a `Tick` heartbeat when nothing was emitted for `tick`.
+    fn tick(&mut self, now: Duration) {
+        if now.saturating_sub(self.last_emit) < self.opts.tick {
+            return;
+        }
+        self.p.emit(Event::Tick {
+            deployment_id: self.current.clone(),
+            status: self.last_status.clone(),
+            green_percent: self.last_green,
+            lifecycle: self
+                .target
+                .as_ref()
+                .and_then(|t| t.current_event())
+                .map(|e| format!("{} {}", e.name, e.status)),
+            elapsed: now - self.start,
+        });
+        self.last_emit = now;
+    }
+
+    /// How long to sleep: until the next read is due, at least 50 ms, at most a tick.
+    fn nap(&self, now: Duration) -> Duration {
+        let mut wake = self.next_target.min(self.deployment_due(now));
+        if let Some(from) = self.ending_from
             && from > now
         {
             wake = wake.min(from);
         }
-        if !in_rollback && !stop_requested && !opts.alarms.is_empty() {
-            wake = wake.min(next_alarm);
+        if self.watching_alarms() {
+            wake = wake.min(self.next_alarm);
         }
-        let nap = wake
-            .saturating_sub(now)
+        wake.saturating_sub(now)
             .max(Duration::from_millis(50))
-            .min(opts.tick);
-        clock.sleep(nap).await;
+            .min(self.opts.tick)
     }
-}
 
-/// The end is near: a rollback or a stop is being followed, or the termination wait may
-/// be over.
-fn near_end(
-    in_rollback: bool,
-    stop_requested: bool,
-    ending_from: Option<Duration>,
-    now: Duration,
-) -> bool {
-    in_rollback || stop_requested || ending_from.is_some_and(|from| now >= from)
-}
-
-/// When GetDeployment is next due: every `final_poll` once the end is near, else at the
-/// regular schedule.
-fn deployment_due(
-    ending: bool,
-    next_deployment: Duration,
-    last_read: Option<Duration>,
-    final_poll: Duration,
-) -> Duration {
-    if ending {
-        last_read.map_or(Duration::ZERO, |t| t + final_poll)
-    } else {
-        next_deployment
+    /// The end is near: a rollback or a stop is being followed, or the termination wait
+    /// may be over.
+    fn near_end(&self, now: Duration) -> bool {
+        self.in_rollback || self.stop_requested || self.ending_from.is_some_and(|from| now >= from)
     }
-}
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    outcome: Outcome,
-    deployment: Option<Deployment>,
-    rollback: Option<Deployment>,
-    fired: Vec<(String, Option<String>)>,
-    stopped_by_us: bool,
-    max_green: f64,
-    last_target: Option<Target>,
-    elapsed: Duration,
-    id: &str,
-) -> Watched {
-    let deployment = deployment.unwrap_or_else(|| Deployment {
-        id: id.to_owned(),
-        status: crate::aws::model::DeploymentStatus::Unknown("unknown".into()),
-        application: String::new(),
-        group: String::new(),
-        config_name: None,
-        description: None,
-        creator: None,
-        error_code: None,
-        error_message: None,
-        rollback: Default::default(),
-        create_time: None,
-        start_time: None,
-        complete_time: None,
-    });
-    Watched {
-        outcome,
-        deployment,
-        rollback,
-        fired,
-        stopped_by_us,
-        max_green,
-        last_target,
-        elapsed,
+    /// When GetDeployment is next due: every `final_poll` once the end is near, else at
+    /// the regular schedule.
+    fn deployment_due(&self, now: Duration) -> Duration {
+        if self.near_end(now) {
+            self.last_deployment_read
+                .map_or(Duration::ZERO, |t| t + self.opts.final_poll)
+        } else {
+            self.next_deployment
+        }
+    }
+
+    /// How the watch ended with `outcome` at `now`, for the summary and the report.
+    fn into_outcome(self, outcome: Outcome, now: Duration) -> Watched {
+        let id = self.id;
+        let deployment = self.deployment.unwrap_or_else(|| Deployment {
+            id: id.to_owned(),
+            status: crate::aws::model::DeploymentStatus::Unknown("unknown".into()),
+            application: String::new(),
+            group: String::new(),
+            config_name: None,
+            description: None,
+            creator: None,
+            error_code: None,
+            error_message: None,
+            rollback: Default::default(),
+            create_time: None,
+            start_time: None,
+            complete_time: None,
+        });
+        Watched {
+            outcome,
+            deployment,
+            rollback: self.rollback,
+            fired: self.fired,
+            stopped_by_us: self.stopped_by_us,
+            max_green: self.max_green,
+            last_target: self.target,
+            elapsed: now - self.start,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ pub mod render;
 pub mod state;
 
 use crate::aws::codedeploy::{description, sha_of};
-use crate::aws::model::{Deployment, DeploymentGroup};
+use crate::aws::model::{Deployment, DeploymentGroup, Service, TaskDefinition};
 use crate::aws::{Clients, cloudwatch, codedeploy, ecs};
 use crate::error::{Error, Result};
 use crate::exit;
@@ -24,7 +24,7 @@ use events::{Event, Sink};
 use release::ServiceTarget;
 use state::State;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -279,20 +279,85 @@ pub async fn with_signals<T>(
 /// Preflight, registration, creation and the watch of one deployment; the first
 /// mutating call comes after every check. Returns how the watch ended.
 pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<Finished> {
+    let pf = preflight(c, s).await?;
+    let mut sink = progress::reporter(s.watch.json, pf.opts.tick);
+    let (id, td_arn) = create_or_attach(c, s, &pf, sink.as_mut(), shared).await?;
+    // Attached to a running deployment: nothing has written the state file yet.
+    if shared.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+        let st = pf.state(c, s, &id, &td_arn, "InProgress");
+        save_state(shared, st, &s.state_file)?;
+    }
+
+    let mut keeper = StateKeeper {
+        shared: shared.clone(),
+    };
+    let clock = clock::RealClock::new();
+    let watched = {
+        let mut fan = progress::Fan(vec![sink.as_mut(), &mut keeper]);
+        let w = engine::watch(c, &clock, &mut fan, &id, &pf.opts).await?;
+        fan.finish();
+        w
+    };
+    Ok(Finished {
+        watched,
+        previous_task_definition: Some(pf.service.task_definition.clone()),
+    })
+}
+
+/// What preflight established before anything is changed.
+struct Preflight {
+    /// The release's sha; `None` for a task definition given by ARN.
+    sha: Option<String>,
+    service: Service,
+    opts: WatchOptions,
+    revision: Revision,
+}
+
+/// What is deployed: a release still to be registered, or an existing task definition.
+enum Revision {
+    Release(Box<release::Release>),
+    Given(TaskDefinition),
+}
+
+impl Preflight {
+    /// The state file's content for deployment `id` of `task_definition`.
+    fn state(
+        &self,
+        c: &Clients,
+        s: &DeploySettings,
+        id: &str,
+        task_definition: &str,
+        status: &str,
+    ) -> State {
+        State {
+            deployment_id: id.to_owned(),
+            rollback_deployment_id: None,
+            sha: self.sha.clone(),
+            application: s.application.clone(),
+            deployment_group: s.group.clone(),
+            cluster: s.target.cluster.clone(),
+            service: s.target.service.clone(),
+            region: c.region.clone(),
+            task_definition: task_definition.to_owned(),
+            previous_task_definition: None,
+            started_at: chrono::Utc::now(),
+            status: status.to_owned(),
+        }
+    }
+}
+
+/// Preflight: reads only. Checks the group and the service, resolves the watch options
+/// and finds the release's image or the given task definition.
+async fn preflight(c: &Clients, s: &DeploySettings) -> Result<Preflight> {
     let target = &s.target;
-    let app = &s.application;
-    let group_name = &s.group;
-    let config_name = &s.deployment_config;
     let sha = match &s.deployable {
         Deployable::TaskDefinition(_) => None,
         Deployable::Release(r) => Some(release::resolve_sha(r.sha.clone())?),
     };
-
-    // Preflight: reads only.
-    let group = codedeploy::get_group(c, app, group_name).await?;
+    let group = codedeploy::get_group(c, &s.application, &s.group).await?;
     let service = ecs::describe_service(c, &target.cluster, &target.service).await?;
     check_group(&group, target, &service.controller)?;
-    let routing = codedeploy::get_config(c, config_name).await?;
+    let routing = codedeploy::get_config(c, &s.deployment_config).await?;
     let mut opts = s.watch.options(&group);
     if s.watch.timeout.is_none() {
         opts.timeout = decide::default_timeout(
@@ -301,15 +366,12 @@ pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<
             group.termination_wait_minutes,
         );
     }
-    let release = match (&sha, &s.deployable) {
-        (Some(sha), Deployable::Release(r)) => {
+    let revision = match (&s.deployable, &sha) {
+        (Deployable::Release(r), Some(sha)) => {
             let input = r.input(sha.clone(), target.clone(), c.region.clone());
-            Some(release::prepare(c, &input).await?)
+            Revision::Release(Box::new(release::prepare(c, &input).await?))
         }
-        _ => None,
-    };
-    let given_td = match &s.deployable {
-        Deployable::TaskDefinition(arn) => Some(
+        (Deployable::TaskDefinition(arn), _) => Revision::Given(
             ecs::describe_task_definition(c, arn)
                 .await?
                 .ok_or_else(|| {
@@ -319,154 +381,139 @@ pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<
                     ))
                 })?,
         ),
-        Deployable::Release(_) => None,
+        (Deployable::Release(_), None) => unreachable!("a release always has a sha"),
     };
-    let mut sink_box = progress::reporter(s.watch.json, opts.tick);
-    let state_path = s.state_file.clone();
-    let mut keeper = StateKeeper {
-        shared: shared.clone(),
-    };
+    Ok(Preflight {
+        sha,
+        service,
+        opts,
+        revision,
+    })
+}
 
-    let (id, td_arn) = match check_active(c, app, group_name, sha.as_deref()).await? {
-        Active::Attach(d) => {
-            sink_box.emit(
-                Duration::ZERO,
-                &Event::Attached {
-                    deployment_id: d.id.clone(),
-                },
-            );
-            (d.id, String::new())
-        }
-        Active::None => {
-            check_alarms(c, &opts.alarms).await?;
-            // First mutating call from here on.
-            let td = match (&release, given_td) {
-                (Some(r), _) => {
-                    let (td, reused) = release::register_release(c, r).await?;
-                    sink_box.emit(
-                        Duration::ZERO,
-                        &Event::TaskDefinition {
-                            arn: td.arn.clone(),
-                            reused,
-                        },
-                    );
-                    td
-                }
-                (None, Some(td)) => td,
-                (None, None) => unreachable!("clap requires --sha or --task-definition"),
+/// Attaches to the group's running deployment of the same sha, or creates one. Returns
+/// the deployment id and the task definition ARN (empty when attached at once).
+async fn create_or_attach(
+    c: &Clients,
+    s: &DeploySettings,
+    pf: &Preflight,
+    sink: &mut dyn Sink,
+    shared: &Shared,
+) -> Result<(String, String)> {
+    match check_active(c, &s.application, &s.group, pf.sha.as_deref()).await? {
+        Active::Attach(d) => Ok((attached(sink, *d), String::new())),
+        Active::None => create(c, s, pf, sink, shared).await,
+    }
+}
+
+/// Checks the alarms, registers the revision and creates the deployment; the state file
+/// is written as soon as the deployment exists.
+async fn create(
+    c: &Clients,
+    s: &DeploySettings,
+    pf: &Preflight,
+    sink: &mut dyn Sink,
+    shared: &Shared,
+) -> Result<(String, String)> {
+    check_alarms(c, &pf.opts.alarms).await?;
+    // First mutating call from here on.
+    let td_arn = register(c, &pf.revision, sink).await?;
+    let platform = s
+        .platform_version
+        .clone()
+        .or(pf.service.platform_version.clone());
+    let spec = appspec::build(&appspec::AppSpecInput {
+        task_definition_arn: &td_arn,
+        container: &s.target.container,
+        port: s.target.port,
+        platform_version: platform.as_deref(),
+        network: pf.service.network.as_ref(),
+        hooks: &s.hooks,
+    });
+    let desc = description(
+        pf.sha.as_deref(),
+        &td_arn,
+        s.build_url.as_deref(),
+        s.hotfix
+            .as_ref()
+            .map(|h| (h.user.as_str(), h.reason.as_str())),
+    );
+    let created = codedeploy::create_deployment(
+        c,
+        &codedeploy::NewDeployment {
+            application: &s.application,
+            group: &s.group,
+            config: Some(&s.deployment_config),
+            description: &desc,
+            appspec: &spec.to_string(),
+        },
+    )
+    .await?;
+    match created {
+        codedeploy::CreateOutcome::Created(id) => {
+            let st = State {
+                previous_task_definition: Some(pf.service.task_definition.clone()),
+                ..pf.state(c, s, &id, &td_arn, "Created")
             };
-            let network = service.network.clone();
-            let platform = s
-                .platform_version
-                .clone()
-                .or(service.platform_version.clone());
-            let spec = appspec::build(&appspec::AppSpecInput {
-                task_definition_arn: &td.arn,
-                container: &target.container,
-                port: target.port,
-                platform_version: platform.as_deref(),
-                network: network.as_ref(),
-                hooks: &s.hooks,
-            });
-            let desc = description(
-                sha.as_deref(),
-                &td.arn,
-                s.build_url.as_deref(),
-                s.hotfix
-                    .as_ref()
-                    .map(|h| (h.user.as_str(), h.reason.as_str())),
-            );
-            let created = codedeploy::create_deployment(
-                c,
-                &codedeploy::NewDeployment {
-                    application: app,
-                    group: group_name,
-                    config: Some(config_name),
-                    description: &desc,
-                    appspec: &spec.to_string(),
+            save_state(shared, st, &s.state_file)?;
+            sink.emit(
+                Duration::ZERO,
+                &Event::Created {
+                    deployment_id: id.clone(),
+                    config: s.deployment_config.clone(),
+                    task_definition: td_arn.clone(),
                 },
-            )
-            .await?;
-            match created {
-                codedeploy::CreateOutcome::Created(id) => {
-                    let st = State {
-                        deployment_id: id.clone(),
-                        rollback_deployment_id: None,
-                        sha: sha.clone(),
-                        application: app.clone(),
-                        deployment_group: group_name.clone(),
-                        cluster: target.cluster.clone(),
-                        service: target.service.clone(),
-                        region: c.region.clone(),
-                        task_definition: td.arn.clone(),
-                        previous_task_definition: Some(service.task_definition.clone()),
-                        started_at: chrono::Utc::now(),
-                        status: "Created".into(),
-                    };
-                    st.save(&state_path)?;
-                    *shared.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some((st, state_path.clone()));
-                    sink_box.emit(
-                        Duration::ZERO,
-                        &Event::Created {
-                            deployment_id: id.clone(),
-                            config: config_name.clone(),
-                            task_definition: td.arn.clone(),
-                        },
-                    );
-                    (id, td.arn)
-                }
-                // Another pipeline won the race between our check and our create.
-                codedeploy::CreateOutcome::LimitExceeded(msg) => {
-                    match check_active(c, app, group_name, sha.as_deref()).await? {
-                        Active::Attach(d) => {
-                            sink_box.emit(
-                                Duration::ZERO,
-                                &Event::Attached {
-                                    deployment_id: d.id.clone(),
-                                },
-                            );
-                            (d.id, td.arn)
-                        }
-                        Active::None => {
-                            return Err(Error::Precondition(format!(
-                                "CodeDeploy refused a second deployment in group {group_name}: {msg}"
-                            )));
-                        }
-                    }
-                }
+            );
+            Ok((id, td_arn))
+        }
+        // Another pipeline won the race between our check and our create.
+        codedeploy::CreateOutcome::LimitExceeded(msg) => {
+            match check_active(c, &s.application, &s.group, pf.sha.as_deref()).await? {
+                Active::Attach(d) => Ok((attached(sink, *d), td_arn)),
+                Active::None => Err(Error::Precondition(format!(
+                    "CodeDeploy refused a second deployment in group {}: {msg}",
+                    s.group
+                ))),
             }
         }
-    };
-    if shared.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-        let st = State {
-            deployment_id: id.clone(),
-            sha: sha.clone(),
-            application: app.clone(),
-            deployment_group: group_name.clone(),
-            cluster: target.cluster.clone(),
-            service: target.service.clone(),
-            region: c.region.clone(),
-            task_definition: td_arn.clone(),
-            started_at: chrono::Utc::now(),
-            status: "InProgress".into(),
-            ..Default::default()
-        };
-        st.save(&state_path)?;
-        *shared.lock().unwrap_or_else(|p| p.into_inner()) = Some((st, state_path.clone()));
     }
+}
 
-    let clock = clock::RealClock::new();
-    let watched = {
-        let mut fan = progress::Fan(vec![sink_box.as_mut(), &mut keeper]);
-        let w = engine::watch(c, &clock, &mut fan, &id, &opts).await?;
-        fan.finish();
-        w
-    };
-    Ok(Finished {
-        watched,
-        previous_task_definition: Some(service.task_definition.clone()),
-    })
+/// Registers a release's task definition (or reuses an identical one) and reports it;
+/// a given task definition is used as is. Returns its ARN.
+async fn register(c: &Clients, revision: &Revision, sink: &mut dyn Sink) -> Result<String> {
+    match revision {
+        Revision::Release(r) => {
+            let (td, reused) = release::register_release(c, r).await?;
+            sink.emit(
+                Duration::ZERO,
+                &Event::TaskDefinition {
+                    arn: td.arn.clone(),
+                    reused,
+                },
+            );
+            Ok(td.arn)
+        }
+        Revision::Given(td) => Ok(td.arn.clone()),
+    }
+}
+
+/// Reports that the watch follows `d`, which was already running; returns its id.
+fn attached(sink: &mut dyn Sink, d: Deployment) -> String {
+    sink.emit(
+        Duration::ZERO,
+        &Event::Attached {
+            deployment_id: d.id.clone(),
+        },
+    );
+    d.id
+}
+
+/// Writes the state file and hands it to the signal handler and the `StateKeeper`.
+fn save_state(shared: &Shared, st: State, path: &Path) -> Result<()> {
+    st.save(path)?;
+    *shared.lock().unwrap_or_else(|p| p.into_inner()) = Some((st, path.to_path_buf()));
+    Ok(())
 }
 
 /// The closing lines: what happened, why, and what to do next.
