@@ -1,4 +1,4 @@
-// Offline check of a declarative Jenkinsfile, run by tests/jenkinsfile.rs:
+// Offline check of a declarative Jenkinsfile, run by tests/e2e/jenkinsfile.rs:
 //   groovy tests/jenkins/DeclarativeCheck.groovy Jenkinsfile
 // 1. Parses it with the Groovy that Jenkins uses (2.4) up to Phases.CONVERSION, so
 //    syntax errors fail without resolving plugin classes or shared libraries.

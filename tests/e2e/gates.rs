@@ -5,17 +5,14 @@
 //! failure modes a real tool cannot be made to show on demand.
 //!
 //! The scanners come from `scripts/setup.sh` (.tools/bin); a missing one fails the test
-//! with a message saying so. Exit codes are asserted against the documented numbers.
+//! with a message saying so. Exit codes are compared with the constants of src/exit.rs.
 
 use std::hash::{BuildHasher, RandomState};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const OK: i32 = 0;
-const USAGE: i32 = 2;
-const GATE_FAILED: i32 = 7;
-const TOOL_FAILED: i32 = 8;
+use crate::exit::{GATE_FAILED, OK, TOOL_FAILED, USAGE};
 
 fn tools_bin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -865,7 +862,7 @@ fn image_gate_never_reports_zero_vulnerabilities_without_a_database() {
             ws.rule_ids("image")
                 .contains(&"aws-access-key-id".to_owned())
         ),
-        _ => panic!("expected 7 or 8\n{}", run.all()),
+        _ => panic!("expected {GATE_FAILED} or {TOOL_FAILED}\n{}", run.all()),
     }
     assert!(!format!("{}{}", run.all(), ws.all_outputs()).contains(&key));
 }
@@ -1271,7 +1268,7 @@ fn gate_all_runs_every_gate_and_exits_with_the_most_severe_outcome() {
         assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
     }
     assert!(
-        run.stderr.contains("terrafrom") && run.stderr.contains("(exit 2)"),
+        run.stderr.contains("terrafrom") && run.stderr.contains(&format!("(exit {USAGE})")),
         "{}",
         run.stderr
     );
@@ -1279,7 +1276,11 @@ fn gate_all_runs_every_gate_and_exits_with_the_most_severe_outcome() {
     ws.write("pipeline/shipwatch.toml", &config(false));
     let run = ws.run(&["gate", "all"]);
     run.expect(TOOL_FAILED);
-    assert!(run.stderr.contains("(exit 8)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("(exit {TOOL_FAILED})")),
+        "{}",
+        run.stderr
+    );
     assert_eq!(ws.findings("secrets")["status"], "failed");
 }
 

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::exit;
+
 const STAGES: [&str; 11] = [
     "Secret Scan",
     "Type Check + Lint",
@@ -523,12 +525,15 @@ fn sample_config_loads_and_validates_for_each_environment() {
         // needs; a config problem would stop earlier with kind `config` or `usage`.
         assert_eq!(
             deploy_error_kind(env),
-            (Some(9), "aws".to_owned()),
+            (Some(exit::AWS_ERROR), "aws".to_owned()),
             "environment {env}"
         );
     }
     // The same probe does tell the difference.
-    assert_eq!(deploy_error_kind("qa"), (Some(2), "config".to_owned()));
+    assert_eq!(
+        deploy_error_kind("qa"),
+        (Some(exit::USAGE), "config".to_owned())
+    );
 }
 
 /// `section.key` for one environment: the environment's table, else the top level.
@@ -717,14 +722,15 @@ fn terraform_passes_the_iac_gate() {
         .output()
         .expect("run shipwatch");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    if out.status.code() == Some(8) {
+    if out.status.code() == Some(exit::TOOL_FAILED) {
         panic!(
-            "checkov is missing or broken (exit 8); scripts/setup.sh installs it into .tools/bin\n{stdout}"
+            "checkov is missing or broken (exit {}); scripts/setup.sh installs it into .tools/bin\n{stdout}",
+            exit::TOOL_FAILED
         );
     }
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(exit::OK),
         "gate iac failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -739,4 +745,14 @@ fn terraform_passes_the_iac_gate() {
         out_dir.path().join("iac.junit.xml").is_file(),
         "JUnit for junit"
     );
+}
+
+/// The Jenkinsfile maps exit codes to build results by number; `--help` shows the
+/// table those numbers come from, so someone editing the pipeline can look them up.
+#[test]
+fn help_lists_every_exit_code() {
+    let out = shipwatch().arg("--help").output().expect("run shipwatch");
+    assert_eq!(out.status.code(), Some(exit::OK));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&exit::help_text()), "{stdout}");
 }

@@ -3,13 +3,12 @@
 //! rebuilt after the fact by `shipwatch report <id>`; and `--logs-file` on its own.
 //! The emulator is a child process killed on drop, also when a test fails.
 
-mod support;
-
+use crate::exit;
+use crate::support::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use support::*;
 
 const LIMIT: Duration = Duration::from_secs(240);
 
@@ -31,7 +30,7 @@ fn bad_release(scenario: &str) -> Outcome {
     let out = run(c, LIMIT);
     let code = out.status.code();
     assert!(
-        code == Some(3) || code == Some(4),
+        code == Some(exit::ROLLED_BACK) || code == Some(exit::FAILED),
         "{scenario}: {}",
         text(&out)
     );
@@ -53,7 +52,7 @@ fn report(o: &Outcome, id: &str, dir: &Path, extra: &[&str]) -> (Value, String) 
     let mut c = o.aws.shipwatch(&o.cfg);
     c.args(["report", id, "--out-dir"]).arg(dir).args(extra);
     let out = run(c, LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
     read_report(dir)
 }
 
@@ -220,7 +219,7 @@ fn logs_file_and_stdin_give_the_same_analysis() {
     // An explicit --config that does not exist is a usage error.
     assert_eq!(
         out.status.code(),
-        Some(2),
+        Some(exit::USAGE),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -241,7 +240,7 @@ fn logs_file_and_stdin_give_the_same_analysis() {
             .unwrap();
         assert_eq!(
             out.status.code(),
-            Some(0),
+            Some(exit::OK),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );

@@ -107,7 +107,7 @@ fn gate_output_dir_and_allowlist_from_the_file_are_beside_the_file() {
     let out = gate();
     let code = out.status.code();
     assert!(
-        code == Some(0) || code == Some(7),
+        code == Some(crate::exit::OK) || code == Some(crate::exit::GATE_FAILED),
         "exit {code:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -120,7 +120,7 @@ fn gate_output_dir_and_allowlist_from_the_file_are_beside_the_file() {
     // A named allowlist that is missing is an error naming the resolved path.
     std::fs::remove_file(cfg.parent().unwrap().join("allow.toml")).unwrap();
     let out = gate();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(crate::exit::USAGE));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pipeline/allow.toml"), "{err}");
 }

@@ -1,8 +1,6 @@
 //! Test support: the local AWS emulator as a child process, its control API, and a
 //! way to run the built `shipwatch` binary against it with only AWS_ENDPOINT_URL.
 
-#![allow(dead_code)]
-
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

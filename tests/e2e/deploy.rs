@@ -1,11 +1,10 @@
 //! End-to-end tests of register, deploy, watch and stop against the local AWS emulator
 //! (time scaled: one emulated minute per real second). Each test provisions its own stack.
 
-mod support;
-
+use crate::exit;
+use crate::support::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support::*;
 
 const LIMIT: Duration = Duration::from_secs(240);
 
@@ -46,7 +45,7 @@ fn healthy_release_succeeds_with_all_traffic_on_green() {
     let sha = random_sha();
     aws.push_image(&sha, "healthy");
     let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
     let s = summary(&out);
     assert_eq!(s["outcome"], "succeeded", "{s}");
     assert_eq!(s["max_green_percent"], 100.0, "{s}");
@@ -85,7 +84,7 @@ fn http_5xx_release_is_stopped_by_shipwatch_and_rolled_back() {
     // CodeDeploy's own alarm polling (every 3 emulated minutes here) must lose the race.
     aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
     let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
     let s = summary(&out);
     assert_eq!(s["outcome"], "rolled_back", "{s}");
     assert_eq!(s["stopped_by_shipwatch"], true, "{s}");
@@ -106,7 +105,12 @@ fn missing_image_is_a_precondition_and_creates_nothing() {
     let aws = LocalAws::start(1.0);
     let cfg = aws.write_config("");
     let out = run(deploy_cmd(&aws, &cfg, &random_sha()), LIMIT);
-    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(exit::PRECONDITION),
+        "{}",
+        text(&out)
+    );
     let s = summary(&out);
     assert!(
         s["error"]["message"]
@@ -130,7 +134,7 @@ fn bad_config_is_exit_2_with_file_and_line() {
     let aws = LocalAws::start(1.0);
     let cfg = aws.write_config("[watch2]\nfoo = 1\n");
     let out = run(deploy_cmd(&aws, &cfg, &random_sha()), LIMIT);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::USAGE), "{}", text(&out));
     let msg = summary(&out)["error"]["message"]
         .as_str()
         .unwrap()
@@ -158,7 +162,7 @@ fn bad_template_is_exit_2_with_file_and_line() {
     let sha = random_sha();
     aws.push_image(&sha, "healthy");
     let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::USAGE), "{}", text(&out));
     let msg = summary(&out)["error"]["message"]
         .as_str()
         .unwrap()
@@ -195,7 +199,12 @@ fn concurrent_deploy_of_another_sha_is_refused_and_same_sha_attaches() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let other = run(deploy_cmd(&aws, &cfg, &b), LIMIT);
-    assert_eq!(other.status.code(), Some(6), "{}", text(&other));
+    assert_eq!(
+        other.status.code(),
+        Some(exit::PRECONDITION),
+        "{}",
+        text(&other)
+    );
     assert!(
         summary(&other)["error"]["message"]
             .as_str()
@@ -205,14 +214,14 @@ fn concurrent_deploy_of_another_sha_is_refused_and_same_sha_attaches() {
         text(&other)
     );
     let same = run(deploy_cmd(&aws, &cfg, &a), LIMIT);
-    assert_eq!(same.status.code(), Some(0), "{}", text(&same));
+    assert_eq!(same.status.code(), Some(exit::OK), "{}", text(&same));
     assert!(
         String::from_utf8_lossy(&same.stdout).contains("\"attached\""),
         "{}",
         text(&same)
     );
     let mut first = first;
-    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(first.wait().unwrap().code(), Some(exit::OK));
     assert_eq!(
         aws.calls()["codedeploy.CreateDeployment"],
         1,
@@ -234,7 +243,7 @@ fn sigterm_mid_deploy_exits_143_saves_state_and_stop_rolls_back() {
     let sent = Instant::now();
     let out = child.wait_with_output().unwrap();
     let took = sent.elapsed();
-    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
     assert!(
         took < Duration::from_secs(3),
         "took {took:?} to exit after SIGTERM"
@@ -247,7 +256,7 @@ fn sigterm_mid_deploy_exits_143_saves_state_and_stop_rolls_back() {
     let mut stop = aws.shipwatch(&cfg);
     stop.args(["stop", "--state-file", state.to_str().unwrap()]);
     let out = run(stop, LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("back on the original task set"),
         "{}",
@@ -266,7 +275,7 @@ fn failing_scenario(scenario: &str) {
     let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
     let code = out.status.code();
     assert!(
-        code == Some(3) || code == Some(4),
+        code == Some(exit::ROLLED_BACK) || code == Some(exit::FAILED),
         "{scenario}: {}",
         text(&out)
     );
@@ -305,9 +314,9 @@ fn throttling_and_server_errors_do_not_change_outcomes() {
     aws.push_image(&bad, "http-5xx");
     aws.control("/_localaws/faults", &json!({"rules": [{"service": "*", "operation": "*", "throttle": 0.15, "error5xx": 0.1}], "seed": 7}));
     let out = run(deploy_cmd(&aws, &cfg, &good), LIMIT);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
     let out = run(deploy_cmd(&aws, &cfg, &bad), LIMIT);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
 }
 
 #[test]
@@ -323,9 +332,9 @@ fn register_pins_the_digest_and_is_idempotent() {
         run(c, LIMIT)
     };
     let dry = reg(&["--dry-run"]);
-    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert_eq!(dry.status.code(), Some(exit::OK), "{}", text(&dry));
     let first = reg(&[]);
-    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(first.status.code(), Some(exit::OK), "{}", text(&first));
     let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     assert!(v["image"].as_str().unwrap().contains("@sha256:"), "{v}");
     assert_eq!(v["reused"], false);
@@ -349,7 +358,10 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
-    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(143));
+    assert_eq!(
+        child.wait_with_output().unwrap().status.code(),
+        Some(exit::TERMINATED)
+    );
     let st: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     let id = st["deployment_id"].as_str().unwrap().to_owned();
@@ -357,7 +369,7 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     let mut watch = aws.shipwatch(&cfg);
     watch.args(["--output", "json", "watch", &id]);
     let out = run(watch, LIMIT);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
     let events = String::from_utf8_lossy(&out.stdout);
     assert!(events.contains("\"attached\""), "{}", text(&out));
     let s = summary(&out);
