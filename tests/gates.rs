@@ -1311,3 +1311,175 @@ fn check_tools_prints_versions_and_locations() {
     missing.expect(TOOL_FAILED);
     assert!(missing.stdout.contains("MISSING"), "{}", missing.stdout);
 }
+
+// ---- aborts: SIGTERM / SIGINT while a scanner runs ----
+
+/// A fake scanner that records its pid and its background child's in `pids.<tool>`, then
+/// waits; with `ignore_term` both ignore SIGTERM (as a tool busy in native code may), so
+/// only the SIGKILL after the grace period ends them.
+fn fake_hanging_tool(ws: &Ws, tool: &str, ignore_term: bool) {
+    ws.script(
+        &format!("pipeline/fake/{tool}"),
+        &format!(
+            "{}sleep 300 &\necho \"$$ $!\" > \"$(dirname \"$0\")/pids.{tool}.tmp\"\n\
+             mv \"$(dirname \"$0\")/pids.{tool}.tmp\" \"$(dirname \"$0\")/pids.{tool}\"\nwait",
+            if ignore_term { "trap '' TERM\n" } else { "" }
+        ),
+    );
+}
+
+/// Whether `pid` is still a live process (a zombie awaiting its reaper is not).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                != Some("Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Starts shipwatch with `args`, waits until the fake `tool` runs, sends `signal`, and
+/// returns the run; `tmp` is shipwatch's TMPDIR. Also checks that nothing survived.
+fn abort_during(ws: &Ws, tool: &str, args: &[&str], signal: &str, tmp: &Path) -> Run {
+    std::fs::create_dir_all(tmp).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args(["--config", "pipeline/shipwatch.toml", "--color", "never"])
+        .args(args)
+        .current_dir(ws.dir.path())
+        .env("PATH", tools_path())
+        .env("TMPDIR", tmp)
+        .env_remove("SHIPWATCH_ENV")
+        .env_remove("SHIPWATCH_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run shipwatch");
+    let pids_file = ws.path(&format!("pipeline/fake/pids.{tool}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pids_file.exists() {
+        assert!(std::time::Instant::now() < deadline, "{tool} never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let st = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    let run = Run {
+        code: out
+            .status
+            .code()
+            .expect("shipwatch exited, not killed by the signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let pids = std::fs::read_to_string(&pids_file).unwrap();
+    for pid in pids.split_whitespace() {
+        assert!(
+            !alive(pid),
+            "{tool}: process {pid} outlived shipwatch\n{}",
+            run.all()
+        );
+    }
+    std::fs::remove_file(&pids_file).unwrap();
+    let left: Vec<String> = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("shipwatch-gate-"))
+        .collect();
+    assert!(left.is_empty(), "{tool}: temporary files left: {left:?}");
+    run
+}
+
+#[test]
+fn sigterm_during_each_gate_stops_the_scanner_cleans_up_and_writes_the_outputs() {
+    let ws = Ws::new(
+        "[gates.tools]\ngitleaks = \"fake/gitleaks\"\ntrivy = \"fake/trivy\"\nsyft = \"fake/syft\"\ncheckov = \"fake/checkov\"\nnpm = \"fake/npm\"\n\
+         [gates.secrets]\npath = \"../repo\"\n[gates.image]\ninput = \"../web.tar\"\n[gates.sbom]\ninput = \"../web.tar\"\n\
+         [gates.iac]\ndir = \"../terraform\"\n[gates.deps]\ndir = \"../app\"\n",
+    );
+    ws.write("repo/README.md", "x\n");
+    ws.write("web.tar", "x");
+    ws.write("terraform/main.tf", TERRAFORM);
+    ws.write("app/package.json", PACKAGE_JSON);
+    ws.write("app/package-lock.json", LOCKFILE);
+    let tmp = ws.path("tmp");
+    for (gate, tool) in [
+        ("secrets", "gitleaks"),
+        ("image", "trivy"),
+        ("sbom", "syft"),
+        ("iac", "checkov"),
+        ("deps", "npm"),
+    ] {
+        // Checkov's pip shim is the kind of tool that may not stop on SIGTERM.
+        fake_hanging_tool(&ws, tool, tool == "checkov");
+        let run = abort_during(&ws, tool, &["gate", gate], "TERM", &tmp);
+        run.expect(143);
+        assert!(run.stderr.contains("aborted"), "{}", run.stderr);
+        let report = ws.findings(gate);
+        assert_eq!(report["status"], "aborted", "{report}");
+        assert!(
+            report["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("while {tool} was running")),
+            "{report}"
+        );
+        let junit =
+            std::fs::read_to_string(ws.path(&format!("shipwatch-out/gates/{gate}.junit.xml")))
+                .unwrap();
+        assert!(
+            junit.contains("<error") && junit.contains("type=\"aborted\""),
+            "{junit}"
+        );
+        let md =
+            std::fs::read_to_string(ws.path(&format!("shipwatch-out/gates/{gate}.md"))).unwrap();
+        assert!(md.contains("The gate was aborted"), "{md}");
+        assert!(
+            ws.path(&format!("shipwatch-out/gates/{gate}.sarif"))
+                .is_file()
+        );
+    }
+}
+
+#[test]
+fn sigint_during_gate_all_keeps_finished_gates_and_marks_the_rest_aborted() {
+    require("gitleaks");
+    let ws = Ws::new(
+        "[gates.tools]\ntrivy = \"fake/trivy\"\n[gates.secrets]\npath = \"../repo\"\n\
+         [gates.image]\ninput = \"../web.tar\"\n[gates.iac]\ndir = \"../terraform\"\n",
+    );
+    ws.repo(&[("README.md", "clean\n")]);
+    ws.write("web.tar", "x");
+    ws.write("terraform/main.tf", TERRAFORM);
+    fake_hanging_tool(&ws, "trivy", false);
+    let run = abort_during(
+        &ws,
+        "trivy",
+        &["--output", "json", "gate", "all"],
+        "INT",
+        &ws.path("tmp"),
+    );
+    run.expect(130);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        gate_statuses(&doc),
+        [
+            ("secrets", "passed"),
+            ("image", "aborted"),
+            ("iac", "aborted")
+        ]
+    );
+    assert_eq!(doc["exit_code"], 130);
+    for gate in ["secrets", "image", "iac"] {
+        for ext in ["junit.xml", "sarif", "md", "json"] {
+            let f = format!("shipwatch-out/gates/{gate}.{ext}");
+            assert!(ws.path(&f).is_file(), "{f}");
+        }
+    }
+}

@@ -46,6 +46,7 @@ pub fn write_junit<W: io::Write>(r: &GateReport, x: &mut W) -> io::Result<()> {
                 "usage error",
             ),
             Status::Internal => (format!("shipwatch ran gate {}", r.gate), "internal error"),
+            Status::Aborted => (format!("gate {} ran to the end", r.gate), "aborted"),
             _ => (
                 format!("{} ran and wrote a usable report", r.tool),
                 "tool error",

@@ -95,7 +95,7 @@ pub async fn gate(ctx: &Ctx, a: IacJob) -> Result<GateReport> {
         .args(frameworks);
     // Exit 1 means findings or an uncaught exception alike: the JSON decides.
     let report = tmp.path().join("results_json.json");
-    let ran = match run_tool(Tool::Checkov, &inv, ctx.timeout, &[0, 1], None).await {
+    let ran = match run_tool(Tool::Checkov, &inv, ctx, &[0, 1], None).await {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };

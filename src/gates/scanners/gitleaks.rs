@@ -149,7 +149,7 @@ pub async fn gate(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
     let ran = match run_tool(
         Tool::Gitleaks,
         &inv,
-        ctx.timeout,
+        ctx,
         &[0, FINDINGS_EXIT],
         Some(&report),
     )

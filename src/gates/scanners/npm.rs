@@ -58,7 +58,7 @@ pub async fn gate(ctx: &Ctx, a: DepsJob) -> Result<GateReport> {
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fund", "false");
     // npm exits 1 for "vulnerabilities found" and for "could not audit": the JSON decides.
-    let ran = match run_tool(Tool::Npm, &inv, ctx.timeout, &[0, 1], None).await {
+    let ran = match run_tool(Tool::Npm, &inv, ctx, &[0, 1], None).await {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
     };

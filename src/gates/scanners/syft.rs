@@ -88,7 +88,7 @@ pub async fn gate(ctx: &Ctx, a: SbomJob) -> Result<GateReport> {
         .arg("-o")
         .arg(format!("spdx-json={}", spdx.display()))
         .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
-    let ran = match run_tool(Tool::Syft, &inv, ctx.timeout, &[0], Some(&cdx)).await {
+    let ran = match run_tool(Tool::Syft, &inv, ctx, &[0], Some(&cdx)).await {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
     };

@@ -125,15 +125,7 @@ pub async fn gate(ctx: &Ctx, a: ImageJob) -> Result<GateReport> {
         ImageSource::Tarball(p) => inv.arg("--input").arg(p),
         ImageSource::Reference(r) => inv.arg(r),
     };
-    let ran = match run_tool(
-        Tool::Trivy,
-        &inv,
-        ctx.timeout,
-        &[0, FINDINGS_EXIT],
-        Some(&report),
-    )
-    .await
-    {
+    let ran = match run_tool(Tool::Trivy, &inv, ctx, &[0, FINDINGS_EXIT], Some(&report)).await {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };
