@@ -83,14 +83,19 @@ impl Run {
 }
 
 /// A temporary workspace: `pipeline/shipwatch.toml`, outputs in `shipwatch-out/gates`.
+/// Every JUnit file a run writes is checked against junit-10.xsd's rules at once, and every
+/// SARIF file is kept and validated with the SARIF multitool (GitHub's rules) when the
+/// workspace is dropped.
 struct Ws {
     dir: tempfile::TempDir,
+    sarif_seen: std::cell::Cell<usize>,
 }
 
 impl Ws {
     fn new(config: &str) -> Ws {
         let ws = Ws {
             dir: tempfile::tempdir().unwrap(),
+            sarif_seen: std::cell::Cell::new(0),
         };
         ws.write("pipeline/shipwatch.toml", config);
         ws
@@ -140,10 +145,35 @@ impl Ws {
             .envs(env.iter().copied())
             .output()
             .expect("run shipwatch");
+        self.check_outputs();
         Run {
             code: out.status.code().expect("exited normally"),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Checks each JUnit file in the output directory and keeps a copy of each SARIF file
+    /// for [`validate_sarif`] (runs overwrite them).
+    fn check_outputs(&self) {
+        let Ok(entries) = std::fs::read_dir(self.path("shipwatch-out/gates")) else {
+            return;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".junit.xml") {
+                let xml = std::fs::read_to_string(&p).unwrap();
+                if let Err(e) = junit10(&xml) {
+                    panic!("{name} breaks junit-10.xsd: {e}\n{xml}");
+                }
+            } else if name.ends_with(".sarif") {
+                let n = self.sarif_seen.get() + 1;
+                self.sarif_seen.set(n);
+                let keep = self.path(&format!("sarif-seen/{n}-{name}"));
+                std::fs::create_dir_all(keep.parent().unwrap()).unwrap();
+                std::fs::copy(&p, keep).unwrap();
+            }
         }
     }
 
@@ -250,6 +280,201 @@ impl Ws {
         ));
         self.path("web.tar")
     }
+}
+
+impl Drop for Ws {
+    fn drop(&mut self) {
+        // A failing test has already said why; a second panic would abort the process.
+        if !std::thread::panicking() && self.sarif_seen.get() > 0 {
+            validate_sarif(&self.path("sarif-seen"), self.sarif_seen.get());
+        }
+    }
+}
+
+/// Runs Microsoft's SARIF multitool (`validate` with the SARIF and GitHub rule sets, the
+/// ones GitHub code scanning applies on upload) over every `*.sarif` in `dir`; any error
+/// fails the test. Each validated count is appended to `sarif-validated.log` in Cargo's
+/// test temporary directory.
+fn validate_sarif(dir: &Path, count: usize) {
+    let tool = tools_bin().join("sarif-multitool");
+    assert!(
+        tool.exists(),
+        "the SARIF multitool is not installed: run scripts/setup.sh, which installs it into .tools/bin"
+    );
+    let log = dir.join("validation.sarif.json");
+    let out = Command::new(&tool)
+        .args(["validate", "--rule-kind", "Gh;Sarif", "-o"])
+        .arg(&log)
+        .arg(dir.join("*.sarif"))
+        .env("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
+        .output()
+        .expect("run the SARIF multitool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error ")).collect();
+    assert!(
+        out.status.success()
+            && errors.is_empty()
+            && stdout.contains("Analysis completed successfully"),
+        "SARIF validation failed ({count} file(s)):\n{}\n--- full output ---\n{stdout}\n{}",
+        errors.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scanned = stdout.lines().find_map(|l| {
+        l.strip_prefix("Done. ")?
+            .strip_suffix(" files scanned.")?
+            .parse::<usize>()
+            .ok()
+    });
+    assert_eq!(scanned, Some(count), "{stdout}");
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(env!("CARGO_TARGET_TMPDIR")).join("sarif-validated.log"))
+        .unwrap();
+    writeln!(f, "{count}").unwrap();
+}
+
+/// The rules of the Jenkins xunit plugin's junit-10.xsd that a file can break: which
+/// elements may appear where, which attributes each may have (`skipped` only on
+/// `<testsuite>`), and the required ones. A small reader for the XML shipwatch writes
+/// (no comments, CDATA or DTD).
+fn junit10(xml: &str) -> Result<(), String> {
+    let allowed = |el: &str| -> Option<(&[&str], &[&str], &[&str])> {
+        // (attributes, required attributes, child elements)
+        Some(match el {
+            "testsuites" => (
+                &["name", "time", "tests", "failures", "errors"],
+                &[],
+                &["testsuite"],
+            ),
+            "testsuite" => (
+                &[
+                    "name",
+                    "tests",
+                    "failures",
+                    "errors",
+                    "group",
+                    "time",
+                    "skipped",
+                    "timestamp",
+                    "hostname",
+                    "id",
+                    "package",
+                    "file",
+                    "log",
+                    "url",
+                ],
+                &["name", "tests", "failures", "errors"],
+                &[
+                    "testsuite",
+                    "properties",
+                    "testcase",
+                    "system-out",
+                    "system-err",
+                ],
+            ),
+            "testcase" => (
+                &["name", "time", "classname", "group"],
+                &["name"],
+                &["skipped", "error", "failure", "system-out", "system-err"],
+            ),
+            "failure" | "error" | "skipped" => (&["type", "message"], &[], &[]),
+            "system-out" | "system-err" => (&[], &[], &[]),
+            "properties" => (&[], &[], &["property"]),
+            "property" => (&["name", "value"], &["name", "value"], &[]),
+            _ => return None,
+        })
+    };
+    let body = xml
+        .trim_start()
+        .strip_prefix("<?xml")
+        .and_then(|r| r.split_once("?>"))
+        .map(|(_, rest)| rest)
+        .ok_or("no XML declaration")?;
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = body;
+    let mut roots = 0;
+    while let Some(i) = rest.find('<') {
+        if !stack.is_empty() && rest[..i].contains(['<', '>']) {
+            return Err("a raw < or > in text".into());
+        }
+        let end = rest[i..].find('>').ok_or("an unclosed tag")? + i;
+        let tag = &rest[i + 1..end];
+        rest = &rest[end + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            if stack.pop().as_deref() != Some(name.trim()) {
+                return Err(format!("</{name}> closes nothing open"));
+            }
+            continue;
+        }
+        let self_closing = tag.ends_with('/');
+        let tag = tag.trim_end_matches('/');
+        let (name, mut attrs) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
+        let (allowed_attrs, required, _) =
+            allowed(name).ok_or(format!("<{name}> is not in the schema"))?;
+        match stack.last() {
+            None if name == "testsuites" => roots += 1,
+            None => return Err(format!("<{name}> at the top level")),
+            Some(parent) => {
+                let (_, _, children) = allowed(parent).unwrap();
+                if !children.contains(&name) {
+                    return Err(format!("<{name}> inside <{parent}>"));
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        loop {
+            attrs = attrs.trim_start();
+            if attrs.is_empty() {
+                break;
+            }
+            let (key, after) = attrs
+                .split_once("=\"")
+                .ok_or(format!("<{name}>: bad attributes"))?;
+            let (value, after) = after
+                .split_once('"')
+                .ok_or(format!("<{name}>: unclosed value"))?;
+            if value.contains(['<', '&'])
+                && !value.contains("&amp;")
+                && !value.contains("&lt;")
+                && !value.contains("&quot;")
+                && !value.contains("&gt;")
+                && !value.contains("&apos;")
+            {
+                return Err(format!("<{name} {key}>: unescaped value"));
+            }
+            let key = key.trim();
+            if !allowed_attrs.contains(&key) {
+                return Err(format!("attribute `{key}` is not allowed on <{name}>"));
+            }
+            seen.push(key.to_owned());
+            attrs = after;
+        }
+        if let Some(missing) = required.iter().find(|r| !seen.iter().any(|s| s == *r)) {
+            return Err(format!("<{name}> lacks its required `{missing}`"));
+        }
+        if !self_closing {
+            stack.push(name.to_owned());
+        }
+    }
+    if !stack.is_empty() || roots != 1 || !rest.trim().is_empty() {
+        return Err(format!("unbalanced document (open: {stack:?})"));
+    }
+    Ok(())
+}
+
+#[test]
+fn the_junit_check_rejects_what_junit_10_xsd_rejects() {
+    let ok = "<?xml version=\"1.0\"?>\n<testsuites tests=\"1\"><testsuite name=\"a\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\"><testcase name=\"x\"/></testsuite></testsuites>\n";
+    junit10(ok).unwrap();
+    let skipped_on_suites = ok.replace(
+        "<testsuites tests=\"1\"",
+        "<testsuites tests=\"1\" skipped=\"0\"",
+    );
+    assert!(junit10(&skipped_on_suites).unwrap_err().contains("skipped"));
+    let no_errors = ok.replace(" errors=\"0\" skipped", " skipped");
+    assert!(junit10(&no_errors).unwrap_err().contains("errors"));
 }
 
 const TERRAFORM: &str = r#"
@@ -1370,6 +1595,7 @@ fn abort_during(ws: &Ws, tool: &str, args: &[&str], signal: &str, tmp: &Path) ->
         .unwrap();
     assert!(st.success());
     let out = child.wait_with_output().unwrap();
+    ws.check_outputs();
     let run = Run {
         code: out
             .status

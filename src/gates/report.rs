@@ -260,13 +260,13 @@ impl GateReport {
         if !counts.is_empty() {
             let _ = writeln!(s, "  by severity: {}", counts.join(", "));
         }
-        let mut failing: Vec<&Evaluated> = self
+        // In the report's order, as in the JSON, SARIF and JUnit files, so the first failing
+        // finding printed is the first one in every file.
+        let failing: Vec<&Evaluated> = self
             .findings
             .iter()
             .filter(|f| f.verdict == Verdict::Fail)
             .collect();
-        // Highest severity first; the sort is stable, so ties keep the report's order.
-        failing.sort_by_key(|f| std::cmp::Reverse(f.finding.severity));
         for f in failing.iter().take(limit) {
             let _ = writeln!(
                 s,

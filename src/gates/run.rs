@@ -69,6 +69,21 @@ impl Ctx {
         );
         let mut notes = extra_notes;
         notes.extend(parsed.notes);
+        let mut words: Vec<&str> = ev
+            .findings
+            .iter()
+            .map(|e| &e.finding)
+            .filter_map(|f| f.unrecognised_severity.as_deref())
+            .collect();
+        if !words.is_empty() {
+            let n = words.len();
+            words.sort_unstable();
+            words.dedup();
+            notes.push(format!(
+                "{n} finding(s) have a severity {tool} does not define ({}): they count as UNKNOWN and fail unless the policy fails nothing of their kind",
+                words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
         GateReport::from_evaluation(kind, tool, target, policy.describe(kind), ev, notes)
     }
 

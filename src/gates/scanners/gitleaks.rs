@@ -183,12 +183,27 @@ pub async fn gate(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
             return Ok(ctx.error(kind, target, e, notes));
         }
     }
-    let parsed = match parse(&ran.report) {
+    let mut parsed = match parse(&ran.report) {
         Ok(p) => p,
         Err(e) => {
             return Ok(ctx.error(kind, target, invalid(Tool::Gitleaks, e, ran.tail()), notes));
         }
     };
+    if !git {
+        // Dir mode names files with the scanned path in front (`../repo/config/app.env`),
+        // git mode relative to the repository: make both relative to the scanned path, so
+        // one allowlist `path` matches either way and SARIF gets a relative URI.
+        for f in &mut parsed.findings {
+            if let Some(rel) = f
+                .location
+                .file
+                .as_deref()
+                .and_then(|p| relative_to(p, &path))
+            {
+                f.location.file = Some(rel);
+            }
+        }
+    }
     if ran.code == FINDINGS_EXIT && parsed.findings.is_empty() {
         let e = ToolError {
             message: "gitleaks signalled findings (exit 3) but its report lists none".into(),
@@ -257,6 +272,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
                 // A leaked secret is fixed by rotating it; there is always something to do.
                 fix_available: true,
                 fixed_version: None,
+                unrecognised_severity: None,
                 url: None,
             }
         })
@@ -392,9 +408,44 @@ pub fn ignore_entries(text: &str) -> usize {
         .count()
 }
 
+/// `file` relative to `base` when it lies under it, comparing paths without `.` components
+/// (Gitleaks cleans the path it was given); `None` when `base` is the working directory
+/// or `file` is elsewhere.
+fn relative_to(file: &str, base: &std::path::Path) -> Option<String> {
+    use std::path::{Component, Path, PathBuf};
+    let clean = |p: &Path| -> PathBuf {
+        p.components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect()
+    };
+    let base = clean(base);
+    if base.as_os_str().is_empty() {
+        return None;
+    }
+    clean(Path::new(file))
+        .strip_prefix(&base)
+        .ok()
+        .map(|r| r.to_string_lossy().into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dir_mode_paths_become_relative_to_the_scanned_path() {
+        let p = std::path::Path::new;
+        assert_eq!(
+            relative_to("../repo/config/app env#1.env", p("./../repo/")).as_deref(),
+            Some("config/app env#1.env")
+        );
+        assert_eq!(
+            relative_to("/abs/repo/a.env", p("/abs/repo")).as_deref(),
+            Some("a.env")
+        );
+        assert_eq!(relative_to("a.env", p(".")), None);
+        assert_eq!(relative_to("other/a.env", p("repo")), None);
+    }
 
     #[test]
     fn repository_config_keeps_rules_and_loses_what_drops_findings() {
