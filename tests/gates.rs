@@ -1709,3 +1709,142 @@ fn sigint_during_gate_all_keeps_finished_gates_and_marks_the_rest_aborted() {
         }
     }
 }
+
+// ---- reports that must never pass; allowlist consistency ----
+
+#[test]
+fn broken_checkov_reports_are_exit_8() {
+    let ws = Ws::new("[gates.iac]\ndir = \"../terraform\"\n");
+    let framework = |failed: u32, listed: &str| {
+        format!(
+            r#"{{"check_type":"terraform","results":{{"passed_checks":[],"failed_checks":[{listed}],"skipped_checks":[],"parsing_errors":[]}},"summary":{{"passed":0,"failed":{failed},"skipped":0,"parsing_errors":0,"resource_count":2,"checkov_version":"3.3.30"}}}}"#
+        )
+    };
+    let check = r#"{"check_id":"CKV_AWS_24","check_name":"ssh","file_path":"/main.tf","repo_file_path":"/terraform/main.tf","file_line_range":[2,9],"resource":"aws_security_group.web"}"#;
+    let cases = [
+        // The summary says 19 failed, the list holds none: one framework, then several.
+        ("one.json", framework(19, ""), "counts 19 failed"),
+        (
+            "several.json",
+            format!("[{},{}]", framework(1, check), framework(19, "")),
+            "counts 19 failed",
+        ),
+        ("bare.json", r#"{"passed":0,"failed":19,"skipped":0,"parsing_errors":0,"resource_count":0,"checkov_version":"3.3.30"}"#.into(), "lists none"),
+        ("empty-list.json", "[]".into(), "empty list"),
+        ("gitleaks.json", r#"[{"RuleID":"aws-access-token","File":"a.env","StartLine":1}]"#.into(), "unknown shape"),
+    ];
+    for (name, text, word) in cases {
+        ws.write(name, &text);
+        let run = ws.run(&["gate", "iac", "--report", name]);
+        run.expect(TOOL_FAILED);
+        assert!(run.stderr.contains(word), "{name}: {word}: {}", run.stderr);
+    }
+    // The consistent report still passes judgement (and fails on its finding).
+    ws.write("ok.json", &framework(1, check));
+    ws.run(&["gate", "iac", "--report", "ok.json"])
+        .expect(GATE_FAILED);
+}
+
+#[test]
+fn an_unknown_severity_word_fails_with_a_note_unless_the_policy_fails_nothing() {
+    let ws = Ws::new("");
+    ws.write(
+        "trivy.json",
+        r#"{"SchemaVersion":2,"ArtifactName":"web:1","Results":[{"Target":"web:1 (alpine 3.10.2)","Class":"os-pkgs","Type":"alpine","Vulnerabilities":[
+          {"VulnerabilityID":"CVE-2099-0001","PkgName":"openssl","InstalledVersion":"1.1.1c-r0","FixedVersion":"1.1.1d-r0","Severity":"SEVERE","Title":"new scale"},
+          {"VulnerabilityID":"CVE-2099-0002","PkgName":"musl","InstalledVersion":"1.1.22-r3","FixedVersion":"1.1.22-r4","Severity":"UNKNOWN","Title":"no score yet"}]}]}"#,
+    );
+    let run = ws.run(&["gate", "image", "--report", "trivy.json"]);
+    run.expect(GATE_FAILED);
+    let report = ws.findings("image");
+    assert_eq!(report["failing"], 1, "only the unrecognised word: {report}");
+    assert_eq!(report["findings"][0]["unrecognised_severity"], "SEVERE");
+    assert!(report["notes"].to_string().contains("`SEVERE`"), "{report}");
+    // The OS package is located at the image's package database, in every output.
+    assert_eq!(
+        report["findings"][0]["location"]["file"],
+        "lib/apk/db/installed"
+    );
+    let sarif: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path("shipwatch-out/gates/image.sarif")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "lib/apk/db/installed"
+    );
+    // A policy that fails on nothing says otherwise.
+    ws.write("pipeline/shipwatch.toml", "[gates.image]\nfail_on = []\n");
+    ws.run(&["gate", "image", "--report", "trivy.json"])
+        .expect(OK);
+}
+
+#[test]
+fn a_duplicate_allowlist_entry_is_exit_2_naming_both_lines() {
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
+    ws.repo(&[("README.md", "x\n")]);
+    let entry = "[[allow]]\ntool = \"gitleaks\"\nid = \"aws-access-token\"\npath = \"config/*\"\nreason = \"test key\"\nexpires = 2999-12-31\n";
+    ws.write("pipeline/allowlist.toml", &format!("{entry}\n{entry}"));
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(USAGE);
+    assert!(
+        run.stderr.contains("allowlist.toml:8") && run.stderr.contains("lines 1 and 8"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn one_allowlist_matches_in_git_and_no_git_modes_and_odd_file_names_keep_their_location() {
+    require("gitleaks");
+    let ws = Ws::new("[gates.secrets]\npath = \"./../repo/\"\n");
+    // A space, `#` and `%` in the name: SARIF must percent-encode, never drop, the location.
+    let file = "config/app env#1%.env";
+    ws.repo(&[(file, &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()))]);
+    for mode in [
+        &["gate", "secrets"][..],
+        &["gate", "secrets", "--no-git"][..],
+    ] {
+        ws.write("pipeline/allowlist.toml", "");
+        ws.run(mode).expect(GATE_FAILED);
+        let report = ws.findings("secrets");
+        assert_eq!(report["findings"][0]["location"]["file"], file, "{mode:?}");
+        let sarif: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.sarif")).unwrap(),
+        )
+        .unwrap();
+        let loc = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+        assert_eq!(
+            loc["artifactLocation"]["uri"], "config/app%20env%231%25.env",
+            "{mode:?}"
+        );
+        assert_eq!(loc["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+        ws.write(
+            "pipeline/allowlist.toml",
+            "[[allow]]\ntool = \"gitleaks\"\nid = \"aws-access-token\"\npath = \"config/*.env\"\nreason = \"fixture key\"\nexpires = 2999-12-31\n",
+        );
+        ws.run(mode).expect(OK);
+        assert_eq!(ws.findings("secrets")["allowlisted"], 1, "{mode:?}");
+    }
+}
+
+#[test]
+fn text_output_lists_failing_findings_in_the_json_order() {
+    let ws = Ws::new("[gates.image]\nfail_unfixed = true\nfail_on = \"any\"\n");
+    ws.write(
+        "trivy.json",
+        r#"{"SchemaVersion":2,"ArtifactName":"web:1","Results":[{"Target":"app/package-lock.json","Class":"lang-pkgs","Type":"npm","Vulnerabilities":[
+          {"VulnerabilityID":"CVE-2099-0003","PkgName":"a","InstalledVersion":"1","Severity":"LOW","Title":"low first"},
+          {"VulnerabilityID":"CVE-2099-0004","PkgName":"b","InstalledVersion":"1","Severity":"CRITICAL","Title":"critical second"}]}]}"#,
+    );
+    let run = ws.run(&["gate", "image", "--report", "trivy.json"]);
+    run.expect(GATE_FAILED);
+    let json_order = ws.rule_ids("image");
+    let text_order: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("CVE-")))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(text_order, json_order, "{}", run.stdout);
+}

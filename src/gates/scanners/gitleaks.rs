@@ -408,24 +408,32 @@ pub fn ignore_entries(text: &str) -> usize {
         .count()
 }
 
-/// `file` relative to `base` when it lies under it, comparing paths without `.` components
-/// (Gitleaks cleans the path it was given); `None` when `base` is the working directory
-/// or `file` is elsewhere.
+/// `file` relative to `base` when it lies under it, comparing lexically cleaned paths
+/// (no `.`, `dir/..` folded, as Go's `filepath.Clean` does to the path Gitleaks is given);
+/// `None` when `base` is the working directory or `file` is elsewhere.
 fn relative_to(file: &str, base: &std::path::Path) -> Option<String> {
-    use std::path::{Component, Path, PathBuf};
-    let clean = |p: &Path| -> PathBuf {
-        p.components()
-            .filter(|c| !matches!(c, Component::CurDir))
-            .collect()
-    };
+    use std::path::{Component, Path};
+    fn clean(p: &Path) -> Vec<Component<'_>> {
+        let mut out: Vec<Component<'_>> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
     let base = clean(base);
-    if base.as_os_str().is_empty() {
+    if base.is_empty() {
         return None;
     }
-    clean(Path::new(file))
-        .strip_prefix(&base)
-        .ok()
-        .map(|r| r.to_string_lossy().into_owned())
+    let file = clean(Path::new(file));
+    let rest = file.strip_prefix(base.as_slice())?;
+    let rel: std::path::PathBuf = rest.iter().collect();
+    Some(rel.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -441,6 +449,10 @@ mod tests {
         );
         assert_eq!(
             relative_to("/abs/repo/a.env", p("/abs/repo")).as_deref(),
+            Some("a.env")
+        );
+        assert_eq!(
+            relative_to("repo/a.env", p("pipeline/./../repo/")).as_deref(),
             Some("a.env")
         );
         assert_eq!(relative_to("a.env", p(".")), None);
