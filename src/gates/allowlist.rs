@@ -172,8 +172,35 @@ pub fn parse(text: &str, path: &Path) -> Result<Allowlist> {
             }
             None => (None, None),
         };
+        let line = line_at(text, start);
+        let id = raw.id.get_ref().trim();
+        let package = raw.package.as_deref().filter(|p| !p.is_empty());
+        // Two entries for the same findings: only the first would ever apply, and which one
+        // wins (its reason, its expiry) should not depend on the order in the file.
+        if let Some(first) = entries.iter().find(|e: &&Entry| {
+            e.tool == tool
+                && e.id.eq_ignore_ascii_case(id)
+                && e.package.as_deref() == package
+                && e.path == path_pat
+        }) {
+            return Err(Error::config(
+                path,
+                Some(line),
+                format!(
+                    "duplicate allowlist entry: lines {} and {line} both allow {tool} {id}{}{}; keep one (with its reason and expiry) and delete the other",
+                    first.line,
+                    package
+                        .map(|p| format!(" in package {p}"))
+                        .unwrap_or_default(),
+                    path_pat
+                        .as_deref()
+                        .map(|p| format!(" under {p}"))
+                        .unwrap_or_default(),
+                ),
+            ));
+        }
         entries.push(Entry {
-            line: line_at(text, start),
+            line,
             tool,
             id: raw.id.into_inner().trim().to_owned(),
             package: raw.package.filter(|p| !p.is_empty()),
@@ -222,6 +249,22 @@ fn glob_regex(glob: &str) -> std::result::Result<regex::Regex, regex::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duplicate_entry_names_both_lines() {
+        let text = "[[allow]]\ntool = \"trivy\"\nid = \"CVE-1\"\nreason = \"a\"\nexpires = 2999-01-01\n\n\
+                    [[allow]]\ntool = \"trivy\"\nid = \"cve-1\"\nreason = \"b\"\nexpires = 2998-01-01\n";
+        let e = parse(text, Path::new("allowlist.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("allowlist.toml:7") && e.contains("lines 1 and 7"),
+            "{e}"
+        );
+        // A different package or path is a different entry.
+        let ok = text.replace("reason = \"b\"", "package = \"x\"\nreason = \"b\"");
+        assert!(parse(&ok, Path::new("allowlist.toml")).is_ok());
+    }
     use crate::gates::model::{Category, Location, Severity};
 
     fn finding(tool: Tool, id: &str, file: &str, package: Option<(&str, &str)>) -> Finding {
@@ -240,6 +283,7 @@ mod tests {
             fingerprint: String::new(),
             fix_available: true,
             fixed_version: None,
+            unrecognised_severity: None,
             url: None,
         }
     }

@@ -3,8 +3,11 @@
 //!
 //! The scanner runs in a process group of its own so a timeout can kill the whole tree:
 //! the pip-installed tools are Python shims that start the real binary as a child, and a
-//! surviving grandchild would hold the pipes open forever.
+//! surviving grandchild would hold the pipes open forever. The same group is what an abort
+//! (SIGTERM or SIGINT to shipwatch) stops: TERM first so the tool can clean up, KILL after
+//! [`ABORT_GRACE`], so no scanner outlives shipwatch.
 
+use crate::signals::Abort;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,6 +15,10 @@ use tokio::io::AsyncReadExt;
 
 /// How many stderr lines error messages quote.
 pub const TAIL_LINES: usize = 20;
+
+/// How long an aborted tool's process group has between SIGTERM and SIGKILL. Short: Jenkins
+/// follows its own SIGTERM with SIGKILL, and the outputs must be written before that.
+pub const ABORT_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(Debug)]
 pub struct Output {
@@ -35,6 +42,9 @@ pub enum RunError {
     TimedOut { after: Duration, stderr: Vec<u8> },
     /// Reading its pipes failed.
     Io(std::io::Error),
+    /// shipwatch received `signal` (SIGTERM, SIGINT); the tool's process group was stopped
+    /// (or the tool never started). Holds what it had written to stderr.
+    Aborted { signal: i32, stderr: Vec<u8> },
 }
 
 #[derive(Debug, Clone)]
@@ -100,8 +110,14 @@ impl Invocation {
     }
 }
 
-/// Runs `inv` to completion or until `timeout`, whichever is first.
-pub async fn run(inv: &Invocation, timeout: Duration) -> Result<Output, RunError> {
+/// Runs `inv` to completion, until `timeout`, or until `abort` fires, whichever is first.
+pub async fn run(inv: &Invocation, timeout: Duration, abort: &Abort) -> Result<Output, RunError> {
+    if let Some(signal) = abort.signal() {
+        return Err(RunError::Aborted {
+            signal,
+            stderr: Vec::new(),
+        });
+    }
     tracing::info!("running {}", inv.display());
     let mut cmd = tokio::process::Command::new(&inv.program);
     cmd.args(&inv.args)
@@ -146,11 +162,15 @@ pub async fn run(inv: &Invocation, timeout: Duration) -> Result<Output, RunError
             }
         }
     });
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => status.map_err(RunError::Io)?,
-        Err(_) => {
+    let waited = tokio::select! {
+        r = tokio::time::timeout(timeout, child.wait()) => Ok(r),
+        signal = abort.wait() => Err(signal),
+    };
+    let status = match waited {
+        Ok(Ok(status)) => status.map_err(RunError::Io)?,
+        Ok(Err(_)) => {
             if let Some(pid) = pgid {
-                kill_group(pid);
+                kill_group(pid, libc::SIGKILL);
             }
             let _ = child.kill().await;
             let stderr = err_rx.borrow_and_update().clone();
@@ -161,6 +181,25 @@ pub async fn run(inv: &Invocation, timeout: Duration) -> Result<Output, RunError
                 stderr,
             });
         }
+        Err(signal) => {
+            // TERM lets the tool remove what it created; the KILL after the grace period
+            // (also sent when the leader did exit) catches whatever ignored it or was left.
+            if let Some(pid) = pgid {
+                kill_group(pid, libc::SIGTERM);
+                if tokio::time::timeout(ABORT_GRACE, child.wait())
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!("{}: still running after SIGTERM", inv.program.display());
+                }
+                kill_group(pid, libc::SIGKILL);
+            }
+            let _ = child.kill().await;
+            let stderr = err_rx.borrow_and_update().clone();
+            stdout_task.abort();
+            stderr_task.abort();
+            return Err(RunError::Aborted { signal, stderr });
+        }
     };
     // The tool has exited; a child it left behind may still hold the pipes. Give the
     // readers a moment, then take the process group down too.
@@ -170,7 +209,7 @@ pub async fn run(inv: &Invocation, timeout: Duration) -> Result<Output, RunError
             Ok((o, e)) => (flatten(o)?, flatten(e)?),
             Err(_) => {
                 if let Some(pid) = pgid {
-                    kill_group(pid);
+                    kill_group(pid, libc::SIGKILL);
                 }
                 return Err(RunError::Io(std::io::Error::other(
                     "the tool exited but a process it started kept its output open; it was killed",
@@ -191,10 +230,10 @@ fn flatten(
         .map_err(RunError::Io)
 }
 
-fn kill_group(pgid: u32) {
+fn kill_group(pgid: u32, signal: libc::c_int) {
     // SAFETY: killpg has no memory-safety preconditions; the group is the one the child leads.
     unsafe {
-        libc::killpg(pgid as libc::pid_t, libc::SIGKILL);
+        libc::killpg(pgid as libc::pid_t, signal);
     }
 }
 
@@ -221,6 +260,7 @@ mod tests {
         let out = run(
             &sh("echo out; echo err >&2; exit 3"),
             Duration::from_secs(30),
+            &Abort::never(),
         )
         .await
         .unwrap();
@@ -234,7 +274,9 @@ mod tests {
         // 1 MiB on each pipe: far beyond the 64 KiB a pipe buffers.
         let script =
             "head -c 1048576 /dev/zero | tr '\\0' a; head -c 1048576 /dev/zero | tr '\\0' b >&2";
-        let out = run(&sh(script), Duration::from_secs(60)).await.unwrap();
+        let out = run(&sh(script), Duration::from_secs(60), &Abort::never())
+            .await
+            .unwrap();
         assert_eq!(out.stdout.len(), 1 << 20);
         assert_eq!(out.stderr.len(), 1 << 20);
     }
@@ -245,6 +287,7 @@ mod tests {
         let r = run(
             &sh("echo started >&2; sleep 300 & sleep 300"),
             Duration::from_millis(500),
+            &Abort::never(),
         )
         .await;
         assert!(
@@ -258,9 +301,49 @@ mod tests {
         let r = run(
             &Invocation::new(Path::new("/nonexistent/scanner")),
             Duration::from_secs(5),
+            &Abort::never(),
         )
         .await;
         assert!(matches!(r, Err(RunError::Spawn(_))));
+    }
+
+    #[tokio::test]
+    async fn an_abort_stops_the_whole_group_even_when_it_ignores_sigterm() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        // Both the shell and its background child ignore TERM: only the KILL ends them.
+        let script = format!(
+            "trap '' TERM; sleep 300 & echo $$ $! > {}; wait",
+            pids.display()
+        );
+        let (tx, abort) = Abort::manual();
+        let run =
+            tokio::spawn(async move { run(&sh(&script), Duration::from_secs(60), &abort).await });
+        while !std::fs::read_to_string(&pids).is_ok_and(|t| t.ends_with('\n')) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tx.send(Some(crate::signals::SIGTERM)).unwrap();
+        let r = run.await.unwrap();
+        assert!(
+            matches!(r, Err(RunError::Aborted { signal: 15, .. })),
+            "{r:?}"
+        );
+        for pid in std::fs::read_to_string(&pids).unwrap().split_whitespace() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie waiting for init to reap it.
+            assert!(
+                stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z"),
+                "{pid} survived: {stat}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_earlier_abort_starts_nothing() {
+        let (tx, abort) = Abort::manual();
+        tx.send(Some(crate::signals::SIGINT)).unwrap();
+        let r = run(&sh("exit 0"), Duration::from_secs(5), &abort).await;
+        assert!(matches!(r, Err(RunError::Aborted { signal: 2, .. })));
     }
 
     #[test]

@@ -34,11 +34,21 @@ pub const TEXT_LIMIT: usize = 25;
 pub struct Outcome {
     pub reports: Vec<GateReport>,
     pub written: Vec<Vec<String>>,
+    /// The signal that stopped the run (SIGTERM, SIGINT), if one did.
+    pub aborted: Option<i32>,
 }
 
 impl Outcome {
     pub fn worst(&self) -> Status {
         run::worst(&self.reports)
+    }
+
+    /// The exit code: 128 + the signal after an abort, else the most severe gate's code.
+    pub fn exit_code(&self) -> i32 {
+        match self.aborted {
+            Some(signal) => 128 + signal,
+            None => self.worst().exit_code(),
+        }
     }
 }
 
@@ -56,26 +66,49 @@ pub async fn run(settings: Settings, jobs: Vec<Job>, all: bool) -> Result<Outcom
     }
     let allowlist = allowlist::load(&settings.allowlist.path, settings.allowlist.required)?;
     let out_dir = settings.out_dir.clone();
+    // From here on SIGTERM/SIGINT no longer kill shipwatch: the running tool's process group
+    // is stopped, its temporary directory removed (when the gate returns), and the outputs
+    // written for what is known before exiting 128 + the signal.
+    let abort = crate::signals::Abort::listen()
+        .map_err(|e| Error::Io(format!("cannot listen for SIGTERM/SIGINT: {e}")))?;
     let ctx = run::Ctx {
         timeout: settings.timeout,
         settings,
         allowlist,
         today: chrono::Local::now().date_naive(),
         out_dir: out_dir.clone(),
+        abort,
     };
     let started = std::time::Instant::now();
     let mut reports = Vec::new();
     for job in jobs {
         let kind = job.kind();
-        match run_one(&ctx, job).await {
-            Ok(r) => reports.push(r),
-            Err(e) if all => {
+        let policy = ctx.settings.policy(kind).describe(kind);
+        if let Some(signal) = ctx.abort.signal() {
+            // The gates that never started still get outputs, so Jenkins shows why.
+            let e = Error::Interrupted {
+                signal,
+                message: run::aborted_message(signal, None),
+            };
+            reports.push(GateReport::not_run(kind, policy, &e).aborted(signal));
+            continue;
+        }
+        let report = match run_one(&ctx, job).await {
+            Ok(r) => r,
+            Err(e) if all || ctx.abort.signal().is_some() => {
                 tracing::debug!("{kind}: not run: {e}");
-                let policy = ctx.settings.policy(kind).describe(kind);
-                reports.push(GateReport::not_run(kind, policy, &e));
+                GateReport::not_run(kind, policy, &e)
             }
             Err(e) => return Err(e),
-        }
+        };
+        // A gate that finished before the signal keeps its result; one the signal cut short
+        // (its tool stopped, or its error caused by the stop) is marked aborted.
+        reports.push(match ctx.abort.signal() {
+            Some(signal) if !matches!(report.status, Status::Passed | Status::Failed) => {
+                report.aborted(signal)
+            }
+            _ => report,
+        });
     }
     // Plain milliseconds, whatever the duration: scripts/bench-gates.sh reads this line.
     tracing::debug!("gates evaluated after {:.1} ms", ms(started.elapsed()));
@@ -90,7 +123,11 @@ pub async fn run(settings: Settings, jobs: Vec<Job>, all: bool) -> Result<Outcom
         );
     }
     tracing::debug!("outputs written after {:.1} ms", ms(started.elapsed()));
-    Ok(Outcome { reports, written })
+    Ok(Outcome {
+        reports,
+        written,
+        aborted: ctx.abort.signal(),
+    })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -100,7 +137,7 @@ fn ms(d: Duration) -> f64 {
 /// The error line printed last in text mode: the most severe gate's problem (so the
 /// `(exit N)` it prints is the code shipwatch exits with), naming the other gates that
 /// did not pass either.
-pub fn final_error(reports: &[GateReport]) -> Option<Error> {
+pub fn final_error(reports: &[GateReport], aborted: Option<i32>) -> Option<Error> {
     let worst = run::worst(reports);
     if worst == Status::Passed {
         return None;
@@ -125,6 +162,10 @@ pub fn final_error(reports: &[GateReport]) -> Option<Error> {
         message.push_str(&format!(" (also not passed: {})", others.join(", ")));
     }
     Some(match worst {
+        Status::Aborted => Error::Interrupted {
+            signal: aborted.unwrap_or(crate::signals::SIGTERM),
+            message,
+        },
         Status::Usage => Error::Usage(message),
         Status::Internal => Error::Io(message),
         _ => Error::Tool {

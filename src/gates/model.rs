@@ -157,10 +157,13 @@ impl Severity {
             .map(|(_, sev)| *sev)
     }
 
-    /// Like [`Severity::parse`], but anything unrecognised is `Unknown` (reports from
-    /// newer tool versions must not fail to parse over a new word).
-    pub fn lenient(s: &str) -> Severity {
-        Severity::parse(s).unwrap_or(Severity::Unknown)
+    /// The severity and, when `s` is no known word, `s` itself (see
+    /// [`Finding::unrecognised_severity`]). Trivy's and npm's own `UNKNOWN` is known.
+    pub fn judge(s: &str) -> (Severity, Option<String>) {
+        match Severity::parse(s) {
+            Some(sev) => (sev, None),
+            None => (Severity::Unknown, Some(s.to_owned())),
+        }
     }
 
     fn bit(self) -> u8 {
@@ -206,6 +209,10 @@ impl SeveritySet {
 
     pub fn contains(self, s: Severity) -> bool {
         self.0 & s.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
     }
 
     pub fn is_any(self) -> bool {
@@ -343,6 +350,11 @@ pub struct Finding {
     pub fixed_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The tool's severity word when it is none this model knows (`severity` is then
+    /// `Unknown`). Such a finding fails unless the policy fails nothing of its kind: a word
+    /// from a newer tool version must not turn a finding into a pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unrecognised_severity: Option<String>,
 }
 
 /// What a parser got out of a report.
@@ -389,7 +401,11 @@ mod tests {
         assert_eq!(Severity::parse("moderate"), Some(Severity::Medium));
         assert_eq!(Severity::parse("CRITICAL"), Some(Severity::Critical));
         assert_eq!(Severity::parse("bogus"), None);
-        assert_eq!(Severity::lenient("bogus"), Severity::Unknown);
+        assert_eq!(
+            Severity::judge("bogus"),
+            (Severity::Unknown, Some("bogus".to_owned()))
+        );
+        assert_eq!(Severity::judge("UNKNOWN"), (Severity::Unknown, None));
         assert!(Severity::Critical > Severity::High);
     }
 

@@ -84,6 +84,13 @@ pub struct Evaluation {
 
 /// Whether the policy fails `f` (allowlist aside).
 pub fn fails(f: &Finding, p: &Policy) -> bool {
+    if f.unrecognised_severity.is_some() {
+        return match f.category {
+            Category::Secret => !p.secrets_fail_on.is_empty(),
+            Category::Vulnerability | Category::Misconfiguration => !p.fail_on.is_empty(),
+            Category::Sbom => true,
+        };
+    }
     match f.category {
         Category::Secret => p.secrets_fail_on.contains(f.severity),
         Category::Vulnerability => {
@@ -220,6 +227,7 @@ mod tests {
             fingerprint: id.into(),
             fix_available: fix,
             fixed_version: None,
+            unrecognised_severity: None,
             url: None,
         }
     }

@@ -20,6 +20,9 @@ pub enum Status {
     Usage,
     /// shipwatch itself failed while running the gate (e.g. no temporary directory).
     Internal,
+    /// shipwatch was stopped (SIGTERM, SIGINT) before the gate had a result; the exit code
+    /// is 128 + the signal's number, which the run's outcome carries.
+    Aborted,
 }
 
 impl Status {
@@ -31,6 +34,7 @@ impl Status {
             Status::Error => crate::exit::TOOL_FAILED,
             Status::Usage => crate::exit::USAGE,
             Status::Internal => crate::exit::INTERNAL,
+            Status::Aborted => crate::exit::TERMINATED,
         }
     }
 
@@ -38,7 +42,7 @@ impl Status {
     /// could not look outranks one that found something, because it cannot vouch for
     /// anything. Among those, a broken setting (2) outranks a broken tool (8): retrying does
     /// not fix it, and fixing it may change what the tool sees. A failure inside shipwatch
-    /// (1) outranks everything.
+    /// (1) outranks the rest, and an abort outranks everything: nothing after it ran.
     pub fn severity(self) -> u8 {
         match self {
             Status::Passed => 0,
@@ -46,6 +50,7 @@ impl Status {
             Status::Error => 2,
             Status::Usage => 3,
             Status::Internal => 4,
+            Status::Aborted => 5,
         }
     }
 
@@ -68,6 +73,7 @@ impl Status {
             Status::Error => "ERROR",
             Status::Usage => "NOT RUN (usage error)",
             Status::Internal => "NOT RUN (internal error)",
+            Status::Aborted => "ABORTED",
         }
     }
 }
@@ -157,6 +163,23 @@ impl GateReport {
         r
     }
 
+    /// A gate stopped by `signal` before it had a result: the tool's error (when it was
+    /// running one) becomes the abort, and whatever else is known (notes, target) is kept.
+    pub fn aborted(mut self, signal: i32) -> Self {
+        let message = match &self.error {
+            Some(e) if e.message.contains("was aborted") => e.message.clone(),
+            _ => super::run::aborted_message(signal, None),
+        };
+        let stderr_tail = self.error.take().and_then(|e| e.stderr_tail);
+        self.status = Status::Aborted;
+        self.summary = message.clone();
+        self.error = Some(ToolError {
+            message,
+            stderr_tail,
+        });
+        self
+    }
+
     /// A gate decided by its findings.
     pub fn from_evaluation(
         gate: GateKind,
@@ -237,13 +260,13 @@ impl GateReport {
         if !counts.is_empty() {
             let _ = writeln!(s, "  by severity: {}", counts.join(", "));
         }
-        let mut failing: Vec<&Evaluated> = self
+        // In the report's order, as in the JSON, SARIF and JUnit files, so the first failing
+        // finding printed is the first one in every file.
+        let failing: Vec<&Evaluated> = self
             .findings
             .iter()
             .filter(|f| f.verdict == Verdict::Fail)
             .collect();
-        // Highest severity first; the sort is stable, so ties keep the report's order.
-        failing.sort_by_key(|f| std::cmp::Reverse(f.finding.severity));
         for f in failing.iter().take(limit) {
             let _ = writeln!(
                 s,

@@ -15,6 +15,7 @@ use super::report::{GateReport, Status, ToolError};
 use super::settings::{Policy, Settings};
 use super::tools;
 use crate::error::{Error, Result};
+use crate::signals::Abort;
 use chrono::NaiveDate;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub struct Ctx {
     pub today: NaiveDate,
     /// Where outputs go; the SBOM gate also copies its SBOMs here.
     pub out_dir: PathBuf,
+    /// SIGTERM/SIGINT: stops the running tool's process group.
+    pub abort: Abort,
 }
 
 impl Ctx {
@@ -66,6 +69,21 @@ impl Ctx {
         );
         let mut notes = extra_notes;
         notes.extend(parsed.notes);
+        let mut words: Vec<&str> = ev
+            .findings
+            .iter()
+            .map(|e| &e.finding)
+            .filter_map(|f| f.unrecognised_severity.as_deref())
+            .collect();
+        if !words.is_empty() {
+            let n = words.len();
+            words.sort_unstable();
+            words.dedup();
+            notes.push(format!(
+                "{n} finding(s) have a severity {tool} does not define ({}): they count as UNKNOWN and fail unless the policy fails nothing of their kind",
+                words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
         GateReport::from_evaluation(kind, tool, target, policy.describe(kind), ev, notes)
     }
 
@@ -98,11 +116,11 @@ impl Ran {
 pub(super) async fn run_tool(
     tool: Tool,
     inv: &Invocation,
-    timeout: Duration,
+    ctx: &Ctx,
     ok_codes: &[i32],
     report_file: Option<&Path>,
 ) -> std::result::Result<Ran, ToolError> {
-    let out = match exec::run(inv, timeout).await {
+    let out = match exec::run(inv, ctx.timeout, &ctx.abort).await {
         Ok(out) => out,
         Err(RunError::Spawn(e)) => {
             return Err(ToolError {
@@ -123,6 +141,12 @@ pub(super) async fn run_tool(
             return Err(ToolError {
                 message: format!("running {tool} failed: {e}"),
                 stderr_tail: None,
+            });
+        }
+        Err(RunError::Aborted { signal, stderr }) => {
+            return Err(ToolError {
+                message: aborted_message(signal, Some(tool)),
+                stderr_tail: exec::tail(&stderr, exec::TAIL_LINES),
             });
         }
     };
@@ -165,6 +189,17 @@ pub(super) async fn run_tool(
         report,
         stderr: out.stderr,
     })
+}
+
+/// What an aborted gate says; `tool` when it was running one.
+pub fn aborted_message(signal: i32, tool: Option<Tool>) -> String {
+    let name = crate::signals::name(signal);
+    match tool {
+        Some(t) => format!(
+            "the gate was aborted ({name}, signal {signal}) while {t} was running; {t}'s processes were stopped and no result can be trusted"
+        ),
+        None => format!("the gate was aborted ({name}, signal {signal}); no result can be trusted"),
+    }
 }
 
 /// A clearer message for failures whose stderr is recognisable.

@@ -36,8 +36,9 @@ pub fn locate(tool: Tool, tools: &ToolSettings) -> Result<Located, String> {
                 });
             }
         } else if is_executable(&p) {
+            // Absolute: npm runs in the project directory, where a relative path is wrong.
             return Ok(Located {
-                path: p,
+                path: std::path::absolute(&p).unwrap_or(p),
                 via: "config",
             });
         }
@@ -57,7 +58,7 @@ pub fn locate(tool: Tool, tools: &ToolSettings) -> Result<Located, String> {
         let p = dir.join(tool.name());
         if is_executable(&p) {
             return Ok(Located {
-                path: p,
+                path: std::path::absolute(&p).unwrap_or(p),
                 via: "tools folder",
             });
         }
@@ -97,7 +98,13 @@ pub async fn version(tool: Tool, path: &Path) -> Result<String, String> {
     if tool == Tool::Syft {
         inv = inv.env("SYFT_CHECK_FOR_APP_UPDATE", "false");
     }
-    match exec::run(&inv, Duration::from_secs(60)).await {
+    match exec::run(
+        &inv,
+        Duration::from_secs(60),
+        &crate::signals::Abort::never(),
+    )
+    .await
+    {
         Ok(out) if out.code == Some(0) => {
             let text = String::from_utf8_lossy(&out.stdout);
             // `trivy --version` and `syft version` print several lines with a `Version:` row;

@@ -80,14 +80,19 @@ impl Run {
 }
 
 /// A temporary workspace: `pipeline/shipwatch.toml`, outputs in `shipwatch-out/gates`.
+/// Every JUnit file a run writes is checked against junit-10.xsd's rules at once, and every
+/// SARIF file is kept and validated with the SARIF multitool (GitHub's rules) when the
+/// workspace is dropped.
 struct Ws {
     dir: tempfile::TempDir,
+    sarif_seen: std::cell::Cell<usize>,
 }
 
 impl Ws {
     fn new(config: &str) -> Ws {
         let ws = Ws {
             dir: tempfile::tempdir().unwrap(),
+            sarif_seen: std::cell::Cell::new(0),
         };
         ws.write("pipeline/shipwatch.toml", config);
         ws
@@ -137,10 +142,35 @@ impl Ws {
             .envs(env.iter().copied())
             .output()
             .expect("run shipwatch");
+        self.check_outputs();
         Run {
             code: out.status.code().expect("exited normally"),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Checks each JUnit file in the output directory and keeps a copy of each SARIF file
+    /// for [`validate_sarif`] (runs overwrite them).
+    fn check_outputs(&self) {
+        let Ok(entries) = std::fs::read_dir(self.path("shipwatch-out/gates")) else {
+            return;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".junit.xml") {
+                let xml = std::fs::read_to_string(&p).unwrap();
+                if let Err(e) = junit10(&xml) {
+                    panic!("{name} breaks junit-10.xsd: {e}\n{xml}");
+                }
+            } else if name.ends_with(".sarif") {
+                let n = self.sarif_seen.get() + 1;
+                self.sarif_seen.set(n);
+                let keep = self.path(&format!("sarif-seen/{n}-{name}"));
+                std::fs::create_dir_all(keep.parent().unwrap()).unwrap();
+                std::fs::copy(&p, keep).unwrap();
+            }
         }
     }
 
@@ -247,6 +277,201 @@ impl Ws {
         ));
         self.path("web.tar")
     }
+}
+
+impl Drop for Ws {
+    fn drop(&mut self) {
+        // A failing test has already said why; a second panic would abort the process.
+        if !std::thread::panicking() && self.sarif_seen.get() > 0 {
+            validate_sarif(&self.path("sarif-seen"), self.sarif_seen.get());
+        }
+    }
+}
+
+/// Runs Microsoft's SARIF multitool (`validate` with the SARIF and GitHub rule sets, the
+/// ones GitHub code scanning applies on upload) over every `*.sarif` in `dir`; any error
+/// fails the test. Each validated count is appended to `sarif-validated.log` in Cargo's
+/// test temporary directory.
+fn validate_sarif(dir: &Path, count: usize) {
+    let tool = tools_bin().join("sarif-multitool");
+    assert!(
+        tool.exists(),
+        "the SARIF multitool is not installed: run scripts/setup.sh, which installs it into .tools/bin"
+    );
+    let log = dir.join("validation.sarif.json");
+    let out = Command::new(&tool)
+        .args(["validate", "--rule-kind", "Gh;Sarif", "-o"])
+        .arg(&log)
+        .arg(dir.join("*.sarif"))
+        .env("DOTNET_CLI_TELEMETRY_OPTOUT", "1")
+        .output()
+        .expect("run the SARIF multitool");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let errors: Vec<&str> = stdout.lines().filter(|l| l.contains(": error ")).collect();
+    assert!(
+        out.status.success()
+            && errors.is_empty()
+            && stdout.contains("Analysis completed successfully"),
+        "SARIF validation failed ({count} file(s)):\n{}\n--- full output ---\n{stdout}\n{}",
+        errors.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scanned = stdout.lines().find_map(|l| {
+        l.strip_prefix("Done. ")?
+            .strip_suffix(" files scanned.")?
+            .parse::<usize>()
+            .ok()
+    });
+    assert_eq!(scanned, Some(count), "{stdout}");
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(Path::new(env!("CARGO_TARGET_TMPDIR")).join("sarif-validated.log"))
+        .unwrap();
+    writeln!(f, "{count}").unwrap();
+}
+
+/// The rules of the Jenkins xunit plugin's junit-10.xsd that a file can break: which
+/// elements may appear where, which attributes each may have (`skipped` only on
+/// `<testsuite>`), and the required ones. A small reader for the XML shipwatch writes
+/// (no comments, CDATA or DTD).
+fn junit10(xml: &str) -> Result<(), String> {
+    let allowed = |el: &str| -> Option<(&[&str], &[&str], &[&str])> {
+        // (attributes, required attributes, child elements)
+        Some(match el {
+            "testsuites" => (
+                &["name", "time", "tests", "failures", "errors"],
+                &[],
+                &["testsuite"],
+            ),
+            "testsuite" => (
+                &[
+                    "name",
+                    "tests",
+                    "failures",
+                    "errors",
+                    "group",
+                    "time",
+                    "skipped",
+                    "timestamp",
+                    "hostname",
+                    "id",
+                    "package",
+                    "file",
+                    "log",
+                    "url",
+                ],
+                &["name", "tests", "failures", "errors"],
+                &[
+                    "testsuite",
+                    "properties",
+                    "testcase",
+                    "system-out",
+                    "system-err",
+                ],
+            ),
+            "testcase" => (
+                &["name", "time", "classname", "group"],
+                &["name"],
+                &["skipped", "error", "failure", "system-out", "system-err"],
+            ),
+            "failure" | "error" | "skipped" => (&["type", "message"], &[], &[]),
+            "system-out" | "system-err" => (&[], &[], &[]),
+            "properties" => (&[], &[], &["property"]),
+            "property" => (&["name", "value"], &["name", "value"], &[]),
+            _ => return None,
+        })
+    };
+    let body = xml
+        .trim_start()
+        .strip_prefix("<?xml")
+        .and_then(|r| r.split_once("?>"))
+        .map(|(_, rest)| rest)
+        .ok_or("no XML declaration")?;
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = body;
+    let mut roots = 0;
+    while let Some(i) = rest.find('<') {
+        if !stack.is_empty() && rest[..i].contains(['<', '>']) {
+            return Err("a raw < or > in text".into());
+        }
+        let end = rest[i..].find('>').ok_or("an unclosed tag")? + i;
+        let tag = &rest[i + 1..end];
+        rest = &rest[end + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            if stack.pop().as_deref() != Some(name.trim()) {
+                return Err(format!("</{name}> closes nothing open"));
+            }
+            continue;
+        }
+        let self_closing = tag.ends_with('/');
+        let tag = tag.trim_end_matches('/');
+        let (name, mut attrs) = tag.split_once(char::is_whitespace).unwrap_or((tag, ""));
+        let (allowed_attrs, required, _) =
+            allowed(name).ok_or(format!("<{name}> is not in the schema"))?;
+        match stack.last() {
+            None if name == "testsuites" => roots += 1,
+            None => return Err(format!("<{name}> at the top level")),
+            Some(parent) => {
+                let (_, _, children) = allowed(parent).unwrap();
+                if !children.contains(&name) {
+                    return Err(format!("<{name}> inside <{parent}>"));
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        loop {
+            attrs = attrs.trim_start();
+            if attrs.is_empty() {
+                break;
+            }
+            let (key, after) = attrs
+                .split_once("=\"")
+                .ok_or(format!("<{name}>: bad attributes"))?;
+            let (value, after) = after
+                .split_once('"')
+                .ok_or(format!("<{name}>: unclosed value"))?;
+            if value.contains(['<', '&'])
+                && !value.contains("&amp;")
+                && !value.contains("&lt;")
+                && !value.contains("&quot;")
+                && !value.contains("&gt;")
+                && !value.contains("&apos;")
+            {
+                return Err(format!("<{name} {key}>: unescaped value"));
+            }
+            let key = key.trim();
+            if !allowed_attrs.contains(&key) {
+                return Err(format!("attribute `{key}` is not allowed on <{name}>"));
+            }
+            seen.push(key.to_owned());
+            attrs = after;
+        }
+        if let Some(missing) = required.iter().find(|r| !seen.iter().any(|s| s == *r)) {
+            return Err(format!("<{name}> lacks its required `{missing}`"));
+        }
+        if !self_closing {
+            stack.push(name.to_owned());
+        }
+    }
+    if !stack.is_empty() || roots != 1 || !rest.trim().is_empty() {
+        return Err(format!("unbalanced document (open: {stack:?})"));
+    }
+    Ok(())
+}
+
+#[test]
+fn the_junit_check_rejects_what_junit_10_xsd_rejects() {
+    let ok = "<?xml version=\"1.0\"?>\n<testsuites tests=\"1\"><testsuite name=\"a\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\"><testcase name=\"x\"/></testsuite></testsuites>\n";
+    junit10(ok).unwrap();
+    let skipped_on_suites = ok.replace(
+        "<testsuites tests=\"1\"",
+        "<testsuites tests=\"1\" skipped=\"0\"",
+    );
+    assert!(junit10(&skipped_on_suites).unwrap_err().contains("skipped"));
+    let no_errors = ok.replace(" errors=\"0\" skipped", " skipped");
+    assert!(junit10(&no_errors).unwrap_err().contains("errors"));
 }
 
 const TERRAFORM: &str = r#"
@@ -1311,4 +1536,316 @@ fn check_tools_prints_versions_and_locations() {
     let missing = ws.run_with_path(&["gate", "--check-tools"], "/usr/bin:/bin");
     missing.expect(TOOL_FAILED);
     assert!(missing.stdout.contains("MISSING"), "{}", missing.stdout);
+}
+
+// ---- aborts: SIGTERM / SIGINT while a scanner runs ----
+
+/// A fake scanner that records its pid and its background child's in `pids.<tool>`, then
+/// waits; with `ignore_term` both ignore SIGTERM (as a tool busy in native code may), so
+/// only the SIGKILL after the grace period ends them.
+fn fake_hanging_tool(ws: &Ws, tool: &str, ignore_term: bool) {
+    ws.script(
+        &format!("pipeline/fake/{tool}"),
+        &format!(
+            "{}sleep 300 &\necho \"$$ $!\" > \"$(dirname \"$0\")/pids.{tool}.tmp\"\n\
+             mv \"$(dirname \"$0\")/pids.{tool}.tmp\" \"$(dirname \"$0\")/pids.{tool}\"\nwait",
+            if ignore_term { "trap '' TERM\n" } else { "" }
+        ),
+    );
+}
+
+/// Whether `pid` is still a live process (a zombie awaiting its reaper is not).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                != Some("Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Starts shipwatch with `args`, waits until the fake `tool` runs, sends `signal`, and
+/// returns the run; `tmp` is shipwatch's TMPDIR. Also checks that nothing survived.
+fn abort_during(ws: &Ws, tool: &str, args: &[&str], signal: &str, tmp: &Path) -> Run {
+    std::fs::create_dir_all(tmp).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args(["--config", "pipeline/shipwatch.toml", "--color", "never"])
+        .args(args)
+        .current_dir(ws.dir.path())
+        .env("PATH", tools_path())
+        .env("TMPDIR", tmp)
+        .env_remove("SHIPWATCH_ENV")
+        .env_remove("SHIPWATCH_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run shipwatch");
+    let pids_file = ws.path(&format!("pipeline/fake/pids.{tool}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pids_file.exists() {
+        assert!(std::time::Instant::now() < deadline, "{tool} never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let st = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    ws.check_outputs();
+    let run = Run {
+        code: out
+            .status
+            .code()
+            .expect("shipwatch exited, not killed by the signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let pids = std::fs::read_to_string(&pids_file).unwrap();
+    for pid in pids.split_whitespace() {
+        assert!(
+            !alive(pid),
+            "{tool}: process {pid} outlived shipwatch\n{}",
+            run.all()
+        );
+    }
+    std::fs::remove_file(&pids_file).unwrap();
+    let left: Vec<String> = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("shipwatch-gate-"))
+        .collect();
+    assert!(left.is_empty(), "{tool}: temporary files left: {left:?}");
+    run
+}
+
+#[test]
+fn sigterm_during_each_gate_stops_the_scanner_cleans_up_and_writes_the_outputs() {
+    let ws = Ws::new(
+        "[gates.tools]\ngitleaks = \"fake/gitleaks\"\ntrivy = \"fake/trivy\"\nsyft = \"fake/syft\"\ncheckov = \"fake/checkov\"\nnpm = \"fake/npm\"\n\
+         [gates.secrets]\npath = \"../repo\"\n[gates.image]\ninput = \"../web.tar\"\n[gates.sbom]\ninput = \"../web.tar\"\n\
+         [gates.iac]\ndir = \"../terraform\"\n[gates.deps]\ndir = \"../app\"\n",
+    );
+    ws.write("repo/README.md", "x\n");
+    ws.write("web.tar", "x");
+    ws.write("terraform/main.tf", TERRAFORM);
+    ws.write("app/package.json", PACKAGE_JSON);
+    ws.write("app/package-lock.json", LOCKFILE);
+    let tmp = ws.path("tmp");
+    for (gate, tool) in [
+        ("secrets", "gitleaks"),
+        ("image", "trivy"),
+        ("sbom", "syft"),
+        ("iac", "checkov"),
+        ("deps", "npm"),
+    ] {
+        // Checkov's pip shim is the kind of tool that may not stop on SIGTERM.
+        fake_hanging_tool(&ws, tool, tool == "checkov");
+        let run = abort_during(&ws, tool, &["gate", gate], "TERM", &tmp);
+        run.expect(143);
+        assert!(run.stderr.contains("aborted"), "{}", run.stderr);
+        let report = ws.findings(gate);
+        assert_eq!(report["status"], "aborted", "{report}");
+        assert!(
+            report["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("while {tool} was running")),
+            "{report}"
+        );
+        let junit =
+            std::fs::read_to_string(ws.path(&format!("shipwatch-out/gates/{gate}.junit.xml")))
+                .unwrap();
+        assert!(
+            junit.contains("<error") && junit.contains("type=\"aborted\""),
+            "{junit}"
+        );
+        let md =
+            std::fs::read_to_string(ws.path(&format!("shipwatch-out/gates/{gate}.md"))).unwrap();
+        assert!(md.contains("The gate was aborted"), "{md}");
+        assert!(
+            ws.path(&format!("shipwatch-out/gates/{gate}.sarif"))
+                .is_file()
+        );
+    }
+}
+
+#[test]
+fn sigint_during_gate_all_keeps_finished_gates_and_marks_the_rest_aborted() {
+    require("gitleaks");
+    let ws = Ws::new(
+        "[gates.tools]\ntrivy = \"fake/trivy\"\n[gates.secrets]\npath = \"../repo\"\n\
+         [gates.image]\ninput = \"../web.tar\"\n[gates.iac]\ndir = \"../terraform\"\n",
+    );
+    ws.repo(&[("README.md", "clean\n")]);
+    ws.write("web.tar", "x");
+    ws.write("terraform/main.tf", TERRAFORM);
+    fake_hanging_tool(&ws, "trivy", false);
+    let run = abort_during(
+        &ws,
+        "trivy",
+        &["--output", "json", "gate", "all"],
+        "INT",
+        &ws.path("tmp"),
+    );
+    run.expect(130);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        gate_statuses(&doc),
+        [
+            ("secrets", "passed"),
+            ("image", "aborted"),
+            ("iac", "aborted")
+        ]
+    );
+    assert_eq!(doc["exit_code"], 130);
+    for gate in ["secrets", "image", "iac"] {
+        for ext in ["junit.xml", "sarif", "md", "json"] {
+            let f = format!("shipwatch-out/gates/{gate}.{ext}");
+            assert!(ws.path(&f).is_file(), "{f}");
+        }
+    }
+}
+
+// ---- reports that must never pass; allowlist consistency ----
+
+#[test]
+fn broken_checkov_reports_are_exit_8() {
+    let ws = Ws::new("[gates.iac]\ndir = \"../terraform\"\n");
+    let framework = |failed: u32, listed: &str| {
+        format!(
+            r#"{{"check_type":"terraform","results":{{"passed_checks":[],"failed_checks":[{listed}],"skipped_checks":[],"parsing_errors":[]}},"summary":{{"passed":0,"failed":{failed},"skipped":0,"parsing_errors":0,"resource_count":2,"checkov_version":"3.3.30"}}}}"#
+        )
+    };
+    let check = r#"{"check_id":"CKV_AWS_24","check_name":"ssh","file_path":"/main.tf","repo_file_path":"/terraform/main.tf","file_line_range":[2,9],"resource":"aws_security_group.web"}"#;
+    let cases = [
+        // The summary says 19 failed, the list holds none: one framework, then several.
+        ("one.json", framework(19, ""), "counts 19 failed"),
+        (
+            "several.json",
+            format!("[{},{}]", framework(1, check), framework(19, "")),
+            "counts 19 failed",
+        ),
+        ("bare.json", r#"{"passed":0,"failed":19,"skipped":0,"parsing_errors":0,"resource_count":0,"checkov_version":"3.3.30"}"#.into(), "lists none"),
+        ("empty-list.json", "[]".into(), "empty list"),
+        ("gitleaks.json", r#"[{"RuleID":"aws-access-token","File":"a.env","StartLine":1}]"#.into(), "unknown shape"),
+    ];
+    for (name, text, word) in cases {
+        ws.write(name, &text);
+        let run = ws.run(&["gate", "iac", "--report", name]);
+        run.expect(TOOL_FAILED);
+        assert!(run.stderr.contains(word), "{name}: {word}: {}", run.stderr);
+    }
+    // The consistent report still passes judgement (and fails on its finding).
+    ws.write("ok.json", &framework(1, check));
+    ws.run(&["gate", "iac", "--report", "ok.json"])
+        .expect(GATE_FAILED);
+}
+
+#[test]
+fn an_unknown_severity_word_fails_with_a_note_unless_the_policy_fails_nothing() {
+    let ws = Ws::new("");
+    ws.write(
+        "trivy.json",
+        r#"{"SchemaVersion":2,"ArtifactName":"web:1","Results":[{"Target":"web:1 (alpine 3.10.2)","Class":"os-pkgs","Type":"alpine","Vulnerabilities":[
+          {"VulnerabilityID":"CVE-2099-0001","PkgName":"openssl","InstalledVersion":"1.1.1c-r0","FixedVersion":"1.1.1d-r0","Severity":"SEVERE","Title":"new scale"},
+          {"VulnerabilityID":"CVE-2099-0002","PkgName":"musl","InstalledVersion":"1.1.22-r3","FixedVersion":"1.1.22-r4","Severity":"UNKNOWN","Title":"no score yet"}]}]}"#,
+    );
+    let run = ws.run(&["gate", "image", "--report", "trivy.json"]);
+    run.expect(GATE_FAILED);
+    let report = ws.findings("image");
+    assert_eq!(report["failing"], 1, "only the unrecognised word: {report}");
+    assert_eq!(report["findings"][0]["unrecognised_severity"], "SEVERE");
+    assert!(report["notes"].to_string().contains("`SEVERE`"), "{report}");
+    // The OS package is located at the image's package database, in every output.
+    assert_eq!(
+        report["findings"][0]["location"]["file"],
+        "lib/apk/db/installed"
+    );
+    let sarif: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path("shipwatch-out/gates/image.sarif")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "lib/apk/db/installed"
+    );
+    // A policy that fails on nothing says otherwise.
+    ws.write("pipeline/shipwatch.toml", "[gates.image]\nfail_on = []\n");
+    ws.run(&["gate", "image", "--report", "trivy.json"])
+        .expect(OK);
+}
+
+#[test]
+fn a_duplicate_allowlist_entry_is_exit_2_naming_both_lines() {
+    let ws = Ws::new("[gates.secrets]\npath = \"../repo\"\n");
+    ws.repo(&[("README.md", "x\n")]);
+    let entry = "[[allow]]\ntool = \"gitleaks\"\nid = \"aws-access-token\"\npath = \"config/*\"\nreason = \"test key\"\nexpires = 2999-12-31\n";
+    ws.write("pipeline/allowlist.toml", &format!("{entry}\n{entry}"));
+    let run = ws.run(&["gate", "secrets"]);
+    run.expect(USAGE);
+    assert!(
+        run.stderr.contains("allowlist.toml:8") && run.stderr.contains("lines 1 and 8"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn one_allowlist_matches_in_git_and_no_git_modes_and_odd_file_names_keep_their_location() {
+    require("gitleaks");
+    let ws = Ws::new("[gates.secrets]\npath = \"./../repo/\"\n");
+    // A space, `#` and `%` in the name: SARIF must percent-encode, never drop, the location.
+    let file = "config/app env#1%.env";
+    ws.repo(&[(file, &format!("AWS_ACCESS_KEY_ID={}\n", fake_aws_key()))]);
+    for mode in [
+        &["gate", "secrets"][..],
+        &["gate", "secrets", "--no-git"][..],
+    ] {
+        ws.write("pipeline/allowlist.toml", "");
+        ws.run(mode).expect(GATE_FAILED);
+        let report = ws.findings("secrets");
+        assert_eq!(report["findings"][0]["location"]["file"], file, "{mode:?}");
+        let sarif: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(ws.path("shipwatch-out/gates/secrets.sarif")).unwrap(),
+        )
+        .unwrap();
+        let loc = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+        assert_eq!(
+            loc["artifactLocation"]["uri"], "config/app%20env%231%25.env",
+            "{mode:?}"
+        );
+        assert_eq!(loc["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+        ws.write(
+            "pipeline/allowlist.toml",
+            "[[allow]]\ntool = \"gitleaks\"\nid = \"aws-access-token\"\npath = \"config/*.env\"\nreason = \"fixture key\"\nexpires = 2999-12-31\n",
+        );
+        ws.run(mode).expect(OK);
+        assert_eq!(ws.findings("secrets")["allowlisted"], 1, "{mode:?}");
+    }
+}
+
+#[test]
+fn text_output_lists_failing_findings_in_the_json_order() {
+    let ws = Ws::new("[gates.image]\nfail_unfixed = true\nfail_on = \"any\"\n");
+    ws.write(
+        "trivy.json",
+        r#"{"SchemaVersion":2,"ArtifactName":"web:1","Results":[{"Target":"app/package-lock.json","Class":"lang-pkgs","Type":"npm","Vulnerabilities":[
+          {"VulnerabilityID":"CVE-2099-0003","PkgName":"a","InstalledVersion":"1","Severity":"LOW","Title":"low first"},
+          {"VulnerabilityID":"CVE-2099-0004","PkgName":"b","InstalledVersion":"1","Severity":"CRITICAL","Title":"critical second"}]}]}"#,
+    );
+    let run = ws.run(&["gate", "image", "--report", "trivy.json"]);
+    run.expect(GATE_FAILED);
+    let json_order = ws.rule_ids("image");
+    let text_order: Vec<String> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("CVE-")))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(text_order, json_order, "{}", run.stdout);
 }

@@ -17,6 +17,13 @@ fn cell(s: &str) -> String {
 pub fn markdown(r: &GateReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Security gate `{}`: {}\n", r.gate, r.status.label());
+    if r.status == Status::Aborted {
+        // First, so nobody reads the rest as a verdict on the code.
+        let _ = writeln!(
+            s,
+            "**The gate was aborted** before it had a result: this is not a pass or a fail.\n"
+        );
+    }
     let _ = writeln!(
         s,
         "- Tool: {}\n- Target: `{}`\n- Policy: {}\n- Result: {}\n",
@@ -29,6 +36,7 @@ pub fn markdown(r: &GateReport) -> String {
         let heading = match r.status {
             Status::Usage => "Usage error",
             Status::Internal => "Internal error",
+            Status::Aborted => "Aborted",
             _ => "Tool error",
         };
         let _ = writeln!(s, "## {heading}\n\n{}\n", e.message);

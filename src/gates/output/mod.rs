@@ -81,6 +81,7 @@ mod test_report {
             fingerprint: format!("{id}:lodash"),
             fix_available: true,
             fixed_version: Some("4.17.21".into()),
+            unrecognised_severity: None,
             url: None,
         }
     }

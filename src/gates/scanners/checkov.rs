@@ -95,7 +95,7 @@ pub async fn gate(ctx: &Ctx, a: IacJob) -> Result<GateReport> {
         .args(frameworks);
     // Exit 1 means findings or an uncaught exception alike: the JSON decides.
     let report = tmp.path().join("results_json.json");
-    let ran = match run_tool(Tool::Checkov, &inv, ctx.timeout, &[0, 1], None).await {
+    let ran = match run_tool(Tool::Checkov, &inv, ctx, &[0, 1], None).await {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };
@@ -156,6 +156,12 @@ struct Results {
 #[derive(Deserialize)]
 struct Summary {
     #[serde(default)]
+    passed: Option<u64>,
+    #[serde(default)]
+    failed: Option<u64>,
+    #[serde(default)]
+    skipped: Option<u64>,
+    #[serde(default)]
     parsing_errors: u64,
     #[serde(default)]
     checkov_version: Option<String>,
@@ -194,6 +200,12 @@ pub fn parse(bytes: &[u8], severities: &Severities) -> Result<Parsed, InvalidRep
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| json_problem(bytes, &e))?;
     let frameworks: Vec<Framework> = match &value {
+        // Checkov writes a list only for several frameworks; an empty one is no report.
+        serde_json::Value::Array(items) if items.is_empty() => {
+            return Err(InvalidReport(
+                "the report is an empty list, which Checkov never writes (not a Checkov JSON report)".into(),
+            ));
+        }
         serde_json::Value::Array(items) => items
             .iter()
             .map(|v| Framework::deserialize(v).map_err(|e| shape(&e)))
@@ -249,6 +261,23 @@ pub fn parse(bytes: &[u8], severities: &Severities) -> Result<Parsed, InvalidRep
             if parse_errors.is_empty() { "" } else { ": " },
             parse_errors.join(", ")
         )));
+    }
+    // A summary that counts checks the lists do not hold means the lists were cut (a
+    // filter, an edit, a truncated merge): judging the lists alone could pass failed checks.
+    for fw in &frameworks {
+        let Some(sum) = &fw.summary else { continue };
+        for (what, counted, listed) in [
+            ("failed", sum.failed, fw.results.failed_checks.len()),
+            ("passed", sum.passed, fw.results.passed_checks.len()),
+            ("skipped", sum.skipped, fw.results.skipped_checks.len()),
+        ] {
+            if let Some(n) = counted.filter(|n| *n != listed as u64) {
+                return Err(InvalidReport(format!(
+                    "the Checkov report's {} summary counts {n} {what} check(s) but lists {listed}; the report is incomplete",
+                    fw.check_type
+                )));
+            }
+        }
     }
     let mut out = Parsed::default();
     for fw in frameworks {
@@ -307,6 +336,7 @@ pub fn parse(bytes: &[u8], severities: &Severities) -> Result<Parsed, InvalidRep
                 rule_id: c.check_id,
                 fix_available: true,
                 fixed_version: None,
+                unrecognised_severity: None,
                 url: c.guideline.filter(|g| !g.is_empty()),
             });
         }
@@ -363,6 +393,24 @@ mod tests {
             table,
             default: Severity::High,
         }
+    }
+
+    #[test]
+    fn summary_counts_must_match_the_lists_and_an_empty_list_is_no_report() {
+        let table = BTreeMap::new();
+        let cut = TERRAFORM.replace("\"failed\": 2", "\"failed\": 19");
+        let e = parse(cut.as_bytes(), &sev(&table)).unwrap_err();
+        assert!(
+            e.0.contains("counts 19 failed") && e.0.contains("lists 2"),
+            "{e}"
+        );
+        let list = format!("[{cut}]");
+        assert!(
+            parse(list.as_bytes(), &sev(&table)).is_err(),
+            "list shape too"
+        );
+        let e = parse(b"[]", &sev(&table)).unwrap_err();
+        assert!(e.0.contains("empty list"), "{e}");
     }
 
     #[test]

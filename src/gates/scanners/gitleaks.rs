@@ -149,7 +149,7 @@ pub async fn gate(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
     let ran = match run_tool(
         Tool::Gitleaks,
         &inv,
-        ctx.timeout,
+        ctx,
         &[0, FINDINGS_EXIT],
         Some(&report),
     )
@@ -183,12 +183,27 @@ pub async fn gate(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
             return Ok(ctx.error(kind, target, e, notes));
         }
     }
-    let parsed = match parse(&ran.report) {
+    let mut parsed = match parse(&ran.report) {
         Ok(p) => p,
         Err(e) => {
             return Ok(ctx.error(kind, target, invalid(Tool::Gitleaks, e, ran.tail()), notes));
         }
     };
+    if !git {
+        // Dir mode names files with the scanned path in front (`../repo/config/app.env`),
+        // git mode relative to the repository: make both relative to the scanned path, so
+        // one allowlist `path` matches either way and SARIF gets a relative URI.
+        for f in &mut parsed.findings {
+            if let Some(rel) = f
+                .location
+                .file
+                .as_deref()
+                .and_then(|p| relative_to(p, &path))
+            {
+                f.location.file = Some(rel);
+            }
+        }
+    }
     if ran.code == FINDINGS_EXIT && parsed.findings.is_empty() {
         let e = ToolError {
             message: "gitleaks signalled findings (exit 3) but its report lists none".into(),
@@ -257,6 +272,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, InvalidReport> {
                 // A leaked secret is fixed by rotating it; there is always something to do.
                 fix_available: true,
                 fixed_version: None,
+                unrecognised_severity: None,
                 url: None,
             }
         })
@@ -392,9 +408,56 @@ pub fn ignore_entries(text: &str) -> usize {
         .count()
 }
 
+/// `file` relative to `base` when it lies under it, comparing lexically cleaned paths
+/// (no `.`, `dir/..` folded, as Go's `filepath.Clean` does to the path Gitleaks is given);
+/// `None` when `base` is the working directory or `file` is elsewhere.
+fn relative_to(file: &str, base: &std::path::Path) -> Option<String> {
+    use std::path::{Component, Path};
+    fn clean(p: &Path) -> Vec<Component<'_>> {
+        let mut out: Vec<Component<'_>> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    let base = clean(base);
+    if base.is_empty() {
+        return None;
+    }
+    let file = clean(Path::new(file));
+    let rest = file.strip_prefix(base.as_slice())?;
+    let rel: std::path::PathBuf = rest.iter().collect();
+    Some(rel.to_string_lossy().into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dir_mode_paths_become_relative_to_the_scanned_path() {
+        let p = std::path::Path::new;
+        assert_eq!(
+            relative_to("../repo/config/app env#1.env", p("./../repo/")).as_deref(),
+            Some("config/app env#1.env")
+        );
+        assert_eq!(
+            relative_to("/abs/repo/a.env", p("/abs/repo")).as_deref(),
+            Some("a.env")
+        );
+        assert_eq!(
+            relative_to("repo/a.env", p("pipeline/./../repo/")).as_deref(),
+            Some("a.env")
+        );
+        assert_eq!(relative_to("a.env", p(".")), None);
+        assert_eq!(relative_to("other/a.env", p("repo")), None);
+    }
 
     #[test]
     fn repository_config_keeps_rules_and_loses_what_drops_findings() {

@@ -30,10 +30,17 @@ pub async fn gate(ctx: &Ctx, a: DepsJob) -> Result<GateReport> {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| dir.join("package-lock.json").display().to_string());
+    // Findings are located at the lockfile relative to the project directory, like every
+    // gate's locations relative to what it scanned (and SARIF's `%SRCROOT%`).
+    let lock_file = lock
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "package-lock.json".into());
     if let Some(r) = &a.report {
         let target = r.display().to_string();
         let parsed = read_report(Tool::Npm, r).and_then(|b| {
-            parse(&b, lock_bytes.as_deref(), &lock_name).map_err(|e| invalid(Tool::Npm, e, None))
+            parse(&b, lock_bytes.as_deref(), &lock_file).map_err(|e| invalid(Tool::Npm, e, None))
         });
         return Ok(match parsed {
             Ok(p) => ctx.evaluate(kind, target, p, vec![]),
@@ -58,12 +65,12 @@ pub async fn gate(ctx: &Ctx, a: DepsJob) -> Result<GateReport> {
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fund", "false");
     // npm exits 1 for "vulnerabilities found" and for "could not audit": the JSON decides.
-    let ran = match run_tool(Tool::Npm, &inv, ctx.timeout, &[0, 1], None).await {
+    let ran = match run_tool(Tool::Npm, &inv, ctx, &[0, 1], None).await {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
     };
     Ok(
-        match parse(&ran.report, lock_bytes.as_deref(), &lock_name) {
+        match parse(&ran.report, lock_bytes.as_deref(), &lock_file) {
             Ok(p) => ctx.evaluate(kind, target, p, vec![]),
             Err(e) => ctx.error(kind, target, invalid(Tool::Npm, e, ran.tail()), vec![]),
         },
@@ -242,7 +249,7 @@ pub fn parse(
                             tool: Tool::Npm,
                             category: Category::Vulnerability,
                             rule_id: id.clone(),
-                            severity: Severity::lenient(&a.severity),
+                            severity: Severity::judge(&a.severity).0,
                             title: a.title.clone(),
                             location: Location {
                                 file: Some(lockfile_name.to_owned()),
@@ -259,6 +266,7 @@ pub fn parse(
                             ),
                             fix_available,
                             fixed_version: None,
+                            unrecognised_severity: Severity::judge(&a.severity).1,
                             url: a.url.clone(),
                         });
                     }
@@ -286,7 +294,7 @@ pub fn parse(
                         tool: Tool::Npm,
                         category: Category::Vulnerability,
                         rule_id: id.clone(),
-                        severity: Severity::lenient(&a.severity),
+                        severity: Severity::judge(&a.severity).0,
                         title: a.title.clone(),
                         location: Location {
                             file: Some(lockfile_name.to_owned()),
@@ -297,6 +305,7 @@ pub fn parse(
                         fingerprint: format!("{id}:{}@{v}", a.module_name),
                         fix_available: patched.is_some(),
                         fixed_version: patched.map(str::to_owned),
+                        unrecognised_severity: Severity::judge(&a.severity).1,
                         url: a.url.clone(),
                     });
                 }

@@ -88,7 +88,7 @@ pub async fn gate(ctx: &Ctx, a: SbomJob) -> Result<GateReport> {
         .arg("-o")
         .arg(format!("spdx-json={}", spdx.display()))
         .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
-    let ran = match run_tool(Tool::Syft, &inv, ctx.timeout, &[0], Some(&cdx)).await {
+    let ran = match run_tool(Tool::Syft, &inv, ctx, &[0], Some(&cdx)).await {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
     };
@@ -168,10 +168,12 @@ fn judge_sbom(
                 rule_id: "sbom-empty".into(),
                 severity: Severity::High,
                 title: "The SBOM lists no packages: the source has nothing Syft recognises, or the scan missed it".into(),
-                location: Location { file: Some(target.clone()), ..Default::default() },
+                // The SBOM is the artifact at fault; it is kept in the output directory.
+                location: Location { file: Some("sbom.cdx.json".into()), ..Default::default() },
                 fingerprint: format!("sbom-empty:{target}"),
                 fix_available: false,
                 fixed_version: None,
+                unrecognised_severity: None,
                 url: None,
             },
             verdict: Verdict::Fail,

@@ -125,15 +125,7 @@ pub async fn gate(ctx: &Ctx, a: ImageJob) -> Result<GateReport> {
         ImageSource::Tarball(p) => inv.arg("--input").arg(p),
         ImageSource::Reference(r) => inv.arg(r),
     };
-    let ran = match run_tool(
-        Tool::Trivy,
-        &inv,
-        ctx.timeout,
-        &[0, FINDINGS_EXIT],
-        Some(&report),
-    )
-    .await
-    {
+    let ran = match run_tool(Tool::Trivy, &inv, ctx, &[0, FINDINGS_EXIT], Some(&report)).await {
         Ok(r) => r,
         Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };
@@ -170,6 +162,12 @@ struct Report<'a> {
 struct TrivyResult<'a> {
     #[serde(default, borrow)]
     target: Cow<'a, str>,
+    /// `os-pkgs` for the image's distribution packages, whose target is the image's name.
+    #[serde(default, borrow)]
+    class: Option<Cow<'a, str>>,
+    /// The OS family (`alpine`, `debian`, …) for `os-pkgs`; decides the package database.
+    #[serde(rename = "Type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     vulnerabilities: Option<Vec<Vuln<'a>>>,
     #[serde(default, borrow)]
@@ -475,6 +473,10 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
     out.unjudged += r.licenses.as_ref().map_or(0, Vec::len);
     let target = r.target;
+    // OS packages come with the image's name as their target (`web:1 (alpine 3.19.1)`),
+    // which is no file: they are located at the package database that lists them.
+    let os_db = (r.class.as_deref() == Some("os-pkgs"))
+        .then(|| os_package_db(r.kind.as_deref().unwrap_or("")));
     for v in r.vulnerabilities.unwrap_or_default() {
         let fixed = v.fixed_version.filter(|f| !f.is_empty());
         let fix_available = fixed.is_some()
@@ -485,6 +487,7 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
         let file = v
             .pkg_path
             .filter(|p| !p.is_empty())
+            .or_else(|| os_db.map(Cow::Borrowed))
             .unwrap_or_else(|| target.clone());
         out.findings.push(Finding {
             tool: Tool::Trivy,
@@ -504,7 +507,7 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
                 .map(Cow::into_owned)
                 .unwrap_or_else(|| v.vulnerability_id.to_string()),
             rule_id: v.vulnerability_id.into_owned(),
-            severity: Severity::lenient(&v.severity),
+            severity: Severity::judge(&v.severity).0,
             location: Location {
                 file: Some(file.into_owned()),
                 line: None,
@@ -513,6 +516,7 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
             },
             fix_available,
             fixed_version: fixed.map(Cow::into_owned),
+            unrecognised_severity: Severity::judge(&v.severity).1,
             url: v.primary_url.map(Cow::into_owned),
         });
     }
@@ -545,7 +549,7 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
                 line.map(|l| l.to_string()).unwrap_or_default()
             ),
             rule_id: id.into_owned(),
-            severity: Severity::lenient(&m.severity),
+            severity: Severity::judge(&m.severity).0,
             title,
             location: Location {
                 file: Some(target.to_string()),
@@ -555,6 +559,7 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
             },
             fix_available: true,
             fixed_version: None,
+            unrecognised_severity: Severity::judge(&m.severity).1,
             url: m.primary_url.map(Cow::into_owned),
         });
     }
@@ -569,7 +574,7 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
                 line.map(|l| l.to_string()).unwrap_or_default()
             ),
             rule_id: s.rule_id.into_owned(),
-            severity: Severity::lenient(&s.severity),
+            severity: Severity::judge(&s.severity).0,
             title: s.title.into_owned(),
             location: Location {
                 file: Some(target.to_string()),
@@ -579,8 +584,29 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
             },
             fix_available: true,
             fixed_version: None,
+            unrecognised_severity: Severity::judge(&s.severity).1,
             url: None,
         });
+    }
+}
+
+/// Where an OS family keeps its installed-package database inside the image, relative to
+/// the image's root (what Trivy read the packages from).
+fn os_package_db(family: &str) -> &'static str {
+    match family {
+        "alpine" | "wolfi" | "chainguard" => "lib/apk/db/installed",
+        "debian" | "ubuntu" | "distroless" => "var/lib/dpkg/status",
+        "opensuse"
+        | "opensuse.leap"
+        | "opensuse.tumbleweed"
+        | "sles"
+        | "suse linux enterprise micro" => "usr/lib/sysimage/rpm/Packages.db",
+        "cbl-mariner" | "azurelinux" => "var/lib/rpm/rpmdb.sqlite",
+        "photon" | "redhat" | "centos" | "rocky" | "alma" | "amazon" | "oracle" | "fedora" => {
+            "var/lib/rpm/Packages"
+        }
+        // Unknown family: the directory every distribution keeps its package state under.
+        _ => "var/lib",
     }
 }
 
@@ -716,7 +742,8 @@ mod tests {
         assert_eq!(fixed.fixed_version.as_deref(), Some("1.1.1d-r0"));
         assert_eq!(
             fixed.location.to_string(),
-            "openssl@1.1.1c-r0 (web:1 (alpine 3.10.2))"
+            "openssl@1.1.1c-r0 (lib/apk/db/installed)",
+            "an OS package is located at the image's package database"
         );
         let unfixed = &p.findings[1];
         assert!(!unfixed.fix_available);
