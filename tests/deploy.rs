@@ -561,3 +561,89 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     assert_eq!(s["rollback"]["status"], "Succeeded", "{s}");
     assert!(!s["report"].as_array().unwrap().is_empty(), "{s}");
 }
+
+/// The soak behind `scripts/soak-faults.sh` (ignored in the suite): SHIPWATCH_SOAK_RUNS
+/// deployments (default 20), alternating healthy and 5xx releases, each on its own
+/// stack under 30 % throttling + 10 % 5xx + SHIPWATCH_SOAK_LATENCY_MS (default 2000)
+/// on every call. Prints one line per run (exit, who stopped it, terminal state → exit)
+/// and fails on any wrong outcome.
+#[test]
+#[ignore]
+fn soak_under_faults() {
+    let runs: usize = std::env::var("SHIPWATCH_SOAK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let latency: u64 = std::env::var("SHIPWATCH_SOAK_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let spm: f64 = std::env::var("SHIPWATCH_SOAK_SECONDS_PER_MINUTE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
+    let mut bad = Vec::new();
+    let mut lags = Vec::new();
+    for i in 0..runs {
+        let aws = LocalAws::start(spm);
+        let cfg = aws.write_config("");
+        let sha = random_sha();
+        let healthy = i % 2 == 0;
+        aws.push_image(&sha, if healthy { "healthy" } else { "http-5xx" });
+        aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
+        aws.control(
+            "/_localaws/faults",
+            &json!({"rules": [{"service": "*", "operation": "*", "throttle": 0.3, "error5xx": 0.1, "latency_ms": latency}], "seed": i}),
+        );
+        let t0 = Instant::now();
+        let out = run(deploy_cmd(&aws, &cfg, &sha), Duration::from_secs(600));
+        let exited = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let code = out.status.code();
+        let s = summary(&out);
+        let timeline = aws.get("/_localaws/timeline?since=0")["entries"].clone();
+        let terminal = timeline
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["kind"] == "deployment"
+                    && matches!(
+                        e["status"].as_str(),
+                        Some("Succeeded" | "Failed" | "Stopped")
+                    )
+            })
+            .filter_map(|e| e["real"].as_f64())
+            .fold(0.0_f64, f64::max);
+        let lag = if terminal > 0.0 {
+            exited - terminal
+        } else {
+            f64::NAN
+        };
+        lags.push(lag);
+        let by_us = s["stopped_by_shipwatch"] == true;
+        let verdict = s["verdict"].to_string();
+        let ok = if healthy {
+            code == Some(0)
+        } else {
+            code == Some(3) && by_us && !verdict.contains("no awslogs")
+        };
+        println!(
+            "run {i:2} {:8} exit {code:?} stopped_by_shipwatch {by_us} took {:5.1}s terminal→exit {lag:5.1}s {}",
+            if healthy { "healthy" } else { "http-5xx" },
+            t0.elapsed().as_secs_f64(),
+            if ok { "ok" } else { "WRONG" }
+        );
+        if !ok || lag > 10.0 {
+            bad.push(format!("run {i}: {}", text(&out)));
+        }
+    }
+    let max = lags.iter().cloned().fold(0.0_f64, f64::max);
+    println!(
+        "{runs} runs, {} wrong or late, max terminal→exit {max:.1}s",
+        bad.len()
+    );
+    assert!(bad.is_empty(), "{}", bad.join("\n\n"));
+}
