@@ -27,9 +27,17 @@ pub enum Error {
         message: String,
         stderr_tail: Option<String>,
     },
-    /// An AWS call failed; `operation` names it, `message` says what AWS answered.
-    #[error("AWS {operation} failed: {message}")]
-    Aws { operation: String, message: String },
+    /// An AWS call failed. `message` is the whole paragraph (what shipwatch was doing,
+    /// the operation, the cause, what to do); `cause` the cause in a few words for
+    /// retry lines; `transient` whether waiting may help (network, timeouts,
+    /// throttling, 5xx), which decides whether a poll is tried again.
+    #[error("{message}")]
+    Aws {
+        operation: String,
+        cause: String,
+        message: String,
+        transient: bool,
+    },
     #[error("{message}")]
     Interrupted { signal: i32, message: String },
     #[error("{0}")]
@@ -55,6 +63,17 @@ impl Error {
             }
             Error::Io(_) | Error::Internal(_) => exit::INTERNAL,
         }
+    }
+
+    /// Whether this is an AWS failure that may go away by waiting.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Aws {
+                transient: true,
+                ..
+            }
+        )
     }
 
     pub fn config(

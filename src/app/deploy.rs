@@ -18,8 +18,8 @@ pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
-    let shared: Shared = Arc::new(Mutex::new(None));
-    deploy::with_signals(&shared, async {
+    let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
+    deploy::with_signals(&clients, &shared, settings.signal_grace, async {
         let finished = deploy::deploy(&clients, &settings, &shared).await?;
         conclude(common.json, &clients, &report, &finished).await
     })
@@ -31,8 +31,9 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
-    let shared: Shared = Arc::new(Mutex::new(None));
-    deploy::with_signals(&shared, async {
+    let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
+    // `watch` changes nothing until it stops a deployment, which it asks again if cut off.
+    deploy::with_signals(&clients, &shared, std::time::Duration::ZERO, async {
         let finished = deploy::watch(&clients, &args.deployment_id, &settings).await?;
         conclude(common.json, &clients, &report, &finished).await
     })

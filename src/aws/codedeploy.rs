@@ -385,6 +385,40 @@ pub async fn list_active(c: &Clients, application: &str, group: &str) -> Result<
     Ok(ids)
 }
 
+/// The group's deployment created since `since` whose description contains `needle`
+/// (newest first): what an interrupted CreateDeployment left behind, if anything.
+pub async fn find_created(
+    c: &Clients,
+    application: &str,
+    group: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    needle: &str,
+) -> Result<Option<Deployment>> {
+    let range = aws_sdk_codedeploy::types::TimeRange::builder()
+        .start(aws_smithy_types::DateTime::from_secs(since.timestamp()))
+        .build();
+    let mut ids = Vec::new();
+    let mut pages = c
+        .codedeploy
+        .list_deployments()
+        .application_name(application)
+        .deployment_group_name(group)
+        .create_time_range(range)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error("codedeploy:ListDeployments", e))?;
+        ids.extend(page.deployments().iter().cloned());
+    }
+    for id in ids {
+        let d = get_deployment(c, &id).await?;
+        if d.description.as_deref().is_some_and(|t| t.contains(needle)) {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
+}
+
 pub enum StopOutcome {
     Requested { status: String, message: String },
     AlreadyCompleted(String),

@@ -6,8 +6,12 @@ pub mod codedeploy;
 pub mod ecr;
 pub mod ecs;
 pub mod evidence;
+pub mod failure;
 pub mod logs;
 pub mod model;
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// How to reach AWS, after flags, environment and the configuration file were layered.
 /// Unset fields fall back to the SDK's own provider chain (AWS_PROFILE, AWS_REGION,
@@ -17,10 +21,68 @@ pub struct Connection {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
-    /// Attempts per call (throttling and 5xx are retried with backoff).
+    /// Attempts per call (throttling, 5xx, timeouts and lost connections are retried).
     pub max_attempts: u32,
     /// The region when no source names one.
     pub fallback_region: String,
+    /// One attempt's limit (connect, send, answer); a hung endpoint becomes a retried
+    /// timeout. Zero: no limit.
+    pub attempt_timeout: Duration,
+    /// One call's limit across all its attempts and backoffs. Zero: no limit.
+    pub operation_timeout: Duration,
+    /// The longest backoff between two attempts of one call.
+    pub max_backoff: Duration,
+}
+
+/// What error messages need to know about the connection: set once by
+/// [`Clients::connect`]. A process talks to one endpoint, and `sdk_error` is called
+/// from every call site without the clients at hand.
+struct ErrorContext {
+    endpoint: String,
+    attempt_timeout: Duration,
+    operation_timeout: Duration,
+    max_attempts: u32,
+}
+
+static CONTEXT: OnceLock<ErrorContext> = OnceLock::new();
+
+fn context() -> &'static ErrorContext {
+    CONTEXT.get_or_init(|| ErrorContext {
+        endpoint: "the AWS endpoint".into(),
+        attempt_timeout: Duration::ZERO,
+        operation_timeout: Duration::ZERO,
+        max_attempts: 1,
+    })
+}
+
+/// The retry policy of a long-running poller: standard retries (no client-side rate
+/// limiter, which sleeps 8–18 s per throttled retry in adaptive mode) with a short,
+/// bounded backoff, so throttling delays a call by seconds. The watch loop retries a
+/// failed read at its next poll anyway.
+pub fn retry_config(args: &Connection) -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(args.max_attempts.max(1))
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(if args.max_backoff.is_zero() {
+            Duration::from_secs(2)
+        } else {
+            args.max_backoff
+        })
+}
+
+/// Attempt and operation timeouts; zero leaves a limit off.
+pub fn timeout_config(args: &Connection) -> aws_config::timeout::TimeoutConfig {
+    let mut b = aws_config::timeout::TimeoutConfig::builder();
+    if !args.attempt_timeout.is_zero() {
+        b = b
+            .operation_attempt_timeout(args.attempt_timeout)
+            .connect_timeout(args.attempt_timeout.min(Duration::from_secs(5)))
+            .read_timeout(args.attempt_timeout);
+    }
+    if !args.operation_timeout.is_zero() {
+        b = b.operation_timeout(args.operation_timeout);
+    }
+    b.build()
 }
 
 /// Builds the one `SdkConfig` every client is made from.
@@ -34,9 +96,8 @@ pub async fn sdk_config(args: &Connection) -> aws_config::SdkConfig {
         .or_else(Region::new(args.fallback_region.clone()));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .retry_config(
-            aws_config::retry::RetryConfig::adaptive().with_max_attempts(args.max_attempts.max(1)),
-        );
+        .retry_config(retry_config(args))
+        .timeout_config(timeout_config(args));
     if let Some(p) = &args.profile {
         loader = loader.profile_name(p);
     }
@@ -58,70 +119,127 @@ pub struct Clients {
     pub region: String,
 }
 
+/// Each client gets its own retry partition with an unbounded retry quota: the SDK's
+/// default quota is shared by every client of a process, so throttled log reads could
+/// use up the retries of the alarm poll. Attempts per call stay bounded by
+/// `max_attempts`, and one process makes a handful of calls a second, far from a storm.
+macro_rules! client {
+    ($krate:ident, $conf:expr, $name:literal) => {{
+        use $krate::config::retry::{RetryPartition, TokenBucket};
+        let conf = $krate::config::Builder::from($conf)
+            .retry_partition(
+                RetryPartition::custom(concat!("shipwatch-", $name))
+                    .token_bucket(TokenBucket::unlimited())
+                    .build(),
+            )
+            .build();
+        $krate::Client::from_conf(conf)
+    }};
+}
+
 impl Clients {
     pub fn new(conf: &aws_config::SdkConfig) -> Self {
         Clients {
-            ecs: aws_sdk_ecs::Client::new(conf),
-            ecr: aws_sdk_ecr::Client::new(conf),
-            codedeploy: aws_sdk_codedeploy::Client::new(conf),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(conf),
-            logs: aws_sdk_cloudwatchlogs::Client::new(conf),
+            ecs: client!(aws_sdk_ecs, conf, "ecs"),
+            ecr: client!(aws_sdk_ecr, conf, "ecr"),
+            codedeploy: client!(aws_sdk_codedeploy, conf, "codedeploy"),
+            cloudwatch: client!(aws_sdk_cloudwatch, conf, "cloudwatch"),
+            logs: client!(aws_sdk_cloudwatchlogs, conf, "logs"),
             region: conf.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }
 
     /// Connects as the settings say.
     pub async fn connect(conn: &Connection) -> Self {
-        Self::new(&sdk_config(conn).await)
+        let conf = sdk_config(conn).await;
+        let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
+        let _ = CONTEXT.set(ErrorContext {
+            endpoint: conf
+                .endpoint_url()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("the AWS endpoints of region {region}")),
+            attempt_timeout: conn.attempt_timeout,
+            operation_timeout: conn.operation_timeout,
+            max_attempts: conn.max_attempts.max(1),
+        });
+        Self::new(&conf)
     }
 }
 
-/// Turns an SDK error into shipwatch's error, naming the operation and what AWS said.
-/// Connection failures get a hint about the endpoint, since that is what a user can fix.
-pub fn sdk_error<E, R>(
+/// Turns an SDK error into shipwatch's error: one plain paragraph (what shipwatch was
+/// doing, the operation, the cause in words, what to do). The full error chain is
+/// logged at -v, never put in the message.
+pub fn sdk_error<E>(
     operation: &str,
-    err: aws_sdk_ecs::error::SdkError<E, R>,
+    err: aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>,
 ) -> crate::error::Error
 where
-    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     use aws_sdk_ecs::error::SdkError;
-    let message = match &err {
+    let ctx = context();
+    let cause = match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            match (e.code(), e.message()) {
-                (Some(c), Some(m)) => format!("{c}: {m}"),
-                (Some(c), None) => c.to_owned(),
-                _ => e.to_string(),
-            }
-        }
-        // Missing credentials surface as a dispatch failure of the credentials provider.
-        SdkError::DispatchFailure(d) if format!("{d:?}").contains("FailedToLoadToken") || format!("{d:?}").contains("CredentialsNotLoaded") => {
-            "no AWS credentials were found. Set AWS_PROFILE (or --profile), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where an IAM role is available (in Jenkins: withAWS or withCredentials).".to_owned()
-        }
-        SdkError::DispatchFailure(d) => {
-            let what = if d.is_timeout() {
-                "timed out"
-            } else if d.is_io() {
-                "connection failed"
-            } else {
-                "could not send the request"
-            };
-            format!(
-                "{what} ({d:?}). Check the network, AWS_ENDPOINT_URL/--endpoint-url and the region."
+            // Errors built without metadata (mocks, modeled errors) carry their text
+            // only in Display.
+            let text = e
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| e.to_string());
+            failure::service_cause(
+                operation,
+                e.code(),
+                Some(text.as_str()),
+                se.raw().status().as_u16(),
+                ctx.max_attempts,
             )
         }
-        SdkError::TimeoutError(_) => "the request timed out".into(),
-        SdkError::ConstructionFailure(c) => format!(
-            "the request could not be built ({c:?}); this is usually missing credentials or region"
-        ),
-        SdkError::ResponseError(r) => format!("unreadable response ({r:?})"),
-        other => other.to_string(),
+        SdkError::TimeoutError(_) => failure::Cause::TimedOut {
+            after: if ctx.operation_timeout.is_zero() {
+                ctx.attempt_timeout
+            } else {
+                ctx.operation_timeout
+            },
+        },
+        SdkError::DispatchFailure(d) => {
+            let src: &(dyn std::error::Error + 'static) = &err;
+            failure::transport_cause(
+                &failure::chain(src),
+                failure::io_kind(src),
+                d.is_timeout(),
+                &ctx.endpoint,
+                ctx.attempt_timeout,
+            )
+        }
+        SdkError::ResponseError(_) => failure::Cause::BadResponse {
+            detail: failure::chain(&err).last().cloned().unwrap_or_default(),
+        },
+        _ => {
+            let src: &(dyn std::error::Error + 'static) = &err;
+            failure::transport_cause(
+                &failure::chain(src),
+                failure::io_kind(src),
+                false,
+                &ctx.endpoint,
+                ctx.attempt_timeout,
+            )
+        }
     };
+    tracing::info!(
+        "AWS {operation} failed: {}",
+        failure::chain(&err).join(": ")
+    );
+    aws_error(operation, &cause)
+}
+
+/// shipwatch's error for a failed AWS call with a classified cause.
+pub fn aws_error(operation: &str, cause: &failure::Cause) -> crate::error::Error {
     crate::error::Error::Aws {
         operation: operation.to_owned(),
-        message,
+        message: failure::paragraph(operation, cause),
+        cause: cause.short(),
+        transient: cause.is_transient(),
     }
 }
 

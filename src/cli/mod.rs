@@ -112,6 +112,13 @@ pub struct AwsArgs {
     /// default 6).
     #[arg(long, global = true, value_name = "N")]
     pub max_attempts: Option<u32>,
+    /// Limit of one attempt of an AWS call; a hung endpoint becomes a retried timeout
+    /// (default 10s).
+    #[arg(long, global = true, env = "SHIPWATCH_AWS_ATTEMPT_TIMEOUT", value_name = "DURATION", value_parser = parse_dur)]
+    pub attempt_timeout: Option<std::time::Duration>,
+    /// Limit of one AWS call, all attempts and backoffs together (default 30s).
+    #[arg(long, global = true, env = "SHIPWATCH_AWS_OPERATION_TIMEOUT", value_name = "DURATION", value_parser = parse_dur)]
+    pub operation_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -246,6 +253,10 @@ pub struct WatchOpts {
     /// Without a TTY, print a status line at least this often (default 30s).
     #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
     pub heartbeat: Option<std::time::Duration>,
+    /// How long AWS reads may keep failing before giving up with exit 9 (default 3m);
+    /// each failed poll is reported and retried at the next one.
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub outage_budget: Option<std::time::Duration>,
     /// Where to record the in-flight deployment (default shipwatch-out/deploy-state.json).
     #[arg(long, env = "SHIPWATCH_STATE_FILE", value_name = "FILE")]
     pub state_file: Option<PathBuf>,

@@ -11,6 +11,13 @@ pub trait Clock: Send + Sync {
     /// Time since the clock started.
     fn elapsed(&self) -> Duration;
     fn sleep(&self, d: Duration) -> impl std::future::Future<Output = ()> + Send;
+    /// Runs `f` for at most `d`: `None` when the time ran out first. This is what keeps
+    /// the deadline and the heartbeat going while an AWS call hangs.
+    fn within<F: std::future::Future + Send>(
+        &self,
+        d: Duration,
+        f: F,
+    ) -> impl std::future::Future<Output = Option<F::Output>> + Send;
 }
 
 /// Wall-clock time (monotonic).
@@ -28,6 +35,9 @@ impl Clock for RealClock {
     }
     async fn sleep(&self, d: Duration) {
         tokio::time::sleep(d).await
+    }
+    async fn within<F: std::future::Future + Send>(&self, d: Duration, f: F) -> Option<F::Output> {
+        tokio::time::timeout(d, f).await.ok()
     }
 }
 
@@ -51,5 +61,9 @@ impl Clock for FakeClock {
     async fn sleep(&self, d: Duration) {
         self.advance(d);
         tokio::task::yield_now().await;
+    }
+    /// Mock calls answer at once, so virtual time never runs out during one.
+    async fn within<F: std::future::Future + Send>(&self, _d: Duration, f: F) -> Option<F::Output> {
+        Some(f.await)
     }
 }

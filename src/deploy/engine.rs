@@ -9,6 +9,7 @@ use crate::aws::model::{Deployment, Target};
 use crate::aws::{Clients, cloudwatch, codedeploy};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -33,8 +34,11 @@ pub struct WatchOptions {
     pub timeout: Duration,
     pub expect_rollback: bool,
     pub rollback_grace: Duration,
-    /// Give up after this many consecutive failed polls.
-    pub max_poll_failures: u32,
+    /// How long reads may keep failing (AWS unreachable, hung, throttled past the
+    /// retries) before the watch gives up; each failure is reported and retried.
+    pub outage_budget: Duration,
+    /// The state file, named in the message when AWS is lost.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for WatchOptions {
@@ -51,7 +55,8 @@ impl Default for WatchOptions {
             timeout: Duration::from_secs(3600),
             expect_rollback: true,
             rollback_grace: Duration::from_secs(60),
-            max_poll_failures: 10,
+            outage_budget: Duration::from_secs(180),
+            state_file: None,
         }
     }
 }
@@ -74,34 +79,70 @@ pub struct Watched {
 struct Poller<'a, C: Clock> {
     clock: &'a C,
     sink: &'a mut dyn Sink,
-    failures: u32,
-    max_failures: u32,
+    /// When the current run of failed reads began; `None` after a successful read.
+    failing_since: Option<Duration>,
+    budget: Duration,
+    /// Reads give up waiting at the deployment timeout.
+    deadline: Duration,
+    tick: Duration,
+    last_emit: Duration,
 }
 
 impl<C: Clock> Poller<'_, C> {
     fn emit(&mut self, e: Event) {
-        self.sink.emit(self.clock.elapsed(), &e);
+        let now = self.clock.elapsed();
+        self.sink.emit(now, &e);
+        self.last_emit = now;
     }
 
-    /// Runs one AWS read; a failure is reported and retried at the next poll, until too many in a row.
+    /// Runs one AWS read. It never outlives the deadline (then `None`: the loop ends the
+    /// watch as timed out), and while it hangs a line says so every `tick`. A transient
+    /// failure is reported and retried at the next poll until reads have failed for the
+    /// outage budget; then, and for any other error, the error is returned.
     async fn read<T>(
         &mut self,
         op: &str,
-        fut: impl std::future::Future<Output = Result<T>>,
+        fut: impl std::future::Future<Output = Result<T>> + Send,
     ) -> Result<Option<T>> {
-        match fut.await {
+        let mut fut = std::pin::pin!(fut);
+        let started = self.clock.elapsed();
+        let result = loop {
+            let now = self.clock.elapsed();
+            if now >= self.deadline {
+                return Ok(None);
+            }
+            let wake = (self.last_emit + self.tick)
+                .max(now + Duration::from_millis(50))
+                .min(self.deadline);
+            match self.clock.within(wake - now, fut.as_mut()).await {
+                Some(r) => break r,
+                None if self.clock.elapsed() >= self.deadline => return Ok(None),
+                None => self.emit(Event::Waiting {
+                    operation: op.to_owned(),
+                    waited: self.clock.elapsed().saturating_sub(started),
+                }),
+            }
+        };
+        match result {
             Ok(v) => {
-                self.failures = 0;
+                self.failing_since = None;
                 Ok(Some(v))
             }
-            Err(e @ Error::Aws { .. }) => {
-                self.failures += 1;
-                if self.failures >= self.max_failures {
+            Err(e) if e.is_transient() => {
+                let now = self.clock.elapsed();
+                let since = *self.failing_since.get_or_insert(started);
+                if now.saturating_sub(since) >= self.budget {
                     return Err(e);
                 }
+                let message = match &e {
+                    Error::Aws { cause, .. } => cause.clone(),
+                    other => other.to_string(),
+                };
                 self.emit(Event::Retrying {
                     operation: op.to_owned(),
-                    message: e.to_string(),
+                    message,
+                    failing_for: now.saturating_sub(since),
+                    budget: self.budget,
                 });
                 Ok(None)
             }
@@ -119,16 +160,28 @@ pub async fn watch<C: Clock>(
     opts: &WatchOptions,
 ) -> Result<Watched> {
     let mut w = Watch::new(clients, clock, sink, id, opts);
+    let r = run(&mut w).await;
+    match r {
+        Ok(o) => Ok(w.into_outcome(o, clock.elapsed())),
+        Err(e) if e.is_transient() => Err(w.lost(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The loop itself; returns how the watch ended.
+async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
+    let clock = w.p.clock;
+    let opts = w.opts;
     loop {
         let now = clock.elapsed();
         if now.saturating_sub(w.start) >= opts.timeout {
-            return Ok(w.into_outcome(Outcome::TimedOut, now));
+            return Ok(Outcome::TimedOut);
         }
         w.poll_alarms(now).await?;
         let target_changed = w.poll_target(now).await?;
         w.poll_deployment(now, target_changed).await?;
         match w.decide(now) {
-            Decision::Finish(o) => return Ok(w.into_outcome(o, clock.elapsed())),
+            Decision::Finish(o) => return Ok(o),
             Decision::StopForAlarm(names) => {
                 w.stop_for_alarm(&names).await?;
                 continue;
@@ -176,7 +229,6 @@ struct Watch<'a, C: Clock> {
     last_status: String,
     last_green: Option<f64>,
     max_green: f64,
-    last_emit: Duration,
     next_target: Duration,
     next_alarm: Duration,
     next_deployment: Duration,
@@ -197,8 +249,11 @@ impl<'a, C: Clock> Watch<'a, C> {
             p: Poller {
                 clock,
                 sink,
-                failures: 0,
-                max_failures: opts.max_poll_failures.max(1),
+                failing_since: None,
+                budget: opts.outage_budget,
+                deadline: start + opts.timeout,
+                tick: opts.tick,
+                last_emit: start,
             },
             clients,
             opts,
@@ -220,7 +275,6 @@ impl<'a, C: Clock> Watch<'a, C> {
             last_status: String::new(),
             last_green: None,
             max_green: 0.0,
-            last_emit: start,
             next_target: start,
             next_alarm: start,
             next_deployment: start,
@@ -231,7 +285,6 @@ impl<'a, C: Clock> Watch<'a, C> {
     /// Emits `e` and notes the time, which postpones the next `Tick`.
     fn emit(&mut self, e: Event) {
         self.p.emit(e);
-        self.last_emit = self.p.clock.elapsed();
     }
 
     /// Whether the alarms are polled: only while the original deployment runs and we
@@ -280,14 +333,16 @@ impl<'a, C: Clock> Watch<'a, C> {
         if self.in_rollback {
             return Ok(false);
         }
-        let Some(Some(t)) = self
+        let mut target_id = self.target_id.clone();
+        let read = self
             .p
             .read(
                 "codedeploy:GetDeploymentTarget",
-                codedeploy::get_target(self.clients, &self.current, &mut self.target_id),
+                codedeploy::get_target(self.clients, &self.current, &mut target_id),
             )
-            .await?
-        else {
+            .await?;
+        self.target_id = target_id;
+        let Some(Some(t)) = read else {
             return Ok(false);
         };
         let changed = self
@@ -392,7 +447,19 @@ impl<'a, C: Clock> Watch<'a, C> {
     /// is read again at once.
     async fn stop_for_alarm(&mut self, names: &[String]) -> Result<()> {
         let why = format!("alarm {} in ALARM", names.join(", "));
-        match codedeploy::stop(self.clients, &self.current, true).await? {
+        // A stop that failed transiently is asked again at the next turn of the loop:
+        // the alarm still fires, so `decide` says to stop again.
+        let Some(outcome) = self
+            .p
+            .read(
+                "codedeploy:StopDeployment",
+                codedeploy::stop(self.clients, &self.current, true),
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+        match outcome {
             codedeploy::StopOutcome::Requested { .. } => {
                 self.stop_requested = true;
                 self.stopped_by_us = true;
@@ -405,7 +472,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             // It ended on its own in the meantime; the next poll shows how.
             codedeploy::StopOutcome::AlreadyCompleted(_) => self.stop_requested = true,
         }
-        self.last_emit = self.p.clock.elapsed();
+        self.p.last_emit = self.p.clock.elapsed();
         self.next_deployment = self.p.clock.elapsed();
         Ok(())
     }
@@ -424,7 +491,7 @@ impl<'a, C: Clock> Watch<'a, C> {
 
     /// Emits a `Tick` heartbeat when nothing was emitted for `tick`.
     fn tick(&mut self, now: Duration) {
-        if now.saturating_sub(self.last_emit) < self.opts.tick {
+        if now.saturating_sub(self.p.last_emit) < self.opts.tick {
             return;
         }
         self.p.emit(Event::Tick {
@@ -438,7 +505,6 @@ impl<'a, C: Clock> Watch<'a, C> {
                 .map(|e| format!("{} {}", e.name, e.status)),
             elapsed: now - self.start,
         });
-        self.last_emit = now;
     }
 
     /// How long to sleep: until the next read is due, at least 50 ms, at most a tick.
@@ -452,9 +518,52 @@ impl<'a, C: Clock> Watch<'a, C> {
         if self.watching_alarms() {
             wake = wake.min(self.next_alarm);
         }
+        wake = wake.min(self.p.deadline);
         wake.saturating_sub(now)
             .max(Duration::from_millis(50))
             .min(self.opts.tick)
+    }
+
+    /// The error when AWS stayed unreachable for the outage budget: the last failure,
+    /// and that the deployment is still running as far as shipwatch knows, with the
+    /// commands to follow or stop it.
+    fn lost(&self, e: Error) -> Error {
+        let Error::Aws {
+            operation,
+            cause,
+            message,
+            transient,
+        } = e
+        else {
+            return e;
+        };
+        let id = self.id;
+        let status = self
+            .deployment
+            .as_ref()
+            .map(|d| d.status.to_string())
+            .unwrap_or_else(|| "not read yet".into());
+        let rollback = if self.in_rollback {
+            format!(" and its rollback {} is in progress", self.current)
+        } else {
+            String::new()
+        };
+        let state = self
+            .opts
+            .state_file
+            .as_ref()
+            .map(|p| format!(" The state file is {}.", p.display()))
+            .unwrap_or_default();
+        let message = format!(
+            "AWS reads kept failing for {} (the outage budget), so shipwatch stopped watching. Last failure: {message} Deployment {id} is still running in CodeDeploy as far as shipwatch knows (last seen: {status}){rollback}; shipwatch did not stop it.{state} Follow it with `shipwatch watch {id}` or stop it with `shipwatch stop {id}` once AWS answers again.",
+            super::progress::fmt_elapsed(self.opts.outage_budget),
+        );
+        Error::Aws {
+            operation,
+            cause,
+            message,
+            transient,
+        }
     }
 
     /// The end is near: a rollback or a stop is being followed, or the termination wait
@@ -764,6 +873,134 @@ mod tests {
         assert!(
             sink.0.iter().any(|e| matches!(e, Event::Tick { .. })),
             "heartbeat ticks were emitted"
+        );
+    }
+
+    /// Clients whose CodeDeploy answers from `rules` with no SDK retries, so each
+    /// failure reaches the watch loop at once.
+    fn failing_clients(rules: &[&aws_smithy_mocks::Rule]) -> Clients {
+        use aws_sdk_codedeploy::config::retry::RetryConfig;
+        let c = clients(&[], &[]);
+        Clients {
+            codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, rules, |b| b
+                .retry_config(RetryConfig::disabled())),
+            ..c
+        }
+    }
+
+    fn unavailable() -> aws_sdk_codedeploy::operation::get_deployment::GetDeploymentError {
+        aws_sdk_codedeploy::operation::get_deployment::GetDeploymentError::generic(
+            aws_sdk_codedeploy::error::ErrorMetadata::builder()
+                .code("ServiceUnavailable")
+                .message("Service is unavailable, try again later.")
+                .build(),
+        )
+    }
+
+    /// AWS lost mid-watch: every failed poll is reported with how long reads have been
+    /// failing, and after the outage budget the watch ends with exit 9's error naming
+    /// the deployment, that it still runs, the state file and both commands.
+    #[tokio::test]
+    async fn losing_aws_ends_after_the_outage_budget_with_the_way_back() {
+        use aws_sdk_codedeploy::operation::get_deployment_target::GetDeploymentTargetError;
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("c:s")
+                .build()
+        });
+        let tgt = mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_error(|| {
+            GetDeploymentTargetError::generic(
+                aws_sdk_codedeploy::error::ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .build(),
+            )
+        });
+        let main = mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .sequence()
+            .output(|| info("d-1", S::InProgress, None))
+            .error(unavailable)
+            .repeatedly()
+            .build();
+        let clients = failing_clients(&[&list, &tgt, &main]);
+        let opts = WatchOptions {
+            timeout: Duration::from_secs(3600),
+            outage_budget: Duration::from_secs(120),
+            state_file: Some("out/deploy-state.json".into()),
+            ..Default::default()
+        };
+        let clock = FakeClock::default();
+        let mut sink = Collect::default();
+        let err = watch(&clients, &clock, &mut sink, "d-1", &opts)
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), crate::exit::AWS_ERROR);
+        let msg = err.to_string();
+        for needle in [
+            "d-1 is still running in CodeDeploy",
+            "out/deploy-state.json",
+            "`shipwatch watch d-1`",
+            "`shipwatch stop d-1`",
+            "InProgress",
+        ] {
+            assert!(msg.contains(needle), "{needle:?} missing: {msg}");
+        }
+        assert!(
+            !msg.contains("Error {") && !msg.contains("DispatchFailure"),
+            "{msg}"
+        );
+        let t = clock.elapsed();
+        assert!(
+            t >= Duration::from_secs(120) && t < Duration::from_secs(135),
+            "gave up after {t:?}"
+        );
+        let retries: Vec<Duration> = sink
+            .0
+            .iter()
+            .filter_map(|e| match e {
+                Event::Retrying { failing_for, .. } => Some(*failing_for),
+                _ => None,
+            })
+            .collect();
+        assert!(retries.len() >= 3, "{retries:?}");
+        assert!(retries.windows(2).all(|w| w[0] <= w[1]), "{retries:?}");
+    }
+
+    /// Failed reads in between do not change the outcome: the poll after them sees the
+    /// deployment succeed.
+    #[tokio::test]
+    async fn a_short_outage_is_ridden_out() {
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("c:s")
+                .build()
+        });
+        let tgt = mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_output(|| {
+            target_with(TargetStatus::Succeeded, 100.0, &["Install", "AllowTraffic"])
+        });
+        let main = mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .sequence()
+            .error(unavailable)
+            .times(4)
+            .output(|| info("d-1", S::Succeeded, None))
+            .repeatedly()
+            .build();
+        let clients = failing_clients(&[&list, &tgt, &main]);
+        let opts = WatchOptions {
+            timeout: Duration::from_secs(600),
+            ..Default::default()
+        };
+        let clock = FakeClock::default();
+        let mut sink = Collect::default();
+        let w = watch(&clients, &clock, &mut sink, "d-1", &opts)
+            .await
+            .unwrap();
+        assert_eq!(w.outcome, Outcome::Succeeded);
+        assert_eq!(
+            sink.0
+                .iter()
+                .filter(|e| matches!(e, Event::Retrying { .. }))
+                .count(),
+            4
         );
     }
 }

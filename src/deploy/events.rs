@@ -55,8 +55,22 @@ pub enum Event {
         #[serde(skip)]
         elapsed: Duration,
     },
-    /// An AWS call failed and will be retried at the next poll.
-    Retrying { operation: String, message: String },
+    /// An AWS read failed and will be retried at the next poll; reads have been
+    /// failing for `failing_for` (the outage budget is `budget`).
+    Retrying {
+        operation: String,
+        message: String,
+        #[serde(serialize_with = "secs")]
+        failing_for: Duration,
+        #[serde(serialize_with = "secs")]
+        budget: Duration,
+    },
+    /// An AWS call has been in flight for `waited` without an answer yet.
+    Waiting {
+        operation: String,
+        #[serde(serialize_with = "secs")]
+        waited: Duration,
+    },
 }
 
 /// Where events go: the engine calls `emit` and never prints.
@@ -76,4 +90,9 @@ impl Sink for Collect {
     fn emit(&mut self, _elapsed: Duration, event: &Event) {
         self.0.push(event.clone());
     }
+}
+
+/// Durations in JSON events are seconds.
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 10.0).round() / 10.0)
 }

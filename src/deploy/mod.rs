@@ -59,6 +59,8 @@ pub struct DeploySettings {
     pub build_url: Option<String>,
     pub watch: WatchSettings,
     pub state_file: PathBuf,
+    /// How long a signal lets an in-flight mutating call finish.
+    pub signal_grace: Duration,
 }
 
 /// How a deployment is watched, already resolved; what is `None` comes from the
@@ -73,6 +75,8 @@ pub struct WatchSettings {
     pub timeout: Option<Duration>,
     /// The timeout when neither settings nor the deployment configuration give one.
     pub fallback_timeout: Duration,
+    /// How long AWS reads may keep failing before giving up (exit 9).
+    pub outage_budget: Duration,
     /// One JSON object per event on stdout instead of a bar or plain lines.
     pub json: bool,
 }
@@ -93,6 +97,7 @@ impl WatchSettings {
             tick: self.heartbeat,
             timeout: self.timeout.unwrap_or(self.fallback_timeout),
             expect_rollback: group.auto_rollback_enabled,
+            outage_budget: self.outage_budget,
             ..d
         }
     }
@@ -105,18 +110,69 @@ pub struct Finished {
     pub previous_task_definition: Option<String>,
 }
 
-/// The in-flight deployment and its state file, shared with the signal handler.
-pub type Shared = Arc<Mutex<Option<(State, PathBuf)>>>;
+/// What this run has changed in AWS so far, shared with the signal handler so an
+/// interrupted run says exactly what exists.
+#[derive(Default)]
+pub struct InFlight {
+    /// The deployment and its state file, once the deployment exists.
+    pub state: Option<(State, PathBuf)>,
+    /// The mutating call under way, if any.
+    pub mutating: Option<Mutating>,
+    /// Set by the signal handler: no new mutating call may start.
+    pub interrupted: bool,
+    /// A task-definition revision this run registered (not one it reused).
+    pub registered: Option<String>,
+}
+
+/// A mutating call under way, and how to find out what it did if it is dropped.
+pub struct Mutating {
+    pub operation: &'static str,
+    /// For CreateDeployment: the state file to write for the deployment, found by the
+    /// text its description carries.
+    pub recover: Option<Recover>,
+}
+
+pub struct Recover {
+    /// The state to save, with the deployment id still empty.
+    pub state: State,
+    pub path: PathBuf,
+    /// Text the deployment's description carries (`sha=…`, or the revision).
+    pub needle: String,
+}
+
+pub type Shared = Arc<Mutex<InFlight>>;
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, InFlight> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Marks the start of a mutating call; refused once a signal arrived, so nothing new is
+/// changed in AWS after an abort.
+fn begin(shared: &Shared, operation: &'static str, recover: Option<Recover>) -> Result<()> {
+    let mut g = lock(shared);
+    if g.interrupted {
+        return Err(Error::Interrupted {
+            signal: 15,
+            message: format!("interrupted before {operation}"),
+        });
+    }
+    g.mutating = Some(Mutating { operation, recover });
+    Ok(())
+}
+
+fn end(shared: &Shared) {
+    lock(shared).mutating = None;
+}
 
 /// Keeps the state file in step with what the engine reports.
 struct StateKeeper {
-    shared: Arc<Mutex<Option<(State, PathBuf)>>>,
+    shared: Shared,
 }
 
 impl Sink for StateKeeper {
     fn emit(&mut self, _elapsed: Duration, e: &Event) {
-        let mut guard = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((s, path)) = guard.as_mut() {
+        let mut guard = lock(&self.shared);
+        if let Some((s, path)) = guard.state.as_mut() {
             let changed = match e {
                 Event::Status {
                     deployment_id,
@@ -237,22 +293,48 @@ async fn check_alarms(c: &Clients, names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Races `fut` against SIGINT/SIGTERM. On a signal, the state file is flushed and the
-/// way to stop the deployment printed; the in-flight AWS call is simply dropped.
+/// Races `fut` against SIGINT/SIGTERM. On a signal, a mutating call under way gets
+/// `grace` to finish (so its result is known and saved); one that does not is dropped
+/// and, for CreateDeployment, the group's deployments are searched for the one it
+/// created. Then the state file is flushed and the message says exactly what exists
+/// and how to stop it. A read under way is simply dropped.
 pub async fn with_signals<T>(
+    c: &Clients,
     shared: &Shared,
+    grace: Duration,
     fut: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(|e| Error::Internal(e.into()))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| Error::Internal(e.into()))?;
+    let mut fut = std::pin::pin!(fut);
     let signo = tokio::select! {
-        r = fut => return r,
+        r = fut.as_mut() => return r,
         _ = term.recv() => 15,
         _ = int.recv() => 2,
     };
-    let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
-    let message = match guard.as_mut() {
+    lock(shared).interrupted = true;
+    let until = tokio::time::Instant::now() + grace;
+    while lock(shared).mutating.is_some() && tokio::time::Instant::now() < until {
+        tokio::select! {
+            _ = fut.as_mut() => break,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    let dropped = lock(shared).mutating.take();
+    let mut note = String::new();
+    if let Some(m) = dropped {
+        note = match (m.operation, m.recover) {
+            ("codedeploy:CreateDeployment", Some(r)) => recover_created(c, shared, r, grace).await,
+            (op, _) => format!(
+                " {op} was under way and did not answer within {}; its effect is unknown.",
+                progress::fmt_elapsed(grace)
+            ),
+        };
+    }
+    let mut guard = lock(shared);
+    let registered = guard.registered.clone();
+    let message = match guard.state.as_mut() {
         Some((s, path)) => {
             s.status = "interrupted".into();
             let saved = match s.save(path) {
@@ -260,15 +342,30 @@ pub async fn with_signals<T>(
                 Err(e) => format!("the state file could not be written ({e})"),
             };
             format!(
-                "interrupted by signal {signo} while watching deployment {}; it is still running in CodeDeploy ({saved}). To stop it and roll back: shipwatch stop {} (or: shipwatch stop --state-file {}).",
+                "interrupted by signal {signo} while watching deployment {}; it is still running in CodeDeploy ({saved}).{note} To stop it and roll back: shipwatch stop {} (or: shipwatch stop --state-file {}).",
                 s.deployment_id,
                 s.deployment_id,
                 path.display()
             )
         }
-        None => format!(
-            "interrupted by signal {signo} before a deployment was created; nothing was started by this run."
-        ),
+        None => {
+            let reg = registered
+                .map(|arn| {
+                    format!(
+                        " This run registered task definition {arn}; nothing is deployed with it."
+                    )
+                })
+                .unwrap_or_default();
+            if note.is_empty() {
+                format!(
+                    "interrupted by signal {signo} before a deployment was created; no deployment was started by this run.{reg}"
+                )
+            } else {
+                format!(
+                    "interrupted by signal {signo} before shipwatch saw a deployment created.{note}{reg}"
+                )
+            }
+        }
     };
     Err(Error::Interrupted {
         signal: signo,
@@ -276,14 +373,105 @@ pub async fn with_signals<T>(
     })
 }
 
+/// After CreateDeployment was dropped: looks for the deployment it may have created
+/// (the group's deployments since the run started whose description carries our
+/// release) and saves the state file for it. Returns a sentence for the message.
+async fn recover_created(c: &Clients, shared: &Shared, r: Recover, grace: Duration) -> String {
+    let since = r.state.started_at - chrono::Duration::seconds(60);
+    let search = codedeploy::find_created(
+        c,
+        &r.state.application,
+        &r.state.deployment_group,
+        since,
+        &r.needle,
+    );
+    let group = &r.state.deployment_group;
+    match tokio::time::timeout(Duration::from_secs(10), search).await {
+        Ok(Ok(Some(d))) => {
+            let st = State {
+                deployment_id: d.id.clone(),
+                status: d.status.to_string(),
+                ..r.state
+            };
+            match st.save(&r.path) {
+                Ok(()) => {
+                    lock(shared).state = Some((st, r.path.clone()));
+                    format!(
+                        " CreateDeployment had not answered within {}; shipwatch found the deployment it created, {} ({}).",
+                        progress::fmt_elapsed(grace),
+                        d.id,
+                        d.status
+                    )
+                }
+                Err(e) => format!(
+                    " CreateDeployment created deployment {} ({}), but the state file could not be written ({e}). To stop it: shipwatch stop {}.",
+                    d.id, d.status, d.id
+                ),
+            }
+        }
+        Ok(Ok(None)) => format!(
+            " CreateDeployment was under way and did not answer within {}; no deployment of this release ({}) is in group {group} yet, but CodeDeploy may still create it. Check with `aws deploy list-deployments --application-name {} --deployment-group-name {group}` and stop it with `shipwatch stop <id>`.",
+            progress::fmt_elapsed(grace),
+            r.needle,
+            r.state.application
+        ),
+        Ok(Err(e)) => format!(
+            " CreateDeployment was under way and did not answer within {}; looking for the deployment it may have created failed ({e}). Check group {group} and stop any deployment of {} with `shipwatch stop <id>`.",
+            progress::fmt_elapsed(grace),
+            r.needle
+        ),
+        Err(_) => format!(
+            " CreateDeployment was under way and did not answer within {}; looking for the deployment it may have created timed out. Check group {group} and stop any deployment of {} with `shipwatch stop <id>`.",
+            progress::fmt_elapsed(grace),
+            r.needle
+        ),
+    }
+}
+
+/// Runs a read-only call, riding out transient failures (network, timeouts,
+/// throttling and 5xx past the SDK's retries) for up to `budget`, with a line per
+/// retry. Other errors, and the last one after the budget, are returned.
+async fn ride_out<T, Fut>(
+    budget: Duration,
+    sink: &mut dyn Sink,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T>
+where
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        match call().await {
+            Err(Error::Aws {
+                operation,
+                cause,
+                transient: true,
+                ..
+            }) if start.elapsed() < budget => {
+                sink.emit(
+                    start.elapsed(),
+                    &Event::Retrying {
+                        operation,
+                        message: cause,
+                        failing_for: start.elapsed(),
+                        budget,
+                    },
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Preflight, registration, creation and the watch of one deployment; the first
 /// mutating call comes after every check. Returns how the watch ended.
 pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<Finished> {
-    let pf = preflight(c, s).await?;
-    let mut sink = progress::reporter(s.watch.json, pf.opts.tick);
+    let mut sink = progress::reporter(s.watch.json, s.watch.heartbeat);
+    let pf = preflight(c, s, sink.as_mut()).await?;
     let (id, td_arn) = create_or_attach(c, s, &pf, sink.as_mut(), shared).await?;
     // Attached to a running deployment: nothing has written the state file yet.
-    if shared.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+    if lock(shared).state.is_none() {
         let st = pf.state(c, s, &id, &td_arn, "InProgress");
         save_state(shared, st, &s.state_file)?;
     }
@@ -292,9 +480,13 @@ pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<
         shared: shared.clone(),
     };
     let clock = clock::RealClock::new();
+    let opts = WatchOptions {
+        state_file: Some(s.state_file.clone()),
+        ..pf.opts.clone()
+    };
     let watched = {
         let mut fan = progress::Fan(vec![sink.as_mut(), &mut keeper]);
-        let w = engine::watch(c, &clock, &mut fan, &id, &pf.opts).await?;
+        let w = engine::watch(c, &clock, &mut fan, &id, &opts).await?;
         fan.finish();
         w
     };
@@ -348,16 +540,26 @@ impl Preflight {
 
 /// Preflight: reads only. Checks the group and the service, resolves the watch options
 /// and finds the release's image or the given task definition.
-async fn preflight(c: &Clients, s: &DeploySettings) -> Result<Preflight> {
+async fn preflight(c: &Clients, s: &DeploySettings, sink: &mut dyn Sink) -> Result<Preflight> {
     let target = &s.target;
+    let budget = s.watch.outage_budget;
     let sha = match &s.deployable {
         Deployable::TaskDefinition(_) => None,
         Deployable::Release(r) => Some(release::resolve_sha(r.sha.clone())?),
     };
-    let group = codedeploy::get_group(c, &s.application, &s.group).await?;
-    let service = ecs::describe_service(c, &target.cluster, &target.service).await?;
+    let group = ride_out(budget, sink, || {
+        codedeploy::get_group(c, &s.application, &s.group)
+    })
+    .await?;
+    let service = ride_out(budget, sink, || {
+        ecs::describe_service(c, &target.cluster, &target.service)
+    })
+    .await?;
     check_group(&group, target, &service.controller)?;
-    let routing = codedeploy::get_config(c, &s.deployment_config).await?;
+    let routing = ride_out(budget, sink, || {
+        codedeploy::get_config(c, &s.deployment_config)
+    })
+    .await?;
     let mut opts = s.watch.options(&group);
     if s.watch.timeout.is_none() {
         opts.timeout = decide::default_timeout(
@@ -369,10 +571,12 @@ async fn preflight(c: &Clients, s: &DeploySettings) -> Result<Preflight> {
     let revision = match (&s.deployable, &sha) {
         (Deployable::Release(r), Some(sha)) => {
             let input = r.input(sha.clone(), target.clone(), c.region.clone());
-            Revision::Release(Box::new(release::prepare(c, &input).await?))
+            Revision::Release(Box::new(
+                ride_out(budget, sink, || release::prepare(c, &input)).await?,
+            ))
         }
         (Deployable::TaskDefinition(arn), _) => Revision::Given(
-            ecs::describe_task_definition(c, arn)
+            ride_out(budget, sink, || ecs::describe_task_definition(c, arn))
                 .await?
                 .ok_or_else(|| {
                     Error::Precondition(format!(
@@ -400,7 +604,11 @@ async fn create_or_attach(
     sink: &mut dyn Sink,
     shared: &Shared,
 ) -> Result<(String, String)> {
-    match check_active(c, &s.application, &s.group, pf.sha.as_deref()).await? {
+    let active = ride_out(s.watch.outage_budget, sink, || {
+        check_active(c, &s.application, &s.group, pf.sha.as_deref())
+    })
+    .await?;
+    match active {
         Active::Attach(d) => Ok((attached(sink, *d), String::new())),
         Active::None => create(c, s, pf, sink, shared).await,
     }
@@ -415,9 +623,13 @@ async fn create(
     sink: &mut dyn Sink,
     shared: &Shared,
 ) -> Result<(String, String)> {
-    check_alarms(c, &pf.opts.alarms).await?;
+    let budget = s.watch.outage_budget;
+    ride_out(budget, sink, || check_alarms(c, &pf.opts.alarms)).await?;
     // First mutating call from here on.
-    let td_arn = register(c, &pf.revision, sink).await?;
+    begin(shared, "ecs:RegisterTaskDefinition", None)?;
+    let registered = register(c, &pf.revision, sink, shared).await;
+    end(shared);
+    let td_arn = registered?;
     let platform = s
         .platform_version
         .clone()
@@ -438,6 +650,19 @@ async fn create(
             .as_ref()
             .map(|h| (h.user.as_str(), h.reason.as_str())),
     );
+    let needle = match &pf.sha {
+        Some(sha) => format!("sha={sha}"),
+        None => td_arn.rsplit('/').next().unwrap_or(&td_arn).to_owned(),
+    };
+    let recover = Recover {
+        state: State {
+            previous_task_definition: Some(pf.service.task_definition.clone()),
+            ..pf.state(c, s, "", &td_arn, "Created")
+        },
+        path: s.state_file.clone(),
+        needle,
+    };
+    begin(shared, "codedeploy:CreateDeployment", Some(recover))?;
     let created = codedeploy::create_deployment(
         c,
         &codedeploy::NewDeployment {
@@ -448,14 +673,23 @@ async fn create(
             appspec: &spec.to_string(),
         },
     )
-    .await?;
+    .await;
+    // The state file is written before the call is marked done, so a signal in
+    // between still finds the deployment recorded.
+    if let Ok(codedeploy::CreateOutcome::Created(id)) = &created {
+        let st = State {
+            previous_task_definition: Some(pf.service.task_definition.clone()),
+            ..pf.state(c, s, id, &td_arn, "Created")
+        };
+        let saved = save_state(shared, st, &s.state_file);
+        end(shared);
+        saved?;
+    } else {
+        end(shared);
+    }
+    let created = created?;
     match created {
         codedeploy::CreateOutcome::Created(id) => {
-            let st = State {
-                previous_task_definition: Some(pf.service.task_definition.clone()),
-                ..pf.state(c, s, &id, &td_arn, "Created")
-            };
-            save_state(shared, st, &s.state_file)?;
             sink.emit(
                 Duration::ZERO,
                 &Event::Created {
@@ -468,12 +702,25 @@ async fn create(
         }
         // Another pipeline won the race between our check and our create.
         codedeploy::CreateOutcome::LimitExceeded(msg) => {
-            match check_active(c, &s.application, &s.group, pf.sha.as_deref()).await? {
-                Active::Attach(d) => Ok((attached(sink, *d), td_arn)),
-                Active::None => Err(Error::Precondition(format!(
-                    "CodeDeploy refused a second deployment in group {}: {msg}",
+            let active = ride_out(budget, sink, || {
+                check_active(c, &s.application, &s.group, pf.sha.as_deref())
+            })
+            .await;
+            let registered = lock(shared).registered.clone();
+            let note = match registered {
+                Some(arn) => format!(
+                    " This run registered task definition {arn} before losing the race; nothing was deployed with it."
+                ),
+                None => String::new(),
+            };
+            match active {
+                Ok(Active::Attach(d)) => Ok((attached(sink, *d), td_arn)),
+                Ok(Active::None) => Err(Error::Precondition(format!(
+                    "CodeDeploy refused a second deployment in group {}: {msg}{note}",
                     s.group
                 ))),
+                Err(Error::Precondition(m)) => Err(Error::Precondition(format!("{m}{note}"))),
+                Err(e) => Err(e),
             }
         }
     }
@@ -481,10 +728,18 @@ async fn create(
 
 /// Registers a release's task definition (or reuses an identical one) and reports it;
 /// a given task definition is used as is. Returns its ARN.
-async fn register(c: &Clients, revision: &Revision, sink: &mut dyn Sink) -> Result<String> {
+async fn register(
+    c: &Clients,
+    revision: &Revision,
+    sink: &mut dyn Sink,
+    shared: &Shared,
+) -> Result<String> {
     match revision {
         Revision::Release(r) => {
             let (td, reused) = release::register_release(c, r).await?;
+            if !reused {
+                lock(shared).registered = Some(td.arn.clone());
+            }
             sink.emit(
                 Duration::ZERO,
                 &Event::TaskDefinition {
@@ -512,7 +767,7 @@ fn attached(sink: &mut dyn Sink, d: Deployment) -> String {
 /// Writes the state file and hands it to the signal handler and the `StateKeeper`.
 fn save_state(shared: &Shared, st: State, path: &Path) -> Result<()> {
     st.save(path)?;
-    *shared.lock().unwrap_or_else(|p| p.into_inner()) = Some((st, path.to_path_buf()));
+    lock(shared).state = Some((st, path.to_path_buf()));
     Ok(())
 }
 
@@ -619,6 +874,7 @@ pub struct StopSettings {
     pub timeout: Duration,
     pub heartbeat: Duration,
     pub poll: Duration,
+    pub outage_budget: Duration,
     pub json: bool,
 }
 
@@ -667,6 +923,7 @@ pub async fn stop(c: &Clients, s: &StopSettings) -> Result<i32> {
         tick: s.heartbeat,
         timeout: s.timeout,
         expect_rollback: rollback,
+        outage_budget: s.outage_budget,
         ..WatchOptions::default()
     };
     let mut sink = progress::reporter(s.json, opts.tick);

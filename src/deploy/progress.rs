@@ -106,8 +106,27 @@ pub fn line(e: &Event) -> Option<String> {
         } => {
             format!("{deployment_id} is rolling back in deployment {rollback_id}")
         }
-        Event::Retrying { operation, message } => {
-            format!("{operation} failed, retrying at the next poll: {message}")
+        Event::Retrying {
+            operation,
+            message,
+            failing_for,
+            budget,
+        } => {
+            if failing_for.is_zero() {
+                format!("{operation} failed, retrying at the next poll: {message}")
+            } else {
+                format!(
+                    "{operation} failed, retrying at the next poll: {message} (reads failing for {}, giving up after {})",
+                    fmt_elapsed(*failing_for),
+                    fmt_elapsed(*budget)
+                )
+            }
+        }
+        Event::Waiting { operation, waited } => {
+            format!(
+                "still waiting for {operation} to answer ({})",
+                fmt_elapsed(*waited)
+            )
         }
         Event::Tick { .. } => return None,
     })

@@ -198,6 +198,9 @@ struct Ecs {
     green_td_arn: Option<String>,
     /// The green task definition's name, images and log settings.
     td: Option<TaskDefinitionLogs>,
+    /// Why the green task definition could not be read, when it could not: a failed
+    /// read is not a missing log configuration.
+    td_error: Option<String>,
     blue_td: Option<String>,
 }
 
@@ -255,9 +258,21 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
                 .map(|t| t.task_definition.clone())
         })
         .or_else(|| tasks.iter().find_map(|t| t.task_definition_arn.clone()));
-    let td = match &green_td_arn {
-        Some(arn) => evidence::task_definition_logs(c, arn).await.unwrap_or(None),
-        None => None,
+    let (td, td_error) = match &green_td_arn {
+        Some(arn) => match evidence::task_definition_logs(c, arn).await {
+            Ok(td) => (td, None),
+            Err(e) => (
+                None,
+                Some(format!("could not read the task definition {arn}: {e}")),
+            ),
+        },
+        None => (
+            None,
+            Some(
+                "the green task definition is not known (no green task set or task was read)"
+                    .to_owned(),
+            ),
+        ),
     };
     let blue_td = ctx.blue.as_ref().and_then(|b| {
         snapshot
@@ -290,6 +305,7 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
             tasks: facts,
             green_td_arn,
             td,
+            td_error,
             blue_td,
         },
         missing: miss,
@@ -489,7 +505,9 @@ async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>
         )),
         None => miss.push(missing(
             "logs",
-            "the green task definition has no awslogs log configuration",
+            ecs.td_error.clone().unwrap_or_else(|| {
+                "the green task definition has no awslogs log configuration".to_owned()
+            }),
         )),
     }
     Phase {

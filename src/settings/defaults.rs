@@ -13,6 +13,13 @@ pub const CONFIG_FILE: &str = "pipeline/shipwatch.toml";
 
 /// Attempts per AWS call before giving up.
 pub const AWS_MAX_ATTEMPTS: u32 = 6;
+/// One attempt of an AWS call may take this long before it is retried: a hung endpoint
+/// becomes a timeout, not a hung watch.
+pub const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// One AWS call, all attempts and backoffs together.
+pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest wait between two attempts of one call: throttling costs seconds.
+pub const AWS_MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// The region when neither flag, file, environment nor profile names one.
 pub const AWS_REGION: &str = "us-east-1";
 
@@ -30,6 +37,12 @@ pub const ALARM_POLL_INTERVAL: Duration = Duration::from_secs(4);
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// Stop the deployment as soon as a watched alarm is in ALARM.
 pub const STOP_ON_ALARM: bool = true;
+/// How long reads may keep failing (AWS unreachable, hung, throttled past the retries)
+/// before the watch gives up with exit 9; preflight rides out faults as long.
+pub const OUTAGE_BUDGET: Duration = Duration::from_secs(180);
+/// How long a SIGINT/SIGTERM lets an in-flight mutating call (RegisterTaskDefinition,
+/// CreateDeployment, StopDeployment) finish, so shipwatch knows what it created.
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(8);
 /// How long `stop` waits for traffic to return to blue.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// `watch` of a deployment whose configuration is not looked up: an hour.

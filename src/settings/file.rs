@@ -134,6 +134,8 @@ config_section! {
         pub heartbeat: Dur,
         /// Where `deploy` records the in-flight deployment.
         pub state_file: PathBuf,
+        /// How long AWS may stay unreachable (failed reads in a row) before giving up.
+        pub outage_budget: Dur,
     }
 }
 

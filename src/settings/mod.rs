@@ -74,6 +74,11 @@ impl Sources {
                 endpoint_url: a.endpoint_url.clone(),
                 max_attempts: a.max_attempts.unwrap_or(defaults::AWS_MAX_ATTEMPTS).max(1),
                 fallback_region: defaults::AWS_REGION.into(),
+                attempt_timeout: a.attempt_timeout.unwrap_or(defaults::AWS_ATTEMPT_TIMEOUT),
+                operation_timeout: a
+                    .operation_timeout
+                    .unwrap_or(defaults::AWS_OPERATION_TIMEOUT),
+                max_backoff: defaults::AWS_MAX_BACKOFF,
             },
         }
     }
@@ -218,6 +223,7 @@ impl Sources {
             heartbeat: dur(o.heartbeat, w.heartbeat, defaults::HEARTBEAT),
             timeout: o.timeout.or(self.codedeploy().timeout.map(|d| d.0)),
             fallback_timeout: defaults::WATCH_TIMEOUT,
+            outage_budget: dur(o.outage_budget, w.outage_budget, defaults::OUTAGE_BUDGET),
             json: self.common().json,
         }
     }
@@ -273,6 +279,7 @@ impl Sources {
             build_url: std::env::var("BUILD_URL").ok().filter(|u| !u.is_empty()),
             watch: self.watch(&a.watch),
             state_file: self.state_file(a.watch.state_file.clone()),
+            signal_grace: defaults::SIGNAL_GRACE,
         })
     }
 
@@ -284,6 +291,7 @@ impl Sources {
             timeout: a.timeout.unwrap_or(defaults::STOP_TIMEOUT),
             heartbeat: dur(None, w.heartbeat, defaults::HEARTBEAT),
             poll: dur(None, w.poll_interval, defaults::POLL_INTERVAL),
+            outage_budget: dur(None, w.outage_budget, defaults::OUTAGE_BUDGET),
             json: self.common().json,
         }
     }

@@ -166,6 +166,34 @@ jaeger_url = "{endpoint}"
         c
     }
 
+    /// Kills the emulator at once (SIGKILL): the endpoint then refuses connections.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sets fault rules (see tests/localaws/README.md, "Faults and call counts").
+    pub fn faults(&self, rules: Value) -> Value {
+        self.control(
+            "/_localaws/faults",
+            &serde_json::json!({"rules": rules, "seed": 7}),
+        )
+    }
+
+    /// How many calls of `op` (`service.Operation`) the emulator has received.
+    pub fn count(&self, op: &str) -> u64 {
+        self.calls().get(op).and_then(|v| v.as_u64()).unwrap_or(0)
+    }
+
+    /// Waits until the emulator has received a call of `op`.
+    pub fn wait_for_call(&self, op: &str, limit: Duration) {
+        let t0 = Instant::now();
+        while self.count(op) == 0 {
+            assert!(t0.elapsed() < limit, "no {op} call within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Call counts per `service.Operation`.
     pub fn calls(&self) -> Value {
         self.get("/_localaws/calls")["calls"].clone()

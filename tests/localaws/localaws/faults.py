@@ -5,7 +5,9 @@ X-Amz-Target, query with an Action parameter, Smithy RPC v2 CBOR by path, SigV4
 credential scope as the fallback for the service). Calls are counted per key, and
 fault rules set with `POST /_localaws/faults` can make a share of matching requests
 fail the way AWS fails: throttling errors and 5xx answers in the protocol the client
-spoke, extra latency, or a dropped connection (the socket is closed without an answer).
+spoke, extra latency, a dropped connection (the socket is closed without an answer),
+or a hang: the connection is accepted and never answered, until the rules change, the
+state is reset or `hang_seconds` pass (a hung AWS endpoint, for clients' timeouts).
 """
 
 from __future__ import annotations
@@ -168,7 +170,10 @@ CALLS = CallLog()
 # ---------------------------------------------------------------------------
 # Fault rules
 
-KINDS = ("drop", "throttle", "error5xx")
+KINDS = ("drop", "hang", "throttle", "error5xx")
+
+# The longest a hung request is held; a safety net so no server thread waits forever.
+MAX_HANG_SECONDS = 600.0
 
 
 @dataclass
@@ -178,6 +183,9 @@ class Rule:
     throttle: float = 0.0
     error5xx: float = 0.0
     drop: float = 0.0
+    # Share of requests that are accepted and never answered (see `hang_seconds`).
+    hang: float = 0.0
+    hang_seconds: float = MAX_HANG_SECONDS
     latency_ms: float = 0.0
     # Stop injecting errors after this many (latency keeps applying); None = no limit.
     limit: int | None = None
@@ -193,6 +201,8 @@ class Rule:
             "throttle": self.throttle,
             "error5xx": self.error5xx,
             "drop": self.drop,
+            "hang": self.hang,
+            "hang_seconds": self.hang_seconds,
             "latency_ms": self.latency_ms,
             "limit": self.limit,
             "injected": self.injected,
@@ -202,7 +212,7 @@ class Rule:
 def parse_rule(raw: Any) -> Rule:
     if not isinstance(raw, dict):
         raise ValueError("each rule must be an object")
-    unknown = set(raw) - {"service", "operation", "throttle", "error5xx", "drop", "latency_ms", "limit"}
+    unknown = set(raw) - {"service", "operation", "throttle", "error5xx", "drop", "hang", "hang_seconds", "latency_ms", "limit"}
     if unknown:
         raise ValueError(f"unknown rule keys: {sorted(unknown)}")
     rule = Rule(
@@ -211,12 +221,16 @@ def parse_rule(raw: Any) -> Rule:
         throttle=float(raw.get("throttle", 0)),
         error5xx=float(raw.get("error5xx", 0)),
         drop=float(raw.get("drop", 0)),
+        hang=float(raw.get("hang", 0)),
+        hang_seconds=float(raw.get("hang_seconds", MAX_HANG_SECONDS)),
         latency_ms=float(raw.get("latency_ms", 0)),
         limit=None if raw.get("limit") is None else int(raw["limit"]),
     )
-    shares = (rule.throttle, rule.error5xx, rule.drop)
+    shares = (rule.throttle, rule.error5xx, rule.drop, rule.hang)
     if any(s < 0 or s > 1 for s in shares) or sum(shares) > 1.0 + 1e-9:
-        raise ValueError("throttle, error5xx and drop are shares in [0, 1] and together at most 1")
+        raise ValueError("throttle, error5xx, drop and hang are shares in [0, 1] and together at most 1")
+    if not 0 <= rule.hang_seconds <= MAX_HANG_SECONDS:
+        raise ValueError(f"hang_seconds must be between 0 and {MAX_HANG_SECONDS:.0f}")
     if rule.latency_ms < 0:
         raise ValueError("latency_ms must not be negative")
     return rule
@@ -224,9 +238,10 @@ def parse_rule(raw: Any) -> Rule:
 
 @dataclass
 class Decision:
-    kind: str | None  # None | drop | throttle | error5xx
+    kind: str | None  # None | drop | hang | throttle | error5xx
     latency_s: float
     status: int = 0
+    hang_s: float = 0.0
 
 
 class FaultInjector:
@@ -234,11 +249,22 @@ class FaultInjector:
         self._lock = threading.Lock()
         self.rules: list[Rule] = []
         self._rng = random.Random()
+        # Set to release the requests hung under the current rules.
+        self._release = threading.Event()
 
     def configure(self, rules: list[Rule], seed: Any = None) -> None:
         with self._lock:
             self.rules = rules
             self._rng = random.Random(seed)
+            # New rules (or a reset) release every request the old ones hung.
+            self._release.set()
+            self._release = threading.Event()
+
+    def hang(self, seconds: float) -> None:
+        """Hold the calling request thread without answering, until the rules change."""
+        with self._lock:
+            release = self._release
+        release.wait(seconds)
 
     def clear(self) -> None:
         self.configure([], None)
@@ -268,7 +294,7 @@ class FaultInjector:
                 status = self._rng.choice((500, 503))
             if kind is not None:
                 rule.injected += 1
-            return Decision(kind, latency, status)
+            return Decision(kind, latency, status, rule.hang_seconds if kind == "hang" else 0.0)
 
 
 FAULTS = FaultInjector()
@@ -312,6 +338,11 @@ def error_response(info: RequestInfo, code: str, message: str, status: int) -> t
 
 
 def injected_error(info: RequestInfo, decision: Decision) -> tuple[int, list[tuple[str, str]], bytes]:
+    if decision.kind == "hang":
+        # Accepted, never answered: by the time the hang ends the client has given up;
+        # whatever it still reads is a 503.
+        FAULTS.hang(decision.hang_s)
+        return error_response(info, "ServiceUnavailable", "Service is unavailable, try again later.", 503)
     if decision.kind == "throttle":
         return error_response(info, "ThrottlingException", "Rate exceeded", 400)
     if decision.status == 503:

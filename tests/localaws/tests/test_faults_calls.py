@@ -116,6 +116,34 @@ def test_dropped_connections(aws_client, aws_endpoint):
     assert client.describe_log_groups()["logGroups"] == []
 
 
+def test_hang_accepts_and_never_answers_until_rules_change(aws_client, aws_endpoint):
+    faults(aws_endpoint, [{"service": "ecs", "operation": "ListClusters", "hang": 1.0}])
+    client = aws_client("ecs", read_timeout=1, connect_timeout=2, **NO_RETRY)
+    t0 = time.monotonic()
+    with pytest.raises(botocore.exceptions.ReadTimeoutError):
+        client.list_clusters()
+    assert time.monotonic() - t0 >= 1.0
+    assert calls(aws_endpoint)["injected"]["ecs.ListClusters"] == {"hang": 1}
+    # Other operations are served while a request hangs; new rules release it.
+    aws_client("ecr", **NO_RETRY).describe_repositories()
+    faults(aws_endpoint, [])
+    assert "clusterArns" in client.list_clusters()
+
+
+def test_hang_ends_after_hang_seconds(aws_client, aws_endpoint):
+    faults(aws_endpoint, [{"service": "ecs", "operation": "ListClusters", "hang": 1.0, "hang_seconds": 0.5}])
+    client = aws_client("ecs", read_timeout=5, **NO_RETRY)
+    with pytest.raises(ClientError) as err:
+        client.list_clusters()
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+
+
+@pytest.mark.parametrize("rule", [{"hang": 0.6, "drop": 0.6}, {"hang": 1.0, "hang_seconds": -1}])
+def test_bad_hang_rules_are_rejected(aws_endpoint, rule):
+    status, out = control(aws_endpoint, "POST", "/_localaws/faults", {"rules": [rule]})
+    assert status == 400, out
+
+
 def test_latency_applies_only_to_matching_operation(aws_client, aws_endpoint):
     faults(aws_endpoint, [{"service": "codedeploy", "operation": "ListApplications", "latency_ms": 400}])
     client = aws_client("codedeploy", **NO_RETRY)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Soak (a script, not part of the suite): 20 deployments against the local AWS under
+# 30 % throttling + 10 % 5xx + 2 s latency on every call, alternating healthy and 5xx
+# releases. Each must end right (0, or 3 stopped by shipwatch itself) and exit within
+# 10 s of the terminal state; one line per run, then a summary.
+#
+# Usage: scripts/soak-faults.sh [RUNS]
+# Env: SHIPWATCH_SOAK_LATENCY_MS (2000), SHIPWATCH_SOAK_SECONDS_PER_MINUTE (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh emulator >&2
+export SHIPWATCH_SOAK_RUNS="${1:-20}"
+exec cargo nextest run --test e2e --run-ignored only --no-capture -E 'test(soak_under_faults)'
