@@ -44,6 +44,7 @@ pub fn render(r: &Report) -> crate::error::Result<String> {
         timeline => timeline,
         chart => chart,
         trace_status => trace_status,
+        input_summary => r.logs.as_ref().map(|l| l.input.describe()).unwrap_or_default(),
     })
     .map_err(internal)
 }
