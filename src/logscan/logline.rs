@@ -156,6 +156,15 @@ impl LineReader {
                 text: cut(&redact::redact(&format!("Caused by: {rest}"))),
             };
         }
+        // Java's uncaught exception: `Exception in thread "main" java.lang.Foo: msg`.
+        if let Some(rest) = line.strip_prefix("Exception in thread ")
+            && let Some(i) = rest.find("\" ")
+            && let Line::Error(mut e) = self.read_text(&rest[i + 2..], event_ms)
+        {
+            e.stack.insert(0, cut(&redact::redact(line)));
+            e.stack.truncate(STACK_LINES);
+            return Line::Error(e);
+        }
         let (time_ms, after_time) = match leading_time(line) {
             Some((ms, rest)) => (Some(ms), rest),
             None => (None, line),
