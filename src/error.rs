@@ -144,14 +144,54 @@ pub fn write_atomic_with(
     written
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+    // A temporary file is created 0600; the report is an ordinary output file, so it
+    // gets the mode a plain `File::create` would: 0666 less the umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = 0o666 & !current_umask();
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+    }
     tmp.persist(path)
         .map_err(|e| Error::Io(format!("cannot write {}: {}", path.display(), e.error)))?;
     Ok(())
 }
 
+/// The process umask: from /proc (no side effect), else by setting and restoring it.
+#[cfg(unix)]
+fn current_umask() -> u32 {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(m) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+    {
+        return m;
+    }
+    // SAFETY: umask only swaps the process's mask; it is put back at once.
+    unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m as u32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_honours_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("report.md");
+        write_atomic(&p, b"x").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !current_umask());
+    }
 
     #[test]
     fn config_error_names_file_and_line() {

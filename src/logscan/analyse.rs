@@ -11,8 +11,8 @@
 //! bounded by the chunk buffer and by caps on
 //! distinct groups, routes and trace ids; what overflows is counted, not kept.
 
-use crate::logscan::logline::{self, ErrorLine, Line, LineReader};
-use crate::logscan::model::{Count, ErrorGroup, LogEvidence, TraceCount};
+use crate::logscan::logline::{self, ErrorLine, Line, LineReader, Shape};
+use crate::logscan::model::{Count, ErrorGroup, InputStats, LogEvidence, TraceCount};
 use aho_corasick::{AhoCorasick, Input, MatchKind};
 use std::collections::HashMap as StdHashMap;
 
@@ -254,7 +254,19 @@ pub struct Analyser {
     started: Instant,
     caps_hit: Vec<String>,
     stopped: bool,
+    /// Lines (events, records) by shape, indexed by `Shape as usize`.
+    shapes: [u64; Shape::ALL.len()],
+    /// Lines left out or read in part, by reason, in the order first met.
+    dropped: Vec<(String, u64)>,
+    /// `gzip`/`zstd` when the input was decompressed on the way in.
+    pub(crate) compression: Option<String>,
 }
+
+/// Why lines were dropped or read in part: the report lists these.
+pub const DROP_LONG: &str = "longer than 4 MiB: only the first 4 MiB read";
+pub const DROP_JSON: &str =
+    "JSON that could not be parsed (malformed, or nested deeper than 128 levels)";
+pub const DROP_UTF8: &str = "invalid UTF-8, read with replacement characters";
 
 impl Analyser {
     pub fn new(trace_id_field: Option<&str>, limits: Limits) -> Self {
@@ -275,7 +287,39 @@ impl Analyser {
             started: Instant::now(),
             caps_hit: Vec::new(),
             stopped: false,
+            shapes: [0; Shape::ALL.len()],
+            dropped: Vec::new(),
+            compression: None,
         }
+    }
+
+    /// Counts a line (event, record) of `shape`.
+    pub(crate) fn count_shape(&mut self, shape: Shape) {
+        self.shapes[shape as usize] += 1;
+    }
+
+    /// Counts `n` lines (or bytes, as the reason says) left out or read in part.
+    pub fn note_dropped(&mut self, why: &str, n: u64) {
+        match self.dropped.iter_mut().find(|(w, _)| w == why) {
+            Some((_, c)) => *c += n,
+            None => self.dropped.push((why.to_owned(), n)),
+        }
+    }
+
+    /// Counts lines and their shapes in a chunk, by each line's first bytes.
+    fn count_lines(&mut self, chunk: &[u8]) -> u64 {
+        let mut start = 0;
+        let mut n = 0;
+        for nl in memchr::memchr_iter(b'\n', chunk) {
+            self.shapes[logline::shape_of(&chunk[start..nl]) as usize] += 1;
+            start = nl + 1;
+            n += 1;
+        }
+        if start < chunk.len() {
+            self.shapes[logline::shape_of(&chunk[start..]) as usize] += 1;
+            n += 1;
+        }
+        n
     }
 
     /// True once a cap stopped the analysis; callers stop feeding.
@@ -334,6 +378,7 @@ impl Analyser {
                 }
                 None if filled == buf.len() => {
                     // One line fills the whole buffer: analyse its start, skip the rest.
+                    self.note_dropped(DROP_LONG, 1);
                     self.feed_chunk(&buf[start..filled]);
                     filled = 0;
                     skipping = true;
@@ -352,10 +397,18 @@ impl Analyser {
             return;
         }
         let mut chunk = chunk;
-        let mut n = memchr::memchr_iter(b'\n', chunk).count() as u64;
-        if !chunk.ends_with(b"\n") {
-            n += 1;
-        }
+        // Lines are counted (with their shapes) on the way through below; only a cap on
+        // lines needs the count first.
+        let n = match self.limits.max_events {
+            Some(_) => {
+                let mut n = memchr::memchr_iter(b'\n', chunk).count() as u64;
+                if !chunk.ends_with(b"\n") {
+                    n += 1;
+                }
+                n
+            }
+            None => 0,
+        };
         if let Some(max) = self.limits.max_events
             && self.lines + n >= max
         {
@@ -369,10 +422,8 @@ impl Analyser {
             } else {
                 &chunk[..cut]
             };
-            n = keep as u64;
             self.hit_cap(format!("events: stopped after {max} lines (max_events)"));
         }
-        self.lines += n;
         self.bytes += chunk.len() as u64;
         let len = chunk.len();
         let mut pos = 0;
@@ -382,11 +433,25 @@ impl Analyser {
             // searched, for a 5xx status alone.
             while pos < len {
                 let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(len, |i| pos + i);
-                if self.may_be_error(&chunk[pos..end]) {
+                let line = &chunk[pos..end];
+                self.lines += 1;
+                let may = match logline::leading_level(line) {
+                    Some(is_error) => {
+                        self.shapes[Shape::Json as usize] += 1;
+                        is_error || logline::may_have_5xx_status(line)
+                    }
+                    None => {
+                        self.shapes[logline::shape_of(line) as usize] += 1;
+                        self.prefilter.find(line, 0, line.len()).is_some()
+                    }
+                };
+                if may {
                     self.chunk_line(chunk, pos, end);
                 }
                 pos = end + 1;
             }
+        } else {
+            self.lines += self.count_lines(chunk);
         }
         while pos < len {
             let Some(at) = self.prefilter.find(chunk, pos, len) else {
@@ -424,8 +489,20 @@ impl Analyser {
 
     fn chunk_line(&mut self, chunk: &[u8], start: usize, end: usize) {
         let text = String::from_utf8_lossy(&chunk[start..end]);
+        if let std::borrow::Cow::Owned(_) = text {
+            self.note_dropped(DROP_UTF8, 1);
+        }
+        if text.starts_with("{\"resourceLogs\"") {
+            // One OpenTelemetry export line holds many records: each is an event.
+            self.commit_pending();
+            crate::logscan::input::otlp_records(&text, |service, t, record| {
+                self.event_body(service, t, record);
+            });
+            return;
+        }
         match self.reader.read(&text, None) {
             Line::NotError => {}
+            Line::Malformed => self.note_dropped(DROP_JSON, 1),
             Line::Continuation { text } => {
                 if self.follows_pending(chunk, start)
                     && let Some((p, origin)) = &mut self.pending
@@ -434,6 +511,19 @@ impl Analyser {
                         p.stack.push(text);
                     }
                     *origin = Origin::Chunk(end);
+                }
+            }
+            Line::Error(e) if e.traceback_start && self.pending_can_take_traceback() => {
+                if self.follows_pending(chunk, start)
+                    && let Some((p, origin)) = &mut self.pending
+                {
+                    // `logger.exception(…)`: the logged line, then its traceback; the
+                    // exception line that ends the traceback completes this error.
+                    p.joined_traceback = true;
+                    *origin = Origin::Chunk(end);
+                } else {
+                    self.commit_pending();
+                    self.pending = Some((e, Origin::Chunk(end)));
                 }
             }
             Line::Error(mut e) => {
@@ -467,6 +557,14 @@ impl Analyser {
         }
     }
 
+    /// Whether the pending error is a logged line still waiting for its stack, which a
+    /// following `Traceback (most recent call last):` belongs to.
+    fn pending_can_take_traceback(&self) -> bool {
+        self.pending.as_ref().is_some_and(|(p, _)| {
+            !p.traceback_start && !p.joined_traceback && !p.may_continue && p.stack.is_empty()
+        })
+    }
+
     /// Whether one line (or event) needs reading: decided by its leading level when it
     /// has one, else by the pattern search.
     fn may_be_error(&self, line: &[u8]) -> bool {
@@ -491,6 +589,19 @@ impl Analyser {
 
     /// Feeds one CloudWatch event (its message may hold several lines).
     pub fn feed_event(&mut self, stream: &str, timestamp_ms: i64, message: &str) {
+        let head = message.as_bytes();
+        let head = &head[..memchr::memchr(b'\n', head).unwrap_or(head.len())];
+        self.record(logline::shape_of(head), stream, Some(timestamp_ms), message);
+    }
+
+    /// Feeds one event or record of a known shape (CloudWatch, a JSON document).
+    pub(crate) fn record(
+        &mut self,
+        shape: Shape,
+        stream: &str,
+        time_ms: Option<i64>,
+        message: &str,
+    ) {
         if self.stopped {
             return;
         }
@@ -504,17 +615,56 @@ impl Analyser {
         }
         self.lines += 1;
         self.bytes += message.len() as u64;
+        self.count_shape(shape);
+        self.event_body(stream, time_ms, message);
+        if let Some(max) = self.limits.max_time
+            && self.lines.is_multiple_of(1024)
+            && self.started.elapsed() >= max
+        {
+            self.hit_cap(format!(
+                "time: stopped reading after {} (max_log_time)",
+                humantime::format_duration(max)
+            ));
+        }
+    }
+
+    /// Ends a run of events: the last pending error is counted.
+    pub(crate) fn finish_events(&mut self) {
+        self.flush();
+    }
+
+    /// The analysis of one event or record, already counted: `time_ms` is its own
+    /// time when it has one.
+    pub(crate) fn event_body(&mut self, stream: &str, time_ms: Option<i64>, message: &str) {
+        if message.starts_with("{\"resourceLogs\"") {
+            self.commit_pending();
+            crate::logscan::input::otlp_records(message, |service, t, record| {
+                self.event_body(service, t, record);
+            });
+            return;
+        }
         if !self.may_be_error(message.as_bytes()) {
             return;
         }
+        let timestamp_ms = time_ms.unwrap_or(0);
         let first = message.lines().next().unwrap_or("");
         let line = if message.trim_start().starts_with('{') {
             message
         } else {
             first
         };
-        match self.reader.read(line, Some(timestamp_ms)) {
+        match self.reader.read(line, time_ms) {
             Line::NotError => {}
+            Line::Malformed => self.note_dropped(DROP_JSON, 1),
+            Line::Error(e)
+                if e.traceback_start
+                    && self.pending_can_take_traceback()
+                    && matches!(&self.pending, Some((_, Origin::Event(s, t))) if s == stream && (timestamp_ms - *t).abs() <= 1000) =>
+            {
+                if let Some((p, _)) = &mut self.pending {
+                    p.joined_traceback = true;
+                }
+            }
             Line::Continuation { text } => {
                 if let Some((p, Origin::Event(s, t))) = &mut self.pending
                     && s == stream
@@ -555,15 +705,6 @@ impl Analyser {
                     self.pending = Some((e, Origin::Event(stream.to_owned(), timestamp_ms)));
                 }
             }
-        }
-        if let Some(max) = self.limits.max_time
-            && self.lines.is_multiple_of(1024)
-            && self.started.elapsed() >= max
-        {
-            self.hit_cap(format!(
-                "time: stopped reading after {} (max_log_time)",
-                humantime::format_duration(max)
-            ));
         }
     }
 
@@ -691,6 +832,12 @@ impl Analyser {
         self.ungrouped += later.ungrouped;
         self.traces_pruned |= later.traces_pruned;
         self.stopped |= later.stopped;
+        for (mine, theirs) in self.shapes.iter_mut().zip(later.shapes) {
+            *mine += theirs;
+        }
+        for (why, n) in &later.dropped {
+            self.note_dropped(why, *n);
+        }
         for cap in later.caps_hit {
             self.note_cap(cap);
         }
@@ -833,7 +980,36 @@ impl Analyser {
             distinct_trace_ids: distinct,
             trace_counts_approximate: self.traces_pruned,
             caps_hit: self.caps_hit,
+            input: input_stats(&self.shapes, self.dropped, self.compression),
         }
+    }
+}
+
+fn input_stats(
+    shapes: &[u64; Shape::ALL.len()],
+    dropped: Vec<(String, u64)>,
+    compression: Option<String>,
+) -> InputStats {
+    let mut understood: Vec<Count> = Shape::ALL
+        .iter()
+        .filter(|s| !matches!(s, Shape::Blank | Shape::Unknown))
+        .filter(|s| shapes[**s as usize] > 0)
+        .map(|s| Count {
+            value: s.label().to_owned(),
+            count: shapes[*s as usize],
+        })
+        .collect();
+    understood.sort_by_key(|c| std::cmp::Reverse(c.count));
+    InputStats {
+        compression,
+        lines_understood: understood.iter().map(|c| c.count).sum(),
+        shapes: understood,
+        lines_not_understood: shapes[Shape::Unknown as usize],
+        blank_lines: shapes[Shape::Blank as usize],
+        dropped: dropped
+            .into_iter()
+            .map(|(value, count)| Count { value, count })
+            .collect(),
     }
 }
 
@@ -955,11 +1131,19 @@ fn line_cuts(file: &std::fs::File, len: u64, n: usize) -> std::io::Result<Vec<u6
 
 /// A bare exception line (or python's final line) merged into the error it ends.
 fn merge_continuation(p: &mut ErrorLine, e: ErrorLine, frames: Vec<String>) {
-    if p.traceback_start {
-        // Python prints the exception last: it is the message of the whole traceback.
+    if p.traceback_start || (p.joined_traceback && logline::is_generic(&p.message)) {
+        // Python prints the exception last: it is the message of the whole traceback
+        // (and of a logged line that only said "an error happened").
         p.message = e.message.clone();
         p.key = e.key.clone();
         p.traceback_start = false;
+    }
+    if p.joined_traceback {
+        // The exception names the error better than the log call's type guess, and is
+        // the most telling line of the stack.
+        p.error_type = e.error_type.clone().or(p.error_type.take());
+        p.stack.insert(0, e.message.clone());
+        p.joined_traceback = false;
     }
     if p.error_type.is_none() {
         p.error_type = e.error_type;

@@ -15,6 +15,9 @@ use std::sync::LazyLock;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Line {
     NotError,
+    /// A line that looks like JSON but could not be parsed (malformed, or nested deeper
+    /// than the parser allows) and shows no error as text either.
+    Malformed,
     Error(ErrorLine),
     /// `Caused by: …`: continues the previous error's stack; `text` is redacted.
     Continuation {
@@ -39,6 +42,9 @@ pub struct ErrorLine {
     pub traceback_start: bool,
     /// A bare exception line (`FooError: …` without time or level).
     pub may_continue: bool,
+    /// A logged line followed by a Python traceback: the exception line that ends
+    /// the traceback completes it.
+    pub joined_traceback: bool,
 }
 
 /// Per-run settings of the line reader.
@@ -68,11 +74,27 @@ impl LineReader {
     pub fn read(&self, line: &str, event_ms: Option<i64>) -> Line {
         let t = line.trim_end_matches(['\r', '\n']);
         let trimmed = t.trim_start();
-        if trimmed.starts_with('{')
-            && let Some(v) = Value::parse(trimmed)
+        if trimmed.starts_with('{') {
+            if let Some(v) = Value::parse(trimmed)
+                && v.is_object()
+            {
+                return self.read_json(&v, event_ms);
+            }
+            // Broken or too deeply nested JSON: the text reader may still see an error
+            // in it; if not, the analyser counts it as dropped rather than say nothing.
+            return match self.read_text(t, event_ms) {
+                Line::NotError => Line::Malformed,
+                other => other,
+            };
+        }
+        if let Some((msg, ts)) = aws_cli_text_event(t) {
+            return self.read(msg, event_ms.or(ts));
+        }
+        if let Some((at, ts)) = json_after_prefix(t)
+            && let Some(v) = Value::parse(&t[at..])
             && v.is_object()
         {
-            return self.read_json(&v, event_ms);
+            return self.read_json(&v, event_ms.or(ts));
         }
         self.read_text(t, event_ms)
     }
@@ -133,6 +155,15 @@ impl LineReader {
             return Line::Continuation {
                 text: cut(&redact::redact(&format!("Caused by: {rest}"))),
             };
+        }
+        // Java's uncaught exception: `Exception in thread "main" java.lang.Foo: msg`.
+        if let Some(rest) = line.strip_prefix("Exception in thread ")
+            && let Some(i) = rest.find("\" ")
+            && let Line::Error(mut e) = self.read_text(&rest[i + 2..], event_ms)
+        {
+            e.stack.insert(0, cut(&redact::redact(line)));
+            e.stack.truncate(STACK_LINES);
+            return Line::Error(e);
         }
         let (time_ms, after_time) = match leading_time(line) {
             Some((ms, rest)) => (Some(ms), rest),
@@ -603,7 +634,7 @@ fn text_stack_lines(s: &str) -> Option<Vec<String>> {
 
 /// Messages that say "an error happened" without saying which; the error's own
 /// message is the better grouping key then.
-fn is_generic(msg: &str) -> bool {
+pub fn is_generic(msg: &str) -> bool {
     let m = msg
         .trim()
         .trim_end_matches(['.', '!', ':'])
@@ -807,6 +838,218 @@ fn clean_text_message(body: &str) -> String {
         s = rest;
     }
     s.trim().to_owned()
+}
+
+/// The shape of one input line, told from its first bytes only: counted for every
+/// line, so that the report can say what it read, it must cost a few compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A JSON object per line.
+    Json,
+    /// JSON after a time and/or a stream name, as `aws logs tail` prints it.
+    PrefixedJson,
+    /// `aws logs filter-log-events --output text`: `EVENTS<TAB>…`.
+    AwsCliText,
+    /// An OpenTelemetry JSON export (`resourceLogs`), per line.
+    Otlp,
+    /// Text after a leading date (console formats: Spring Boot, logback, Python…).
+    TimedText,
+    /// Text led by a level or `key=value` pairs (logfmt, `ERROR:root:…`).
+    LeveledText,
+    /// nginx/Apache access log: an address, then `- user [time] "request" status`.
+    AccessLog,
+    /// Stack frames and the lines around them: indented, `Traceback`, `Caused by:`,
+    /// `goroutine N`, `panic:`, `FooError: …`.
+    Stack,
+    /// An event of a `filter-log-events` JSON document.
+    CloudWatchEvent,
+    /// An OpenTelemetry log record of a JSON document.
+    OtlpRecord,
+    /// Any other element of a JSON document (pretty-printed or in an array).
+    JsonDocument,
+    Blank,
+    /// None of the above: searched for error words only.
+    Unknown,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 13] = [
+        Shape::Json,
+        Shape::PrefixedJson,
+        Shape::AwsCliText,
+        Shape::Otlp,
+        Shape::TimedText,
+        Shape::LeveledText,
+        Shape::AccessLog,
+        Shape::Stack,
+        Shape::CloudWatchEvent,
+        Shape::OtlpRecord,
+        Shape::JsonDocument,
+        Shape::Blank,
+        Shape::Unknown,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Shape::Json => "JSON lines",
+            Shape::PrefixedJson => "JSON behind a time/stream prefix (aws logs tail)",
+            Shape::AwsCliText => "aws logs filter-log-events text output",
+            Shape::Otlp => "OpenTelemetry JSON lines (resourceLogs)",
+            Shape::TimedText => "text with a leading time",
+            Shape::LeveledText => "text with a level or key=value pairs",
+            Shape::AccessLog => "access log",
+            Shape::Stack => "stack trace lines",
+            Shape::CloudWatchEvent => "filter-log-events JSON events",
+            Shape::OtlpRecord => "OpenTelemetry log records",
+            Shape::JsonDocument => "JSON document records",
+            Shape::Blank => "blank",
+            Shape::Unknown => "not recognised",
+        }
+    }
+}
+
+/// The shape of a line (without its newline), from its first bytes.
+pub fn shape_of(line: &[u8]) -> Shape {
+    let Some(&first) = line.first() else {
+        return Shape::Blank;
+    };
+    match first {
+        b'{' => {
+            if line.starts_with(b"{\"resourceLogs\"") {
+                Shape::Otlp
+            } else {
+                Shape::Json
+            }
+        }
+        b' ' | b'\t' | b'\r' => match line.iter().position(|b| !b.is_ascii_whitespace()) {
+            None => Shape::Blank,
+            Some(i) if line[i] == b'{' => Shape::Json,
+            Some(_) => Shape::Stack,
+        },
+        b'0'..=b'9' | b'[' => {
+            if leading_date(line) {
+                if json_after_prefix_at(line).is_some() {
+                    Shape::PrefixedJson
+                } else {
+                    Shape::TimedText
+                }
+            } else if access_prefix(line) {
+                Shape::AccessLog
+            } else {
+                Shape::Unknown
+            }
+        }
+        b'E' if line.starts_with(b"EVENTS\t") => Shape::AwsCliText,
+        _ => letter_led_shape(line),
+    }
+}
+
+/// `YYYY-MM-DD`, `YYYY/MM/DD` or `[YYYY-…` at the start.
+fn leading_date(line: &[u8]) -> bool {
+    let d = line.strip_prefix(b"[").unwrap_or(line);
+    d.len() >= 10
+        && d[..4].iter().all(u8::is_ascii_digit)
+        && (d[4] == b'-' || d[4] == b'/')
+        && d[5..7].iter().all(u8::is_ascii_digit)
+        && d[7] == d[4]
+        && d[8..10].iter().all(u8::is_ascii_digit)
+}
+
+/// Where a JSON object starts after at most three space-separated tokens of a line
+/// that begins with a date (`time {…}`, `date time {…}`, `time stream {…}`).
+fn json_after_prefix_at(line: &[u8]) -> Option<usize> {
+    let head = &line[..line.len().min(300)];
+    let mut at = 0;
+    for _ in 0..3 {
+        let sp = memchr::memchr(b' ', &head[at..])? + at;
+        at = sp + 1;
+        while head.get(at) == Some(&b' ') {
+            at += 1;
+        }
+        if head.get(at) == Some(&b'{') {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// An access log's start: an IPv4/IPv6 address or host, then ` - ` or ` - user `,
+/// then `[`.
+fn access_prefix(line: &[u8]) -> bool {
+    let head = &line[..line.len().min(120)];
+    let Some(sp) = memchr::memchr(b' ', head) else {
+        return false;
+    };
+    head[..sp]
+        .iter()
+        .all(|b| b.is_ascii_hexdigit() || b".:".contains(b))
+        && head[sp..].starts_with(b" - ")
+        && memchr::memchr(b'[', &head[sp..]).is_some()
+}
+
+fn letter_led_shape(line: &[u8]) -> Shape {
+    const STACK_STARTS: &[&[u8]] = &[
+        b"Traceback (",
+        b"Caused by:",
+        b"goroutine ",
+        b"panic:",
+        b"Exception in thread",
+        b"During handling of",
+        b"The above exception",
+    ];
+    if STACK_STARTS.iter().any(|p| line.starts_with(p)) {
+        return Shape::Stack;
+    }
+    let head = &line[..line.len().min(200)];
+    let Ok(text) =
+        std::str::from_utf8(head).or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
+    else {
+        return Shape::Unknown;
+    };
+    if EXCEPTION_LINE.is_match(text) {
+        return Shape::Stack;
+    }
+    if text_level(text).is_some() || text.starts_with("time=") || text.starts_with("ts=") {
+        return Shape::LeveledText;
+    }
+    if access_prefix(line) {
+        return Shape::AccessLog;
+    }
+    Shape::Unknown
+}
+
+/// The JSON object of a line behind a time and/or stream prefix (`aws logs tail`):
+/// where it starts, and the prefix's time.
+fn json_after_prefix(line: &str) -> Option<(usize, Option<i64>)> {
+    if !leading_date(line.as_bytes()) {
+        return None;
+    }
+    let at = json_after_prefix_at(line.as_bytes())?;
+    let time = leading_time(line).map(|(ms, _)| ms);
+    Some((at, time))
+}
+
+/// `aws logs filter-log-events --output text`: `EVENTS  id  ingestion  stream  message
+/// timestamp` (tab-separated, keys in alphabetical order). The message may hold tabs.
+fn aws_cli_text_event(line: &str) -> Option<(&str, Option<i64>)> {
+    let rest = line.strip_prefix("EVENTS\t")?;
+    let fields: Vec<&str> = rest.split('\t').collect();
+    let is_ms = |f: &str| (10..=14).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit());
+    if fields.len() >= 5 && is_ms(fields[fields.len() - 1]) && is_ms(fields[1]) {
+        // eventId, ingestionTime, logStreamName, message…, timestamp
+        let start = fields[..3].iter().map(|f| f.len() + 1).sum::<usize>();
+        let end = rest.len() - fields[fields.len() - 1].len() - 1;
+        let ts = fields[fields.len() - 1].parse().ok();
+        return Some((&rest[start.min(end)..end], ts));
+    }
+    // An unknown column order: the longest field is the message.
+    let msg = fields.iter().max_by_key(|f| f.len())?;
+    let ts = fields
+        .iter()
+        .rev()
+        .find(|f| is_ms(f))
+        .and_then(|f| f.parse().ok());
+    Some((msg, ts))
 }
 
 #[cfg(test)]

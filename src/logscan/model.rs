@@ -32,6 +32,74 @@ pub struct LogEvidence {
     /// Caps that were hit (events, time, groups): the analysis is partial.
     #[serde(default)]
     pub caps_hit: Vec<String>,
+    /// What the input was made of and what could not be used, so that "0 error lines"
+    /// always says out of what.
+    #[serde(default)]
+    pub input: InputStats,
+}
+
+/// How the input was read: its compression, the shapes recognised per line (or per
+/// event or record, for JSON documents and CloudWatch), and what was left unused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InputStats {
+    /// `gzip` or `zstd` when the input was compressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Lines (events, records) by recognised shape, most first.
+    #[serde(default)]
+    pub shapes: Vec<Count>,
+    /// The sum of `shapes`.
+    #[serde(default)]
+    pub lines_understood: u64,
+    /// Non-blank lines of no recognised shape: read, searched for error words, but with
+    /// no time or level to go by.
+    #[serde(default)]
+    pub lines_not_understood: u64,
+    #[serde(default)]
+    pub blank_lines: u64,
+    /// Lines or bytes left out or read only in part, by reason (length, nesting, decoding).
+    #[serde(default)]
+    pub dropped: Vec<Count>,
+}
+
+impl InputStats {
+    /// Whether lines were read but none had a shape the analysis knows: then "no
+    /// error lines" means nothing.
+    pub fn nothing_recognised(&self) -> bool {
+        self.lines_understood == 0 && self.lines_not_understood > 0
+    }
+
+    /// One sentence on what was read and what could not be used (plain text; the
+    /// renderers escape it).
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(c) = &self.compression {
+            parts.push(format!("{c}-compressed"));
+        }
+        if self.shapes.is_empty() {
+            parts.push("no recognised shape".to_string());
+        } else {
+            let shapes: Vec<String> = self
+                .shapes
+                .iter()
+                .map(|c| format!("{} {}", c.count, c.value))
+                .collect();
+            parts.push(format!("understood: {}", shapes.join(", ")));
+        }
+        if self.lines_not_understood > 0 {
+            parts.push(format!(
+                "{} line(s) of no recognised shape (searched for error words only)",
+                self.lines_not_understood
+            ));
+        }
+        if self.blank_lines > 0 {
+            parts.push(format!("{} blank", self.blank_lines));
+        }
+        for d in &self.dropped {
+            parts.push(format!("dropped or cut: {} × {}", d.count, d.value));
+        }
+        format!("Input: {}.", parts.join("; "))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

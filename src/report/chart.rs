@@ -32,7 +32,10 @@ pub fn svg(r: &Report) -> Option<String> {
         .map(|p| p.blue_5xx.max(p.green_5xx))
         .fold(0.0, f64::max)
         .max(1.0);
-    let ymax = nice(ymax);
+    // Counts: ticks at a round step of at least 1 (1, 2, 5 × 10ⁿ), never `1.2, 2.5, 3.8`.
+    let step = nice_step(ymax / 4.0);
+    let ticks = (ymax / step).ceil().max(1.0) as usize;
+    let ymax = step * ticks as f64;
     let plot_h = H - TOP - BOTTOM;
     let y = |v: f64| TOP + plot_h * (1.0 - v / ymax);
     let yp = |p: f64| TOP + plot_h * (1.0 - p / 100.0);
@@ -43,8 +46,8 @@ pub fn svg(r: &Report) -> Option<String> {
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" role="img" aria-label="5xx per minute, blue and green, with green traffic weight"><style>text{{font:11px sans-serif;fill:#444}}</style>"##
     );
     // Axes and grid.
-    for i in 0..=4 {
-        let v = ymax * i as f64 / 4.0;
+    for i in 0..=ticks {
+        let v = step * i as f64;
         let yy = y(v);
         let _ = write!(
             s,
@@ -181,10 +184,13 @@ fn steps(
     Some(d)
 }
 
-/// A round axis maximum at or above `v`.
-fn nice(v: f64) -> f64 {
+/// The round tick step at or above `v`: 1, 2 or 5 × 10ⁿ, at least 1 (counts are whole).
+fn nice_step(v: f64) -> f64 {
+    if v <= 1.0 {
+        return 1.0;
+    }
     let mag = 10f64.powf(v.log10().floor());
-    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+    for m in [1.0, 2.0, 5.0, 10.0] {
         if m * mag >= v {
             return m * mag;
         }
@@ -205,10 +211,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nice_maxima() {
-        assert_eq!(nice(1.0), 1.0);
-        assert_eq!(nice(7.0), 10.0);
-        assert_eq!(nice(212.0), 250.0);
-        assert_eq!(nice(0.3), 0.5);
+    fn nice_steps_are_whole_and_round() {
+        assert_eq!(nice_step(0.3), 1.0);
+        assert_eq!(nice_step(1.25), 2.0);
+        assert_eq!(nice_step(7.0), 10.0);
+        assert_eq!(nice_step(53.0), 100.0);
+        assert_eq!(nice_step(20.0), 20.0);
     }
 }

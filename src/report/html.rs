@@ -13,6 +13,8 @@ const TEMPLATE: &str = include_str!("templates/report.html");
 pub fn render(r: &Report) -> crate::error::Result<String> {
     let mut env = Environment::new();
     // The name ends in .html, so auto-escaping is on for every expression.
+    // Counts arrive as f64 (CloudWatch sums); `80.0` reads as a measurement, `80` as a count.
+    env.add_filter("num", |v: f64| num(v));
     env.add_template("report.html", TEMPLATE)
         .map_err(internal)?;
     let tmpl = env.get_template("report.html").map_err(internal)?;
@@ -44,6 +46,7 @@ pub fn render(r: &Report) -> crate::error::Result<String> {
         timeline => timeline,
         chart => chart,
         trace_status => trace_status,
+        input_summary => r.logs.as_ref().map(|l| l.input.describe()).unwrap_or_default(),
     })
     .map_err(internal)
 }

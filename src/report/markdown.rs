@@ -257,8 +257,8 @@ fn logs(o: &mut String, r: &Report) {
     let _ = writeln!(o, "## Logs of the green tasks\n");
     let _ = writeln!(
         o,
-        "{}: {} line(s) read ({}), {} error line(s).{}\n",
-        l.source,
+        "{}: {} line(s) read ({}), {} error line(s).{}\n\n{}\n",
+        code(&l.source),
         l.lines_read,
         bytes(l.bytes_read),
         l.error_lines,
@@ -269,7 +269,8 @@ fn logs(o: &mut String, r: &Report) {
             )
         } else {
             String::new()
-        }
+        },
+        escape(&l.input.describe())
     );
     for c in &l.caps_hit {
         let _ = writeln!(o, "> **Partial:** cap hit, {c}.\n");
@@ -451,6 +452,23 @@ pub fn code(s: &str) -> String {
 /// Inline code inside a table cell: `|` must be escaped even there (GFM).
 fn code_cell(s: &str) -> String {
     code(s).replace('|', "\\|")
+}
+
+/// Plain text inside a paragraph: every character Markdown (or GFM's autolinks and HTML)
+/// would act on there is escaped, so input text renders as the text it is.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '<' | '>' | '~' | '&' => {
+                o.push('\\');
+                o.push(c);
+            }
+            '\n' | '\r' => o.push(' '),
+            _ => o.push(c),
+        }
+    }
+    o
 }
 
 /// Plain text in a table cell.

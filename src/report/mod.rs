@@ -15,7 +15,7 @@ pub mod model;
 pub mod verdict;
 
 use crate::error::{Error, Result, write_atomic};
-use crate::logscan::analyse;
+use crate::logscan::{analyse, input};
 use model::{Report, Source, SourceKind};
 use std::path::{Path, PathBuf};
 
@@ -53,18 +53,11 @@ pub async fn from_logs_file(settings: &Settings, file: &Path) -> Result<Report> 
     let field = settings.trace_id_field.clone();
     let path = file.to_path_buf();
     let logs = tokio::task::spawn_blocking(move || -> Result<model::LogEvidence> {
-        let (a, label) = if path.as_os_str() == "-" {
-            let mut a = analyse::Analyser::new(field.as_deref(), limits);
-            a.read_all(std::io::stdin().lock())
-                .map_err(|e| Error::Io(format!("cannot read stdin: {e}")))?;
-            (a, "stdin".to_string())
-        } else {
-            let f = std::fs::File::open(&path)
-                .map_err(|e| Error::Usage(format!("cannot open {}: {e}", path.display())))?;
-            let a = analyse::analyse_file(&f, field.as_deref(), &limits)
-                .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))?;
-            (a, format!("file {}", path.display()))
-        };
+        let (a, label) =
+            input::analyse_path(&path, field.as_deref(), &limits).map_err(|e| match e {
+                input::InputError::Usage(m) => Error::Usage(m),
+                input::InputError::Io(m) => Error::Io(m),
+            })?;
         Ok(a.finish(label))
     })
     .await

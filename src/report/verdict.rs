@@ -207,6 +207,26 @@ pub fn verdict(r: &Report) -> Verdict {
             _ => {}
         }
     }
+    if let Some(l) = r
+        .logs
+        .as_ref()
+        .filter(|l| l.error_lines == 0 && l.lines_read > 0)
+    {
+        // "No errors" means something only next to what was read.
+        if l.input.nothing_recognised() {
+            s.push(format!(
+                "The logs could not be used: {} line(s) were read but none had a shape shipwatch recognises (JSON, a leading time or level, an access log, AWS CLI or OpenTelemetry exports); {}",
+                l.lines_read,
+                l.input.describe()
+            ));
+        } else {
+            s.push(format!(
+                "The logs show no error line in {} line(s) read. {}",
+                l.lines_read,
+                l.input.describe()
+            ));
+        }
+    }
     if cause == Cause::Undetermined && s.is_empty() {
         s.push("The evidence does not show why the release was rolled back.".into());
     }
