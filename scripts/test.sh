@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the test dependencies (scripts/setup.sh) and runs every test: a plain build
 # with warnings as errors, clippy and rustfmt, the Rust unit and end-to-end tests
-# (nextest), then the local AWS emulator's pytest suite.
+# (nextest), the local AWS emulator's pytest suite, then the portable build's glibc check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,4 +18,7 @@ else
   cargo test --workspace --no-fail-fast || status=$?
 fi
 PYTHONPATH=tests/localaws .tools/venv/bin/python -m pytest tests/localaws/tests -q -p no:cacheprovider || status=$?
+# The binary for older agents and Lambda still builds against the glibc 2.28 baseline
+# (the dev profile: the check is the link, not the optimiser).
+bash scripts/build-portable.sh --profile dev || status=$?
 exit $status

@@ -193,6 +193,9 @@ pub async fn run(inv: &Invocation, timeout: Duration, abort: &Abort) -> Result<O
                     tracing::debug!("{}: still running after SIGTERM", inv.program.display());
                 }
                 kill_group(pid, libc::SIGKILL);
+                // SIGKILL is delivered at once but a process takes a moment to exit; the
+                // abort message says the tool's processes were stopped, so make it so.
+                wait_group_gone(pid, Duration::from_secs(2)).await;
             }
             let _ = child.kill().await;
             let stderr = err_rx.borrow_and_update().clone();
@@ -228,6 +231,37 @@ fn flatten(
 ) -> Result<Vec<u8>, RunError> {
     r.map_err(|e| RunError::Io(std::io::Error::other(e.to_string())))?
         .map_err(RunError::Io)
+}
+
+/// Waits until no live process (zombies aside) is left in group `pgid`, or `limit` passes.
+async fn wait_group_gone(pgid: u32, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while group_alive(pgid) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether any process of group `pgid` is still running (read from /proc; a zombie only
+/// waits to be reaped and holds nothing).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            // Fields after the command name (which may contain spaces): state, ppid, pgrp.
+            let mut rest = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+            let state = rest.next();
+            let pgrp = rest.nth(1);
+            state != Some("Z") && pgrp == Some(&pgid.to_string())
+        })
 }
 
 fn kill_group(pgid: u32, signal: libc::c_int) {
