@@ -361,15 +361,15 @@ pub async fn credentials(conn: &Connection) -> Result<CredentialFacts, String> {
             expires: creds.expiry(),
         }),
         Ok(Err(e)) => {
-            let chain = failure::chain(&e).join(": ");
-            tracing::info!("credentials: {chain}");
-            Err(
-                if chain.contains("no providers in chain provided credentials") {
-                    "no AWS credentials were found".into()
-                } else {
-                    format!("the credentials could not be loaded: {e}")
-                },
-            )
+            let chain = failure::chain(&e);
+            tracing::info!("credentials: {}", chain.join(": "));
+            // The same reading of the chain's texts as every other command's errors.
+            let cause = failure::transport_cause(&chain, None, false, "", Duration::ZERO);
+            Err(if cause == failure::Cause::NoCredentials {
+                "no AWS credentials were found".into()
+            } else {
+                format!("the credentials could not be loaded: {e}")
+            })
         }
         Err(_) => Err("resolving the credentials took more than 20 s".into()),
     }
