@@ -17,7 +17,8 @@ pub const FAILED: i32 = 4;
 pub const TIMED_OUT: i32 = 5;
 /// A precondition failed before anything was changed: another deployment is active,
 /// the image is not in ECR, a watched alarm is already in ALARM, the service is not on
-/// the CODE_DEPLOY controller, and the like.
+/// the CODE_DEPLOY controller, and the like. `doctor` exits with it when a check
+/// failed: what it found would stop a deploy (or break its report) the same way.
 pub const PRECONDITION: i32 = 6;
 /// A security gate found findings that the policy says must fail the build.
 pub const GATE_FAILED: i32 = 7;
@@ -46,7 +47,10 @@ pub const TABLE: &[(i32, &str)] = &[
         TIMED_OUT,
         "timed out waiting; deployment still running, id saved",
     ),
-    (PRECONDITION, "precondition failed; nothing changed in AWS"),
+    (
+        PRECONDITION,
+        "precondition failed (doctor: a check failed); nothing changed in AWS",
+    ),
     (GATE_FAILED, "security gate failed"),
     (
         TOOL_FAILED,

@@ -2,12 +2,13 @@
 //!
 //! Modules, lowest layer first (a test in `app::layering` enforces the order):
 //! foundation (`exit`, `error`, `term`, `duration`, `signals`) ← `aws` ← `logscan` ← `deploy`,
-//! `report`, `gates` (siblings) ← `cli` ← `settings` ← `app`.
+//! `report`, `gates`, `doctor` (siblings) ← `cli` ← `settings` ← `app`.
 
 mod app;
 mod aws;
 mod cli;
 mod deploy;
+mod doctor;
 mod duration;
 mod error;
 mod exit;

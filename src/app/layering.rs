@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("deploy", 3),
     ("report", 3),
     ("gates", 3),
+    ("doctor", 3),
     ("cli", 4),
     ("settings", 5),
     ("app", 6),

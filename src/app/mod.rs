@@ -3,6 +3,7 @@
 //! gets its report here), and the one place besides `settings` that sees clap.
 
 mod deploy;
+mod doctor;
 mod gate;
 mod register;
 mod report;
@@ -74,6 +75,8 @@ async fn run(cli: Cli) -> Result<i32> {
                 .map_err(|e| crate::error::Error::Io(e.to_string()))?;
             Ok(exit::OK)
         }
+        // Doctor loads the configuration itself: a file that does not load is one of its checks.
+        Command::Doctor(args) => doctor::run(&cli.global, args).await,
         command => {
             let sources = settings::load(&cli.global)?;
             match command {
@@ -83,7 +86,9 @@ async fn run(cli: Cli) -> Result<i32> {
                 Command::Deploy(args) => deploy::deploy(&sources, args).await,
                 Command::Watch(args) => deploy::watch(&sources, args).await,
                 Command::Stop(args) => deploy::stop(&sources, args).await,
-                Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+                Command::Completions { .. } | Command::Man | Command::Doctor(_) => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

@@ -30,11 +30,20 @@ pub async fn get_group(c: &Clients, application: &str, group: &str) -> Result<De
             "deployment group `{group}` returned no information"
         ))
     })?;
+    Ok(group_from_info(application, group, g))
+}
+
+/// The domain view of a GetDeploymentGroup answer (shared by preflight and `doctor`).
+pub fn group_from_info(
+    application: &str,
+    group: &str,
+    g: &aws_sdk_codedeploy::types::DeploymentGroupInfo,
+) -> DeploymentGroup {
     let style = g.deployment_style();
     let bg = g.blue_green_deployment_configuration();
     let alarms = g.alarm_configuration();
     let rollback = g.auto_rollback_configuration();
-    Ok(DeploymentGroup {
+    DeploymentGroup {
         application: application.to_owned(),
         name: group.to_owned(),
         compute_platform: g.compute_platform().map(|p| p.as_str().to_owned()),
@@ -89,7 +98,7 @@ pub async fn get_group(c: &Clients, application: &str, group: &str) -> Result<De
                     .collect()
             })
             .unwrap_or_default(),
-    })
+    }
 }
 
 /// Traffic routing of a deployment configuration (predefined or custom).

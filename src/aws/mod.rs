@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod failure;
 pub mod logs;
 pub mod model;
+pub mod probe;
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -164,6 +164,11 @@ pub enum Command {
         after_help = "Examples:\n  shipwatch gate secrets\n  shipwatch gate image --image web:1a2b3c4\n  shipwatch gate all\n  shipwatch gate --check-tools"
     )]
     Gate(gate::GateArgs),
+    /// Check configuration, scanners, credentials and every configured AWS resource before a run.
+    #[command(
+        after_help = "One line per check (✔ passed, ⚠ risky, ✘ failed, with what to do). Read-only AWS calls only.\nExit 0 when nothing failed (warnings allowed), 6 when a check failed, 2 when the configuration does not load.\n\nExamples:\n  shipwatch doctor\n  shipwatch doctor --env production --output json\n  shipwatch doctor --skip-tools"
+    )]
+    Doctor(DoctorArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch"
@@ -312,6 +317,20 @@ pub struct StopArgs {
     /// Give up waiting for traffic to return to blue after this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
     pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub codedeploy: CodeDeployArgs,
+    /// ECR repository name.
+    #[arg(long, env = "SHIPWATCH_REPOSITORY", value_name = "NAME")]
+    pub repository: Option<String>,
+    /// Do not look for the security scanners (an agent that only deploys).
+    #[arg(long)]
+    pub skip_tools: bool,
 }
 
 /// How `register` builds the new task definition.

@@ -358,6 +358,37 @@ impl Sources {
     }
 }
 
+impl Sources {
+    /// What `doctor` checks: the same settings `deploy`, `register` and `report` would
+    /// use, with nothing required (an unset one is a failed check, not an error).
+    pub fn doctor(&self, a: &cli::DoctorArgs) -> crate::doctor::Settings {
+        let s = self.service();
+        let cd = self.codedeploy();
+        let rs = self.report_section();
+        let image = self.file.layer.image.clone().unwrap_or_default();
+        crate::doctor::Settings {
+            aws: self.common().aws,
+            cluster: a.service.cluster.clone().or(s.cluster),
+            service: a.service.service.clone().or(s.service),
+            container: a.service.container.clone().or(s.container),
+            application: a.codedeploy.application.clone().or(cd.application),
+            group: a
+                .codedeploy
+                .deployment_group
+                .clone()
+                .or(cd.deployment_group),
+            deployment_config: cd
+                .deployment_config
+                .unwrap_or_else(|| defaults::DEPLOYMENT_CONFIG.into()),
+            repository: a.repository.clone().or(image.repository),
+            alarms: self.watch_section().alarms.unwrap_or_default(),
+            log_group: rs.log_group.filter(|g| !g.trim().is_empty()),
+            jaeger_url: rs.jaeger_url.filter(|u| !u.trim().is_empty()),
+            jaeger_timeout: defaults::JAEGER_TIMEOUT,
+        }
+    }
+}
+
 fn parse_time_flag(flag: &str, s: &str) -> Result<i64> {
     crate::logscan::logline::parse_time(s).ok_or_else(|| {
         Error::Usage(format!(

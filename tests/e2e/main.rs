@@ -8,6 +8,7 @@
 mod exit;
 
 mod deploy;
+mod doctor;
 mod gates;
 mod jenkinsfile;
 mod paths;

@@ -8,6 +8,10 @@ fail the way AWS fails: throttling errors and 5xx answers in the protocol the cl
 spoke, extra latency, a dropped connection (the socket is closed without an answer),
 or a hang: the connection is accepted and never answered, until the rules change, the
 state is reset or `hang_seconds` pass (a hung AWS endpoint, for clients' timeouts).
+A `deny` share answers as AWS does when the caller's policy lacks the action
+(AccessDeniedException / AccessDenied, HTTP 400, "... is not authorized to perform:
+<service>:<Operation> ..."), so a client's handling of one missing permission can be
+tested without IAM.
 """
 
 from __future__ import annotations
@@ -170,7 +174,7 @@ CALLS = CallLog()
 # ---------------------------------------------------------------------------
 # Fault rules
 
-KINDS = ("drop", "hang", "throttle", "error5xx")
+KINDS = ("drop", "hang", "throttle", "error5xx", "deny")
 
 # The longest a hung request is held; a safety net so no server thread waits forever.
 MAX_HANG_SECONDS = 600.0
@@ -186,6 +190,8 @@ class Rule:
     # Share of requests that are accepted and never answered (see `hang_seconds`).
     hang: float = 0.0
     hang_seconds: float = MAX_HANG_SECONDS
+    # Share of requests refused for lack of permission (AccessDenied).
+    deny: float = 0.0
     latency_ms: float = 0.0
     # Stop injecting errors after this many (latency keeps applying); None = no limit.
     limit: int | None = None
@@ -203,6 +209,7 @@ class Rule:
             "drop": self.drop,
             "hang": self.hang,
             "hang_seconds": self.hang_seconds,
+            "deny": self.deny,
             "latency_ms": self.latency_ms,
             "limit": self.limit,
             "injected": self.injected,
@@ -212,7 +219,7 @@ class Rule:
 def parse_rule(raw: Any) -> Rule:
     if not isinstance(raw, dict):
         raise ValueError("each rule must be an object")
-    unknown = set(raw) - {"service", "operation", "throttle", "error5xx", "drop", "hang", "hang_seconds", "latency_ms", "limit"}
+    unknown = set(raw) - {"service", "operation", "throttle", "error5xx", "drop", "hang", "hang_seconds", "deny", "latency_ms", "limit"}
     if unknown:
         raise ValueError(f"unknown rule keys: {sorted(unknown)}")
     rule = Rule(
@@ -223,12 +230,13 @@ def parse_rule(raw: Any) -> Rule:
         drop=float(raw.get("drop", 0)),
         hang=float(raw.get("hang", 0)),
         hang_seconds=float(raw.get("hang_seconds", MAX_HANG_SECONDS)),
+        deny=float(raw.get("deny", 0)),
         latency_ms=float(raw.get("latency_ms", 0)),
         limit=None if raw.get("limit") is None else int(raw["limit"]),
     )
-    shares = (rule.throttle, rule.error5xx, rule.drop, rule.hang)
+    shares = (rule.throttle, rule.error5xx, rule.drop, rule.hang, rule.deny)
     if any(s < 0 or s > 1 for s in shares) or sum(shares) > 1.0 + 1e-9:
-        raise ValueError("throttle, error5xx, drop and hang are shares in [0, 1] and together at most 1")
+        raise ValueError("throttle, error5xx, drop, hang and deny are shares in [0, 1] and together at most 1")
     if not 0 <= rule.hang_seconds <= MAX_HANG_SECONDS:
         raise ValueError(f"hang_seconds must be between 0 and {MAX_HANG_SECONDS:.0f}")
     if rule.latency_ms < 0:
@@ -238,7 +246,7 @@ def parse_rule(raw: Any) -> Rule:
 
 @dataclass
 class Decision:
-    kind: str | None  # None | drop | hang | throttle | error5xx
+    kind: str | None  # None | drop | hang | throttle | error5xx | deny
     latency_s: float
     status: int = 0
     hang_s: float = 0.0
@@ -345,9 +353,29 @@ def injected_error(info: RequestInfo, decision: Decision) -> tuple[int, list[tup
         return error_response(info, "ServiceUnavailable", "Service is unavailable, try again later.", 503)
     if decision.kind == "throttle":
         return error_response(info, "ThrottlingException", "Rate exceeded", 400)
+    if decision.kind == "deny":
+        return access_denied(info)
     if decision.status == 503:
         return error_response(info, "ServiceUnavailable", "Service is unavailable, try again later.", 503)
     return error_response(info, "InternalFailure", "The request processing has failed because of an unknown error.", 500)
+
+
+# Signing names of the services whose IAM action prefix differs from the botocore name.
+IAM_PREFIXES = {"cloudwatch": "cloudwatch", "elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}
+
+
+def access_denied(info: RequestInfo) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The answer AWS gives when the caller's policy lacks the action: JSON services say
+    AccessDeniedException; query services and CloudWatch (query-compatible in every
+    protocol, its code in x-amzn-query-error) AccessDenied; all HTTP 400."""
+    action = f"{IAM_PREFIXES.get(info.service, info.service)}:{info.operation}"
+    message = (
+        "User: arn:aws:iam::123456789012:user/localaws is not authorized to perform: "
+        f"{action} because no identity-based policy allows the {action} action"
+    )
+    query_style = info.protocol in ("query", "cbor") or info.service == "cloudwatch"
+    code = "AccessDenied" if query_style else "AccessDeniedException"
+    return error_response(info, code, message, 400)
 
 
 def _xml_escape(text: str) -> str:

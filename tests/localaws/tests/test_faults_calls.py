@@ -192,3 +192,40 @@ def test_reset_clears_faults(aws_client, aws_endpoint):
     assert control(aws_endpoint, "POST", "/_localaws/reset")[0] == 200
     assert control(aws_endpoint, "GET", "/_localaws/faults")[1] == {"rules": []}
     aws_client("ecs", **NO_RETRY).list_clusters()
+
+
+@pytest.mark.parametrize(
+    "service,method,kw,key,code",
+    [
+        ("ecs", "list_clusters", {}, "ecs.ListClusters", "AccessDeniedException"),
+        ("codedeploy", "list_applications", {}, "codedeploy.ListApplications", "AccessDeniedException"),
+        ("logs", "describe_log_groups", {}, "logs.DescribeLogGroups", "AccessDeniedException"),
+        ("cloudwatch", "describe_alarms", {}, "cloudwatch.DescribeAlarms", "AccessDenied"),
+    ],
+    ids=["ecs", "codedeploy", "logs", "cloudwatch-query"],
+)
+def test_deny_answers_access_denied_naming_the_action(aws_client, aws_endpoint, service, method, kw, key, code):
+    svc, op = key.split(".")
+    faults(aws_endpoint, [{"service": svc, "operation": op, "deny": 1.0}])
+    client = aws_client(service, **NO_RETRY)
+    with pytest.raises(ClientError) as err:
+        getattr(client, method)(**kw)
+    assert err.value.response["Error"]["Code"] == code
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert f"not authorized to perform: {svc}:{op}" in err.value.response["Error"]["Message"]
+    assert calls(aws_endpoint)["injected"] == {key: {"deny": 1}}
+
+
+def test_deny_over_cbor_and_only_for_the_named_operation(aws_client, aws_endpoint):
+    faults(aws_endpoint, [{"service": "cloudwatch", "operation": "DescribeAlarms", "deny": 1.0}])
+    status, headers, data = cbor_call(aws_endpoint, "DescribeAlarms", {})
+    assert status == 400
+    assert cbor2.loads(data)["__type"] == "com.amazonaws.cloudwatch#AccessDenied"
+    assert headers["x-amzn-query-error"] == "AccessDenied;Sender"
+    # Another operation of the same service is allowed.
+    assert aws_client("cloudwatch", **NO_RETRY).list_metrics()["Metrics"] == []
+
+
+def test_deny_share_counts_with_the_others(aws_endpoint):
+    status, out = control(aws_endpoint, "POST", "/_localaws/faults", {"rules": [{"deny": 0.6, "throttle": 0.6}]})
+    assert status == 400, out
