@@ -32,11 +32,17 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
-    // `watch` changes nothing until it stops a deployment, which it asks again if cut off.
-    deploy::with_signals(&clients, &shared, std::time::Duration::ZERO, async {
-        let finished = deploy::watch(&clients, &args.deployment_id, &settings).await?;
-        conclude(common.json, &clients, &report, &finished).await
-    })
+    // `watch` changes nothing until it stops a deployment; that stop gets the same grace
+    // as `deploy`'s mutating calls, so its outcome is known when the signal is reported.
+    deploy::with_signals(
+        &clients,
+        &shared,
+        crate::settings::defaults::SIGNAL_GRACE,
+        async {
+            let finished = deploy::watch(&clients, &args.deployment_id, &settings, &shared).await?;
+            conclude(common.json, &clients, &report, &finished).await
+        },
+    )
     .await
 }
 

@@ -52,6 +52,10 @@ pub struct Main<'a> {
     pub terminal_for: Duration,
     /// How long to wait for rollbackInfo to appear after the deployment stopped.
     pub rollback_grace: Duration,
+    /// Whether the replacement (green) task set was ever seen, or could not be seen. A
+    /// deployment stopped before it existed has nothing to roll back, and CodeDeploy
+    /// starts no rollback deployment for it.
+    pub replacement_seen: bool,
 }
 
 pub fn decide_main(m: &Main<'_>) -> Decision {
@@ -61,7 +65,12 @@ pub fn decide_main(m: &Main<'_>) -> Decision {
         DeploymentStatus::Failed | DeploymentStatus::Stopped => {
             match &d.rollback.rollback_deployment_id {
                 Some(id) => Decision::FollowRollback(id.clone()),
-                None if m.expect_rollback && m.terminal_for < m.rollback_grace => Decision::Wait,
+                None if m.expect_rollback
+                    && m.replacement_seen
+                    && m.terminal_for < m.rollback_grace =>
+                {
+                    Decision::Wait
+                }
                 None => Decision::Finish(Outcome::Failed),
             }
         }
@@ -131,7 +140,22 @@ mod tests {
             expect_rollback: true,
             terminal_for: Duration::ZERO,
             rollback_grace: Duration::from_secs(30),
+            replacement_seen: true,
         }
+    }
+
+    #[test]
+    fn a_stop_before_the_replacement_existed_ends_without_waiting_for_a_rollback() {
+        let d = dep("Stopped", None);
+        let mut m = main(&d, &[]);
+        m.stop_requested = true;
+        assert_eq!(
+            decide_main(&m),
+            Decision::Wait,
+            "green existed: a rollback may follow"
+        );
+        m.replacement_seen = false;
+        assert_eq!(decide_main(&m), Decision::Finish(Outcome::Failed));
     }
 
     #[test]

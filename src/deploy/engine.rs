@@ -5,7 +5,7 @@
 use super::clock::Clock;
 use super::decide::{Decision, Main, Outcome, decide_main, decide_rollback};
 use super::events::{Event, Sink};
-use crate::aws::model::{Deployment, Target};
+use crate::aws::model::{Alarm, Deployment, Target};
 use crate::aws::{Clients, cloudwatch, codedeploy};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -39,6 +39,8 @@ pub struct WatchOptions {
     pub outage_budget: Duration,
     /// The state file, named in the message when AWS is lost.
     pub state_file: Option<PathBuf>,
+    /// Told about StopDeployment, so a signal lets it finish.
+    pub mutations: MutationHook,
 }
 
 impl Default for WatchOptions {
@@ -57,6 +59,7 @@ impl Default for WatchOptions {
             rollback_grace: Duration::from_secs(60),
             outage_budget: Duration::from_secs(180),
             state_file: None,
+            mutations: MutationHook::default(),
         }
     }
 }
@@ -72,15 +75,85 @@ pub struct Watched {
     pub stopped_by_us: bool,
     /// Highest traffic share green reached.
     pub max_green: f64,
+    /// Whether the replacement task set ever existed (or the target was never read).
+    pub replacement_seen: bool,
     pub last_target: Option<Target>,
     pub elapsed: Duration,
+}
+
+/// The AWS service a read goes to: an outage is counted per service, so alarm reads
+/// that keep succeeding do not hide a CodeDeploy outage, nor the other way round.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Service {
+    CodeDeploy,
+    CloudWatch,
+}
+
+/// Most alarm reads in flight at once. Reads are started every `alarm_poll` even while
+/// an earlier one is still out (slow or being retried), so the alarm cadence does not
+/// stretch to the latency of a throttled call; the cap bounds the extra load.
+const MAX_ALARM_READS: usize = 8;
+
+/// The pause before a failed read is tried again, so a failing endpoint is not hammered.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// An AWS call under way, owned by the loop rather than awaited in place, so the other
+/// reads go on while it is slow.
+type Call<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
+
+/// A read under way and when it was started.
+struct Pending<'a, T> {
+    call: Call<'a, T>,
+    since: Duration,
+}
+
+/// A target read's result with the target id it learned (listed once, then reused).
+type TargetRead = (Option<Target>, Option<String>);
+
+/// A read that finished, with when it was started.
+enum Done {
+    Alarms(Duration, Result<Vec<Alarm>>),
+    Target(Duration, Result<TargetRead>),
+    Deployment(Duration, Box<Result<Deployment>>),
+}
+
+/// Polls the reads under way once each; the first that is ready is taken out.
+fn poll_first(
+    cx: &mut std::task::Context<'_>,
+    alarms: &mut Vec<Pending<'_, Vec<Alarm>>>,
+    target: &mut Option<Pending<'_, TargetRead>>,
+    deployment: &mut Option<Pending<'_, Deployment>>,
+) -> std::task::Poll<Done> {
+    use std::task::Poll;
+    for i in 0..alarms.len() {
+        if let Poll::Ready(r) = alarms[i].call.as_mut().poll(cx) {
+            let p = alarms.swap_remove(i);
+            return Poll::Ready(Done::Alarms(p.since, r));
+        }
+    }
+    if let Some(p) = target
+        && let Poll::Ready(r) = p.call.as_mut().poll(cx)
+    {
+        let since = p.since;
+        *target = None;
+        return Poll::Ready(Done::Target(since, r));
+    }
+    if let Some(p) = deployment
+        && let Poll::Ready(r) = p.call.as_mut().poll(cx)
+    {
+        let since = p.since;
+        *deployment = None;
+        return Poll::Ready(Done::Deployment(since, Box::new(r)));
+    }
+    Poll::Pending
 }
 
 struct Poller<'a, C: Clock> {
     clock: &'a C,
     sink: &'a mut dyn Sink,
-    /// When the current run of failed reads began; `None` after a successful read.
-    failing_since: Option<Duration>,
+    /// Per service, when the current run of failed reads began; `None` after a
+    /// successful read.
+    failing_since: [Option<Duration>; 2],
     budget: Duration,
     /// Reads give up waiting at the deployment timeout.
     deadline: Duration,
@@ -95,12 +168,12 @@ impl<C: Clock> Poller<'_, C> {
         self.last_emit = now;
     }
 
-    /// Runs one AWS read. It never outlives the deadline (then `None`: the loop ends the
-    /// watch as timed out), and while it hangs a line says so every `tick`. A transient
-    /// failure is reported and retried at the next poll until reads have failed for the
-    /// outage budget; then, and for any other error, the error is returned.
+    /// Runs one AWS call in place (used for StopDeployment, which nothing may overlap).
+    /// It never outlives the deadline (then `None`: the loop ends the watch as timed
+    /// out), and while it hangs a line says so every `tick`.
     async fn read<T>(
         &mut self,
+        service: Service,
         op: &str,
         fut: impl std::future::Future<Output = Result<T>> + Send,
     ) -> Result<Option<T>> {
@@ -123,14 +196,28 @@ impl<C: Clock> Poller<'_, C> {
                 }),
             }
         };
+        self.settle(service, op, started, result)
+    }
+
+    /// Takes a finished call's result. A transient failure is reported and becomes
+    /// `None` (the read is tried again later) until reads of that service have failed
+    /// for the outage budget; then, and for any other error, the error is returned.
+    fn settle<T>(
+        &mut self,
+        service: Service,
+        op: &str,
+        started: Duration,
+        result: Result<T>,
+    ) -> Result<Option<T>> {
+        let slot = service as usize;
         match result {
             Ok(v) => {
-                self.failing_since = None;
+                self.failing_since[slot] = None;
                 Ok(Some(v))
             }
             Err(e) if e.is_transient() => {
                 let now = self.clock.elapsed();
-                let since = *self.failing_since.get_or_insert(started);
+                let since = *self.failing_since[slot].get_or_insert(started);
                 if now.saturating_sub(since) >= self.budget {
                     return Err(e);
                 }
@@ -151,6 +238,24 @@ impl<C: Clock> Poller<'_, C> {
     }
 }
 
+/// Told when the watch starts and ends a mutating call (StopDeployment), so a signal
+/// handler lets it finish within its grace instead of dropping it half-way.
+pub trait Mutations: Send + Sync {
+    /// `false` when no mutating call may start any more (a signal arrived).
+    fn begin(&self, operation: &'static str) -> bool;
+    fn end(&self);
+}
+
+/// The optional `Mutations` observer, cloneable and printable with the options.
+#[derive(Clone, Default)]
+pub struct MutationHook(pub Option<std::sync::Arc<dyn Mutations>>);
+
+impl std::fmt::Debug for MutationHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "hooked" } else { "none" })
+    }
+}
+
 /// Watches deployment `id` to a terminal outcome (or the timeout).
 pub async fn watch<C: Clock>(
     clients: &Clients,
@@ -168,7 +273,9 @@ pub async fn watch<C: Clock>(
     }
 }
 
-/// The loop itself; returns how the watch ended.
+/// The loop itself; returns how the watch ended. The three reads run side by side:
+/// each is started when due and handled when it answers, so a slow or throttled
+/// CodeDeploy read never delays the alarm poll (and the stop that follows an alarm).
 async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
     let clock = w.p.clock;
     let opts = w.opts;
@@ -177,10 +284,25 @@ async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
         if now.saturating_sub(w.start) >= opts.timeout {
             return Ok(Outcome::TimedOut);
         }
-        w.poll_alarms(now).await?;
-        let target_changed = w.poll_target(now).await?;
-        w.poll_deployment(now, target_changed).await?;
-        match w.decide(now) {
+        w.start_due(now);
+        let nap = w.nap(now);
+        let done = {
+            let (a, t, d) = (
+                &mut w.alarm_reads,
+                &mut w.target_read,
+                &mut w.deployment_read,
+            );
+            clock
+                .within(nap, std::future::poll_fn(|cx| poll_first(cx, a, t, d)))
+                .await
+        };
+        match done {
+            Some(Done::Alarms(since, r)) => w.alarms_read(since, r)?,
+            Some(Done::Target(since, r)) => w.target_read_done(since, r)?,
+            Some(Done::Deployment(since, r)) => w.deployment_read_done(since, *r)?,
+            None => {}
+        }
+        match w.decide(clock.elapsed()) {
             Decision::Finish(o) => return Ok(o),
             Decision::StopForAlarm(names) => {
                 w.stop_for_alarm(&names).await?;
@@ -192,14 +314,12 @@ async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
             }
             Decision::Wait => {}
         }
-        let now = clock.elapsed();
-        w.tick(now);
-        clock.sleep(w.nap(now)).await;
+        w.tick(clock.elapsed());
     }
 }
 
 /// What the watch loop knows between polls: the deployment being followed, what was
-/// last seen of it and when each read is next due.
+/// last seen of it, the reads under way and when each read is next due.
 struct Watch<'a, C: Clock> {
     p: Poller<'a, C>,
     clients: &'a Clients,
@@ -229,10 +349,22 @@ struct Watch<'a, C: Clock> {
     last_status: String,
     last_green: Option<f64>,
     max_green: f64,
+    /// A green task set appeared in the target at some point.
+    green_seen: bool,
     next_target: Duration,
     next_alarm: Duration,
     next_deployment: Duration,
     last_deployment_read: Option<Duration>,
+    /// The target changed or is no longer busy: GetDeployment is read next.
+    deployment_wanted: bool,
+    /// After a failed GetDeployment, not before this.
+    deployment_retry_at: Duration,
+    alarm_reads: Vec<Pending<'a, Vec<Alarm>>>,
+    /// When the alarm read whose answer is in `firing` was started: an older read that
+    /// answers later is ignored.
+    alarms_as_of: Option<Duration>,
+    target_read: Option<Pending<'a, TargetRead>>,
+    deployment_read: Option<Pending<'a, Deployment>>,
 }
 
 impl<'a, C: Clock> Watch<'a, C> {
@@ -249,7 +381,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             p: Poller {
                 clock,
                 sink,
-                failing_since: None,
+                failing_since: [None; 2],
                 budget: opts.outage_budget,
                 deadline: start + opts.timeout,
                 tick: opts.tick,
@@ -275,10 +407,17 @@ impl<'a, C: Clock> Watch<'a, C> {
             last_status: String::new(),
             last_green: None,
             max_green: 0.0,
+            green_seen: false,
             next_target: start,
             next_alarm: start,
             next_deployment: start,
             last_deployment_read: None,
+            deployment_wanted: false,
+            deployment_retry_at: start,
+            alarm_reads: Vec::new(),
+            alarms_as_of: None,
+            target_read: None,
+            deployment_read: None,
         }
     }
 
@@ -293,22 +432,57 @@ impl<'a, C: Clock> Watch<'a, C> {
         !self.in_rollback && !self.stop_requested && !self.opts.alarms.is_empty()
     }
 
-    /// Reads the watched alarms when due; records and reports those newly in ALARM.
-    async fn poll_alarms(&mut self, now: Duration) -> Result<()> {
-        if !self.watching_alarms() || now < self.next_alarm {
-            return Ok(());
+    /// Starts the reads that are due and not already under way.
+    fn start_due(&mut self, now: Duration) {
+        let clients = self.clients;
+        if self.watching_alarms()
+            && now >= self.next_alarm
+            && self.alarm_reads.len() < MAX_ALARM_READS
+        {
+            self.next_alarm = now + self.opts.alarm_poll;
+            let names = &self.opts.alarms;
+            self.alarm_reads.push(Pending {
+                call: Box::pin(cloudwatch::describe_alarms(clients, names)),
+                since: now,
+            });
         }
-        self.next_alarm = now + self.opts.alarm_poll;
-        let Some(alarms) = self
-            .p
-            .read(
-                "cloudwatch:DescribeAlarms",
-                cloudwatch::describe_alarms(self.clients, &self.opts.alarms),
-            )
-            .await?
+        if !self.in_rollback && self.target_read.is_none() && now >= self.next_target {
+            self.next_target = now + self.opts.poll;
+            let id = self.current.clone();
+            let mut known = self.target_id.clone();
+            self.target_read = Some(Pending {
+                call: Box::pin(async move {
+                    let t = codedeploy::get_target(clients, &id, &mut known).await?;
+                    Ok((t, known))
+                }),
+                since: now,
+            });
+        }
+        if self.deployment_read.is_none()
+            && now >= self.deployment_retry_at
+            && (self.deployment_wanted || now >= self.deployment_due(now))
+        {
+            self.deployment_wanted = false;
+            let id = self.current.clone();
+            self.deployment_read = Some(Pending {
+                call: Box::pin(async move { codedeploy::get_deployment(clients, &id).await }),
+                since: now,
+            });
+        }
+    }
+
+    /// Records and reports the alarms newly in ALARM from a finished alarm read.
+    fn alarms_read(&mut self, since: Duration, r: Result<Vec<Alarm>>) -> Result<()> {
+        let Some(alarms) =
+            self.p
+                .settle(Service::CloudWatch, "cloudwatch:DescribeAlarms", since, r)?
         else {
             return Ok(());
         };
+        if !self.watching_alarms() || self.alarms_as_of.is_some_and(|t| t > since) {
+            return Ok(());
+        }
+        self.alarms_as_of = Some(since);
         self.firing.clear();
         for a in alarms.iter().filter(|a| a.state == "ALARM") {
             self.firing.push(a.name.clone());
@@ -323,27 +497,21 @@ impl<'a, C: Clock> Watch<'a, C> {
         Ok(())
     }
 
-    /// Reads the ECS target when due (not during a rollback); reports lifecycle and
-    /// traffic changes. Returns whether the target's status changed.
-    async fn poll_target(&mut self, now: Duration) -> Result<bool> {
-        if now < self.next_target {
-            return Ok(false);
-        }
-        self.next_target = now + self.opts.poll;
-        if self.in_rollback {
-            return Ok(false);
-        }
-        let mut target_id = self.target_id.clone();
-        let read = self
-            .p
-            .read(
-                "codedeploy:GetDeploymentTarget",
-                codedeploy::get_target(self.clients, &self.current, &mut target_id),
-            )
-            .await?;
-        self.target_id = target_id;
-        let Some(Some(t)) = read else {
-            return Ok(false);
+    /// Takes a finished target read: reports lifecycle and traffic changes, and asks
+    /// for GetDeployment when the target's status changed or it is no longer busy.
+    fn target_read_done(&mut self, since: Duration, r: Result<TargetRead>) -> Result<()> {
+        let Some((t, known)) = self.p.settle(
+            Service::CodeDeploy,
+            "codedeploy:GetDeploymentTarget",
+            since,
+            r,
+        )?
+        else {
+            return Ok(());
+        };
+        self.target_id = known;
+        let Some(t) = t else {
+            return Ok(());
         };
         let changed = self
             .target
@@ -361,6 +529,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             }
         }
         if let Some(g) = t.green_weight() {
+            self.green_seen = true;
             self.max_green = self.max_green.max(g);
             if self.last_green != Some(g) {
                 self.last_green = Some(g);
@@ -373,37 +542,33 @@ impl<'a, C: Clock> Watch<'a, C> {
         if self.ending_from.is_none() && t.traffic_done() {
             // The wait began at most one poll ago.
             let wait = self.opts.termination_wait.unwrap_or_default();
-            self.ending_from = Some((now + wait).saturating_sub(self.opts.poll));
+            self.ending_from = Some((since + wait).saturating_sub(self.opts.poll));
+        }
+        let busy = t.status == "InProgress" || t.status == "Pending";
+        // The target carries traffic and lifecycle; GetDeployment is read when the
+        // target suggests a change, after a stop, and at least every `deployment_poll`.
+        if changed || !busy {
+            self.deployment_wanted = true;
         }
         self.target = Some(t);
-        Ok(changed)
+        Ok(())
     }
 
-    /// Reads the followed deployment when due, when the target changed or is no longer
-    /// busy; reports status changes.
-    async fn poll_deployment(&mut self, now: Duration, target_changed: bool) -> Result<()> {
-        let target_busy = self
-            .target
-            .as_ref()
-            .map(|t| t.status == "InProgress" || t.status == "Pending")
-            .unwrap_or(false);
-        // The target carries traffic and lifecycle; GetDeployment is read when the target
-        // suggests a change, after a stop, and at least every `deployment_poll`.
-        if now < self.deployment_due(now) && !target_changed && target_busy {
-            return Ok(());
-        }
+    /// Takes a finished GetDeployment of the followed deployment; reports status changes.
+    fn deployment_read_done(&mut self, since: Duration, r: Result<Deployment>) -> Result<()> {
         let Some(d) = self
             .p
-            .read(
-                "codedeploy:GetDeployment",
-                codedeploy::get_deployment(self.clients, &self.current),
-            )
-            .await?
+            .settle(Service::CodeDeploy, "codedeploy:GetDeployment", since, r)?
         else {
+            self.deployment_retry_at = self.p.clock.elapsed() + RETRY_PAUSE;
             return Ok(());
         };
-        self.next_deployment = now + self.opts.deployment_poll;
-        self.last_deployment_read = Some(now);
+        // An answer about a deployment no longer followed (the rollback began meanwhile).
+        if d.id != self.current {
+            return Ok(());
+        }
+        self.next_deployment = since + self.opts.deployment_poll;
+        self.last_deployment_read = Some(since);
         let status = d.status.to_string();
         if status != self.last_status {
             self.last_status = status.clone();
@@ -416,11 +581,16 @@ impl<'a, C: Clock> Watch<'a, C> {
             self.rollback = Some(d);
         } else {
             if d.status.is_terminal() && self.terminal_at.is_none() {
-                self.terminal_at = Some(now);
+                self.terminal_at = Some(since);
             }
             self.deployment = Some(d);
         }
         Ok(())
+    }
+    /// Whether a green task set has been seen in the target; true when the target was
+    /// never read, so an unreadable target never cuts the rollback wait short.
+    fn replacement_seen(&self) -> bool {
+        self.green_seen || self.target.is_none()
     }
 
     /// What to do next, from what has been seen so far (see `decide`).
@@ -438,6 +608,7 @@ impl<'a, C: Clock> Watch<'a, C> {
                     .map(|t| now.saturating_sub(t))
                     .unwrap_or_default(),
                 rollback_grace: self.opts.rollback_grace,
+                replacement_seen: self.replacement_seen(),
             }),
             _ => Decision::Wait,
         }
@@ -447,17 +618,39 @@ impl<'a, C: Clock> Watch<'a, C> {
     /// is read again at once.
     async fn stop_for_alarm(&mut self, names: &[String]) -> Result<()> {
         let why = format!("alarm {} in ALARM", names.join(", "));
+        let hook = self.opts.mutations.0.clone();
+        // After a signal no new stop is started: the signal handler reports what exists.
+        if let Some(h) = &hook
+            && !h.begin("codedeploy:StopDeployment")
+        {
+            return Ok(());
+        }
         // A stop that failed transiently is asked again at the next turn of the loop:
         // the alarm still fires, so `decide` says to stop again.
-        let Some(outcome) = self
+        let read = self
             .p
             .read(
+                Service::CodeDeploy,
                 "codedeploy:StopDeployment",
                 codedeploy::stop(self.clients, &self.current, true),
             )
-            .await?
-        else {
-            return Ok(());
+            .await;
+        // The outcome is recorded (and emitted, which updates the state file) before the
+        // call is marked done, so a signal handler waiting on it reports it.
+        let outcome = match read {
+            Ok(Some(o)) => o,
+            Ok(None) => {
+                if let Some(h) = &hook {
+                    h.end();
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                if let Some(h) = &hook {
+                    h.end();
+                }
+                return Err(e);
+            }
         };
         match outcome {
             codedeploy::StopOutcome::Requested { .. } => {
@@ -472,6 +665,11 @@ impl<'a, C: Clock> Watch<'a, C> {
             // It ended on its own in the meantime; the next poll shows how.
             codedeploy::StopOutcome::AlreadyCompleted(_) => self.stop_requested = true,
         }
+        if let Some(h) = &hook {
+            h.end();
+        }
+        // Alarm reads still out are of no use any more.
+        self.alarm_reads.clear();
         self.p.last_emit = self.p.clock.elapsed();
         self.next_deployment = self.p.clock.elapsed();
         Ok(())
@@ -485,6 +683,11 @@ impl<'a, C: Clock> Watch<'a, C> {
         });
         self.current = rid;
         self.in_rollback = true;
+        // Reads under way are about the original deployment.
+        self.alarm_reads.clear();
+        self.target_read = None;
+        self.deployment_read = None;
+        self.deployment_retry_at = self.p.clock.elapsed();
         self.last_status.clear();
         self.last_deployment_read = None;
     }
@@ -492,6 +695,32 @@ impl<'a, C: Clock> Watch<'a, C> {
     /// Emits a `Tick` heartbeat when nothing was emitted for `tick`.
     fn tick(&mut self, now: Duration) {
         if now.saturating_sub(self.p.last_emit) < self.opts.tick {
+            return;
+        }
+        // A read hanging for a tick or more is named instead of a plain heartbeat.
+        let oldest = [
+            self.target_read
+                .as_ref()
+                .map(|p| ("codedeploy:GetDeploymentTarget", p.since)),
+            self.deployment_read
+                .as_ref()
+                .map(|p| ("codedeploy:GetDeployment", p.since)),
+            self.alarm_reads
+                .iter()
+                .map(|p| p.since)
+                .min()
+                .map(|t| ("cloudwatch:DescribeAlarms", t)),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(_, t)| *t);
+        if let Some((op, since)) = oldest
+            && now.saturating_sub(since) >= self.opts.tick
+        {
+            self.p.emit(Event::Waiting {
+                operation: op.to_owned(),
+                waited: now - since,
+            });
             return;
         }
         self.p.emit(Event::Tick {
@@ -507,15 +736,27 @@ impl<'a, C: Clock> Watch<'a, C> {
         });
     }
 
-    /// How long to sleep: until the next read is due, at least 50 ms, at most a tick.
+    /// How long to wait for an answer: until the next read is due, at least 50 ms, at
+    /// most a tick. A read already under way is not due again.
     fn nap(&self, now: Duration) -> Duration {
-        let mut wake = self.next_target.min(self.deployment_due(now));
+        let mut wake = self.p.deadline;
+        if self.target_read.is_none() && !self.in_rollback {
+            wake = wake.min(self.next_target);
+        }
+        if self.deployment_read.is_none() {
+            let due = if self.deployment_wanted {
+                now
+            } else {
+                self.deployment_due(now)
+            };
+            wake = wake.min(due.max(self.deployment_retry_at));
+        }
         if let Some(from) = self.ending_from
             && from > now
         {
             wake = wake.min(from);
         }
-        if self.watching_alarms() {
+        if self.watching_alarms() && self.alarm_reads.len() < MAX_ALARM_READS {
             wake = wake.min(self.next_alarm);
         }
         wake = wake.min(self.p.deadline);
@@ -585,6 +826,7 @@ impl<'a, C: Clock> Watch<'a, C> {
 
     /// How the watch ended with `outcome` at `now`, for the summary and the report.
     fn into_outcome(self, outcome: Outcome, now: Duration) -> Watched {
+        let replacement_seen = self.replacement_seen();
         let id = self.id;
         let deployment = self.deployment.unwrap_or_else(|| Deployment {
             id: id.to_owned(),
@@ -608,6 +850,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             fired: self.fired,
             stopped_by_us: self.stopped_by_us,
             max_green: self.max_green,
+            replacement_seen,
             last_target: self.target,
             elapsed: now - self.start,
         }

@@ -122,6 +122,26 @@ pub struct InFlight {
     pub interrupted: bool,
     /// A task-definition revision this run registered (not one it reused).
     pub registered: Option<String>,
+    /// CodeDeploy accepted shipwatch's StopDeployment (with rollback) for the deployment.
+    pub stopped: bool,
+}
+
+/// Lets the watch tell the signal handler about its StopDeployment, like
+/// `begin`/`end` do for the calls made here.
+struct SharedMutations(Shared);
+
+impl engine::Mutations for SharedMutations {
+    fn begin(&self, operation: &'static str) -> bool {
+        begin(&self.0, operation, None).is_ok()
+    }
+    fn end(&self) {
+        end(&self.0)
+    }
+}
+
+/// The hook that reports the watch's mutating calls into `shared`.
+pub fn mutation_hook(shared: &Shared) -> engine::MutationHook {
+    engine::MutationHook(Some(Arc::new(SharedMutations(shared.clone()))))
 }
 
 /// A mutating call under way, and how to find out what it did if it is dropped.
@@ -172,6 +192,9 @@ struct StateKeeper {
 impl Sink for StateKeeper {
     fn emit(&mut self, _elapsed: Duration, e: &Event) {
         let mut guard = lock(&self.shared);
+        if matches!(e, Event::StopRequested { .. }) {
+            guard.stopped = true;
+        }
         if let Some((s, path)) = guard.state.as_mut() {
             let changed = match e {
                 Event::Status {
@@ -334,7 +357,19 @@ pub async fn with_signals<T>(
     }
     let mut guard = lock(shared);
     let registered = guard.registered.clone();
+    let stopped = guard.stopped;
     let message = match guard.state.as_mut() {
+        Some((s, path)) if stopped => {
+            s.status = "interrupted".into();
+            let saved = match s.save(path) {
+                Ok(()) => format!("state saved to {}", path.display()),
+                Err(e) => format!("the state file could not be written ({e})"),
+            };
+            format!(
+                "interrupted by signal {signo} after shipwatch stopped deployment {} with rollback; CodeDeploy is moving traffic back to the original task set ({saved}).{note} Follow the rollback to its end: shipwatch watch {}.",
+                s.deployment_id, s.deployment_id
+            )
+        }
         Some((s, path)) => {
             s.status = "interrupted".into();
             let saved = match s.save(path) {
@@ -482,6 +517,7 @@ pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<
     let clock = clock::RealClock::new();
     let opts = WatchOptions {
         state_file: Some(s.state_file.clone()),
+        mutations: mutation_hook(shared),
         ..pf.opts.clone()
     };
     let watched = {
@@ -604,7 +640,11 @@ async fn create_or_attach(
     sink: &mut dyn Sink,
     shared: &Shared,
 ) -> Result<(String, String)> {
-    let active = ride_out(s.watch.outage_budget, sink, || {
+    let budget = s.watch.outage_budget;
+    // The alarms first, so the concurrency check is the last read before registration:
+    // a deploy that loses to one already running registers nothing.
+    ride_out(budget, sink, || check_alarms(c, &pf.opts.alarms)).await?;
+    let active = ride_out(budget, sink, || {
         check_active(c, &s.application, &s.group, pf.sha.as_deref())
     })
     .await?;
@@ -614,8 +654,8 @@ async fn create_or_attach(
     }
 }
 
-/// Checks the alarms, registers the revision and creates the deployment; the state file
-/// is written as soon as the deployment exists.
+/// Registers the revision, checks again that the group is free, and creates the
+/// deployment; the state file is written as soon as the deployment exists.
 async fn create(
     c: &Clients,
     s: &DeploySettings,
@@ -624,12 +664,28 @@ async fn create(
     shared: &Shared,
 ) -> Result<(String, String)> {
     let budget = s.watch.outage_budget;
-    ride_out(budget, sink, || check_alarms(c, &pf.opts.alarms)).await?;
     // First mutating call from here on.
     begin(shared, "ecs:RegisterTaskDefinition", None)?;
     let registered = register(c, &pf.revision, sink, shared).await;
     end(shared);
     let td_arn = registered?;
+    // Another deploy may have started while this one registered: checked again so the
+    // loser does not create a deployment only to be refused, and says what it registered.
+    let active = ride_out(budget, sink, || {
+        check_active(c, &s.application, &s.group, pf.sha.as_deref())
+    })
+    .await;
+    match active {
+        Ok(Active::None) => {}
+        Ok(Active::Attach(d)) => return Ok((attached(sink, *d), td_arn)),
+        Err(Error::Precondition(m)) => {
+            return Err(Error::Precondition(format!(
+                "{m}{}",
+                registered_note(shared)
+            )));
+        }
+        Err(e) => return Err(e),
+    }
     let platform = s
         .platform_version
         .clone()
@@ -706,13 +762,7 @@ async fn create(
                 check_active(c, &s.application, &s.group, pf.sha.as_deref())
             })
             .await;
-            let registered = lock(shared).registered.clone();
-            let note = match registered {
-                Some(arn) => format!(
-                    " This run registered task definition {arn} before losing the race; nothing was deployed with it."
-                ),
-                None => String::new(),
-            };
+            let note = registered_note(shared);
             match active {
                 Ok(Active::Attach(d)) => Ok((attached(sink, *d), td_arn)),
                 Ok(Active::None) => Err(Error::Precondition(format!(
@@ -723,6 +773,17 @@ async fn create(
                 Err(e) => Err(e),
             }
         }
+    }
+}
+
+/// What the loser of a race for the group registered, as a sentence (empty when it
+/// reused an existing revision or deploys a given one).
+fn registered_note(shared: &Shared) -> String {
+    match lock(shared).registered.clone() {
+        Some(arn) => format!(
+            " This run registered task definition {arn} before losing the race; nothing was deployed with it."
+        ),
+        None => String::new(),
     }
 }
 
@@ -846,11 +907,24 @@ pub fn summary_text(w: &Watched, previous_td: Option<&str>) -> String {
 }
 
 /// Attaches to a running deployment and watches it like `deploy` does.
-pub async fn watch(c: &Clients, id: &str, settings: &WatchSettings) -> Result<Finished> {
-    let d = codedeploy::get_deployment(c, id).await?;
-    let group = codedeploy::get_group(c, &d.application, &d.group).await?;
-    let opts = settings.options(&group);
-    let mut sink = progress::reporter(settings.json, opts.tick);
+pub async fn watch(
+    c: &Clients,
+    id: &str,
+    settings: &WatchSettings,
+    shared: &Shared,
+) -> Result<Finished> {
+    let budget = settings.outage_budget;
+    let mut sink = progress::reporter(settings.json, settings.heartbeat);
+    // The opening reads ride out an outage like preflight does.
+    let d = ride_out(budget, sink.as_mut(), || codedeploy::get_deployment(c, id)).await?;
+    let group = ride_out(budget, sink.as_mut(), || {
+        codedeploy::get_group(c, &d.application, &d.group)
+    })
+    .await?;
+    let opts = WatchOptions {
+        mutations: mutation_hook(shared),
+        ..settings.options(&group)
+    };
     sink.emit(
         Duration::ZERO,
         &Event::Attached {
@@ -883,7 +957,12 @@ pub struct StopSettings {
 pub async fn stop(c: &Clients, s: &StopSettings) -> Result<i32> {
     let id = s.deployment_id.clone();
     let rollback = s.rollback;
-    let d = codedeploy::get_deployment(c, &id).await?;
+    let mut sink = progress::reporter(s.json, s.heartbeat);
+    // The opening reads ride out an outage like preflight does.
+    let d = ride_out(s.outage_budget, sink.as_mut(), || {
+        codedeploy::get_deployment(c, &id)
+    })
+    .await?;
     if d.status.is_terminal() {
         println!(
             "deployment {id} already ended: {}{}",
@@ -911,7 +990,10 @@ pub async fn stop(c: &Clients, s: &StopSettings) -> Result<i32> {
             eprintln!("{id} completed before it could be stopped: {m}")
         }
     }
-    let group = codedeploy::get_group(c, &d.application, &d.group).await?;
+    let group = ride_out(s.outage_budget, sink.as_mut(), || {
+        codedeploy::get_group(c, &d.application, &d.group)
+    })
+    .await?;
     let opts = WatchOptions {
         alarms: Vec::new(),
         stop_on_alarm: false,
@@ -926,7 +1008,6 @@ pub async fn stop(c: &Clients, s: &StopSettings) -> Result<i32> {
         outage_budget: s.outage_budget,
         ..WatchOptions::default()
     };
-    let mut sink = progress::reporter(s.json, opts.tick);
     let clock = clock::RealClock::new();
     let w = engine::watch(c, &clock, sink.as_mut(), &id, &opts).await?;
     sink.finish();
@@ -940,6 +1021,14 @@ pub async fn stop(c: &Clients, s: &StopSettings) -> Result<i32> {
         }
         (Outcome::Failed, false) => {
             println!("deployment {id} stopped without rollback; traffic stays where it was.");
+            exit::OK
+        }
+        // Stopped before CodeDeploy created the replacement task set: no traffic ever
+        // left the original one, and CodeDeploy starts no rollback for it.
+        (Outcome::Failed, true) if !w.replacement_seen => {
+            println!(
+                "deployment {id} stopped before its replacement task set existed; traffic never left the original task set, so there was nothing to roll back."
+            );
             exit::OK
         }
         (Outcome::Succeeded, _) => {

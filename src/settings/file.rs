@@ -140,6 +140,19 @@ config_section! {
 }
 
 config_section! {
+    /// `[aws]`: how AWS calls are retried and how long one may take. Flags and
+    /// SHIPWATCH_AWS_* variables win over these.
+    pub struct AwsSection {
+        /// Attempts per AWS call (throttling, 5xx, timeouts are retried with backoff).
+        pub max_attempts: u32,
+        /// Limit of one attempt; a hung endpoint becomes a retried timeout.
+        pub attempt_timeout: Dur,
+        /// Limit of one call, all attempts and backoffs together.
+        pub operation_timeout: Dur,
+    }
+}
+
+config_section! {
     /// `[report]`: where the rollback report finds its evidence and writes its files.
     pub struct ReportSection {
         /// CloudWatch Logs group of the service (default: from the task definition's awslogs options).
@@ -169,6 +182,7 @@ pub struct Layer {
     pub task_definition: Option<TaskDefinitionSection>,
     pub codedeploy: Option<CodeDeploySection>,
     pub watch: Option<WatchSection>,
+    pub aws: Option<AwsSection>,
     pub report: Option<ReportSection>,
     pub gates: Option<super::gates::GatesSection>,
 }
@@ -183,6 +197,7 @@ impl Merge for Layer {
             task_definition: self.task_definition.merge(over.task_definition),
             codedeploy: self.codedeploy.merge(over.codedeploy),
             watch: self.watch.merge(over.watch),
+            aws: self.aws.merge(over.aws),
             report: self.report.merge(over.report),
             gates: self.gates.merge(over.gates),
         }
@@ -201,6 +216,7 @@ struct FileConfig {
     task_definition: Option<TaskDefinitionSection>,
     codedeploy: Option<CodeDeploySection>,
     watch: Option<WatchSection>,
+    aws: Option<AwsSection>,
     report: Option<ReportSection>,
     gates: Option<super::gates::GatesSection>,
     #[serde(default)]
@@ -215,6 +231,7 @@ impl FileConfig {
             task_definition: self.task_definition.clone(),
             codedeploy: self.codedeploy.clone(),
             watch: self.watch.clone(),
+            aws: self.aws.clone(),
             report: self.report.clone(),
             gates: self.gates.clone(),
         }

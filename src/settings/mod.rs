@@ -66,18 +66,26 @@ fn dur(flag: Option<Duration>, file: Option<Dur>, default: Duration) -> Duration
 impl Sources {
     pub fn common(&self) -> Common {
         let a = &self.global.aws;
+        let f = self.file.layer.aws.clone().unwrap_or_default();
         Common {
             json: self.global.output.format == cli::OutputFormat::Json,
             aws: Connection {
                 profile: a.profile.clone(),
                 region: a.region.clone().or(self.service().region),
                 endpoint_url: a.endpoint_url.clone(),
-                max_attempts: a.max_attempts.unwrap_or(defaults::AWS_MAX_ATTEMPTS).max(1),
+                max_attempts: first(a.max_attempts, f.max_attempts, defaults::AWS_MAX_ATTEMPTS)
+                    .max(1),
                 fallback_region: defaults::AWS_REGION.into(),
-                attempt_timeout: a.attempt_timeout.unwrap_or(defaults::AWS_ATTEMPT_TIMEOUT),
-                operation_timeout: a
-                    .operation_timeout
-                    .unwrap_or(defaults::AWS_OPERATION_TIMEOUT),
+                attempt_timeout: dur(
+                    a.attempt_timeout,
+                    f.attempt_timeout,
+                    defaults::AWS_ATTEMPT_TIMEOUT,
+                ),
+                operation_timeout: dur(
+                    a.operation_timeout,
+                    f.operation_timeout,
+                    defaults::AWS_OPERATION_TIMEOUT,
+                ),
                 max_backoff: defaults::AWS_MAX_BACKOFF,
             },
         }

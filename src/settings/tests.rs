@@ -34,6 +34,10 @@ poll_interval = "7s"
 heartbeat = "45s"
 state_file = "out/state.json"
 
+[aws]
+attempt_timeout = "4s"
+operation_timeout = "12s"
+
 [report]
 output_dir = "out/report"
 max_traces = 3
@@ -55,6 +59,9 @@ poll_interval = "8s"
 
 [environments.staging.report]
 max_traces = 4
+
+[environments.staging.aws]
+operation_timeout = "20s"
 
 [environments.production.service]
 cluster = "production-cluster"
@@ -332,5 +339,24 @@ fn a_missing_required_value_names_the_key_and_the_flag() {
     assert!(
         e.contains("`image.repository`") && e.contains("--repository"),
         "{e}"
+    );
+}
+
+#[test]
+fn aws_call_limits_follow_flag_then_environment_section_then_top_level_then_default() {
+    let (s, _) = sources(&["deploy", "--sha", "1a2b3c4"]);
+    let a = s.common().aws;
+    assert_eq!(a.attempt_timeout, Duration::from_secs(4), "top-level [aws]");
+    assert_eq!(
+        a.operation_timeout,
+        Duration::from_secs(20),
+        "[environments.staging.aws] over [aws]"
+    );
+    assert_eq!(a.max_attempts, defaults::AWS_MAX_ATTEMPTS, "default");
+    let (s, _) = sources(&["deploy", "--sha", "1a2b3c4", "--attempt-timeout", "2s"]);
+    assert_eq!(
+        s.common().aws.attempt_timeout,
+        Duration::from_secs(2),
+        "flag"
     );
 }

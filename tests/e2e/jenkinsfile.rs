@@ -502,10 +502,25 @@ fn deploy_error_kind(env: &str) -> (Option<i32>, String) {
             "--max-attempts",
             "1",
         ])
-        .args(["deploy", "--sha", SHA, "--timeout", "10s"])
+        // No outage to ride out: the endpoint is dead on purpose.
+        .args([
+            "deploy",
+            "--sha",
+            SHA,
+            "--timeout",
+            "10s",
+            "--outage-budget",
+            "0s",
+        ])
         .output()
         .expect("run shipwatch");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+    // With --output json, progress events come first, one per line; the error is last.
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    let v: Value = serde_json::from_str(&last).unwrap_or_else(|_| {
         panic!(
             "no JSON from deploy: {}{}",
             String::from_utf8_lossy(&out.stdout),
