@@ -95,6 +95,7 @@ async fn conclude(
             "alarms_fired": w.fired.iter().map(|(n, r)| serde_json::json!({"alarm": n, "reason": r})).collect::<Vec<_>>(),
             "stopped_by_shipwatch": w.stopped_by_us,
             "max_green_percent": w.max_green,
+            "green_percent_at_alarm": w.green_at_alarm,
             "elapsed_seconds": w.elapsed.as_secs_f64(),
             "report": report_paths,
             "verdict": report_note,

@@ -75,6 +75,9 @@ pub struct Watched {
     pub stopped_by_us: bool,
     /// Highest traffic share green reached.
     pub max_green: f64,
+    /// Green's traffic share when the first watched alarm was seen in ALARM: what the
+    /// trigger line reports, since traffic may shift further before the stop lands.
+    pub green_at_alarm: Option<f64>,
     /// Whether the replacement task set ever existed (or the target was never read).
     pub replacement_seen: bool,
     pub last_target: Option<Target>,
@@ -348,6 +351,8 @@ struct Watch<'a, C: Clock> {
     ending_from: Option<Duration>,
     last_status: String,
     last_green: Option<f64>,
+    /// Green's share of traffic when the first watched alarm was seen in ALARM.
+    green_at_alarm: Option<f64>,
     max_green: f64,
     /// A green task set appeared in the target at some point.
     green_seen: bool,
@@ -406,6 +411,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             ending_from: None,
             last_status: String::new(),
             last_green: None,
+            green_at_alarm: None,
             max_green: 0.0,
             green_seen: false,
             next_target: start,
@@ -487,6 +493,9 @@ impl<'a, C: Clock> Watch<'a, C> {
         for a in alarms.iter().filter(|a| a.state == "ALARM") {
             self.firing.push(a.name.clone());
             if !self.fired.iter().any(|(n, _)| n == &a.name) {
+                if self.fired.is_empty() {
+                    self.green_at_alarm = self.last_green;
+                }
                 self.fired.push((a.name.clone(), a.reason.clone()));
                 self.emit(Event::AlarmFired {
                     alarm: a.name.clone(),
@@ -827,6 +836,7 @@ impl<'a, C: Clock> Watch<'a, C> {
     /// How the watch ended with `outcome` at `now`, for the summary and the report.
     fn into_outcome(self, outcome: Outcome, now: Duration) -> Watched {
         let replacement_seen = self.replacement_seen();
+        let green_at_alarm = self.green_at_alarm;
         let id = self.id;
         let deployment = self.deployment.unwrap_or_else(|| Deployment {
             id: id.to_owned(),
@@ -851,6 +861,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             stopped_by_us: self.stopped_by_us,
             max_green: self.max_green,
             replacement_seen,
+            green_at_alarm,
             last_target: self.target,
             elapsed: now - self.start,
         }

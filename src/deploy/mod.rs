@@ -865,19 +865,24 @@ pub fn summary_text(w: &Watched, previous_td: Option<&str>) -> String {
         )),
     }
     if w.outcome != Outcome::Succeeded {
-        for (alarm, reason) in &w.fired {
+        for (i, (alarm, reason)) in w.fired.iter().enumerate() {
+            // The weight when the alarm was seen, as the report gives it: traffic may
+            // have shifted another step before the stop took effect.
+            let at = match (i, w.green_at_alarm) {
+                (0, Some(g)) => format!(" at {g:.0}% green traffic"),
+                _ => String::new(),
+            };
             lines.push(format!(
-                "trigger: alarm {alarm} entered ALARM{} at {:.0}% green traffic{}",
-                reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default(),
-                w.max_green,
-                if w.stopped_by_us {
+                "trigger: alarm {alarm} entered ALARM{at}{}{}",
+                if w.stopped_by_us && i == 0 {
                     "; shipwatch stopped the deployment"
                 } else {
                     ""
-                }
+                },
+                reason
+                    .as_deref()
+                    .map(|r| format!(". Reason: {}", r.trim_end_matches('.')))
+                    .unwrap_or_default(),
             ));
         }
         if let (Some(code), msg) = (&d.error_code, &d.error_message) {
@@ -1041,4 +1046,54 @@ pub async fn stop(c: &Clients, s: &StopSettings) -> Result<i32> {
         }
     };
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::model::DeploymentStatus;
+
+    fn watched(green_at_alarm: Option<f64>, max_green: f64) -> Watched {
+        Watched {
+            outcome: Outcome::RolledBack,
+            deployment: Deployment {
+                id: "d-1".into(),
+                status: DeploymentStatus::Stopped,
+                application: "app".into(),
+                group: "grp".into(),
+                config_name: None,
+                description: None,
+                creator: None,
+                error_code: None,
+                error_message: None,
+                rollback: Default::default(),
+                create_time: None,
+                start_time: None,
+                complete_time: None,
+            },
+            rollback: None,
+            fired: vec![(
+                "web-5xx".into(),
+                Some("Threshold Crossed: 1 datapoint.".into()),
+            )],
+            stopped_by_us: true,
+            max_green,
+            replacement_seen: true,
+            green_at_alarm,
+            last_target: None,
+            elapsed: Duration::from_secs(90),
+        }
+    }
+
+    #[test]
+    fn the_trigger_line_gives_the_weight_when_the_alarm_was_seen() {
+        let text = summary_text(&watched(Some(10.0), 20.0), None);
+        assert!(
+            text.contains("trigger: alarm web-5xx entered ALARM at 10% green traffic; shipwatch stopped the deployment. Reason: Threshold Crossed: 1 datapoint"),
+            "{text}"
+        );
+        assert!(!text.contains("20%"), "{text}");
+        let text = summary_text(&watched(None, 0.0), None);
+        assert!(text.contains("entered ALARM; shipwatch stopped"), "{text}");
+    }
 }
