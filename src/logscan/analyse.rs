@@ -1563,17 +1563,17 @@ ValueError: invalid literal for int() with base 10: 'abc'
         assert_eq!(ev.error_lines, 3, "{ev:#?}");
         let by_msg: StdHashMap<&str, &ErrorGroup> =
             ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
-        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<hex>"];
+        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<n>"];
         assert_eq!(
             first.stack_head[0],
             "TypeError: Cannot read properties of undefined (reading 'split')"
         );
         assert_eq!(first.stack_head[1], "at parse (/app/src/parse.js:12:20)");
         assert_eq!(first.error_type.as_deref(), Some("TypeError"));
-        let bare = by_msg["TypeError: Cannot read properties of undefined (reading 'split')"];
+        let bare = by_msg["TypeError: Cannot read properties of undefined (reading '<q>')"];
         assert_eq!(bare.count, 1);
         assert_eq!(bare.stack_head.len(), 2);
-        let py = by_msg["ValueError: invalid literal for int() with base <n>: 'abc'"];
+        let py = by_msg["ValueError: invalid literal for int() with base <n>: '<q>'"];
         assert_eq!(py.error_type.as_deref(), Some("ValueError"));
     }
 
@@ -1614,7 +1614,7 @@ ValueError: invalid literal for int() with base 10: 'abc'
         assert_eq!(ev.error_lines, whole.error_lines, "{ev:#?}");
         let by_msg: StdHashMap<&str, &ErrorGroup> =
             ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
-        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<hex>"];
+        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<n>"];
         assert_eq!(first.error_type.as_deref(), Some("TypeError"));
         assert!(
             by_msg["upstream call failed"]

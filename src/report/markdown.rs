@@ -287,7 +287,8 @@ fn logs(o: &mut String, r: &Report) {
                 .routes
                 .iter()
                 .take(3)
-                .map(|c| format!("{} ({})", c.value, c.count))
+                // Routes come from the input: code spans, so no Markdown in them acts.
+                .map(|c| format!("{} ({})", code(&c.value), c.count))
                 .collect();
             let _ = writeln!(
                 o,
@@ -337,7 +338,7 @@ fn logs(o: &mut String, r: &Report) {
                 .as_deref()
                 .map(|g| format!(" — {}", code(g)))
                 .unwrap_or_default();
-            let _ = writeln!(o, "- `{}` × {}{g}", t.trace_id, t.error_lines);
+            let _ = writeln!(o, "- {} × {}{g}", code(&t.trace_id), t.error_lines);
         }
         o.push('\n');
     }
