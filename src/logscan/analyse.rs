@@ -647,6 +647,10 @@ impl Analyser {
             return;
         }
         let timestamp_ms = time_ms.unwrap_or(0);
+        // The whole event is redacted before it is cut into lines: a PEM block or a
+        // token that spans lines is only recognisable whole.
+        let redacted = crate::logscan::redact::redact(message);
+        let message = redacted.as_ref();
         let first = message.lines().next().unwrap_or("");
         let line = if message.trim_start().starts_with('{') {
             message
@@ -684,7 +688,7 @@ impl Analyser {
                         .skip(1)
                         .filter(|l| !l.trim().is_empty())
                         .take(3)
-                        .map(|l| crate::logscan::redact::redact_owned(l.trim()))
+                        .map(|l| l.trim().to_owned())
                         .collect()
                 } else {
                     Vec::new()
@@ -696,7 +700,7 @@ impl Analyser {
                 } else {
                     if e.stack.len() < 3 && !frames.is_empty() {
                         if e.stack.is_empty() {
-                            e.stack.push(crate::logscan::redact::redact_owned(first));
+                            e.stack.push(first.to_owned());
                         }
                         e.stack.extend(frames);
                         e.stack.truncate(3);
@@ -1192,20 +1196,56 @@ fn gap_is_stack(gap: &[u8]) -> bool {
             || l.starts_with(b"The above exception")
             || l.starts_with(b"Caused by")
             || l == b"\r"
+            || std::str::from_utf8(l).is_ok_and(logline::is_key_body)
     })
 }
 
 /// Up to `n` indented lines right after `end` (stack frames of a plain-text error).
+/// The frames (with a PEM block among them) are redacted as one text before they are
+/// cut into lines, so a key's body is recognised as part of the key.
 fn indented_lines_after(chunk: &[u8], end: usize, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
     let mut pos = end + 1;
-    while out.len() < n && pos < chunk.len() && (chunk[pos] == b' ' || chunk[pos] == b'\t') {
+    // From the error line itself: a key it opens goes on below it.
+    let start = memchr::memrchr(b'\n', &chunk[..end.min(chunk.len())]).map_or(0, |i| i + 1);
+    let own = &chunk[start..end.min(chunk.len())];
+    let opens = |l: &[u8]| memchr::memmem::rfind(l, b"-----BEGIN ");
+    let mut in_key =
+        opens(own).is_some_and(|b| memchr::memmem::find(&own[b..], b"-----END ").is_none());
+    let mut lines = 0;
+    while pos < chunk.len() && lines < n + 64 {
         let stop = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |i| pos + i);
-        let l = String::from_utf8_lossy(&chunk[pos..stop]);
-        out.push(crate::logscan::redact::redact_owned(l.trim()));
+        let line = &chunk[pos..stop];
+        let indented = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        let text = String::from_utf8_lossy(line);
+        let armour = text.trim_start();
+        if armour.starts_with("-----BEGIN ") || (indented && armour.contains("-----BEGIN ")) {
+            in_key = true;
+        }
+        if !(indented || in_key) {
+            break;
+        }
+        if armour.starts_with("-----END ") || armour.contains("-----END ") {
+            in_key = false;
+        }
+        // Frames beyond `n` are only read while a key is open, to find its end.
+        if !in_key && indented {
+            lines += 1;
+        }
         pos = stop + 1;
+        if lines >= n && !in_key {
+            break;
+        }
     }
-    out
+    let block = String::from_utf8_lossy(&chunk[start..pos.min(chunk.len()).max(start)]);
+    let redacted = crate::logscan::redact::redact(&block);
+    redacted
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(n)
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

@@ -113,10 +113,12 @@ impl LineReader {
         if !is_error {
             return Line::NotError;
         }
+        // Redacted whole before the first line is taken: a PEM block or a token may
+        // span lines, and its first line alone does not show what follows is secret.
         let msg = MSG_FIELDS
             .iter()
             .find_map(|f| get_str(v, f))
-            .map(|s| first_line(&s).to_owned());
+            .map(|s| first_line(&redact::redact(&s)).to_owned());
         let message = choose_message(
             msg.as_deref(),
             err.kind.as_deref(),
@@ -148,7 +150,7 @@ impl LineReader {
     }
 
     fn read_text(&self, line: &str, event_ms: Option<i64>) -> Line {
-        if line.starts_with([' ', '\t']) || line.trim().is_empty() {
+        if line.starts_with([' ', '\t']) || line.trim().is_empty() || is_key_body(line) {
             return Line::NotError;
         }
         if let Some(rest) = line.strip_prefix("Caused by: ") {
@@ -244,6 +246,17 @@ impl LineReader {
             ..Default::default()
         }))
     }
+}
+
+/// A line of a PEM body (base64, 40 to 80 characters, no spaces) or a PEM armour line:
+/// never an error of its own, whatever letters the base64 happens to spell.
+pub fn is_key_body(line: &str) -> bool {
+    let l = line.trim_end_matches('\r');
+    l.starts_with("-----BEGIN ")
+        || l.starts_with("-----END ")
+        || ((40..=80).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='))
 }
 
 /// Redacts, cuts and derives the grouping key.
@@ -552,7 +565,8 @@ fn json_error(v: &Value) -> JsonError {
                     .find_map(|k| get_str(o, k));
                 e.message = ["message", "msg", "reason"]
                     .iter()
-                    .find_map(|k| get_str(o, k));
+                    .find_map(|k| get_str(o, k))
+                    .map(|m| redact::redact_owned(&m));
                 e.stack = ["stack", "stacktrace", "stack_trace", "backtrace"]
                     .iter()
                     .find_map(|k| lookup(o, k).and_then(stack_lines))
@@ -564,7 +578,7 @@ fn json_error(v: &Value) -> JsonError {
                     e.stack = text_stack_lines(s).unwrap_or_default();
                     e.message = e.stack.last().cloned();
                 } else {
-                    e.message = Some(s.to_string());
+                    e.message = Some(redact::redact_owned(s));
                 }
                 break;
             }
@@ -579,7 +593,8 @@ fn json_error(v: &Value) -> JsonError {
     if e.message.is_none() {
         e.message = ["error.message", "exception.message", "error_message"]
             .iter()
-            .find_map(|k| get_str(v, k));
+            .find_map(|k| get_str(v, k))
+            .map(|m| redact::redact_owned(&m));
     }
     if e.stack.is_empty() {
         e.stack = [
@@ -609,19 +624,17 @@ fn stack_lines(v: &Value) -> Option<Vec<String>> {
     match v {
         Value::String(s) => text_stack_lines(s),
         Value::Array(a) => {
-            let lines: Vec<String> = a
-                .iter()
-                .filter_map(Value::as_str)
-                .take(STACK_LINES)
-                .map(str::to_owned)
-                .collect();
-            (!lines.is_empty()).then_some(lines)
+            // Joined and redacted as one text: a key may be split across elements.
+            let joined: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+            text_stack_lines(&joined.join("\n"))
         }
         _ => None,
     }
 }
 
 fn text_stack_lines(s: &str) -> Option<Vec<String>> {
+    // The whole text first, then its lines (see `read_json`).
+    let s = redact::redact(s);
     let lines: Vec<String> = s
         .lines()
         .map(str::trim_end)

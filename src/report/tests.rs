@@ -205,3 +205,66 @@ fn verdict_of_the_sample() {
         "{v}"
     );
 }
+
+/// A private key logged inside a stack trace, in the three ways one reaches the
+/// analyser (plain text with frames, a JSON `err.stack`, a multi-line CloudWatch event):
+/// no line of its body may reach any output, not only its first line.
+#[test]
+fn private_key_in_a_stack_reaches_no_output() {
+    const BODY: [&str; 3] = [
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+        "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu",
+        "NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ",
+    ];
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
+        BODY.join("\n")
+    );
+    let text = format!(
+        "2026-01-01T10:01:00Z ERROR key load failed\n\
+         java.security.InvalidKeyException: cannot parse {pem}\n\
+         \tat com.example.Keys.load(Keys.java:42)\n\
+         \tat com.example.Main.main(Main.java:7)\n\
+         2026-01-01T10:01:01Z ERROR key dump\n\
+         \tkey material follows\n\
+         \t{}\n\
+         \tat com.example.Keys.dump(Keys.java:9)\n\
+         {}\n",
+        pem.replace('\n', "\n\t"),
+        serde_json::json!({"level": 50, "time": 1767261662000_i64, "msg": "boom",
+            "err": {"type": "Error", "message": format!("bad key {pem}"),
+                    "stack": format!("Error: bad key {pem}\n    at load (/app/k.js:1:1)")}})
+    );
+    let mut a = Analyser::new(None, Limits::default());
+    a.read_all(text.as_bytes()).unwrap();
+    a.feed_event(
+        "web/1",
+        1767261663000,
+        &format!("Error: key rejected\n    at x (/a.js:1:1)\n{pem}\n    at y (/b.js:2:2)"),
+    );
+    a.finish_events();
+    let mut r = sample();
+    r.logs = Some(a.finish("pem test".into()));
+    let logs = r.logs.as_ref().unwrap();
+    assert!(logs.error_lines >= 4, "{logs:#?}");
+    assert!(
+        serde_json::to_string(logs)
+            .unwrap()
+            .contains("[REDACTED PRIVATE KEY]"),
+        "the key was not seen at all: {logs:#?}"
+    );
+    let outputs = [
+        ("md", super::markdown::render(&r)),
+        ("html", super::html::render(&r).unwrap()),
+        ("json", serde_json::to_string_pretty(&r).unwrap()),
+    ];
+    for (kind, out) in outputs {
+        for line in BODY {
+            // Any 16-character piece of the body counts as a leak.
+            for piece in line.as_bytes().chunks(16) {
+                let piece = std::str::from_utf8(piece).unwrap();
+                assert!(!out.contains(piece), "{kind}: {piece} leaked\n{out}");
+            }
+        }
+    }
+}
