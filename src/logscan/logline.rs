@@ -182,7 +182,10 @@ impl LineReader {
         } else {
             None
         };
-        let level = if exception_header.is_some() {
+        // Go's `panic: …` opens a stack like an exception line does; `panic` is not
+        // its level (the message is the whole line, the stack follows below).
+        let go_panic = time_ms.is_none() && line.starts_with("panic: ");
+        let level = if exception_header.is_some() || go_panic {
             None
         } else {
             text_level(after_time)
@@ -221,6 +224,7 @@ impl LineReader {
             .as_ref()
             .and_then(|c| c.get(1))
             .map(|m| m.as_str().to_owned())
+            .or_else(|| go_panic.then(|| "panic".to_owned()))
             .or_else(|| {
                 EXCEPTION_IN_TEXT
                     .captures(&message)
@@ -249,7 +253,7 @@ impl LineReader {
             traceback_start: traceback,
             // A bare `FooError: msg` may be the tail of the previous error's stack;
             // the analyser decides by adjacency.
-            may_continue: exception_header.is_some(),
+            may_continue: exception_header.is_some() || go_panic,
             ..Default::default()
         }))
     }
