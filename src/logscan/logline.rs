@@ -242,6 +242,12 @@ impl LineReader {
         } else {
             message
         };
+        // logfmt carries its time as a pair (`time=2026-…`, `ts=…`) rather than in front.
+        let time_ms = time_ms.or_else(|| {
+            LOGFMT_TIME
+                .captures(line)
+                .and_then(|c| parse_time(&c[1]).or_else(|| c[1].parse::<f64>().ok().map(epoch_ms)))
+        });
         Line::Error(finish(ErrorLine {
             time_ms: event_ms.or(time_ms),
             message,
@@ -761,20 +767,22 @@ fn choose_message(
 
 fn json_time(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => {
-            let f = n.as_f64()?;
-            Some(if f > 1e17 {
-                (f / 1e6) as i64 // ns
-            } else if f > 1e14 {
-                (f / 1e3) as i64 // µs
-            } else if f > 1e11 {
-                f as i64 // ms
-            } else {
-                (f * 1e3) as i64 // s
-            })
-        }
+        Value::Number(n) => Some(epoch_ms(n.as_f64()?)),
         Value::String(s) => parse_time(s),
         _ => None,
+    }
+}
+
+/// An epoch time in s, ms, µs or ns (told by its size), in ms.
+fn epoch_ms(f: f64) -> i64 {
+    if f > 1e17 {
+        (f / 1e6) as i64 // ns
+    } else if f > 1e14 {
+        (f / 1e3) as i64 // µs
+    } else if f > 1e11 {
+        f as i64 // ms
+    } else {
+        (f * 1e3) as i64 // s
     }
 }
 
@@ -855,6 +863,9 @@ fn text_level(s: &str) -> Option<(bool, usize)> {
 
 static LOGFMT_LEVEL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)\b(?:level|lvl|severity)=["']?([A-Za-z]+)"#).expect("level pattern")
+});
+static LOGFMT_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?:^|\s)(?:time|ts|timestamp|t)="?([0-9][^\s"]*)"#).expect("time pair pattern")
 });
 static LOGFMT_MSG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\b(?:msg|message)=(?:"((?:[^"\\]|\\.)*)"|(\S+))"#).expect("msg pattern")
