@@ -193,7 +193,7 @@ fn verdict_of_the_sample() {
     let v = &r.verdict.text;
     assert!(v.contains("Green (web:42, sha 1a2b3c4) answered 9 request(s) with 5xx in 2 min while blue answered 0"), "{v}");
     assert!(
-        v.contains("`Database connection refused` on GET /api/orders"),
+        v.contains("`Database connection refused` on `GET /api/orders`"),
         "{v}"
     );
     assert!(
