@@ -945,11 +945,46 @@ fn clean_text_message(body: &str) -> String {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._$".contains(&b))
         && (python_basic || head.contains('.') || head == "root" || head == "__main__")
+        && !is_file_name(head)
         && !EXCEPTION_LINE.is_match(s)
     {
         s = rest;
     }
     s.trim().to_owned()
+}
+
+/// `config.yaml` before a colon is what failed, not a logger's name.
+fn is_file_name(head: &str) -> bool {
+    const EXT: &[&str] = &[
+        "yaml",
+        "yml",
+        "json",
+        "toml",
+        "ini",
+        "cfg",
+        "conf",
+        "xml",
+        "properties",
+        "env",
+        "txt",
+        "log",
+        "csv",
+        "sql",
+        "py",
+        "js",
+        "mjs",
+        "ts",
+        "go",
+        "java",
+        "rb",
+        "sh",
+        "html",
+        "pem",
+        "crt",
+        "key",
+    ];
+    head.rsplit_once('.')
+        .is_some_and(|(_, ext)| EXT.contains(&ext.to_ascii_lowercase().as_str()))
 }
 
 /// Spring Boot's logger column: a (shortened, padded) class name, then ` : `.
@@ -1485,6 +1520,8 @@ mod tests {
         assert_eq!(typed.message, "ValueError: bad input");
         let plain = err("2026-01-31 10:00:00,123 ERROR connection: refused");
         assert_eq!(plain.message, "connection: refused");
+        let file = err("2026-01-31 10:00:00,123 ERROR settings.yaml: no such file");
+        assert_eq!(file.message, "settings.yaml: no such file");
         not_err("2026-01-31T10:00:00.123Z  INFO 1 --- [orders] [main] c.e.App : Started");
         let uncaught =
             err(r#"Exception in thread "main" java.lang.IllegalStateException: pool closed"#);
