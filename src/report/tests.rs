@@ -268,3 +268,32 @@ fn private_key_in_a_stack_reaches_no_output() {
         }
     }
 }
+
+/// Log-derived text with Markdown in it (a route, a message, a trace id of another
+/// scheme) reaches report.md only inside code spans or escaped.
+#[test]
+fn markdown_shows_log_text_as_text() {
+    let line = serde_json::json!({"level": 50, "time": 1767261660000_i64,
+        "msg": "[click](http://evil.example) *now*",
+        "req": {"method": "GET", "url": "/api/**bold**/_x_"},
+        "res": {"statusCode": 500}, "trace_id": "abc_def_ghi_jkl"});
+    let mut a = Analyser::new(None, Limits::default());
+    a.read_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut r = sample();
+    r.logs = Some(a.finish("md test".into()));
+    r.verdict = super::verdict::verdict(&r);
+    let md = super::markdown::render(&r);
+    assert!(md.contains("`GET /api/**bold**/_x_` (1)"), "{md}");
+    assert!(md.contains("`[click](http://evil.example) *now*`"), "{md}");
+    assert!(md.contains("`abc_def_ghi_jkl` × 1"), "{md}");
+    // Outside code spans none of it appears as it was.
+    let outside: String = md
+        .split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, s)| s)
+        .collect();
+    for raw in ["**bold**", "[click](", "*now*", "_x_", "abc_def"] {
+        assert!(!outside.contains(raw), "{raw} outside a code span:\n{md}");
+    }
+}
