@@ -545,7 +545,10 @@ impl Analyser {
                 } else {
                     if e.stack.len() < 3
                         && !frames.is_empty()
-                        && (e.may_continue || e.traceback_start || !e.stack.is_empty())
+                        && (e.may_continue
+                            || e.traceback_start
+                            || !e.stack.is_empty()
+                            || looks_like_frames(&frames))
                     {
                         e.stack.extend(frames);
                         e.stack.truncate(3);
@@ -647,6 +650,10 @@ impl Analyser {
             return;
         }
         let timestamp_ms = time_ms.unwrap_or(0);
+        // The whole event is redacted before it is cut into lines: a PEM block or a
+        // token that spans lines is only recognisable whole.
+        let redacted = crate::logscan::redact::redact(message);
+        let message = redacted.as_ref();
         let first = message.lines().next().unwrap_or("");
         let line = if message.trim_start().starts_with('{') {
             message
@@ -684,7 +691,7 @@ impl Analyser {
                         .skip(1)
                         .filter(|l| !l.trim().is_empty())
                         .take(3)
-                        .map(|l| crate::logscan::redact::redact_owned(l.trim()))
+                        .map(|l| l.trim().to_owned())
                         .collect()
                 } else {
                     Vec::new()
@@ -696,7 +703,7 @@ impl Analyser {
                 } else {
                     if e.stack.len() < 3 && !frames.is_empty() {
                         if e.stack.is_empty() {
-                            e.stack.push(crate::logscan::redact::redact_owned(first));
+                            e.stack.push(first.to_owned());
                         }
                         e.stack.extend(frames);
                         e.stack.truncate(3);
@@ -1178,6 +1185,27 @@ fn chunk_cut(buf: &[u8], full: bool) -> Option<usize> {
     full.then_some(last + 1)
 }
 
+/// A line of a Go stack that is not indented: the goroutine header, the signal
+/// line, or a frame's function (`main.main()`, `net/http.(*conn).serve(0xc0001)`).
+fn is_go_stack_line(l: &[u8]) -> bool {
+    let l = l.strip_suffix(b"\r").unwrap_or(l);
+    l.starts_with(b"goroutine ")
+        || l.starts_with(b"[signal ")
+        || l.starts_with(b"created by ")
+        || (l.ends_with(b")") && !l.contains(&b' ') && l.contains(&b'.') && l.contains(&b'('))
+}
+
+/// Whether the lines right below a logged error are its stack: frames as Node, Java,
+/// Python and Go print them, not just any indented text.
+fn looks_like_frames(frames: &[String]) -> bool {
+    frames.first().is_some_and(|f| {
+        f.starts_with("at ")
+            || f.starts_with("File \"")
+            || f.starts_with("... ")
+            || f.starts_with("goroutine ")
+    })
+}
+
 /// Whether the bytes between two lines are only stack frames and blank lines.
 fn gap_is_stack(gap: &[u8]) -> bool {
     if gap.len() > MAX_STACK_GAP {
@@ -1192,20 +1220,61 @@ fn gap_is_stack(gap: &[u8]) -> bool {
             || l.starts_with(b"The above exception")
             || l.starts_with(b"Caused by")
             || l == b"\r"
+            || is_go_stack_line(l)
+            || std::str::from_utf8(l).is_ok_and(logline::is_key_body)
     })
 }
 
 /// Up to `n` indented lines right after `end` (stack frames of a plain-text error).
+/// The frames (with a PEM block among them) are redacted as one text before they are
+/// cut into lines, so a key's body is recognised as part of the key.
 fn indented_lines_after(chunk: &[u8], end: usize, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
     let mut pos = end + 1;
-    while out.len() < n && pos < chunk.len() && (chunk[pos] == b' ' || chunk[pos] == b'\t') {
+    // From the error line itself: a key it opens goes on below it.
+    let start = memchr::memrchr(b'\n', &chunk[..end.min(chunk.len())]).map_or(0, |i| i + 1);
+    let own = &chunk[start..end.min(chunk.len())];
+    let opens = |l: &[u8]| memchr::memmem::rfind(l, b"-----BEGIN ");
+    let go = own.starts_with(b"panic: ");
+    let mut in_key =
+        opens(own).is_some_and(|b| memchr::memmem::find(&own[b..], b"-----END ").is_none());
+    let mut lines = 0;
+    while pos < chunk.len() && lines < n + 64 {
         let stop = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |i| pos + i);
-        let l = String::from_utf8_lossy(&chunk[pos..stop]);
-        out.push(crate::logscan::redact::redact_owned(l.trim()));
+        let line = &chunk[pos..stop];
+        // Go prints its stack unindented: `goroutine N [running]:`, then a function
+        // line and an indented file line per frame; a blank line may come first.
+        let indented = line.first().is_some_and(|b| *b == b' ' || *b == b'\t')
+            || (go && (line.is_empty() || is_go_stack_line(line)));
+        let text = String::from_utf8_lossy(line);
+        let armour = text.trim_start();
+        if armour.starts_with("-----BEGIN ") || (indented && armour.contains("-----BEGIN ")) {
+            in_key = true;
+        }
+        if !(indented || in_key) {
+            break;
+        }
+        if armour.starts_with("-----END ") || armour.contains("-----END ") {
+            in_key = false;
+        }
+        // Frames beyond `n` are only read while a key is open, to find its end.
+        if !in_key && indented {
+            lines += 1;
+        }
         pos = stop + 1;
+        if lines >= n && !in_key {
+            break;
+        }
     }
-    out
+    let block = String::from_utf8_lossy(&chunk[start..pos.min(chunk.len()).max(start)]);
+    let redacted = crate::logscan::redact::redact(&block);
+    redacted
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(n)
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -1563,17 +1632,17 @@ ValueError: invalid literal for int() with base 10: 'abc'
         assert_eq!(ev.error_lines, 3, "{ev:#?}");
         let by_msg: StdHashMap<&str, &ErrorGroup> =
             ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
-        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<hex>"];
+        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<n>"];
         assert_eq!(
             first.stack_head[0],
             "TypeError: Cannot read properties of undefined (reading 'split')"
         );
         assert_eq!(first.stack_head[1], "at parse (/app/src/parse.js:12:20)");
         assert_eq!(first.error_type.as_deref(), Some("TypeError"));
-        let bare = by_msg["TypeError: Cannot read properties of undefined (reading 'split')"];
+        let bare = by_msg["TypeError: Cannot read properties of undefined (reading '<q>')"];
         assert_eq!(bare.count, 1);
         assert_eq!(bare.stack_head.len(), 2);
-        let py = by_msg["ValueError: invalid literal for int() with base <n>: 'abc'"];
+        let py = by_msg["ValueError: invalid literal for int() with base <n>: '<q>'"];
         assert_eq!(py.error_type.as_deref(), Some("ValueError"));
     }
 
@@ -1614,7 +1683,7 @@ ValueError: invalid literal for int() with base 10: 'abc'
         assert_eq!(ev.error_lines, whole.error_lines, "{ev:#?}");
         let by_msg: StdHashMap<&str, &ErrorGroup> =
             ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
-        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<hex>"];
+        let first = by_msg["unhandled error in GET /api/orders/<n> trace_id=<n>"];
         assert_eq!(first.error_type.as_deref(), Some("TypeError"));
         assert!(
             by_msg["upstream call failed"]
@@ -1622,6 +1691,82 @@ ValueError: invalid literal for int() with base 10: 'abc'
                 .iter()
                 .any(|l| l.starts_with("Caused by"))
         );
+    }
+
+    /// Java, Go and Node stacks, each right below the line that logged it: one error
+    /// event each, with the logged message, the exception's type and the stack's head.
+    #[test]
+    fn java_go_and_node_stacks_join_the_line_that_logged_them() {
+        let text = "\
+2026-01-31 10:00:00,123 ERROR [main] c.e.Svc - order sync failed
+java.lang.IllegalStateException: pool closed
+\tat c.e.Pool.get(Pool.java:10)
+\tat c.e.Svc.sync(Svc.java:5)
+Caused by: java.net.ConnectException: Connection refused
+\tat java.base/sun.nio.ch.Net.connect0(Native Method)
+\t... 12 more
+2026-01-31 10:00:01,000 INFO [main] c.e.Svc - next
+2026-01-31T10:00:02Z ERROR handler crashed
+panic: runtime error: invalid memory address or nil pointer dereference
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x49a1c4]
+
+goroutine 1 [running]:
+main.handler(...)
+\t/app/main.go:12 +0x1d
+main.main()
+\t/app/main.go:20 +0x25
+exit status 2
+2026-01-31T10:00:03Z INFO restarted
+2026-01-31T10:00:04Z ERROR request failed
+TypeError: Cannot read properties of undefined (reading 'id')
+    at handler (/app/src/orders.js:12:20)
+    at Layer.handle (/app/node_modules/express/lib/router/layer.js:95:5)
+2026-01-31T10:00:05Z ERROR Error: connect ECONNREFUSED 10.0.0.5:5432
+    at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1595:16)
+2026-01-31T10:00:06Z INFO ok
+panic: assignment to entry in nil map
+
+goroutine 7 [running]:
+main.store(...)
+\t/app/store.go:3 +0x1
+";
+        let ev = run(text, Limits::default());
+        assert_eq!(ev.error_lines, 5, "{ev:#?}");
+        let by_msg: StdHashMap<&str, &ErrorGroup> =
+            ev.groups.iter().map(|g| (g.message.as_str(), g)).collect();
+        let java = by_msg["order sync failed"];
+        assert_eq!(java.error_type.as_deref(), Some("IllegalStateException"));
+        assert_eq!(
+            java.stack_head[0],
+            "java.lang.IllegalStateException: pool closed"
+        );
+        let go = by_msg["handler crashed"];
+        assert_eq!(go.error_type.as_deref(), Some("panic"));
+        assert_eq!(
+            go.stack_head[0],
+            "panic: runtime error: invalid memory address or nil pointer dereference"
+        );
+        assert!(
+            go.stack_head.iter().any(|l| l == "goroutine 1 [running]:"),
+            "{go:#?}"
+        );
+        let node = by_msg["request failed"];
+        assert_eq!(node.error_type.as_deref(), Some("TypeError"));
+        assert_eq!(node.stack_head[1], "at handler (/app/src/orders.js:12:20)");
+        let logged = by_msg["Error: connect ECONNREFUSED <ip>:<n>"];
+        assert_eq!(
+            logged.stack_head,
+            vec!["at TCPConnectWrap.afterConnect [as oncomplete] (node:net:1595:16)"]
+        );
+        let bare = by_msg["panic: assignment to entry in nil map"];
+        assert_eq!(bare.stack_head[1], "goroutine 7 [running]:");
+        // Line by line (frames never in the same chunk) the counts stay the same.
+        let mut a = Analyser::new(None, Limits::default());
+        for line in text.split_inclusive('\n') {
+            a.feed_chunk(line.as_bytes());
+        }
+        a.flush();
+        assert_eq!(a.finish("t".into()).error_lines, 5);
     }
 
     #[test]

@@ -113,10 +113,12 @@ impl LineReader {
         if !is_error {
             return Line::NotError;
         }
+        // Redacted whole before the first line is taken: a PEM block or a token may
+        // span lines, and its first line alone does not show what follows is secret.
         let msg = MSG_FIELDS
             .iter()
             .find_map(|f| get_str(v, f))
-            .map(|s| first_line(&s).to_owned());
+            .map(|s| first_line(&redact::redact(&s)).to_owned());
         let message = choose_message(
             msg.as_deref(),
             err.kind.as_deref(),
@@ -148,13 +150,18 @@ impl LineReader {
     }
 
     fn read_text(&self, line: &str, event_ms: Option<i64>) -> Line {
-        if line.starts_with([' ', '\t']) || line.trim().is_empty() {
+        if line.starts_with([' ', '\t']) || line.trim().is_empty() || is_key_body(line) {
             return Line::NotError;
         }
         if let Some(rest) = line.strip_prefix("Caused by: ") {
             return Line::Continuation {
                 text: cut(&redact::redact(&format!("Caused by: {rest}"))),
             };
+        }
+        if access_prefix(line.as_bytes())
+            && let Some(access) = self.read_access(line, event_ms)
+        {
+            return access;
         }
         // Java's uncaught exception: `Exception in thread "main" java.lang.Foo: msg`.
         if let Some(rest) = line.strip_prefix("Exception in thread ")
@@ -175,7 +182,10 @@ impl LineReader {
         } else {
             None
         };
-        let level = if exception_header.is_some() {
+        // Go's `panic: …` opens a stack like an exception line does; `panic` is not
+        // its level (the message is the whole line, the stack follows below).
+        let go_panic = time_ms.is_none() && line.starts_with("panic: ");
+        let level = if exception_header.is_some() || go_panic {
             None
         } else {
             text_level(after_time)
@@ -208,10 +218,13 @@ impl LineReader {
             Some(m) => m,
             None => clean_text_message(body),
         };
+        // Brackets of the console prefix (`[traceId-spanId]`, `[app,trace,span]`) are
+        // where Spring puts trace ids; `from_text` above saw the whole line already.
         let error_type = exception_header
             .as_ref()
             .and_then(|c| c.get(1))
             .map(|m| m.as_str().to_owned())
+            .or_else(|| go_panic.then(|| "panic".to_owned()))
             .or_else(|| {
                 EXCEPTION_IN_TEXT
                     .captures(&message)
@@ -229,6 +242,12 @@ impl LineReader {
         } else {
             message
         };
+        // logfmt carries its time as a pair (`time=2026-…`, `ts=…`) rather than in front.
+        let time_ms = time_ms.or_else(|| {
+            LOGFMT_TIME
+                .captures(line)
+                .and_then(|c| parse_time(&c[1]).or_else(|| c[1].parse::<f64>().ok().map(epoch_ms)))
+        });
         Line::Error(finish(ErrorLine {
             time_ms: event_ms.or(time_ms),
             message,
@@ -240,16 +259,75 @@ impl LineReader {
             traceback_start: traceback,
             // A bare `FooError: msg` may be the tail of the previous error's stack;
             // the analyser decides by adjacency.
-            may_continue: exception_header.is_some(),
+            may_continue: exception_header.is_some() || go_panic,
             ..Default::default()
         }))
     }
 }
 
-/// Redacts, cuts and derives the grouping key.
+/// A line of a PEM body (base64, 40 to 80 characters, no spaces) or a PEM armour line:
+/// never an error of its own, whatever letters the base64 happens to spell.
+pub fn is_key_body(line: &str) -> bool {
+    let l = line.trim_end_matches('\r');
+    l.starts_with("-----BEGIN ")
+        || l.starts_with("-----END ")
+        || ((40..=80).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='))
+}
+
+impl LineReader {
+    /// An nginx/Apache access line (common or combined format): an error when the status
+    /// is 5xx, grouped by method, route (variable segments masked) and status, so that
+    /// clients, sizes and user agents do not split one failing endpoint into many groups.
+    /// `None` when the line does not parse as one; the generic text reader goes on.
+    fn read_access(&self, line: &str, event_ms: Option<i64>) -> Option<Line> {
+        let c = ACCESS_LINE.captures(line)?;
+        let status: u16 = c["status"].parse().ok()?;
+        if status < 500 {
+            return Some(Line::NotError);
+        }
+        let method = c.name("method").map(|m| m.as_str());
+        let target = c.name("target").map_or("-", |m| m.as_str());
+        let route = normalise::route(method, target);
+        let time_ms = DateTime::parse_from_str(&c["time"], "%d/%b/%Y:%H:%M:%S %z")
+            .ok()
+            .map(|t| t.timestamp_millis());
+        let mut trace_ids = Vec::new();
+        traceid::from_text(line, self.trace_field_text.as_ref(), &mut trace_ids);
+        let request = match method {
+            Some(m) => format!("{m} {target}"),
+            None => c["request"].to_owned(),
+        };
+        Some(Line::Error(finish(ErrorLine {
+            time_ms: event_ms.or(time_ms),
+            message: format!("{request} → {status}"),
+            key: format!("{route} → {status}"),
+            route: Some(route),
+            status: Some(status),
+            trace_ids,
+            ..Default::default()
+        })))
+    }
+}
+
+/// `host ident user [10/Oct/2026:13:55:36 +0000] "GET /path HTTP/1.1" 503 size …`.
+static ACCESS_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"^\S+ \S+ (?:\S+|"[^"]*") \[(?P<time>[^\]]+)\] "(?P<request>(?:(?P<method>[A-Z]{3,10}) (?P<target>\S+)(?: [^"]*)?|[^"]*))" (?P<status>\d{3})\b"#,
+    )
+    .expect("access log pattern")
+});
+
+/// Redacts, cuts and derives the grouping key (unless the reader set one, as for
+/// access lines, whose key is built from parsed fields rather than the text).
 fn finish(mut e: ErrorLine) -> ErrorLine {
     e.message = cut(&redact::redact(first_line(&e.message)));
-    e.key = normalise::message(&e.message);
+    if !e.key.is_empty() {
+        e.key = cut(&redact::redact(&e.key));
+    } else {
+        e.key = normalise::message(&e.message);
+    }
     if e.key.is_empty() {
         e.key = "(empty message)".into();
     }
@@ -552,7 +630,8 @@ fn json_error(v: &Value) -> JsonError {
                     .find_map(|k| get_str(o, k));
                 e.message = ["message", "msg", "reason"]
                     .iter()
-                    .find_map(|k| get_str(o, k));
+                    .find_map(|k| get_str(o, k))
+                    .map(|m| redact::redact_owned(&m));
                 e.stack = ["stack", "stacktrace", "stack_trace", "backtrace"]
                     .iter()
                     .find_map(|k| lookup(o, k).and_then(stack_lines))
@@ -564,7 +643,7 @@ fn json_error(v: &Value) -> JsonError {
                     e.stack = text_stack_lines(s).unwrap_or_default();
                     e.message = e.stack.last().cloned();
                 } else {
-                    e.message = Some(s.to_string());
+                    e.message = Some(redact::redact_owned(s));
                 }
                 break;
             }
@@ -579,7 +658,8 @@ fn json_error(v: &Value) -> JsonError {
     if e.message.is_none() {
         e.message = ["error.message", "exception.message", "error_message"]
             .iter()
-            .find_map(|k| get_str(v, k));
+            .find_map(|k| get_str(v, k))
+            .map(|m| redact::redact_owned(&m));
     }
     if e.stack.is_empty() {
         e.stack = [
@@ -609,19 +689,17 @@ fn stack_lines(v: &Value) -> Option<Vec<String>> {
     match v {
         Value::String(s) => text_stack_lines(s),
         Value::Array(a) => {
-            let lines: Vec<String> = a
-                .iter()
-                .filter_map(Value::as_str)
-                .take(STACK_LINES)
-                .map(str::to_owned)
-                .collect();
-            (!lines.is_empty()).then_some(lines)
+            // Joined and redacted as one text: a key may be split across elements.
+            let joined: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+            text_stack_lines(&joined.join("\n"))
         }
         _ => None,
     }
 }
 
 fn text_stack_lines(s: &str) -> Option<Vec<String>> {
+    // The whole text first, then its lines (see `read_json`).
+    let s = redact::redact(s);
     let lines: Vec<String> = s
         .lines()
         .map(str::trim_end)
@@ -689,20 +767,22 @@ fn choose_message(
 
 fn json_time(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => {
-            let f = n.as_f64()?;
-            Some(if f > 1e17 {
-                (f / 1e6) as i64 // ns
-            } else if f > 1e14 {
-                (f / 1e3) as i64 // µs
-            } else if f > 1e11 {
-                f as i64 // ms
-            } else {
-                (f * 1e3) as i64 // s
-            })
-        }
+        Value::Number(n) => Some(epoch_ms(n.as_f64()?)),
         Value::String(s) => parse_time(s),
         _ => None,
+    }
+}
+
+/// An epoch time in s, ms, µs or ns (told by its size), in ms.
+fn epoch_ms(f: f64) -> i64 {
+    if f > 1e17 {
+        (f / 1e6) as i64 // ns
+    } else if f > 1e14 {
+        (f / 1e3) as i64 // µs
+    } else if f > 1e11 {
+        f as i64 // ms
+    } else {
+        (f * 1e3) as i64 // s
     }
 }
 
@@ -784,6 +864,9 @@ fn text_level(s: &str) -> Option<(bool, usize)> {
 static LOGFMT_LEVEL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)\b(?:level|lvl|severity)=["']?([A-Za-z]+)"#).expect("level pattern")
 });
+static LOGFMT_TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?:^|\s)(?:time|ts|timestamp|t)="?([0-9][^\s"]*)"#).expect("time pair pattern")
+});
 static LOGFMT_MSG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"\b(?:msg|message)=(?:"((?:[^"\\]|\\.)*)"|(\S+))"#).expect("msg pattern")
 });
@@ -818,27 +901,95 @@ fn text_route(line: &str) -> Option<String> {
     }
 }
 
-/// The message part of a plain-text line: separators and `[thread]`-style brackets
-/// at its start are dropped.
+/// The message part of a plain-text line, past a console format's prefix: Spring
+/// Boot's `1 --- [app] [thread] [traceId-spanId] c.e.Foo : message` (and Sleuth's
+/// `[app,trace,span] 1 --- [thread] logger : message`), logback/log4j's
+/// `[thread] logger - message`, Python's `app.module: message` and `:root:message`.
 fn clean_text_message(body: &str) -> String {
-    let mut s = body.trim_start_matches(|c: char| c.is_whitespace() || ":-|]>".contains(c));
-    // `[main] com.foo.Bar - message` → `message`, when the bracket part is short.
-    for _ in 0..2 {
+    // `ERROR:root:msg`: Python's basic format puts the logger right after the level.
+    let python_basic = body.starts_with(':');
+    let trim = |s: &str| -> usize {
+        s.len()
+            - s.trim_start_matches(|c: char| c.is_whitespace() || ":-|>".contains(c))
+                .len()
+    };
+    let mut s = body;
+    for _ in 0..6 {
+        s = &s[trim(s)..];
         if s.starts_with('[')
-            && let Some(end) = s.find(']').filter(|e| *e < 64)
+            && let Some(end) = s.find(']').filter(|e| *e < 128)
         {
-            s = s[end + 1..].trim_start_matches(|c: char| c.is_whitespace() || ":-|".contains(c));
+            s = &s[end + 1..];
+            continue;
         }
+        // Spring's process id before `---`.
+        let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && s[digits..].trim_start().starts_with("---") {
+            s = &s[digits..];
+            continue;
+        }
+        break;
     }
-    if let Some((head, rest)) = s.split_once(" - ")
+    if let Some(c) = SPRING_LOGGER.find(s) {
+        s = &s[c.end()..];
+    } else if let Some((head, rest)) = s.split_once(" - ")
         && !head.contains(' ')
         && head.len() < 80
         && !rest.is_empty()
     {
         s = rest;
+    } else if let Some((head, rest)) = s.split_once(':')
+        && !head.is_empty()
+        && head.len() < 80
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._$".contains(&b))
+        && (python_basic || head.contains('.') || head == "root" || head == "__main__")
+        && !is_file_name(head)
+        && !EXCEPTION_LINE.is_match(s)
+    {
+        s = rest;
     }
     s.trim().to_owned()
 }
+
+/// `config.yaml` before a colon is what failed, not a logger's name.
+fn is_file_name(head: &str) -> bool {
+    const EXT: &[&str] = &[
+        "yaml",
+        "yml",
+        "json",
+        "toml",
+        "ini",
+        "cfg",
+        "conf",
+        "xml",
+        "properties",
+        "env",
+        "txt",
+        "log",
+        "csv",
+        "sql",
+        "py",
+        "js",
+        "mjs",
+        "ts",
+        "go",
+        "java",
+        "rb",
+        "sh",
+        "html",
+        "pem",
+        "crt",
+        "key",
+    ];
+    head.rsplit_once('.')
+        .is_some_and(|(_, ext)| EXT.contains(&ext.to_ascii_lowercase().as_str()))
+}
+
+/// Spring Boot's logger column: a (shortened, padded) class name, then ` : `.
+static SPRING_LOGGER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[\w.$\[\]/-]+\s+:\s").expect("spring logger pattern"));
 
 /// The shape of one input line, told from its first bytes only: counted for every
 /// line, so that the report can say what it read, it must cost a few compares.
@@ -1313,6 +1464,75 @@ mod tests {
         assert!(e.traceback_start);
         let e = err("panic: runtime error: invalid memory address or nil pointer dereference");
         assert_eq!(e.stack.len(), 1);
+    }
+
+    #[test]
+    fn access_log_lines_group_by_method_route_and_status() {
+        let a = err(
+            r#"203.0.113.9 - - [10/Oct/2026:13:55:36 +0000] "GET /api/orders/42?expand=items HTTP/1.1" 502 157 "https://shop.example/" "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0""#,
+        );
+        assert_eq!(a.time_ms, Some(1791640536000));
+        assert_eq!(a.status, Some(502));
+        assert_eq!(a.route.as_deref(), Some("GET /api/orders/:id"));
+        assert_eq!(a.key, "GET /api/orders/:id → 502");
+        assert_eq!(a.message, "GET /api/orders/42?expand=items → 502");
+        let b = err(
+            r#"2001:db8::7 - alice [10/Oct/2026:13:56:01 +0200] "GET /api/orders/7 HTTP/2.0" 502 9 "-" "curl/8.9.1" "Root=1-5759e988-bd862e3fe1be46a994272793""#,
+        );
+        assert_eq!(b.key, a.key);
+        assert_eq!(b.trace_ids, vec!["5759e988bd862e3fe1be46a994272793"]);
+        // Common format (no referrer, no agent), another status: another group.
+        let c = err(r#"10.0.0.1 - - [10/Oct/2026:13:57:00 +0000] "POST /api/pay HTTP/1.1" 504 0"#);
+        assert_eq!(c.key, "POST /api/pay → 504");
+        not_err(
+            r#"10.0.0.1 - - [10/Oct/2026:13:57:00 +0000] "GET /error/page HTTP/1.1" 404 0 "-" "FatalErrorBot/1.0""#,
+        );
+    }
+
+    #[test]
+    fn console_formats_find_level_message_and_trace_id_past_the_prefix() {
+        let spring = err(&format!(
+            "2026-01-31T10:00:00.123Z ERROR 1 --- [orders] [nio-8080-exec-1] [{TID}-00f067aa0ba902b7] c.e.orders.OrderController     : Order 42 lookup failed"
+        ));
+        assert_eq!(spring.time_ms, Some(1769853600123));
+        assert_eq!(spring.message, "Order 42 lookup failed");
+        assert_eq!(spring.trace_ids, vec![TID]);
+        let boot2 = err(
+            "2026-01-31 10:00:00.123 ERROR 12345 --- [           main] o.s.boot.SpringApplication               : Application run failed",
+        );
+        assert_eq!(boot2.message, "Application run failed");
+        let sleuth = err(&format!(
+            "2026-01-31 10:00:00.123 ERROR [orders,{TID},00f067aa0ba902b7,true] 7 --- [nio-8080-exec-2] c.e.Foo : payment declined"
+        ));
+        assert_eq!(sleuth.message, "payment declined");
+        assert_eq!(sleuth.trace_ids, vec![TID]);
+        let logback = err(
+            "2026-01-31 10:00:00,123 ERROR [pool-1-thread-3] com.example.Worker - job 17 failed",
+        );
+        assert_eq!(logback.time_ms, Some(1769853600123));
+        assert_eq!(logback.message, "job 17 failed");
+        let python = err("2026-01-31 10:00:00,123 ERROR app.module: cache miss storm");
+        assert_eq!(python.message, "cache miss storm");
+        let basic = err("ERROR:root:cannot open config");
+        assert_eq!(basic.message, "cannot open config");
+        // An exception name is kept: it is the message, not a logger.
+        let typed = err("2026-01-31 10:00:00,123 ERROR ValueError: bad input");
+        assert_eq!(typed.message, "ValueError: bad input");
+        let plain = err("2026-01-31 10:00:00,123 ERROR connection: refused");
+        assert_eq!(plain.message, "connection: refused");
+        let file = err("2026-01-31 10:00:00,123 ERROR settings.yaml: no such file");
+        assert_eq!(file.message, "settings.yaml: no such file");
+        not_err("2026-01-31T10:00:00.123Z  INFO 1 --- [orders] [main] c.e.App : Started");
+        let uncaught =
+            err(r#"Exception in thread "main" java.lang.IllegalStateException: pool closed"#);
+        assert_eq!(
+            uncaught.error_type.as_deref(),
+            Some("IllegalStateException")
+        );
+        assert_eq!(
+            uncaught.message,
+            "java.lang.IllegalStateException: pool closed"
+        );
     }
 
     #[test]

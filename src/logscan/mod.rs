@@ -4,6 +4,8 @@
 //! `input` tells compression and JSON documents from lines before the analysis.
 
 pub mod analyse;
+#[cfg(test)]
+mod fixtures;
 pub mod input;
 pub mod json;
 pub mod logline;

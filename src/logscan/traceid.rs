@@ -25,6 +25,9 @@ pub const JSON_FIELDS: &[&str] = &[
     "context.trace_id",
     "logging.googleapis.com/trace",
     "AWS-XRAY-TRACE-ID",
+    "AWSTraceHeader",
+    "attributes.AWSTraceHeader",
+    "messageAttributes.AWSTraceHeader",
     "xray_trace_id",
     "aws.xray.trace_id",
     "traceparent",
@@ -41,7 +44,7 @@ pub const JSON_FIELDS: &[&str] = &[
 /// `key=value` / `key: value` spellings in plain text (and JSON-ish text).
 static TEXT_KEYS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r#"(?i)(?:^|[^A-Za-z0-9])(trace[_.\-]?id|otel[_.]?trace[_.]?id|dd\.trace_id|x-amzn-trace-id|aws[_\-]xray[_\-]trace[_\-]id|traceparent|uber-trace-id)["']?\s*[=:]\s*["']?([A-Za-z0-9;=:\-/]+)"#,
+        r#"(?i)(?:^|[^A-Za-z0-9])(trace[_.\-]?id|otel[_.]?trace[_.]?id|dd\.trace_id|x-amzn-trace-id|awstraceheader|aws[_\-]xray[_\-]trace[_\-]id|traceparent|uber-trace-id)["']?\s*[=:]\s*["']?([A-Za-z0-9;=:\-/]+)"#,
     )
     .expect("trace key pattern")
 });
@@ -50,6 +53,13 @@ static TEXT_KEYS: LazyLock<Regex> = LazyLock::new(|| {
 static BARE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\b(?:00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|Root=1-[0-9a-f]{8}-[0-9a-f]{24})\b")
         .expect("bare trace pattern")
+});
+
+/// Spring's console prefix: `[traceId-spanId]` (Micrometer Tracing, Spring Boot 3)
+/// or `[app,traceId,spanId]` / `[app,traceId,spanId,true]` (Sleuth).
+static SPRING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\[(?:[\w.\-]*,)?([0-9a-f]{32}|[0-9a-f]{16})[-,][0-9a-f]{16}(?:,\w*)?\]")
+        .expect("spring trace pattern")
 });
 
 /// A field name from the configuration, as a `key=value` pattern for plain text.
@@ -237,6 +247,11 @@ pub fn from_text(text: &str, configured: Option<&Regex>, out: &mut Vec<String>) 
     for m in BARE.find_iter(text) {
         push(m.as_str());
     }
+    if memchr::memchr(b'[', text.as_bytes()).is_some() {
+        for c in SPRING.captures_iter(text) {
+            push(&c[1]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -351,6 +366,57 @@ mod tests {
         let mut out = Vec::new();
         from_json(&v, Some("ctx.rid"), &mut out);
         assert_eq!(out, vec!["aaaabbbbccccdddd".to_string(), T.to_string()]);
+    }
+
+    #[test]
+    fn xray_otel_w3c_mdc_and_spring_spellings() {
+        const X: &str = "5759e988bd862e3fe1be46a994272793";
+        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        for v in [
+            json!({"AWSTraceHeader": header}),
+            json!({"attributes": {"AWSTraceHeader": header}}),
+            json!({"xray_trace_id": "1-5759e988-bd862e3fe1be46a994272793"}),
+            json!({"req": {"headers": {"x-amzn-trace-id": header}}}),
+        ] {
+            let mut out = Vec::new();
+            from_json(&v, None, &mut out);
+            assert_eq!(out, vec![X], "{v}");
+        }
+        let mut out = Vec::new();
+        from_json(&json!({"otelTraceID": T}), None, &mut out);
+        assert_eq!(out, vec![T]);
+        for (line, want) in [
+            (format!("ERROR x X-Amzn-Trace-Id: {header}"), X),
+            (format!("ERROR x AWSTraceHeader={header}"), X),
+            (
+                "ERROR x xray_trace_id=1-5759e988-bd862e3fe1be46a994272793".into(),
+                X,
+            ),
+            (format!("ERROR x otelTraceID={T}"), T),
+            (
+                format!("ERROR x traceparent: 00-{T}-00f067aa0ba902b7-01"),
+                T,
+            ),
+            (format!("ERROR x [MDC trace_id={T}]"), T),
+            (format!("ERROR x traceId={T} spanId=00f067aa0ba902b7"), T),
+            (
+                format!("ERROR [app] [main] [{T}-00f067aa0ba902b7] c.e.Foo : x"),
+                T,
+            ),
+            (
+                format!("ERROR [app,{T},00f067aa0ba902b7] 1 --- [main] c.e.Foo : x"),
+                T,
+            ),
+            (format!("ERROR [app,{T},00f067aa0ba902b7,true] x"), T),
+        ] {
+            let mut out = Vec::new();
+            from_text(&line, None, &mut out);
+            assert_eq!(out, vec![want.to_string()], "{line}");
+        }
+        // A thread name in brackets is not a trace id.
+        let mut out = Vec::new();
+        from_text("ERROR [nio-8080-exec-1] [main] x", None, &mut out);
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]

@@ -287,7 +287,8 @@ fn logs(o: &mut String, r: &Report) {
                 .routes
                 .iter()
                 .take(3)
-                .map(|c| format!("{} ({})", c.value, c.count))
+                // Routes come from the input: code spans, so no Markdown in them acts.
+                .map(|c| format!("{} ({})", code(&c.value), c.count))
                 .collect();
             let _ = writeln!(
                 o,
@@ -337,7 +338,7 @@ fn logs(o: &mut String, r: &Report) {
                 .as_deref()
                 .map(|g| format!(" — {}", code(g)))
                 .unwrap_or_default();
-            let _ = writeln!(o, "- `{}` × {}{g}", t.trace_id, t.error_lines);
+            let _ = writeln!(o, "- {} × {}{g}", code(&t.trace_id), t.error_lines);
         }
         o.push('\n');
     }
@@ -366,19 +367,21 @@ fn traces(o: &mut String, r: &Report) {
             .map(|u| format!(" ([Jaeger]({u}))"))
             .unwrap_or_default();
         if !s.found {
+            // Trace ids come from the logs and reasons from Jaeger's answers: neither
+            // may act as Markdown.
             let _ = writeln!(
                 o,
-                "- `{}` × {} error line(s): {}{link}",
-                s.trace_id,
+                "- {} × {} error line(s): {}{link}",
+                code(&s.trace_id),
                 s.error_lines,
-                s.reason.as_deref().unwrap_or("not found")
+                escape(s.reason.as_deref().unwrap_or("not found"))
             );
             continue;
         }
         let root = s
             .root
             .as_ref()
-            .map(|r| format!("{} {}", r.service, code(&r.operation)))
+            .map(|r| format!("{} {}", escape(&r.service), code(&r.operation)))
             .unwrap_or_default();
         let dur = s
             .duration_ms
@@ -386,8 +389,10 @@ fn traces(o: &mut String, r: &Report) {
             .unwrap_or_default();
         let _ = writeln!(
             o,
-            "- `{}` × {} error line(s): {root}{dur}, {} span(s){link}",
-            s.trace_id, s.error_lines, s.span_count
+            "- {} × {} error line(s): {root}{dur}, {} span(s){link}",
+            code(&s.trace_id),
+            s.error_lines,
+            s.span_count
         );
         if let Some(e) = &s.error_span {
             let st = e
@@ -399,7 +404,7 @@ fn traces(o: &mut String, r: &Report) {
                 o,
                 "  - fails in {} of {}{st}, {} ms",
                 code(&e.operation),
-                e.service,
+                escape(&e.service),
                 num((e.duration_ms * 10.0).round() / 10.0)
             );
             if let Some(m) = &e.error_message {

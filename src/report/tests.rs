@@ -193,7 +193,7 @@ fn verdict_of_the_sample() {
     let v = &r.verdict.text;
     assert!(v.contains("Green (web:42, sha 1a2b3c4) answered 9 request(s) with 5xx in 2 min while blue answered 0"), "{v}");
     assert!(
-        v.contains("`Database connection refused` on GET /api/orders"),
+        v.contains("`Database connection refused` on `GET /api/orders`"),
         "{v}"
     );
     assert!(
@@ -204,4 +204,96 @@ fn verdict_of_the_sample() {
         v.contains("Alarm web-5xx fired at 20 % traffic; traffic was back on blue 41 s later."),
         "{v}"
     );
+}
+
+/// A private key logged inside a stack trace, in the three ways one reaches the
+/// analyser (plain text with frames, a JSON `err.stack`, a multi-line CloudWatch event):
+/// no line of its body may reach any output, not only its first line.
+#[test]
+fn private_key_in_a_stack_reaches_no_output() {
+    const BODY: [&str; 3] = [
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+        "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu",
+        "NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ",
+    ];
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
+        BODY.join("\n")
+    );
+    let text = format!(
+        "2026-01-01T10:01:00Z ERROR key load failed\n\
+         java.security.InvalidKeyException: cannot parse {pem}\n\
+         \tat com.example.Keys.load(Keys.java:42)\n\
+         \tat com.example.Main.main(Main.java:7)\n\
+         2026-01-01T10:01:01Z ERROR key dump\n\
+         \tkey material follows\n\
+         \t{}\n\
+         \tat com.example.Keys.dump(Keys.java:9)\n\
+         {}\n",
+        pem.replace('\n', "\n\t"),
+        serde_json::json!({"level": 50, "time": 1767261662000_i64, "msg": "boom",
+            "err": {"type": "Error", "message": format!("bad key {pem}"),
+                    "stack": format!("Error: bad key {pem}\n    at load (/app/k.js:1:1)")}})
+    );
+    let mut a = Analyser::new(None, Limits::default());
+    a.read_all(text.as_bytes()).unwrap();
+    a.feed_event(
+        "web/1",
+        1767261663000,
+        &format!("Error: key rejected\n    at x (/a.js:1:1)\n{pem}\n    at y (/b.js:2:2)"),
+    );
+    a.finish_events();
+    let mut r = sample();
+    r.logs = Some(a.finish("pem test".into()));
+    let logs = r.logs.as_ref().unwrap();
+    assert!(logs.error_lines >= 4, "{logs:#?}");
+    assert!(
+        serde_json::to_string(logs)
+            .unwrap()
+            .contains("[REDACTED PRIVATE KEY]"),
+        "the key was not seen at all: {logs:#?}"
+    );
+    let outputs = [
+        ("md", super::markdown::render(&r)),
+        ("html", super::html::render(&r).unwrap()),
+        ("json", serde_json::to_string_pretty(&r).unwrap()),
+    ];
+    for (kind, out) in outputs {
+        for line in BODY {
+            // Any 16-character piece of the body counts as a leak.
+            for piece in line.as_bytes().chunks(16) {
+                let piece = std::str::from_utf8(piece).unwrap();
+                assert!(!out.contains(piece), "{kind}: {piece} leaked\n{out}");
+            }
+        }
+    }
+}
+
+/// Log-derived text with Markdown in it (a route, a message, a trace id of another
+/// scheme) reaches report.md only inside code spans or escaped.
+#[test]
+fn markdown_shows_log_text_as_text() {
+    let line = serde_json::json!({"level": 50, "time": 1767261660000_i64,
+        "msg": "[click](http://evil.example) *now*",
+        "req": {"method": "GET", "url": "/api/**bold**/_x_"},
+        "res": {"statusCode": 500}, "trace_id": "abc_def_ghi_jkl"});
+    let mut a = Analyser::new(None, Limits::default());
+    a.read_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut r = sample();
+    r.logs = Some(a.finish("md test".into()));
+    r.verdict = super::verdict::verdict(&r);
+    let md = super::markdown::render(&r);
+    assert!(md.contains("`GET /api/**bold**/_x_` (1)"), "{md}");
+    assert!(md.contains("`[click](http://evil.example) *now*`"), "{md}");
+    assert!(md.contains("`abc_def_ghi_jkl` × 1"), "{md}");
+    // Outside code spans none of it appears as it was.
+    let outside: String = md
+        .split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(_, s)| s)
+        .collect();
+    for raw in ["**bold**", "[click](", "*now*", "_x_", "abc_def"] {
+        assert!(!outside.contains(raw), "{raw} outside a code span:\n{md}");
+    }
 }

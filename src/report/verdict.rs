@@ -117,7 +117,8 @@ pub fn verdict(r: &Report) -> Verdict {
             .filter(|rt| {
                 rt.count as f64 >= ROUTE_SHARE * g.count as f64 && rt.value != "(other routes)"
             })
-            .map(|rt| format!(" on {}", rt.value))
+            // A route comes from the log text: a code span, so Markdown in it never acts.
+            .map(|rt| format!(" on {}", quote(&rt.value)))
             .unwrap_or_default();
         let lead = if cause == Cause::ErrorsUnderTraffic
             && r.metrics.as_ref().is_none_or(|m| m.totals.green_5xx == 0.0)
@@ -443,7 +444,7 @@ mod tests {
         assert_eq!(
             v.text,
             "Green (web:42, sha 1a2b3c4) answered 212 request(s) with 5xx in 3 min while blue answered 0. \
-             87 % of its error lines are `Database connection refused` on GET /api/orders. \
+             87 % of its error lines are `Database connection refused` on `GET /api/orders`. \
              Trace 4bf92f35… (GET /api/orders) fails in span `pg.connect` of orders-api. \
              Alarm web-5xx fired at 10 % traffic; traffic was back on blue 41 s later."
         );

@@ -260,3 +260,91 @@ fn logs_file_and_stdin_give_the_same_analysis() {
         verdict(&a)
     );
 }
+
+/// `--logs-file -` with gzip on standard input (told by its magic bytes, as a file
+/// is), and a directory, which is a usage error with a hint rather than an empty report.
+#[test]
+fn logs_file_gzip_on_stdin_and_directory() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipwatch");
+    // Spring Boot console lines and nginx access lines, generated here.
+    let mut log = String::new();
+    for i in 0..6 {
+        log += &format!(
+            "2026-01-31T10:00:0{i}.000Z ERROR 1 --- [orders] [nio-8080-exec-{i}] [4bf92f3577b34da6a3ce929d0e0e473{i}-00f067aa0ba902b7] c.e.OrderService : Order {} lookup failed for user{i}@example.com\n",
+            100 + i
+        );
+        log += &format!(
+            "2026-01-31T10:00:0{i}.500Z  INFO 1 --- [orders] [nio-8080-exec-{i}] c.e.OrderService : served\n"
+        );
+        log += &format!(
+            "10.0.0.{i} - - [31/Jan/2026:10:00:0{i} +0000] \"GET /api/orders/{} HTTP/1.1\" {} 12 \"-\" \"agent/{i}\"\n",
+            100 + i,
+            if i < 2 { 502 } else { 200 }
+        );
+    }
+    let gz = dir.path().join("app.log.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(log.as_bytes()).unwrap();
+    enc.finish().unwrap();
+
+    let out = Command::new(bin)
+        .current_dir(dir.path())
+        .env_remove("SHIPWATCH_CONFIG")
+        .args([
+            "--output",
+            "json",
+            "report",
+            "--logs-file",
+            "-",
+            "--out-dir",
+            "out",
+        ])
+        .stdin(std::fs::File::open(&gz).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(exit::OK),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (j, md) = read_report(&dir.path().join("out"));
+    let logs = &j["logs"];
+    assert_eq!(logs["input"]["compression"], "gzip", "{logs}");
+    assert_eq!(logs["error_lines"], 8, "{logs}");
+    assert_eq!(logs["lines_read"], 18, "{logs}");
+    assert_eq!(
+        logs["groups"][0]["message"], "Order <n> lookup failed for <email>",
+        "{logs}"
+    );
+    assert_eq!(logs["groups"][0]["count"], 6);
+    assert_eq!(logs["groups"][1]["message"], "GET /api/orders/:id → 502");
+    assert_eq!(logs["groups"][1]["count"], 2);
+    assert_eq!(
+        logs["groups"][0]["first_seen"], "2026-01-31T10:00:00Z",
+        "{logs}"
+    );
+    assert!(md.contains("Order <n> lookup failed for <email>"), "{md}");
+
+    // A directory: exit 2 and a hint, no report.
+    let out = Command::new(bin)
+        .current_dir(dir.path())
+        .env_remove("SHIPWATCH_CONFIG")
+        .args(["report", "--logs-file"])
+        .arg(dir.path())
+        .args(["--out-dir", "dir-out"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(exit::USAGE), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is a directory"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("dir-out/report.json").exists());
+}
