@@ -127,6 +127,28 @@ pub struct Deployment {
     pub complete_time: Option<DateTime<Utc>>,
 }
 
+impl Deployment {
+    /// A deployment known only by its id: what a watch reports when GetDeployment never
+    /// answered, and the base that tests fill in.
+    pub fn unknown(id: &str) -> Deployment {
+        Deployment {
+            id: id.to_owned(),
+            status: DeploymentStatus::Unknown("unknown".into()),
+            application: String::new(),
+            group: String::new(),
+            config_name: None,
+            description: None,
+            creator: None,
+            error_code: None,
+            error_message: None,
+            rollback: RollbackInfo::default(),
+            create_time: None,
+            start_time: None,
+            complete_time: None,
+        }
+    }
+}
+
 /// One lifecycle event of an ECS deployment target.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LifecycleEvent {

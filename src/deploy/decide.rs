@@ -112,22 +112,14 @@ mod tests {
 
     fn dep(status: &str, rollback: Option<&str>) -> Deployment {
         Deployment {
-            id: "d-1".into(),
             status: DeploymentStatus::parse(status),
             application: "a".into(),
             group: "g".into(),
-            config_name: None,
-            description: None,
-            creator: None,
-            error_code: None,
-            error_message: None,
             rollback: RollbackInfo {
                 rollback_deployment_id: rollback.map(str::to_owned),
                 ..Default::default()
             },
-            create_time: None,
-            start_time: None,
-            complete_time: None,
+            ..Deployment::unknown("d-1")
         }
     }
 

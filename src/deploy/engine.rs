@@ -838,21 +838,7 @@ impl<'a, C: Clock> Watch<'a, C> {
         let replacement_seen = self.replacement_seen();
         let green_at_alarm = self.green_at_alarm;
         let id = self.id;
-        let deployment = self.deployment.unwrap_or_else(|| Deployment {
-            id: id.to_owned(),
-            status: crate::aws::model::DeploymentStatus::Unknown("unknown".into()),
-            application: String::new(),
-            group: String::new(),
-            config_name: None,
-            description: None,
-            creator: None,
-            error_code: None,
-            error_message: None,
-            rollback: Default::default(),
-            create_time: None,
-            start_time: None,
-            complete_time: None,
-        });
+        let deployment = self.deployment.unwrap_or_else(|| Deployment::unknown(id));
         Watched {
             outcome,
             deployment,

@@ -1057,19 +1057,10 @@ mod tests {
         Watched {
             outcome: Outcome::RolledBack,
             deployment: Deployment {
-                id: "d-1".into(),
                 status: DeploymentStatus::Stopped,
                 application: "app".into(),
                 group: "grp".into(),
-                config_name: None,
-                description: None,
-                creator: None,
-                error_code: None,
-                error_message: None,
-                rollback: Default::default(),
-                create_time: None,
-                start_time: None,
-                complete_time: None,
+                ..Deployment::unknown("d-1")
             },
             rollback: None,
             fired: vec![(

@@ -1177,7 +1177,7 @@ fn image_tag(image: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::model::{DeploymentStatus, RollbackInfo};
+    use crate::aws::model::DeploymentStatus;
     use chrono::TimeZone;
 
     fn t(s: i64) -> DateTime<Utc> {
@@ -1400,19 +1400,12 @@ mod tests {
 
     fn dep(code: Option<&str>) -> Deployment {
         Deployment {
-            id: "d-1".into(),
             status: DeploymentStatus::Stopped,
             application: "app".into(),
             group: "grp".into(),
-            config_name: None,
-            description: None,
             creator: Some("user".into()),
             error_code: code.map(str::to_owned),
-            error_message: None,
-            rollback: RollbackInfo::default(),
-            create_time: None,
-            start_time: None,
-            complete_time: None,
+            ..Deployment::unknown("d-1")
         }
     }
 
