@@ -66,6 +66,14 @@ data "aws_iam_policy_document" "deploy" {
     }
   }
 
+  # A deploy that loses the race for the deployment group takes back the revision it
+  # registered; like registration, deregistration has no resource-level permissions.
+  statement {
+    sid       = "EcsDeregisterTaskDefinition"
+    actions   = ["ecs:DeregisterTaskDefinition"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "EcsReadTaskDefinitions"
     actions   = ["ecs:DescribeTaskDefinition"]

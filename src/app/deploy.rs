@@ -3,6 +3,7 @@
 //! rollback report written.
 
 use crate::aws::Clients;
+use crate::aws::model::DeploymentStatus;
 use crate::cli::report::ReportArgs;
 use crate::cli::{DeployArgs, StopArgs, WatchArgs};
 use crate::deploy::decide::Outcome;
@@ -78,7 +79,16 @@ async fn conclude(
         w.outcome,
         Outcome::RolledBack | Outcome::RollbackFailed | Outcome::Failed
     ) {
-        match crate::report::write_for_deployment(clients, report, &d.id).await {
+        // The watch read the final states; the report starts from them unless one was
+        // never read (the deployment itself, or a rollback the watch did not follow).
+        let known = !matches!(d.status, DeploymentStatus::Unknown(_))
+            && (d.rollback.rollback_deployment_id.is_none() || w.rollback.is_some());
+        let written = if known {
+            crate::report::write_for_watched(clients, report, d.clone(), w.rollback.clone()).await
+        } else {
+            crate::report::write_for_deployment(clients, report, &d.id).await
+        };
+        match written {
             Ok(summary) => {
                 report_note = Some(summary.verdict.clone());
                 report_paths = summary.paths.clone();

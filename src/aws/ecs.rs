@@ -257,6 +257,18 @@ pub async fn register_task_definition(
     })
 }
 
+/// Deregisters a task-definition revision (it becomes INACTIVE: running tasks keep it,
+/// nothing new can use it). Used to take back a revision that was never deployed.
+pub async fn deregister_task_definition(c: &Clients, arn: &str) -> Result<()> {
+    c.ecs
+        .deregister_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("ecs:DeregisterTaskDefinition", e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -679,10 +679,8 @@ async fn create(
         Ok(Active::None) => {}
         Ok(Active::Attach(d)) => return Ok((attached(sink, *d), td_arn)),
         Err(Error::Precondition(m)) => {
-            return Err(Error::Precondition(format!(
-                "{m}{}",
-                registered_note(shared)
-            )));
+            let note = withdraw_registration(c, shared).await;
+            return Err(Error::Precondition(format!("{m}{note}")));
         }
         Err(e) => return Err(e),
     }
@@ -762,7 +760,10 @@ async fn create(
                 check_active(c, &s.application, &s.group, pf.sha.as_deref())
             })
             .await;
-            let note = registered_note(shared);
+            let note = match active {
+                Ok(Active::Attach(_)) => String::new(),
+                _ => withdraw_registration(c, shared).await,
+            };
             match active {
                 Ok(Active::Attach(d)) => Ok((attached(sink, *d), td_arn)),
                 Ok(Active::None) => Err(Error::Precondition(format!(
@@ -776,14 +777,30 @@ async fn create(
     }
 }
 
-/// What the loser of a race for the group registered, as a sentence (empty when it
-/// reused an existing revision or deploys a given one).
-fn registered_note(shared: &Shared) -> String {
-    match lock(shared).registered.clone() {
-        Some(arn) => format!(
+/// Takes back the revision this run registered when it lost the race for the group
+/// (deregistered: nothing was deployed with it) and says so as a sentence; empty when
+/// it reused an existing revision or deploys a given one.
+async fn withdraw_registration(c: &Clients, shared: &Shared) -> String {
+    let Some(arn) = lock(shared).registered.clone() else {
+        return String::new();
+    };
+    if begin(shared, "ecs:DeregisterTaskDefinition", None).is_err() {
+        return format!(
             " This run registered task definition {arn} before losing the race; nothing was deployed with it."
+        );
+    }
+    let done = ecs::deregister_task_definition(c, &arn).await;
+    end(shared);
+    match done {
+        Ok(()) => {
+            lock(shared).registered = None;
+            format!(
+                " This run had registered task definition {arn} before losing the race and deregistered it again, so nothing it registered stays active."
+            )
+        }
+        Err(e) => format!(
+            " This run registered task definition {arn} before losing the race and could not deregister it ({e}); nothing was deployed with it, and `aws ecs deregister-task-definition --task-definition {arn}` removes it."
         ),
-        None => String::new(),
     }
 }
 

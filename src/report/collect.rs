@@ -32,10 +32,24 @@ const MAX_TASKS_LISTED: usize = 50;
 pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
     let first = codedeploy::get_deployment(c, id).await?;
     let (failed, rollback) = resolve_pair(c, first).await;
+    Ok(collect_pair(c, s, id, failed, rollback).await)
+}
+
+/// Builds the report of a deployment whose final state (and its rollback's) the caller
+/// already read, as `deploy` has when its watch ends: two reads fewer at the moment
+/// the user waits for the report. Phases that do not depend on each other's results
+/// read side by side, so a slow endpoint costs the longest chain of reads, not their sum.
+pub async fn collect_pair(
+    c: &Clients,
+    s: &Settings,
+    input: &str,
+    failed: Deployment,
+    rollback: Option<Deployment>,
+) -> Report {
     let mut r = Report::new(
         Source {
             kind: SourceKind::Aws,
-            input: id.to_owned(),
+            input: input.to_owned(),
             region: Some(c.region.clone()),
             release: None,
         },
@@ -44,18 +58,23 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
 
     let ctx = take(&mut r, Context::load(c, s, failed, rollback).await);
     r.window = Some(ctx.window.clone());
-    let ecs = take(&mut r, collect_ecs(&ctx).await);
+    let (ecs, metrics, trigger) = tokio::join!(
+        collect_ecs(&ctx),
+        collect_metrics(&ctx),
+        collect_trigger(&ctx)
+    );
+    let ecs = take(&mut r, ecs);
     r.deployment = Some(deployment_facts(&ctx, &ecs));
     r.ecs = ecs.evidence.clone();
-    r.metrics = take(&mut r, collect_metrics(&ctx).await);
-    r.trigger = Some(take(&mut r, collect_trigger(&ctx).await));
+    r.metrics = take(&mut r, metrics);
+    r.trigger = Some(take(&mut r, trigger));
     (r.traffic, r.timeline) = collect_timeline(&ctx, r.trigger.as_ref(), &ecs.tasks);
     r.logs = take(&mut r, collect_logs(&ctx, &ecs).await);
     r.traces = collect_traces(&ctx, r.logs.as_ref()).await;
     crate::report::note_missing_traces(&mut r);
     let report_links = links_for(&ctx, &r);
     r.links.extend(report_links);
-    Ok(r)
+    r
 }
 
 /// A phase's piece of the report and the evidence it could not get.
@@ -108,7 +127,28 @@ impl<'a> Context<'a> {
         rollback: Option<Deployment>,
     ) -> Phase<Context<'a>> {
         let mut miss = Vec::new();
-        let group = match codedeploy::get_group(c, &failed.application, &failed.group).await {
+        let rollback_target = async {
+            match &rollback {
+                Some(rb) => evidence::deployment_target(c, &rb.id).await.ok().flatten(),
+                None => None,
+            }
+        };
+        let routing = async {
+            match failed.config_name.as_deref() {
+                Some(n) => match codedeploy::predefined_routing(n) {
+                    Some(rt) => Some(rt),
+                    None => codedeploy::get_config(c, n).await.ok(),
+                },
+                None => None,
+            }
+        };
+        let (group, target, rollback_target, routing) = tokio::join!(
+            codedeploy::get_group(c, &failed.application, &failed.group),
+            evidence::deployment_target(c, &failed.id),
+            rollback_target,
+            routing
+        );
+        let group = match group {
             Ok(g) => Some(g),
             Err(e) => {
                 miss.push(missing("deployment group", e.to_string()));
@@ -120,26 +160,13 @@ impl<'a> Context<'a> {
             .and_then(|g| g.services.first().cloned())
             .or_else(|| Some((s.cluster.clone()?, s.service.clone()?)))
             .unzip();
-        let target = evidence::deployment_target(c, &failed.id)
-            .await
-            .unwrap_or_else(|e| {
-                miss.push(missing(
-                    "timeline",
-                    format!("the deployment target could not be read: {e}"),
-                ));
-                None
-            });
-        let rollback_target = match &rollback {
-            Some(rb) => evidence::deployment_target(c, &rb.id).await.ok().flatten(),
-            None => None,
-        };
-        let routing = match failed.config_name.as_deref() {
-            Some(n) => match codedeploy::predefined_routing(n) {
-                Some(rt) => Some(rt),
-                None => codedeploy::get_config(c, n).await.ok(),
-            },
-            None => None,
-        };
+        let target = target.unwrap_or_else(|e| {
+            miss.push(missing(
+                "timeline",
+                format!("the deployment target could not be read: {e}"),
+            ));
+            None
+        });
         let start = failed
             .start_time
             .or(failed.create_time)
@@ -208,17 +235,34 @@ struct Ecs {
 async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
     let c = ctx.c;
     let mut miss = Vec::new();
-    let snapshot = match (&ctx.cluster, &ctx.service) {
-        (Some(cl), Some(sv)) => evidence::service_snapshot(c, cl, sv)
-            .await
-            .unwrap_or_else(|e| {
-                miss.push(missing(
-                    "ecs",
-                    format!("the service could not be described: {e}"),
-                ));
-                None
-            }),
-        _ => None,
+    let container = ctx.s.container.as_deref();
+    // The green task set is usually known from CodeDeploy's target, so its tasks are
+    // listed while the service is described; only without it do the tasks wait for
+    // the service's task sets.
+    let known_green = ctx.green.as_ref().map(|g| g.id.clone());
+    let early_tasks = async {
+        match (&ctx.cluster, &known_green) {
+            (Some(cl), Some(gid)) => Some(evidence::task_set_tasks(c, cl, gid, container).await),
+            _ => None,
+        }
+    };
+    let snapshot = async {
+        match (&ctx.cluster, &ctx.service) {
+            (Some(cl), Some(sv)) => Some(evidence::service_snapshot(c, cl, sv).await),
+            _ => None,
+        }
+    };
+    let (snapshot, early_tasks) = tokio::join!(snapshot, early_tasks);
+    let snapshot = match snapshot {
+        Some(Ok(snap)) => snap,
+        Some(Err(e)) => {
+            miss.push(missing(
+                "ecs",
+                format!("the service could not be described: {e}"),
+            ));
+            None
+        }
+        None => None,
     };
     let green_id = ctx.green.as_ref().map(|g| g.id.clone()).or_else(|| {
         snapshot
@@ -228,17 +272,19 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
             .find(|t| t.external_id.as_deref() == Some(ctx.failed.id.as_str()))
             .map(|t| t.id.clone())
     });
-    let container = ctx.s.container.as_deref();
-    let tasks = match (&ctx.cluster, &green_id) {
-        (Some(cl), Some(gid)) => evidence::task_set_tasks(c, cl, gid, container)
-            .await
-            .unwrap_or_else(|e| {
-                miss.push(missing(
-                    "ecs",
-                    format!("the green tasks could not be listed: {e}"),
-                ));
-                Vec::new()
-            }),
+    let listed = match (early_tasks, &ctx.cluster, &green_id) {
+        (Some(listed), _, _) => Some(listed),
+        (None, Some(cl), Some(gid)) => Some(evidence::task_set_tasks(c, cl, gid, container).await),
+        _ => None,
+    };
+    let tasks = match listed {
+        Some(listed) => listed.unwrap_or_else(|e| {
+            miss.push(missing(
+                "ecs",
+                format!("the green tasks could not be listed: {e}"),
+            ));
+            Vec::new()
+        }),
         _ => {
             miss.push(missing(
                 "ecs",
@@ -397,9 +443,15 @@ async fn collect_trigger(ctx: &Context<'_>) -> Phase<Trigger> {
             alarm_names.push(n.clone());
         }
     }
+    let histories = futures::future::join_all(
+        alarm_names
+            .iter()
+            .map(|name| evidence::alarm_history(ctx.c, name, ctx.window.start, ctx.window.end)),
+    )
+    .await;
     let mut alarms = Vec::new();
-    for name in &alarm_names {
-        match evidence::alarm_history(ctx.c, name, ctx.window.start, ctx.window.end).await {
+    for (name, history) in alarm_names.iter().zip(histories) {
+        match history {
             Ok(h) => {
                 if let Some(a) = alarm_evidence(name, &h, &ctx.c.region) {
                     alarms.push(a);

@@ -143,5 +143,19 @@ pub async fn write_for_deployment(
     write_report(&mut report, &settings.out_dir)
 }
 
+/// Builds and writes the report of a deployment whose final state, and its rollback's,
+/// the caller has just read (a `deploy` or `watch` that saw it end), so the report
+/// starts from them instead of reading them again.
+pub async fn write_for_watched(
+    clients: &crate::aws::Clients,
+    settings: &Settings,
+    deployment: crate::aws::model::Deployment,
+    rollback: Option<crate::aws::model::Deployment>,
+) -> Result<ReportSummary> {
+    let id = deployment.id.clone();
+    let mut report = collect::collect_pair(clients, settings, &id, deployment, rollback).await;
+    write_report(&mut report, &settings.out_dir)
+}
+
 #[cfg(test)]
 mod tests;

@@ -249,6 +249,87 @@ fn concurrent_deploy_of_another_sha_is_refused_and_same_sha_attaches() {
     );
 }
 
+/// Another deployment starts while this deploy's RegisterTaskDefinition is in flight
+/// (4 s of latency): the check after registration sees it, the deploy exits 6 and takes
+/// back the revision it registered, so nothing it registered stays active.
+#[test]
+fn a_deploy_that_loses_the_race_after_registering_leaves_nothing_registered() {
+    let aws = LocalAws::start(2.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    aws.faults(
+        json!([{"service": "ecs", "operation": "RegisterTaskDefinition", "latency_ms": 4000}]),
+    );
+    let loser = {
+        let mut c = deploy_cmd(&aws, &cfg, &sha);
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    aws.wait_for_call("ecs.RegisterTaskDefinition", Duration::from_secs(60));
+    // The winner deploys the current revision as it is: it registers nothing, so it
+    // creates its deployment while the loser's registration is still in flight.
+    let winner = {
+        let mut c = aws.shipwatch(&cfg);
+        c.args([
+            "deploy",
+            "--task-definition",
+            &aws.s("task_definition_arn"),
+            "--state-file",
+            aws.dir.path().join("winner-state.json").to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        c.spawn().unwrap()
+    };
+    let out = loser.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(exit::PRECONDITION),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        aws.count("codedeploy.CreateDeployment"),
+        1,
+        "only the winner created one"
+    );
+    let message = summary(&out)["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("deregistered it again"), "{message}");
+    let arn = message
+        .split_whitespace()
+        .find(|w| w.starts_with("arn:aws:ecs:") && w.contains(":task-definition/"))
+        .unwrap_or_else(|| panic!("the message names no revision: {message}"))
+        .to_owned();
+    let described = std::process::Command::new(repo_root().join(".tools/venv/bin/aws"))
+        .args([
+            "ecs",
+            "describe-task-definition",
+            "--task-definition",
+            &arn,
+            "--endpoint-url",
+            &aws.endpoint,
+            "--region",
+            &aws.s("region"),
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    let td: serde_json::Value = serde_json::from_slice(&described.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&described.stderr)));
+    assert_eq!(td["taskDefinition"]["status"], "INACTIVE", "{td}");
+    let mut winner = winner;
+    let _ = winner.kill();
+    let _ = winner.wait();
+}
+
 #[test]
 fn sigterm_mid_deploy_exits_143_saves_state_and_stop_rolls_back() {
     let aws = LocalAws::start(2.0);
@@ -400,6 +481,52 @@ fn sigterm_during_create_deployment_saves_what_was_created_and_stop_rolls_it_bac
     let out = run(watch, LIMIT);
     let s = summary(&out);
     assert_ne!(s["deployment"]["status"], "InProgress", "{s}");
+}
+
+/// SIGTERM while the StopDeployment shipwatch sends on the alarm is in flight (3 s of
+/// latency): the call is given its grace, the message says the deployment was stopped
+/// with rollback and how to follow it, and following it ends rolled back.
+#[test]
+fn sigterm_during_stop_deployment_lets_it_finish_and_says_how_to_follow_the_rollback() {
+    let aws = LocalAws::start(2.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "http-5xx");
+    // CodeDeploy's own alarm poll is slow, so the stop is shipwatch's.
+    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
+    aws.faults(
+        json!([{"service": "codedeploy", "operation": "StopDeployment", "latency_ms": 3000}]),
+    );
+    let child = spawn_deploy(&aws, &cfg, &sha, &[]);
+    aws.wait_for_call("codedeploy.StopDeployment", Duration::from_secs(120));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let sent = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
+    assert!(
+        sent.elapsed() < Duration::from_secs(9),
+        "{:?}",
+        sent.elapsed()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let state = aws.dir.path().join("deploy-state.json");
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let id = st["deployment_id"].as_str().unwrap().to_owned();
+    assert_eq!(st["status"], "interrupted", "{st}");
+    assert!(
+        err.contains(&format!("stopped deployment {id} with rollback"))
+            && err.contains(&format!("shipwatch watch {id}")),
+        "{err}"
+    );
+    aws.faults(json!([]));
+    let mut watch = aws.shipwatch(&cfg);
+    watch.args(["--output", "json", "watch", &id, "--timeout", "60s"]);
+    let out = run(watch, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
+    assert_eq!(summary(&out)["deployment"]["status"], "Stopped");
 }
 
 /// SIGTERM while RegisterTaskDefinition is in flight: the registration finishes, no
