@@ -3,13 +3,14 @@
 //! rollback report written.
 
 use crate::aws::Clients;
-use crate::aws::model::DeploymentStatus;
+use crate::aws::model::{Deployment, DeploymentStatus};
 use crate::cli::report::ReportArgs;
 use crate::cli::{DeployArgs, StopArgs, WatchArgs};
 use crate::deploy::decide::Outcome;
 use crate::deploy::state::State;
 use crate::deploy::{self, Finished, Shared};
 use crate::error::{Error, Result};
+use crate::report::ReportSummary;
 use crate::settings::Sources;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,10 +22,64 @@ pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
     deploy::with_signals(&clients, &shared, settings.signal_grace, async {
+        let (ended, rollback_end) = tokio::sync::oneshot::channel();
+        let mut ahead = AbortOnDrop(tokio::spawn(report_ahead(
+            clients.clone(),
+            report.clone(),
+            shared.clone(),
+            rollback_end,
+        )));
         let finished = deploy::deploy(&clients, &settings, &shared).await?;
-        conclude(common.json, &clients, &report, &finished).await
+        let mut early = None;
+        if report_due(&finished.watched.outcome) {
+            let _ = ended.send(finished.watched.rollback.clone());
+            early = (&mut ahead.0).await.ok().flatten();
+        }
+        conclude(common.json, &clients, &report, &finished, early).await
     })
     .await
+}
+
+/// Whether a deployment that ended so gets a rollback report.
+fn report_due(outcome: &Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::RolledBack | Outcome::RollbackFailed | Outcome::Failed
+    )
+}
+
+/// Gathers the rollback report while CodeDeploy's rollback runs: it starts once the
+/// watch reports the rollback and finishes when `rollback_end` brings the rollback's
+/// final state, so the report is written seconds after the rollback ends instead of
+/// after a whole round of reads. `None` when no rollback started before the watch
+/// ended (the report, if one is due, is then written by `conclude`).
+async fn report_ahead(
+    clients: Clients,
+    report: crate::report::Settings,
+    shared: Shared,
+    mut rollback_end: tokio::sync::oneshot::Receiver<Option<Deployment>>,
+) -> Option<Result<ReportSummary>> {
+    let failed = loop {
+        if let Some(id) = deploy::rolling_back(&shared) {
+            break id;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            _ = &mut rollback_end => return None,
+        }
+    };
+    let end = async move { rollback_end.await.ok().flatten() };
+    Some(crate::report::write_ahead(&clients, &report, &failed, end).await)
+}
+
+/// A spawned task that is cancelled when its handle goes, as when a signal ends the
+/// run or the deploy fails: its reads are of no use then.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
@@ -41,7 +96,7 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
         crate::settings::defaults::SIGNAL_GRACE,
         async {
             let finished = deploy::watch(&clients, &args.deployment_id, &settings, &shared).await?;
-            conclude(common.json, &clients, &report, &finished).await
+            conclude(common.json, &clients, &report, &finished, None).await
         },
     )
     .await
@@ -70,20 +125,20 @@ async fn conclude(
     clients: &Clients,
     report: &crate::report::Settings,
     f: &Finished,
+    early: Option<Result<ReportSummary>>,
 ) -> Result<i32> {
     let w = &f.watched;
     let d = &w.deployment;
     let mut report_paths: Vec<PathBuf> = Vec::new();
     let mut report_note = None;
-    if matches!(
-        w.outcome,
-        Outcome::RolledBack | Outcome::RollbackFailed | Outcome::Failed
-    ) {
+    if report_due(&w.outcome) {
         // The watch read the final states; the report starts from them unless one was
         // never read (the deployment itself, or a rollback the watch did not follow).
         let known = !matches!(d.status, DeploymentStatus::Unknown(_))
             && (d.rollback.rollback_deployment_id.is_none() || w.rollback.is_some());
-        let written = if known {
+        let written = if let Some(done) = early {
+            done
+        } else if known {
             crate::report::write_for_watched(clients, report, d.clone(), w.rollback.clone()).await
         } else {
             crate::report::write_for_deployment(clients, report, &d.id).await

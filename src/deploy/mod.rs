@@ -124,6 +124,14 @@ pub struct InFlight {
     pub registered: Option<String>,
     /// CodeDeploy accepted shipwatch's StopDeployment (with rollback) for the deployment.
     pub stopped: bool,
+    /// The deployment whose rollback CodeDeploy has started, once the watch saw it: its
+    /// report can be gathered while the rollback runs.
+    pub rolling_back: Option<String>,
+}
+
+/// The deployment being rolled back, once the watch saw its rollback start.
+pub fn rolling_back(shared: &Shared) -> Option<String> {
+    lock(shared).rolling_back.clone()
 }
 
 /// Lets the watch tell the signal handler about its StopDeployment, like
@@ -192,8 +200,12 @@ struct StateKeeper {
 impl Sink for StateKeeper {
     fn emit(&mut self, _elapsed: Duration, e: &Event) {
         let mut guard = lock(&self.shared);
-        if matches!(e, Event::StopRequested { .. }) {
-            guard.stopped = true;
+        match e {
+            Event::StopRequested { .. } => guard.stopped = true,
+            Event::RollbackStarted { deployment_id, .. } => {
+                guard.rolling_back = Some(deployment_id.clone());
+            }
+            _ => {}
         }
         if let Some((s, path)) = guard.state.as_mut() {
             let changed = match e {

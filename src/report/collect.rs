@@ -36,15 +36,33 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
 }
 
 /// Builds the report of a deployment whose final state (and its rollback's) the caller
-/// already read, as `deploy` has when its watch ends: two reads fewer at the moment
-/// the user waits for the report. Phases that do not depend on each other's results
-/// read side by side, so a slow endpoint costs the longest chain of reads, not their sum.
+/// already read, as `shipwatch report` has once it resolved the pair.
 pub async fn collect_pair(
     c: &Clients,
     s: &Settings,
     input: &str,
     failed: Deployment,
     rollback: Option<Deployment>,
+) -> Report {
+    let known_end = rollback.as_ref().and_then(|rb| rb.complete_time);
+    collect_ahead(c, s, input, failed, known_end, std::future::ready(rollback)).await
+}
+
+/// Builds the report of `failed`, a deployment that has ended while its rollback may
+/// still run. What no longer changes once it ended (the group, its CodeDeploy target,
+/// the service and green tasks, the alarms' history) is read at once; the reads that
+/// need the rollback's end (the rollback's target, metrics and logs to the end of the
+/// window) wait for `rollback_end`. `deploy` starts this as soon as CodeDeploy starts
+/// the rollback, so when the rollback ends the report is one round of reads away.
+/// Reads that do not depend on each other run side by side: a slow endpoint costs the
+/// longest chain of reads, not their sum. `known_end`: when the rollback ended, if known.
+pub async fn collect_ahead(
+    c: &Clients,
+    s: &Settings,
+    input: &str,
+    failed: Deployment,
+    known_end: Option<DateTime<Utc>>,
+    rollback_end: impl std::future::Future<Output = Option<Deployment>>,
 ) -> Report {
     let mut r = Report::new(
         Source {
@@ -55,21 +73,30 @@ pub async fn collect_pair(
         },
         Utc::now(),
     );
-
-    let ctx = take(&mut r, Context::load(c, s, failed, rollback).await);
+    let mut ctx = take(&mut r, Context::load(c, s, failed, known_end).await);
+    let (ecs, trigger, rollback) =
+        tokio::join!(collect_ecs(&ctx), collect_trigger(&ctx), rollback_end);
+    ctx.rollback_ended(rollback);
     r.window = Some(ctx.window.clone());
-    let (ecs, metrics, trigger) = tokio::join!(
-        collect_ecs(&ctx),
-        collect_metrics(&ctx),
-        collect_trigger(&ctx)
-    );
+    let rollback_target = async {
+        match &ctx.rollback {
+            Some(rb) => evidence::deployment_target(c, &rb.id).await.ok().flatten(),
+            None => None,
+        }
+    };
     let ecs = take(&mut r, ecs);
+    let (rollback_target, metrics, logs) = tokio::join!(
+        rollback_target,
+        collect_metrics(&ctx),
+        collect_logs(&ctx, &ecs)
+    );
+    ctx.back = back_on_blue(ctx.rollback.as_ref(), rollback_target.as_ref(), ctx.stop_at);
     r.deployment = Some(deployment_facts(&ctx, &ecs));
     r.ecs = ecs.evidence.clone();
     r.metrics = take(&mut r, metrics);
     r.trigger = Some(take(&mut r, trigger));
     (r.traffic, r.timeline) = collect_timeline(&ctx, r.trigger.as_ref(), &ecs.tasks);
-    r.logs = take(&mut r, collect_logs(&ctx, &ecs).await);
+    r.logs = take(&mut r, logs);
     r.traces = collect_traces(&ctx, r.logs.as_ref()).await;
     crate::report::note_missing_traces(&mut r);
     let report_links = links_for(&ctx, &r);
@@ -120,19 +147,16 @@ struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// Reads the deployment group, both CodeDeploy targets and the traffic routing.
+    /// The rollback and the end of the window are not known yet: `rollback_ended`
+    /// completes them. Until then the window ends `known_end` (or the deployment's
+    /// end) plus the margin.
     async fn load(
         c: &'a Clients,
         s: &'a Settings,
         failed: Deployment,
-        rollback: Option<Deployment>,
+        known_end: Option<DateTime<Utc>>,
     ) -> Phase<Context<'a>> {
         let mut miss = Vec::new();
-        let rollback_target = async {
-            match &rollback {
-                Some(rb) => evidence::deployment_target(c, &rb.id).await.ok().flatten(),
-                None => None,
-            }
-        };
         let routing = async {
             match failed.config_name.as_deref() {
                 Some(n) => match codedeploy::predefined_routing(n) {
@@ -142,10 +166,9 @@ impl<'a> Context<'a> {
                 None => None,
             }
         };
-        let (group, target, rollback_target, routing) = tokio::join!(
+        let (group, target, routing) = tokio::join!(
             codedeploy::get_group(c, &failed.application, &failed.group),
             evidence::deployment_target(c, &failed.id),
-            rollback_target,
             routing
         );
         let group = match group {
@@ -172,12 +195,7 @@ impl<'a> Context<'a> {
             .or(failed.create_time)
             .unwrap_or_else(Utc::now);
         let stop_at = failed.complete_time;
-        let back = back_on_blue(rollback.as_ref(), rollback_target.as_ref(), stop_at);
-        let end = back.or(stop_at).unwrap_or_else(Utc::now).max(start);
-        let window = Window {
-            start: start - MARGIN,
-            end: end + MARGIN,
-        };
+        let window = window(start, known_end.or(stop_at));
         // Task sets: green is the replacement CodeDeploy created.
         let task_set = |label: &str| {
             target
@@ -191,7 +209,7 @@ impl<'a> Context<'a> {
                 c,
                 s,
                 failed,
-                rollback,
+                rollback: None,
                 group,
                 cluster,
                 service,
@@ -200,11 +218,20 @@ impl<'a> Context<'a> {
                 green,
                 blue,
                 stop_at,
-                back,
+                back: None,
                 window,
             },
             missing: miss,
         }
+    }
+
+    /// Records the rollback once it ended; the window then runs to its end (traffic is
+    /// back on blue by then) plus the margin.
+    fn rollback_ended(&mut self, rollback: Option<Deployment>) {
+        let end = rollback.as_ref().and_then(|rb| rb.complete_time);
+        let start = self.window.start + MARGIN;
+        self.window = window(start, end.or(self.stop_at));
+        self.rollback = rollback;
     }
 
     /// The failed deployment's lifecycle events; none when its target is unknown.
@@ -213,6 +240,16 @@ impl<'a> Context<'a> {
             .as_ref()
             .map(|t| t.lifecycle.as_slice())
             .unwrap_or_default()
+    }
+}
+
+/// The evidence window: from the deployment's start to `end` (now when unknown), with
+/// the margin on both sides.
+fn window(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Window {
+    let end = end.unwrap_or_else(Utc::now).max(start);
+    Window {
+        start: start - MARGIN,
+        end: end + MARGIN,
     }
 }
 

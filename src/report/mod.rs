@@ -143,6 +143,21 @@ pub async fn write_for_deployment(
     write_report(&mut report, &settings.out_dir)
 }
 
+/// Builds and writes the report of deployment `failed_id` while its rollback still
+/// runs: what no longer changes is read now, the rest once `rollback_end` yields the
+/// rollback's final state (see `collect::collect_ahead`).
+pub async fn write_ahead(
+    clients: &crate::aws::Clients,
+    settings: &Settings,
+    failed_id: &str,
+    rollback_end: impl std::future::Future<Output = Option<crate::aws::model::Deployment>>,
+) -> Result<ReportSummary> {
+    let failed = crate::aws::codedeploy::get_deployment(clients, failed_id).await?;
+    let mut report =
+        collect::collect_ahead(clients, settings, failed_id, failed, None, rollback_end).await;
+    write_report(&mut report, &settings.out_dir)
+}
+
 /// Builds and writes the report of a deployment whose final state, and its rollback's,
 /// the caller has just read (a `deploy` or `watch` that saw it end), so the report
 /// starts from them instead of reading them again.

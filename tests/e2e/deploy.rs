@@ -492,8 +492,9 @@ fn sigterm_during_stop_deployment_lets_it_finish_and_says_how_to_follow_the_roll
     let cfg = aws.write_config("");
     let sha = random_sha();
     aws.push_image(&sha, "http-5xx");
-    // CodeDeploy's own alarm poll is slow, so the stop is shipwatch's.
-    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
+    // CodeDeploy's own alarm poll is off, so the stop is shipwatch's: a poll landing
+    // during the call's latency would end the deployment before the call is served.
+    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 100000}));
     aws.faults(
         json!([{"service": "codedeploy", "operation": "StopDeployment", "latency_ms": 3000}]),
     );
