@@ -16,12 +16,13 @@ use std::sync::{Arc, Mutex};
 pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
     let settings = sources.deploy(&args)?;
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
+    let notify = sources.notify()?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
     deploy::with_signals(&clients, &shared, settings.signal_grace, async {
         let finished = deploy::deploy(&clients, &settings, &shared).await?;
-        conclude(common.json, &clients, &report, &finished).await
+        conclude(common.json, &clients, &report, &notify, &finished).await
     })
     .await
 }
@@ -29,6 +30,7 @@ pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
 pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
     let settings = sources.watch(&args.watch);
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
+    let notify = sources.notify()?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
@@ -40,7 +42,7 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
         crate::settings::defaults::SIGNAL_GRACE,
         async {
             let finished = deploy::watch(&clients, &args.deployment_id, &settings, &shared).await?;
-            conclude(common.json, &clients, &report, &finished).await
+            conclude(common.json, &clients, &report, &notify, &finished).await
         },
     )
     .await
@@ -63,17 +65,20 @@ pub async fn stop(sources: &Sources, args: StopArgs) -> Result<i32> {
 }
 
 /// Prints the outcome and, unless the deployment succeeded or is still running, writes
-/// the rollback report; returns the exit code.
+/// the rollback report; then sends the notification. Returns the exit code, which the
+/// notification never changes.
 async fn conclude(
     json: bool,
     clients: &Clients,
     report: &crate::report::Settings,
+    notify: &crate::notify::Settings,
     f: &Finished,
 ) -> Result<i32> {
     let w = &f.watched;
     let d = &w.deployment;
     let mut report_paths: Vec<PathBuf> = Vec::new();
     let mut report_note = None;
+    let mut written = None;
     if matches!(
         w.outcome,
         Outcome::RolledBack | Outcome::RollbackFailed | Outcome::Failed
@@ -82,6 +87,7 @@ async fn conclude(
             Ok(summary) => {
                 report_note = Some(summary.verdict.clone());
                 report_paths = summary.paths.clone();
+                written = Some(summary);
             }
             Err(e) => report_note = Some(format!("the rollback report could not be written: {e}")),
         }
@@ -113,5 +119,7 @@ async fn conclude(
             println!("report: {}", p.display());
         }
     }
+    let event = super::notify::deployment(notify, f, written.as_ref(), &clients.region);
+    super::notify::send(notify, &event).await;
     Ok(w.outcome.exit_code())
 }
