@@ -44,7 +44,11 @@ pub fn deployment(
     let w = &f.watched;
     let d = &w.deployment;
     let model = report.map(|r| &*r.report);
-    let html = report.and_then(|r| r.paths.iter().find(|p| p.extension().is_some_and(|e| e == "html")));
+    let html = report.and_then(|r| {
+        r.paths
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "html"))
+    });
     let cwd = std::env::current_dir().ok();
     let mut links = settings.links(html.map(|p| p.as_path()), cwd.as_deref());
     links.console = Some(crate::report::links::deployment(region, &d.id));
@@ -143,7 +147,7 @@ pub fn gates(
                 })
         })
         .collect();
-    findings.sort_by(|a, b| b.0.cmp(&a.0));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.0));
     Some(Event::GateFailed(GateEvent {
         subject: settings.subject.clone(),
         gates: failed

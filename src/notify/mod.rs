@@ -100,10 +100,7 @@ pub fn describe(d: &Delivery) -> String {
         n => format!(" after {n} HTTP 429 answer(s) waited out"),
     };
     match &d.result {
-        Ok(status) => format!(
-            "notification sent to {} (HTTP {status}{waited})",
-            d.target
-        ),
+        Ok(status) => format!("notification sent to {} (HTTP {status}{waited})", d.target),
         Err(why) => format!(
             "the {} notification was not sent after {} attempt(s): {why}{waited}. The exit code is not affected.",
             d.target, d.attempts

@@ -272,7 +272,12 @@ mod tests {
             url: SecretUrl::new(url.clone()),
             origin: "TEST".into(),
         };
-        let d = post(&to, &serde_json::json!({"text": "x"}), Duration::from_secs(2)).await;
+        let d = post(
+            &to,
+            &serde_json::json!({"text": "x"}),
+            Duration::from_secs(2),
+        )
+        .await;
         let why = d.result.unwrap_err();
         assert!(why.contains("cannot connect"), "{why}");
         assert!(!why.contains("tokenvalue") && !why.contains(&url), "{why}");

@@ -149,7 +149,11 @@ fn deployment_fields(d: &DeploymentEvent) -> Vec<String> {
 
 fn remediation(r: &RemediationEvent, b: &mut Vec<Value>) {
     let what = match &r.stopped_task {
-        Some(t) => format!("*Stopped task* {}\n*Why:* {}", code(t, 200), fit(&r.why, VERDICT)),
+        Some(t) => format!(
+            "*Stopped task* {}\n*Why:* {}",
+            code(t, 200),
+            fit(&r.why, VERDICT)
+        ),
         None => format!("*Nothing was stopped:* {}", fit(&r.why, VERDICT)),
     };
     b.push(section(&what));
@@ -167,7 +171,10 @@ fn remediation(r: &RemediationEvent, b: &mut Vec<Value>) {
         b.push(fields(&f));
     }
     b.extend(links(&r.links));
-    b.push(context(&format!("shipwatch remediate · exit {}", r.exit_code)));
+    b.push(context(&format!(
+        "shipwatch remediate · exit {}",
+        r.exit_code
+    )));
 }
 
 fn gates(g: &GateEvent, b: &mut Vec<Value>) {
@@ -216,7 +223,10 @@ fn gates(g: &GateEvent, b: &mut Vec<Value>) {
 }
 
 fn test(t: &TestEvent, b: &mut Vec<Value>) {
-    b.push(section(&fit(&text::summary(&Event::Test(t.clone())), VERDICT)));
+    b.push(section(&fit(
+        &text::summary(&Event::Test(t.clone())),
+        VERDICT,
+    )));
     b.extend(links(&t.links));
 }
 
@@ -407,7 +417,10 @@ fn shrink(msg: &mut Value) {
         else {
             return;
         };
-        let s = blocks[i]["text"]["text"].as_str().unwrap_or_default().to_owned();
+        let s = blocks[i]["text"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         blocks[i]["text"]["text"] = Value::String(cut_lines(&s, s.chars().count() / 2));
     }
 }

@@ -87,7 +87,10 @@ fn gate_failed(findings: usize) -> GateEvent {
                 tool: "gitleaks".into(),
                 target: ".".into(),
                 summary: "2 secrets found".into(),
-                counts: SeverityCounts { high: 2, ..Default::default() },
+                counts: SeverityCounts {
+                    high: 2,
+                    ..Default::default()
+                },
                 failing: 2,
             },
             FailedGate {
@@ -95,7 +98,12 @@ fn gate_failed(findings: usize) -> GateEvent {
                 tool: "trivy".into(),
                 target: "web:1a2b3c4".into(),
                 summary: "1 CRITICAL, 3 HIGH with a fix".into(),
-                counts: SeverityCounts { critical: 1, high: 3, medium: 7, ..Default::default() },
+                counts: SeverityCounts {
+                    critical: 1,
+                    high: 3,
+                    medium: 7,
+                    ..Default::default()
+                },
                 failing: 4,
             },
         ],
@@ -170,8 +178,14 @@ fn the_verdict_comes_first() {
     let blocks = msg["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["type"], "header");
     let first = blocks[1]["text"]["text"].as_str().unwrap();
-    assert!(first.starts_with("*Verdict:* Release 1a2b3c4 answered 5xx"), "{first}");
-    assert!(msg["text"].as_str().unwrap().starts_with("Release 1a2b3c4"), "{msg}");
+    assert!(
+        first.starts_with("*Verdict:* Release 1a2b3c4 answered 5xx"),
+        "{first}"
+    );
+    assert!(
+        msg["text"].as_str().unwrap().starts_with("Release 1a2b3c4"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -198,16 +212,28 @@ fn failed_without_report_says_so() {
     d.links.report = None;
     let msg = slack::render(&Event::Deployment(d));
     let s = msg.to_string();
-    assert!(s.contains("No verdict: the rollback report could not be written"), "{s}");
+    assert!(
+        s.contains("No verdict: the rollback report could not be written"),
+        "{s}"
+    );
     assert!(s.contains("CodeDeploy: HEALTH_CONSTRAINTS"), "{s}");
     assert!(s.contains("deployment FAILED"), "{s}");
 }
 
 #[test]
 fn remediation_goldens() {
-    insta::assert_json_snapshot!("slack_remediation_done", slack::render(&Event::Remediation(remediation(true))));
-    insta::assert_json_snapshot!("slack_remediation_skipped", slack::render(&Event::Remediation(remediation(false))));
-    insta::assert_json_snapshot!("webhook_remediation_skipped", webhook::render(&Event::Remediation(remediation(false))));
+    insta::assert_json_snapshot!(
+        "slack_remediation_done",
+        slack::render(&Event::Remediation(remediation(true)))
+    );
+    insta::assert_json_snapshot!(
+        "slack_remediation_skipped",
+        slack::render(&Event::Remediation(remediation(false)))
+    );
+    insta::assert_json_snapshot!(
+        "webhook_remediation_skipped",
+        webhook::render(&Event::Remediation(remediation(false)))
+    );
 }
 
 #[test]
@@ -222,7 +248,11 @@ fn gate_failed_golden() {
 fn test_message_golden() {
     let e = Event::Test(TestEvent {
         subject: subject(),
-        enabled: vec![EventKind::RolledBack, EventKind::Failed, EventKind::GateFailed],
+        enabled: vec![
+            EventKind::RolledBack,
+            EventKind::Failed,
+            EventKind::GateFailed,
+        ],
         links: Links::default(),
     });
     insta::assert_json_snapshot!("slack_test", slack::render(&e));
@@ -247,7 +277,10 @@ fn a_thousand_error_groups_stay_within_every_limit() {
     // 1 000 groups, at most 10 listed, the rest counted.
     let listed = s.matches("• ").count();
     assert!(listed < 80, "{listed}");
-    assert!(s.contains("…and 99"), "the cut says how many were left out: {s}");
+    assert!(
+        s.contains("…and 99"),
+        "the cut says how many were left out: {s}"
+    );
 }
 
 #[test]
@@ -303,12 +336,25 @@ fn report_link_prefers_the_configured_url_then_the_jenkins_artifact() {
     std::fs::create_dir_all(html.parent().unwrap()).unwrap();
     std::fs::write(&html, "x").unwrap();
     assert_eq!(
-        report_link(Some("https://r.example/web/report.html"), Some("https://j/job/1/"), Some(dir.path()), &html),
+        report_link(
+            Some("https://r.example/web/report.html"),
+            Some("https://j/job/1/"),
+            Some(dir.path()),
+            &html
+        ),
         (Some("https://r.example/web/report.html".into()), None)
     );
     assert_eq!(
-        report_link(None, Some("https://j.example/job/web/42/"), Some(dir.path()), &html),
-        (Some("https://j.example/job/web/42/artifact/shipwatch-out/report/report.html".into()), None)
+        report_link(
+            None,
+            Some("https://j.example/job/web/42/"),
+            Some(dir.path()),
+            &html
+        ),
+        (
+            Some("https://j.example/job/web/42/artifact/shipwatch-out/report/report.html".into()),
+            None
+        )
     );
     let (url, path) = report_link(None, None, Some(dir.path()), &html);
     assert_eq!(url, None);

@@ -190,7 +190,11 @@ mod tests {
         assert_eq!(elapsed(250.0), "4m 10s");
         assert_eq!(elapsed(3725.0), "1h 02m");
         assert_eq!(
-            enabled(&[EventKind::RolledBack, EventKind::Failed, EventKind::GateFailed]),
+            enabled(&[
+                EventKind::RolledBack,
+                EventKind::Failed,
+                EventKind::GateFailed
+            ]),
             "rolled back, failed and gate failed"
         );
         assert_eq!(enabled(&[EventKind::Failed]), "failed");

@@ -173,7 +173,10 @@ mod tests {
         let s = build(
             &NotifySection::default(),
             false,
-            env(&[("SHIPWATCH_SLACK_WEBHOOK_URL", "https://hooks.example.com/T/B/x")]),
+            env(&[(
+                "SHIPWATCH_SLACK_WEBHOOK_URL",
+                "https://hooks.example.com/T/B/x",
+            )]),
             Subject::default(),
         );
         assert!(s.slack.is_some() && s.webhook.is_none());
@@ -185,9 +188,19 @@ mod tests {
 
     #[test]
     fn nothing_configured_is_quiet_unless_notify_is_declared() {
-        let quiet = build(&NotifySection::default(), false, env(&[]), Subject::default());
+        let quiet = build(
+            &NotifySection::default(),
+            false,
+            env(&[]),
+            Subject::default(),
+        );
         assert!(!quiet.any() && quiet.problems.is_empty());
-        let declared = build(&NotifySection::default(), true, env(&[]), Subject::default());
+        let declared = build(
+            &NotifySection::default(),
+            true,
+            env(&[]),
+            Subject::default(),
+        );
         assert_eq!(declared.problems.len(), 1, "{:?}", declared.problems);
         assert!(declared.problems[0].contains("SHIPWATCH_SLACK_WEBHOOK_URL (not set)"));
     }
@@ -202,7 +215,10 @@ mod tests {
         let s = build(
             &n,
             true,
-            env(&[("SLACK_HOOK", "xoxb-secret-token"), ("HOOK", "http://127.0.0.1:9/h")]),
+            env(&[
+                ("SLACK_HOOK", "xoxb-secret-token"),
+                ("HOOK", "http://127.0.0.1:9/h"),
+            ]),
             Subject::default(),
         );
         assert!(s.slack.is_none());
@@ -215,7 +231,8 @@ mod tests {
     #[test]
     fn the_section_parses_and_rejects_unknown_events() {
         let text = "[notify]\nevents = [\"rolled_back\", \"succeeded\"]\ntimeout = \"3s\"\nwebhook_url = \"https://x.example/h\"\n";
-        let c = crate::settings::file::from_str(text, std::path::Path::new("n.toml"), None).unwrap();
+        let c =
+            crate::settings::file::from_str(text, std::path::Path::new("n.toml"), None).unwrap();
         let n = c.layer.notify.unwrap();
         assert_eq!(
             n.events,
@@ -225,6 +242,9 @@ mod tests {
         let e = crate::settings::file::from_str(bad, std::path::Path::new("n.toml"), None)
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("n.toml:2:") && e.contains("rolledback"), "{e}");
+        assert!(
+            e.starts_with("n.toml:2:") && e.contains("rolledback"),
+            "{e}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 """A local receiver for outgoing webhooks (Slack incoming webhooks, generic JSON hooks).
 
-POST /_localaws/webhook/<name>    the receiver: records the request and answers like
+POST /_localaws/webhook/<name>[/<path>]
+                                  the receiver: records the request and answers like
                                   Slack does (200, text/plain "ok"), or with the next
                                   queued reply for <name>
 GET  /_localaws/webhooks          what was received, oldest first (?name= filters)
@@ -29,16 +30,19 @@ _received: list[dict] = []
 _replies: dict[str, deque] = {}
 
 
-def _name(path: str) -> str:
-    name = path[len(PREFIX):].strip("/")
+def _name(path: str) -> tuple[str, str]:
+    """The receiver's name (the first segment) and the rest of the path, which plays
+    the part of a real webhook URL's token (Slack's /services/T…/B…/…)."""
+    rest = path[len(PREFIX):].strip("/")
+    name, _, tail = rest.partition("/")
     if not name:
-        raise ValueError("give the receiver a name: POST /_localaws/webhook/<name>")
-    return name
+        raise ValueError("give the receiver a name: POST /_localaws/webhook/<name>[/<any path>]")
+    return name, tail
 
 
 @registry.route("POST", PREFIX)
 def _receive(method, path, query, body):
-    name = _name(path)
+    name, tail = _name(path)
     text = body.decode("utf-8", errors="replace")
     try:
         parsed = json.loads(text) if text.strip() else None
@@ -51,6 +55,7 @@ def _receive(method, path, query, body):
         _received.append({
             "seq": len(_received) + 1,
             "name": name,
+            "path": tail,
             "received_at": time.time(),
             "body": text,
             "json": parsed,

@@ -19,13 +19,15 @@ def _post(url: str, body: bytes) -> tuple[int, dict, str]:
 
 
 def test_a_post_is_recorded_and_answered_like_slack(aws_endpoint):
-    status, headers, text = _post(f"{aws_endpoint}/_localaws/webhook/slack", json.dumps({"text": "hi"}).encode())
+    status, headers, text = _post(f"{aws_endpoint}/_localaws/webhook/slack/services/T1/B2/x",
+                                  json.dumps({"text": "hi"}).encode())
     assert (status, text) == (200, "ok")
     assert headers["Content-Type"].startswith("text/plain")
     _post(f"{aws_endpoint}/_localaws/webhook/other", b"not json")
     _, got = control(aws_endpoint, "GET", "/_localaws/webhooks?name=slack")
     assert [r["json"] for r in got["requests"]] == [{"text": "hi"}]
     assert got["requests"][0]["answered"] == 200
+    assert got["requests"][0]["path"] == "services/T1/B2/x"
     _, everything = control(aws_endpoint, "GET", "/_localaws/webhooks")
     other = everything["requests"][1]
     assert (other["name"], other["body"], other["json"]) == ("other", "not json", None)
