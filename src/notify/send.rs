@@ -200,12 +200,21 @@ fn describe(e: reqwest::Error, limit: Duration) -> String {
         return format!("no answer within {:.1} s", limit.as_secs_f64());
     }
     if e.is_connect() {
-        return format!(
-            "cannot connect (refused, unreachable or a DNS failure): {}",
-            chain(&e)
-        );
+        return format!("cannot connect: {}", root_cause(&e));
     }
     chain(&e)
+}
+
+/// The innermost source: for a failed connection, the words that say why ("Connection
+/// refused (os error 111)", "failed to lookup address information").
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut last = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        last = s.to_string();
+        src = s.source();
+    }
+    last
 }
 
 /// The error and its sources, joined.
