@@ -45,8 +45,14 @@ pub fn render(e: &Event) -> Value {
 }
 
 fn deployment(d: &DeploymentEvent, b: &mut Vec<Value>) {
+    // "Verdict" only for the report's: what stands in for it is an outcome.
+    let label = if d.verdict.as_deref().is_some_and(|v| !v.trim().is_empty()) {
+        "Verdict"
+    } else {
+        "Outcome"
+    };
     b.push(section(&format!(
-        "*Verdict:* {}",
+        "*{label}:* {}",
         fit(&text::verdict(d), VERDICT)
     )));
     if let Some(t) = trigger(d) {

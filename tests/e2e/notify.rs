@@ -340,3 +340,33 @@ fn a_failed_secrets_gate_posts_counts_and_findings_but_never_the_secret() {
     assert_no_token("gate output", &all);
     assert_no_token("the gate files", &all_files(&ws.join("gates")));
 }
+
+#[test]
+fn a_succeeded_deployment_is_announced_when_enabled() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("[notify]\nevents = [\"succeeded\"]\n");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    let mut c = aws.shipwatch(&cfg);
+    c.env("SHIPWATCH_SLACK_WEBHOOK_URL", slack_url(&aws))
+        .args(["--output", "json", "deploy", "--sha", &sha]);
+    let out = run(c, LIMIT);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(exit::OK), "{all}");
+    let got = received(&aws, "slack");
+    assert_eq!(got.len(), 1, "{got:?}");
+    let msg = &got[0]["json"];
+    let header = msg["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert!(header.contains("deployment succeeded"), "{header}");
+    let first = msg["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(
+        first.starts_with("*Outcome:* Deployment d-") && first.contains("succeeded in"),
+        "{first}"
+    );
+    let body = msg.to_string();
+    assert!(
+        !body.contains("Rollback report") && !body.contains("*Green reached*"),
+        "{body}"
+    );
+    assert_no_token("deploy output", &all);
+}
