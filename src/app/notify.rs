@@ -252,3 +252,69 @@ fn delivery_json(d: &Delivery) -> serde_json::Value {
         "rate_limited": d.rate_limited,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gates::model::{Category, Finding, GateKind, Location, Tool};
+    use crate::gates::policy::{Evaluated, Evaluation};
+
+    fn finding(rule: &str, severity: Severity, verdict: Verdict) -> Evaluated {
+        Evaluated {
+            finding: Finding {
+                tool: Tool::Trivy,
+                category: Category::Vulnerability,
+                rule_id: rule.into(),
+                severity,
+                title: format!("{rule} title"),
+                location: Location {
+                    package: Some("lodash".into()),
+                    version: Some("4.17.15".into()),
+                    ..Default::default()
+                },
+                fingerprint: rule.into(),
+                fix_available: true,
+                fixed_version: None,
+                url: None,
+                unrecognised_severity: None,
+            },
+            verdict,
+            allowlisted_by: None,
+            expired_entry: None,
+        }
+    }
+
+    #[test]
+    fn a_gate_event_lists_failing_findings_most_severe_first_and_nothing_when_all_passed() {
+        let ev = Evaluation {
+            findings: vec![
+                finding("CVE-LOW", Severity::Low, Verdict::Report),
+                finding("CVE-HIGH", Severity::High, Verdict::Fail),
+                finding("CVE-CRIT", Severity::Critical, Verdict::Fail),
+                finding("CVE-ALLOWED", Severity::Critical, Verdict::Allowlisted),
+            ],
+            expired: vec![],
+            stale: vec![],
+        };
+        let mut r = GateReport::from_evaluation(
+            GateKind::Image,
+            Tool::Trivy,
+            "web:1".into(),
+            "policy".into(),
+            ev,
+            vec![],
+        );
+        r.status = Status::Failed;
+        let settings = notify::Settings::default();
+        let Some(Event::GateFailed(g)) = gates(&settings, &[r.clone()], Path::new("out"), 7) else {
+            panic!("a failed gate is an event");
+        };
+        let rules: Vec<&str> = g.findings.iter().map(|f| f.rule_id.as_str()).collect();
+        assert_eq!(rules, ["CVE-CRIT", "CVE-HIGH"]);
+        assert_eq!(g.findings[0].location, "lodash@4.17.15");
+        assert_eq!(g.gates[0].counts.critical, 2);
+        assert_eq!(g.gates[0].failing, 2);
+        r.status = Status::Passed;
+        assert!(gates(&settings, &[r], Path::new("out"), 0).is_none());
+    }
+}
