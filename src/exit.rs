@@ -50,7 +50,7 @@ pub const TABLE: &[(i32, &str)] = &[
     ),
     (
         PRECONDITION,
-        "precondition failed (doctor: a check failed; notify --test: an endpoint refused); nothing changed in AWS",
+        "precondition failed (doctor: a check failed); nothing changed in AWS",
     ),
     (GATE_FAILED, "security gate failed"),
     (
