@@ -365,3 +365,68 @@ fn report_link_prefers_the_configured_url_then_the_jenkins_artifact() {
     assert_eq!(url, None);
     assert!(path.is_some());
 }
+
+#[test]
+fn every_piece_at_its_cap_stays_within_every_limit_with_whole_links() {
+    let mut d = rolled_back(1000);
+    d.verdict = Some("v".repeat(5000));
+    d.alarms = vec![AlarmTrigger {
+        alarm: "a".repeat(300),
+        reason: Some("r ".repeat(3000)),
+    }];
+    d.codedeploy_error = Some("e".repeat(2000));
+    d.application = "p".repeat(1000);
+    d.release = Some("s".repeat(1000));
+    let url = |tag: &str, n: usize| format!("https://example.com/{tag}/{}", "x".repeat(n));
+    d.links = Links {
+        report: Some(url("report", 870)),
+        report_path: None,
+        build: Some(url("build", 870)),
+        console: Some(url("console", 5000)),
+    };
+    let msg = slack::render(&Event::Deployment(d));
+    assert!(violations(&msg).is_empty(), "{:?}", violations(&msg));
+    let links = msg["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["text"]["text"].as_str())
+        .find(|t| t.contains("|Rollback report>"))
+        .expect("the links section");
+    assert!(
+        links.contains(&format!("<{}|Rollback report>", url("report", 870))),
+        "{links}"
+    );
+    assert!(
+        links.contains(&format!("<{}|Jenkins build>", url("build", 870))),
+        "{links}"
+    );
+    assert!(
+        links.contains("CodeDeploy console (its URL is too long to show)"),
+        "{links}"
+    );
+}
+
+#[test]
+fn the_last_guard_halves_the_longest_sections_until_the_message_fits() {
+    let line = "y".repeat(99);
+    let text = vec![line; 29].join("\n");
+    let mut msg = serde_json::json!({
+        "text": "t",
+        "blocks": (0..5).map(|_| serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})).collect::<Vec<_>>(),
+    });
+    assert!(msg.to_string().chars().count() > slack::MESSAGE_BUDGET);
+    slack::shrink(&mut msg);
+    assert!(
+        msg.to_string().chars().count() <= slack::MESSAGE_BUDGET,
+        "{msg}"
+    );
+    assert!(violations(&msg).is_empty(), "{:?}", violations(&msg));
+    for b in msg["blocks"].as_array().unwrap() {
+        let t = b["text"]["text"].as_str().unwrap();
+        assert!(
+            t.lines().all(|l| l.len() == 99 || l == "…"),
+            "cut at line ends: {t}"
+        );
+    }
+}
