@@ -120,6 +120,8 @@ async fn conclude(
         }
     }
     let event = super::notify::deployment(notify, f, written.as_ref(), &clients.region);
-    super::notify::send(notify, &event).await;
+    if let Some(signo) = super::notify::send(notify, &event).await {
+        return Ok(128 + signo);
+    }
     Ok(w.outcome.exit_code())
 }

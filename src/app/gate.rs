@@ -35,8 +35,10 @@ pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
             term::report_error(false, &err);
         }
     }
-    if let Some(event) = super::notify::gates(&notify, &outcome.reports, &out_dir, code) {
-        super::notify::send(&notify, &event).await;
+    if let Some(event) = super::notify::gates(&notify, &outcome.reports, &out_dir, code)
+        && let Some(signo) = super::notify::send(&notify, &event).await
+    {
+        return Ok(128 + signo);
     }
     Ok(code)
 }

@@ -17,20 +17,39 @@ use crate::{exit, term};
 use std::path::Path;
 
 /// Sends `event` if it is enabled, then says on stderr what happened: one line per
-/// endpoint, and a warning per setting that could not be used.
-pub async fn send(settings: &notify::Settings, event: &Event) {
+/// endpoint, and a warning per setting that could not be used. A SIGTERM or SIGINT
+/// abandons the sending at once; its number is returned, for the caller's 128 + signal.
+pub async fn send(settings: &notify::Settings, event: &Event) -> Option<i32> {
     if !settings.wants(event) {
-        return;
+        return None;
     }
     for p in &settings.problems {
         eprintln!("warning: {p}");
     }
-    for d in notify::deliver(settings, event).await {
+    if !settings.any() {
+        return None;
+    }
+    let work = notify::deliver(settings, event);
+    let deliveries = match crate::signals::Abort::listen() {
+        Ok(abort) => tokio::select! {
+            d = work => d,
+            signo = abort.wait() => {
+                eprintln!(
+                    "warning: {} arrived while the notification was being sent; it was abandoned",
+                    crate::signals::name(signo)
+                );
+                return Some(signo);
+            }
+        },
+        Err(_) => work.await,
+    };
+    for d in deliveries {
         match d.result {
             Ok(_) => eprintln!("{}", notify::describe(&d)),
             Err(_) => eprintln!("warning: {}", notify::describe(&d)),
         }
     }
+    None
 }
 
 /// The event for a concluded deploy or watch, with the report's verdict, numbers and

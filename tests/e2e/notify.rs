@@ -275,14 +275,14 @@ fn random_key_chars(n: usize) -> String {
         .collect()
 }
 
-#[test]
-fn a_failed_secrets_gate_posts_counts_and_findings_but_never_the_secret() {
+/// A workspace whose repository leaks a generated AWS key, and a `gate secrets` command
+/// that notifies the emulator's Slack receiver; returns the key and the secret too.
+fn leaky_gate(aws: &LocalAws) -> (Command, String, String) {
     let gitleaks = repo_root().join(".tools/bin/gitleaks");
     assert!(
         gitleaks.exists(),
         "gitleaks is not installed: run scripts/setup.sh"
     );
-    let aws = LocalAws::start(1.0);
     let ws = aws.dir.path();
     let repo = ws.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -308,8 +308,16 @@ fn a_failed_secrets_gate_posts_counts_and_findings_but_never_the_secret() {
         std::env::var("PATH").unwrap_or_default()
     );
     c.env("PATH", path)
-        .env("SHIPWATCH_SLACK_WEBHOOK_URL", slack_url(&aws))
+        .env("SHIPWATCH_SLACK_WEBHOOK_URL", slack_url(aws))
         .args(["--color", "never", "gate", "secrets"]);
+    (c, key, secret)
+}
+
+#[test]
+fn a_failed_secrets_gate_posts_counts_and_findings_but_never_the_secret() {
+    let aws = LocalAws::start(1.0);
+    let ws = aws.dir.path().to_path_buf();
+    let (c, key, secret) = leaky_gate(&aws);
     let out = run(c, LIMIT);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(exit::GATE_FAILED), "{all}");
@@ -369,4 +377,54 @@ fn a_succeeded_deployment_is_announced_when_enabled() {
         "{body}"
     );
     assert_no_token("deploy output", &all);
+}
+
+#[test]
+fn sigterm_while_a_notification_waits_out_a_429_exits_143_at_once() {
+    let aws = LocalAws::start(1.0);
+    aws.control(
+        "/_localaws/webhooks/replies",
+        &json!({"name": "slack", "status": 429, "retry_after": 4, "count": 1}),
+    );
+    let (mut c, _, _) = leaky_gate(&aws);
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn shipwatch");
+    let t0 = std::time::Instant::now();
+    while received(&aws, "slack").is_empty() {
+        assert!(t0.elapsed() < LIMIT, "no notification was attempted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // shipwatch is now waiting out Retry-After: 4.
+    let signalled = std::time::Instant::now();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = {
+        let deadline = signalled + Duration::from_secs(3);
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break child.wait_with_output().unwrap();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running 3 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let all = text(&out);
+    assert!(signalled.elapsed() < Duration::from_secs(2), "{all}");
+    assert_eq!(out.status.code(), Some(exit::TERMINATED), "{all}");
+    assert!(
+        all.contains("SIGTERM arrived while the notification was being sent; it was abandoned"),
+        "{all}"
+    );
+    assert_eq!(
+        received(&aws, "slack").len(),
+        1,
+        "nothing sent after the signal"
+    );
 }
