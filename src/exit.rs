@@ -18,7 +18,8 @@ pub const TIMED_OUT: i32 = 5;
 /// A precondition failed before anything was changed: another deployment is active,
 /// the image is not in ECR, a watched alarm is already in ALARM, the service is not on
 /// the CODE_DEPLOY controller, and the like. `doctor` exits with it when a check
-/// failed: what it found would stop a deploy (or break its report) the same way.
+/// failed: what it found would stop a deploy (or break its report) the same way; and
+/// `notify --test` when an endpoint did not accept the sample.
 pub const PRECONDITION: i32 = 6;
 /// A security gate found findings that the policy says must fail the build.
 pub const GATE_FAILED: i32 = 7;

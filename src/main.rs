@@ -2,7 +2,7 @@
 //!
 //! Modules, lowest layer first (a test in `app::layering` enforces the order):
 //! foundation (`exit`, `error`, `term`, `duration`, `signals`) ← `aws` ← `logscan` ← `deploy`,
-//! `report`, `gates`, `doctor` (siblings) ← `cli` ← `settings` ← `app`.
+//! `report`, `gates`, `doctor`, `notify` (siblings) ← `cli` ← `settings` ← `app`.
 
 mod app;
 mod aws;
@@ -14,6 +14,7 @@ mod error;
 mod exit;
 mod gates;
 mod logscan;
+mod notify;
 mod report;
 mod settings;
 mod signals;

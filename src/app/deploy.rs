@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
     let settings = sources.deploy(&args)?;
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
+    let notify = sources.notify()?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
@@ -35,7 +36,7 @@ pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
             let _ = ended.send(finished.watched.rollback.clone());
             early = (&mut ahead.0).await.ok().flatten();
         }
-        conclude(common.json, &clients, &report, &finished, early).await
+        conclude(common.json, &clients, &report, &notify, &finished, early).await
     })
     .await
 }
@@ -85,6 +86,7 @@ impl<T> Drop for AbortOnDrop<T> {
 pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
     let settings = sources.watch(&args.watch);
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
+    let notify = sources.notify()?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
@@ -96,7 +98,7 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
         crate::settings::defaults::SIGNAL_GRACE,
         async {
             let finished = deploy::watch(&clients, &args.deployment_id, &settings, &shared).await?;
-            conclude(common.json, &clients, &report, &finished, None).await
+            conclude(common.json, &clients, &report, &notify, &finished, None).await
         },
     )
     .await
@@ -119,11 +121,13 @@ pub async fn stop(sources: &Sources, args: StopArgs) -> Result<i32> {
 }
 
 /// Prints the outcome and, unless the deployment succeeded or is still running, writes
-/// the rollback report; returns the exit code.
+/// the rollback report; then sends the notification. Returns the exit code, which the
+/// notification never changes.
 async fn conclude(
     json: bool,
     clients: &Clients,
     report: &crate::report::Settings,
+    notify: &crate::notify::Settings,
     f: &Finished,
     early: Option<Result<ReportSummary>>,
 ) -> Result<i32> {
@@ -131,22 +135,24 @@ async fn conclude(
     let d = &w.deployment;
     let mut report_paths: Vec<PathBuf> = Vec::new();
     let mut report_note = None;
+    let mut written = None;
     if report_due(&w.outcome) {
         // The watch read the final states; the report starts from them unless one was
         // never read (the deployment itself, or a rollback the watch did not follow).
         let known = !matches!(d.status, DeploymentStatus::Unknown(_))
             && (d.rollback.rollback_deployment_id.is_none() || w.rollback.is_some());
-        let written = if let Some(done) = early {
+        let result = if let Some(done) = early {
             done
         } else if known {
             crate::report::write_for_watched(clients, report, d.clone(), w.rollback.clone()).await
         } else {
             crate::report::write_for_deployment(clients, report, &d.id).await
         };
-        match written {
+        match result {
             Ok(summary) => {
                 report_note = Some(summary.verdict.clone());
                 report_paths = summary.paths.clone();
+                written = Some(summary);
             }
             Err(e) => report_note = Some(format!("the rollback report could not be written: {e}")),
         }
@@ -177,6 +183,10 @@ async fn conclude(
         for p in &report_paths {
             println!("report: {}", p.display());
         }
+    }
+    let event = super::notify::deployment(notify, f, written.as_ref(), &clients.region);
+    if let Some(signo) = super::notify::send(notify, &event).await {
+        return Ok(128 + signo);
     }
     Ok(w.outcome.exit_code())
 }

@@ -13,6 +13,8 @@ pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
         return check_tools(sources, &args, json).await;
     }
     let run = sources.gates(&args)?;
+    let notify = sources.notify()?;
+    let out_dir = run.settings.out_dir.clone();
     let outcome = gates::run(run.settings, run.jobs, run.all).await?;
     let overall = outcome.worst();
     let code = outcome.exit_code();
@@ -32,6 +34,11 @@ pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
         if let Some(err) = gates::final_error(&outcome.reports, outcome.aborted) {
             term::report_error(false, &err);
         }
+    }
+    if let Some(event) = super::notify::gates(&notify, &outcome.reports, &out_dir, code)
+        && let Some(signo) = super::notify::send(&notify, &event).await
+    {
+        return Ok(128 + signo);
     }
     Ok(code)
 }

@@ -5,6 +5,7 @@
 //! `settings::defaults`).
 
 pub mod gate;
+pub mod notify;
 pub mod report;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -169,6 +170,11 @@ pub enum Command {
         after_help = "One line per check (✔ passed, ⚠ risky, ✘ failed, with what to do). Read-only AWS calls only.\nExit 0 when nothing failed (warnings allowed), 6 when a check failed, 2 when the configuration does not load.\n\nExamples:\n  shipwatch doctor\n  shipwatch doctor --env production --output json\n  shipwatch doctor --skip-tools"
     )]
     Doctor(DoctorArgs),
+    /// Check the notification settings: send a sample message to Slack and the webhook.
+    #[command(
+        after_help = "One line per endpoint: sent, or why not. The webhook URLs are never printed.\nExit 0 when every configured endpoint accepted the message, 6 when one did not, 2 when none is configured.\n\nExample:\n  SHIPWATCH_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/… shipwatch notify --test"
+    )]
+    Notify(notify::NotifyArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch"

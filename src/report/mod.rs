@@ -25,6 +25,9 @@ pub struct ReportSummary {
     pub verdict: String,
     /// report.md, report.html, report.json.
     pub paths: Vec<PathBuf>,
+    /// The report itself, for what the command layer builds from it (notifications).
+    #[serde(skip)]
+    pub report: Box<Report>,
 }
 
 /// Settings after flags, environment and `[report]` are layered.
@@ -128,6 +131,7 @@ pub fn write_report(report: &mut Report, out_dir: &Path) -> Result<ReportSummary
     Ok(ReportSummary {
         verdict: report.verdict.text.clone(),
         paths,
+        report: Box::new(report.clone()),
     })
 }
 

@@ -124,3 +124,17 @@ pub fn deps_policy() -> Policy {
         secrets_fail_on: SeveritySet::any(),
     }
 }
+
+/// The environment variable holding the Slack incoming-webhook URL, when `[notify]
+/// slack_webhook_env` names none. The URL is a secret, so it is never in the file.
+pub const NOTIFY_SLACK_ENV: &str = "SHIPWATCH_SLACK_WEBHOOK_URL";
+/// What a notification is sent for when `[notify] events` is not set: trouble only.
+pub const NOTIFY_EVENTS: &[crate::notify::model::EventKind] = &[
+    crate::notify::model::EventKind::RolledBack,
+    crate::notify::model::EventKind::Failed,
+    crate::notify::model::EventKind::Remediation,
+    crate::notify::model::EventKind::GateFailed,
+];
+/// One notification's budget per endpoint, every attempt and Retry-After wait included:
+/// a slow chat service must not hold up the pipeline.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(6);

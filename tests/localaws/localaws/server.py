@@ -30,11 +30,11 @@ from .timeline import TIMELINE, user_agent_product
 # The emulator's feature modules: importing one patches moto and registers its routes,
 # loops and reset hooks in registry (the engine's loop and lock come with `engine`).
 # FEATURE_MODULES are listed in the health answer, in this order.
-from . import cbor_bridge, cloudwatch, codedeploy, logs, scenarios, traces, traffic
+from . import cbor_bridge, cloudwatch, codedeploy, logs, scenarios, traces, traffic, webhook
 from . import engine  # noqa: F401 - registers the loop and puts the API entry points under its lock
 from . import provision as provisioning  # start() has a parameter named `provision`
 
-FEATURE_MODULES = (cloudwatch, logs, codedeploy, scenarios, traffic, traces, provisioning)
+FEATURE_MODULES = (cloudwatch, logs, codedeploy, scenarios, traffic, traces, provisioning, webhook)
 
 
 _moto_app = None

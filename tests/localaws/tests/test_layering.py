@@ -28,7 +28,7 @@ ORDER = [
     # foundations: time, settings, extension points, the record of events
     "clock", "settings", "registry", "timeline",
     # AWS services and the emulator's own HTTP features
-    "faults", "cbor_bridge", "logs", "cloudwatch", "traces",
+    "faults", "cbor_bridge", "logs", "cloudwatch", "traces", "webhook",
     # the simulated application, ECS tasks and traffic
     "workload", "scenarios", "traffic",
     # CodeDeploy, then the loop and lock that drive all of the above
