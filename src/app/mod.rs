@@ -5,7 +5,9 @@
 mod deploy;
 mod doctor;
 mod gate;
+pub mod lambda;
 mod register;
+mod remediate;
 mod report;
 
 use crate::cli::{Cli, ColorChoice, Command};
@@ -86,6 +88,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 Command::Deploy(args) => deploy::deploy(&sources, args).await,
                 Command::Watch(args) => deploy::watch(&sources, args).await,
                 Command::Stop(args) => deploy::stop(&sources, args).await,
+                Command::Remediate(args) => remediate::run(&sources, args).await,
                 Command::Completions { .. } | Command::Man | Command::Doctor(_) => {
                     unreachable!("handled above")
                 }

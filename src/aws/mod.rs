@@ -10,6 +10,7 @@ pub mod failure;
 pub mod logs;
 pub mod model;
 pub mod probe;
+pub mod tasks;
 
 use std::sync::OnceLock;
 use std::time::Duration;

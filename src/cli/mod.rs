@@ -5,6 +5,7 @@
 //! `settings::defaults`).
 
 pub mod gate;
+pub mod remediate;
 pub mod report;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -169,6 +170,11 @@ pub enum Command {
         after_help = "One line per check (✔ passed, ⚠ risky, ✘ failed, with what to do). Read-only AWS calls only.\nExit 0 when nothing failed (warnings allowed), 6 when a check failed, 2 when the configuration does not load.\n\nExamples:\n  shipwatch doctor\n  shipwatch doctor --env production --output json\n  shipwatch doctor --skip-tools"
     )]
     Doctor(DoctorArgs),
+    /// Stop the one task that makes the service unhealthy and wait for ECS to replace it (guarded).
+    #[command(
+        after_help = "Chooses one task: an unhealthy target first, else the task logging the most errors. Guards: no stop while a deployment is active, one stop per alarm state change and per cool-down, never below the minimum of healthy tasks. Exit 10 remediated, 11 skipped by a guard, 12 nothing unhealthy, 13 refused (deployment active), 14 stop failed or no healthy replacement; 0 with --dry-run.\nThe same binary runs as an AWS Lambda function when named `bootstrap` (see README).\n\nExamples:\n  shipwatch remediate --alarm web-5xx\n  shipwatch remediate --dry-run\n  shipwatch remediate --alarm web-5xx --output json"
+    )]
+    Remediate(remediate::RemediateArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch"

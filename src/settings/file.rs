@@ -185,6 +185,7 @@ pub struct Layer {
     pub aws: Option<AwsSection>,
     pub report: Option<ReportSection>,
     pub gates: Option<super::gates::GatesSection>,
+    pub remediate: Option<super::remediate::RemediateSection>,
 }
 
 // Sections merge key by key (not whole-section replacement), so an environment can
@@ -200,6 +201,7 @@ impl Merge for Layer {
             aws: self.aws.merge(over.aws),
             report: self.report.merge(over.report),
             gates: self.gates.merge(over.gates),
+            remediate: self.remediate.merge(over.remediate),
         }
     }
 }
@@ -219,6 +221,7 @@ struct FileConfig {
     aws: Option<AwsSection>,
     report: Option<ReportSection>,
     gates: Option<super::gates::GatesSection>,
+    remediate: Option<super::remediate::RemediateSection>,
     #[serde(default)]
     environments: BTreeMap<String, Layer>,
 }
@@ -234,6 +237,7 @@ impl FileConfig {
             aws: self.aws.clone(),
             report: self.report.clone(),
             gates: self.gates.clone(),
+            remediate: self.remediate.clone(),
         }
     }
 }

@@ -1,0 +1,635 @@
+//! `remediate`: stop the one task that makes a service unhealthy and let ECS replace it,
+//! guarded so that repeated, concurrent or badly timed invocations do no harm.
+//!
+//! The engine gathers evidence (tasks, target health, log errors), asks the pure
+//! guards and the pure choice (`guard`, `choose`), stops at most one task with
+//! `ecs:StopTask` (never UpdateService: on a CODE_DEPLOY service that fails, and it
+//! would replace every task), then waits a bounded time for the replacement. It emits
+//! steps and never prints; `render` turns the result into lines.
+
+pub mod choose;
+pub mod event;
+pub mod guard;
+pub mod render;
+
+use crate::aws::Clients;
+use crate::aws::tasks::{self, ServiceTask, TargetState};
+use crate::error::{Error, Result};
+use crate::signals::Abort;
+use choose::{Choice, Why};
+use chrono::{DateTime, Utc};
+use guard::{Held, Trigger};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Everything `remediate` needs, built by the settings layer.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cluster: String,
+    pub service: String,
+    /// The container whose log stream is read (default: the first with awslogs).
+    pub container: Option<String>,
+    /// CodeDeploy application and group, to see a deployment before ECS shows it.
+    pub application: Option<String>,
+    pub deployment_group: Option<String>,
+    /// Healthy running tasks that must remain after the stop.
+    pub min_healthy: u32,
+    /// At most one stop per this window, whatever the alarm.
+    pub cool_down: Duration,
+    /// How far back error lines are counted.
+    pub log_window: Duration,
+    /// Log group override (default: the task definition's awslogs group).
+    pub log_group: Option<String>,
+    /// How long to wait for the replacement to be running and healthy.
+    pub replacement_wait: Duration,
+    pub poll: Duration,
+    /// How long a signal lets an in-flight StopTask finish.
+    pub signal_grace: Duration,
+    pub dry_run: bool,
+}
+
+/// How it ended; each has its exit code (src/exit.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// One task stopped and its replacement is running and healthy.
+    Remediated,
+    /// `--dry-run`: the task that would be stopped.
+    WouldStop,
+    /// A guard held it back (state change already handled, cool-down, minimum healthy).
+    Skipped,
+    /// No unhealthy target and no errors in the logs.
+    NothingUnhealthy,
+    /// A deployment owns the service.
+    Refused,
+    /// The stop failed, or no healthy replacement within the wait.
+    Failed,
+    /// An alarm event that is not a transition into ALARM (Lambda): nothing to do.
+    Ignored,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        use crate::exit;
+        match self {
+            Outcome::Remediated => exit::REMEDIATED,
+            Outcome::Skipped => exit::REMEDIATE_SKIPPED,
+            Outcome::NothingUnhealthy => exit::NOTHING_UNHEALTHY,
+            Outcome::Refused => exit::REMEDIATE_REFUSED,
+            Outcome::Failed => exit::REMEDIATE_FAILED,
+            Outcome::WouldStop | Outcome::Ignored => exit::OK,
+        }
+    }
+}
+
+/// One line of what was looked at and decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// `evidence`, `guard`, `choice`, `stop`, `replacement`.
+    pub kind: &'static str,
+    /// Passed (a guard let it through, a call worked) or not.
+    pub ok: bool,
+    pub text: String,
+}
+
+/// The task ECS started in place of the stopped one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replacement {
+    pub task: String,
+    pub ip: Option<String>,
+    pub last_status: String,
+    pub healthy: bool,
+    pub after_seconds: f64,
+}
+
+/// The result: what a reporter, a notification or the Lambda response needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Remediation {
+    pub outcome: Outcome,
+    pub exit_code: i32,
+    pub cluster: String,
+    pub service: String,
+    pub trigger: Trigger,
+    pub dry_run: bool,
+    /// The chosen task (stopped unless a guard held it back or this is a dry run).
+    pub task: Option<ServiceTask>,
+    pub why: Option<Why>,
+    /// `why` in words.
+    pub why_text: Option<String>,
+    /// The guard that held it back, if one did.
+    pub guard: Option<Held>,
+    pub stop_reason: Option<String>,
+    pub replacement: Option<Replacement>,
+    pub running_tasks: usize,
+    pub healthy_tasks: usize,
+    pub unhealthy_targets: usize,
+    /// Task id → error lines in the window, when the logs were read.
+    pub errors: BTreeMap<String, u64>,
+    pub steps: Vec<Step>,
+    /// One sentence: what happened.
+    pub summary: String,
+}
+
+impl Remediation {
+    fn new(s: &Settings, trigger: &Trigger) -> Self {
+        Remediation {
+            outcome: Outcome::NothingUnhealthy,
+            exit_code: 0,
+            cluster: s.cluster.clone(),
+            service: s.service.clone(),
+            trigger: trigger.clone(),
+            dry_run: s.dry_run,
+            task: None,
+            why: None,
+            why_text: None,
+            guard: None,
+            stop_reason: None,
+            replacement: None,
+            running_tasks: 0,
+            healthy_tasks: 0,
+            unhealthy_targets: 0,
+            errors: BTreeMap::new(),
+            steps: Vec::new(),
+            summary: String::new(),
+        }
+    }
+
+    fn finish(mut self, outcome: Outcome, summary: String) -> Self {
+        self.outcome = outcome;
+        self.exit_code = outcome.exit_code();
+        self.summary = summary;
+        self
+    }
+
+    /// A result for an event that asks for nothing (not a transition into ALARM).
+    pub fn ignored(s: &Settings, trigger: &Trigger, why: String) -> Self {
+        Remediation::new(s, trigger).finish(Outcome::Ignored, why)
+    }
+}
+
+/// The AWS clients remediation uses.
+pub struct Aws<'a> {
+    pub clients: &'a Clients,
+    pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
+}
+
+/// A run id: tells this invocation's stop from a concurrent one's with the same key.
+pub fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 32);
+    format!("{:08x}", (mixed ^ (mixed >> 29)) as u32)
+}
+
+/// Runs remediation once. `on_step` sees each step as it happens.
+pub async fn run(
+    aws: &Aws<'_>,
+    s: &Settings,
+    trigger: &Trigger,
+    abort: &Abort,
+    on_step: &mut (dyn FnMut(&Step) + Send),
+) -> Result<Remediation> {
+    let mut r = Remediation::new(s, trigger);
+    let mut step = |r: &mut Remediation, kind: &'static str, ok: bool, text: String| {
+        let st = Step { kind, ok, text };
+        on_step(&st);
+        r.steps.push(st);
+    };
+    // Deployments first: while one runs, tasks come and go by design.
+    let rollout = tasks::rollout(&aws.clients.ecs, &s.cluster, &s.service).await?;
+    let mut active: Vec<String> = rollout.extra_task_sets.clone();
+    active.extend(rollout.ecs_rollouts.iter().cloned());
+    if let (Some(app), Some(group)) = (&s.application, &s.deployment_group) {
+        let ids = crate::aws::codedeploy::list_active(aws.clients, app, group).await?;
+        active.extend(ids.into_iter().map(|id| format!("CodeDeploy {id}")));
+    }
+    if let Some(held) = guard::deployment(&active) {
+        step(&mut r, "guard", false, held.detail.clone());
+        let summary = format!("refused: {}", held.detail);
+        r.guard = Some(held);
+        return Ok(r.finish(Outcome::Refused, summary));
+    }
+    step(
+        &mut r,
+        "guard",
+        true,
+        format!(
+            "no deployment in flight ({} controller)",
+            rollout.controller
+        ),
+    );
+
+    let all = tasks::service_tasks(&aws.clients.ecs, &s.cluster, &s.service).await?;
+    let targets = if rollout.target_groups.is_empty() {
+        Vec::new()
+    } else {
+        tasks::target_health(aws.elb, &rollout.target_groups).await?
+    };
+    let now = Utc::now();
+    evidence_step(&mut r, &all, &targets, &rollout.target_groups, &mut step);
+
+    if let Some(held) =
+        guard::state_change(trigger, &all, now).or_else(|| guard::cool_down(&all, now, s.cool_down))
+    {
+        step(&mut r, "guard", false, held.detail.clone());
+        let summary = format!("skipped: {}", held.detail);
+        r.guard = Some(held);
+        return Ok(r.finish(Outcome::Skipped, summary));
+    }
+    step(&mut r, "guard", true, guard_text(trigger, s.cool_down));
+
+    let mut choice = choose::choose(&all, &targets, &BTreeMap::new(), s.log_window.as_secs());
+    if choice.is_none() {
+        let (counts, note) = error_counts(aws.clients, s, &all, now).await?;
+        step(&mut r, "evidence", true, note);
+        r.errors = counts;
+        choice = choose::choose(&all, &targets, &r.errors, s.log_window.as_secs());
+    }
+    let Some(Choice { task, why }) = choice else {
+        let summary = format!(
+            "nothing unhealthy: no target of {} is unhealthy and no task logged an error in the last {}; nothing was stopped",
+            s.service,
+            humantime::format_duration(s.log_window)
+        );
+        step(&mut r, "choice", true, summary.clone());
+        return Ok(r.finish(Outcome::NothingUnhealthy, summary));
+    };
+    let why_text = why.text();
+    step(
+        &mut r,
+        "choice",
+        true,
+        format!(
+            "chose task {} ({}): {why_text}",
+            task.id,
+            task.ip.as_deref().unwrap_or("no address")
+        ),
+    );
+    r.task = Some(task.clone());
+    r.why = Some(why);
+    r.why_text = Some(why_text.clone());
+
+    let healthy = choose::healthy(&all, &targets);
+    let chosen_healthy = healthy.iter().any(|t| t.arn == task.arn);
+    if let Some(held) = guard::min_healthy(healthy.len(), chosen_healthy, s.min_healthy) {
+        step(&mut r, "guard", false, held.detail.clone());
+        let summary = format!("skipped: task {} not stopped: {}", task.id, held.detail);
+        r.guard = Some(held);
+        return Ok(r.finish(Outcome::Skipped, summary));
+    }
+    step(
+        &mut r,
+        "guard",
+        true,
+        format!(
+            "{} healthy running task(s) remain after the stop (minimum {})",
+            healthy.len() - usize::from(chosen_healthy),
+            s.min_healthy
+        ),
+    );
+
+    let reason = guard::stop_reason(trigger, &run_id(), &why_text);
+    r.stop_reason = Some(reason.clone());
+    if s.dry_run {
+        let summary = format!(
+            "dry run: would stop task {} ({why_text}); nothing was changed",
+            task.id
+        );
+        step(&mut r, "stop", true, summary.clone());
+        return Ok(r.finish(Outcome::WouldStop, summary));
+    }
+    if let Some(sig) = abort.signal() {
+        return Err(interrupted(sig, s, None));
+    }
+    let stopped = stop_with_grace(aws, s, &task.arn, &reason, abort).await;
+    let returned = match stopped {
+        Ok(t) => t,
+        Err(e @ Error::Interrupted { .. }) => return Err(e),
+        Err(e) => {
+            let summary = format!("failed: StopTask of task {} failed: {e}", task.id);
+            step(&mut r, "stop", false, summary.clone());
+            return Ok(r.finish(Outcome::Failed, summary));
+        }
+    };
+    if let Some(held) = guard::after_stop(&reason, &returned) {
+        step(&mut r, "guard", false, held.detail.clone());
+        let summary = format!("skipped: {}", held.detail);
+        r.guard = Some(held);
+        return Ok(r.finish(Outcome::Skipped, summary));
+    }
+    step(
+        &mut r,
+        "stop",
+        true,
+        format!("stopped task {} (reason: {reason})", task.id),
+    );
+
+    let before: Vec<String> = all.iter().map(|t| t.arn.clone()).collect();
+    let waited = wait_replacement(aws, s, &rollout.target_groups, &before, &task.id, abort).await?;
+    finish_wait(r, s, &task, waited, step)
+}
+
+fn evidence_step(
+    r: &mut Remediation,
+    all: &[ServiceTask],
+    targets: &[TargetState],
+    target_groups: &[String],
+    step: &mut impl FnMut(&mut Remediation, &'static str, bool, String),
+) {
+    let running = all.iter().filter(|t| choose::is_running(t)).count();
+    let healthy = choose::healthy(all, targets).len();
+    let unhealthy: Vec<String> = all
+        .iter()
+        .filter(|t| choose::is_running(t))
+        .filter_map(|t| {
+            choose::target_of(t, targets)
+                .filter(|s| s.state == "unhealthy")
+                .map(|s| format!("{} ({})", t.id, s.reason.as_deref().unwrap_or("unhealthy")))
+        })
+        .collect();
+    r.running_tasks = running;
+    r.healthy_tasks = healthy;
+    r.unhealthy_targets = unhealthy.len();
+    let targets_text = if target_groups.is_empty() {
+        "the service has no target group; running tasks count as healthy".to_owned()
+    } else {
+        format!(
+            "{} target(s) in {} target group(s), {} unhealthy{}",
+            targets.len(),
+            target_groups.len(),
+            unhealthy.len(),
+            if unhealthy.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", unhealthy.join(", "))
+            }
+        )
+    };
+    step(
+        r,
+        "evidence",
+        true,
+        format!(
+            "{running} running task(s), {healthy} healthy; {} stopped task(s) visible; {targets_text}",
+            all.len() - running
+        ),
+    );
+}
+
+fn guard_text(trigger: &Trigger, cool_down: Duration) -> String {
+    let cd = humantime::format_duration(cool_down);
+    match (&trigger.alarm, trigger.key()) {
+        (Some(a), Some(k)) => format!(
+            "state change of alarm {a} not acted on yet (key {k}); no shipwatch stop within the cool-down of {cd}"
+        ),
+        _ => format!("no shipwatch stop within the cool-down of {cd}"),
+    }
+}
+
+/// Error lines per running task in the window, from each task's awslogs stream.
+async fn error_counts(
+    c: &Clients,
+    s: &Settings,
+    all: &[ServiceTask],
+    now: DateTime<Utc>,
+) -> Result<(BTreeMap<String, u64>, String)> {
+    let running: Vec<&ServiceTask> = all.iter().filter(|t| choose::is_running(t)).collect();
+    let mut defs: BTreeMap<String, Option<crate::aws::evidence::AwsLogs>> = BTreeMap::new();
+    for t in &running {
+        let Some(arn) = &t.task_definition_arn else {
+            continue;
+        };
+        if defs.contains_key(arn) {
+            continue;
+        }
+        let logs = crate::aws::evidence::task_definition_logs(c, arn)
+            .await?
+            .and_then(|td| {
+                td.logs
+                    .into_iter()
+                    .find(|l| s.container.as_deref().is_none_or(|n| n == l.container))
+            });
+        defs.insert(arn.clone(), logs);
+    }
+    let mut by_group: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut unread = 0;
+    for t in &running {
+        let logs = t
+            .task_definition_arn
+            .as_ref()
+            .and_then(|a| defs.get(a))
+            .cloned()
+            .flatten();
+        match logs {
+            Some(l) if l.stream_prefix.is_some() => {
+                let group = s.log_group.clone().unwrap_or(l.group);
+                let stream = format!(
+                    "{}/{}/{}",
+                    l.stream_prefix.unwrap_or_default(),
+                    l.container,
+                    t.id
+                );
+                by_group
+                    .entry(group)
+                    .or_default()
+                    .push((stream, t.id.clone()));
+            }
+            _ => unread += 1,
+        }
+    }
+    let reader = crate::logscan::logline::LineReader::new(None);
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut lines = 0u64;
+    let start_ms =
+        (now - chrono::Duration::from_std(s.log_window).unwrap_or_default()).timestamp_millis();
+    for (group, streams) in &by_group {
+        let q = crate::aws::logs::LogQuery {
+            log_group: group.clone(),
+            streams: streams.iter().map(|(st, _)| st.clone()).collect(),
+            start_ms,
+            end_ms: now.timestamp_millis() + 1,
+        };
+        crate::aws::logs::read_events(c, &q, None, |ev| {
+            lines += 1;
+            if let crate::logscan::logline::Line::Error(_) =
+                reader.read(&ev.message, Some(ev.timestamp_ms))
+                && let Some((_, id)) = streams.iter().find(|(st, _)| *st == ev.stream)
+            {
+                *counts.entry(id.clone()).or_default() += 1;
+            }
+            true
+        })
+        .await?;
+    }
+    let errors: u64 = counts.values().sum();
+    let groups: Vec<&str> = by_group.keys().map(String::as_str).collect();
+    let mut note = format!(
+        "no unhealthy target; read {lines} log line(s) of the last {} from {} task stream(s) in {}: {errors} error line(s)",
+        humantime::format_duration(s.log_window),
+        by_group.values().map(Vec::len).sum::<usize>(),
+        if groups.is_empty() {
+            "no log group".to_owned()
+        } else {
+            groups.join(", ")
+        }
+    );
+    if unread > 0 {
+        note.push_str(&format!(
+            "; {unread} task(s) have no awslogs stream to read (no awslogs-stream-prefix or no awslogs container)"
+        ));
+    }
+    Ok((counts, note))
+}
+
+/// StopTask, which a signal does not cut short for up to `signal_grace`: shipwatch must
+/// know whether the task was stopped before it says what exists.
+async fn stop_with_grace(
+    aws: &Aws<'_>,
+    s: &Settings,
+    arn: &str,
+    reason: &str,
+    abort: &Abort,
+) -> Result<ServiceTask> {
+    let call = tasks::stop_task(&aws.clients.ecs, &s.cluster, arn, reason);
+    tokio::pin!(call);
+    tokio::select! {
+        r = &mut call => r,
+        sig = abort.wait() => {
+            match tokio::time::timeout(s.signal_grace, &mut call).await {
+                Ok(Ok(t)) => Err(interrupted(sig, s, Some(&t.id))),
+                _ => Err(interrupted(sig, s, Some("(unknown: StopTask did not answer in time)"))),
+            }
+        }
+    }
+}
+
+fn interrupted(signal: i32, s: &Settings, stopped: Option<&str>) -> Error {
+    let what = match stopped {
+        None => "Nothing was stopped.".to_owned(),
+        Some(id) => format!(
+            "Task {id} was stopped; ECS starts its replacement on its own. Follow it with `aws ecs list-tasks --cluster {} --service-name {}`.",
+            s.cluster, s.service
+        ),
+    };
+    Error::Interrupted {
+        signal,
+        message: format!(
+            "remediate was interrupted by {}. {what}",
+            crate::signals::name(signal)
+        ),
+    }
+}
+
+/// What waiting for the replacement saw: the best candidate and how long it took.
+struct Waited {
+    candidate: Option<Replacement>,
+    waited: Duration,
+}
+
+/// Polls until a task that was not there before is RUNNING and (with target groups)
+/// healthy, or until `replacement_wait` has passed.
+async fn wait_replacement(
+    aws: &Aws<'_>,
+    s: &Settings,
+    target_groups: &[String],
+    before: &[String],
+    stopped_id: &str,
+    abort: &Abort,
+) -> Result<Waited> {
+    let t0 = Instant::now();
+    let mut best: Option<Replacement> = None;
+    loop {
+        let all = tasks::service_tasks(&aws.clients.ecs, &s.cluster, &s.service).await?;
+        let targets = if target_groups.is_empty() {
+            Vec::new()
+        } else {
+            tasks::target_health(aws.elb, target_groups).await?
+        };
+        let mut fresh: Vec<&ServiceTask> = all
+            .iter()
+            .filter(|t| !before.contains(&t.arn) && t.desired_status == "RUNNING")
+            .collect();
+        fresh.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.arn.cmp(&b.arn)));
+        for t in fresh {
+            let healthy = choose::is_running(t)
+                && (targets.is_empty()
+                    || choose::target_of(t, &targets).is_some_and(|x| x.state == "healthy"));
+            let cand = Replacement {
+                task: t.id.clone(),
+                ip: t.ip.clone(),
+                last_status: t.last_status.clone(),
+                healthy,
+                after_seconds: (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            };
+            if healthy {
+                return Ok(Waited {
+                    candidate: Some(cand),
+                    waited: t0.elapsed(),
+                });
+            }
+            if best.is_none() {
+                best = Some(cand);
+            }
+        }
+        if t0.elapsed() >= s.replacement_wait {
+            return Ok(Waited {
+                candidate: best,
+                waited: t0.elapsed(),
+            });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(s.poll) => {}
+            sig = abort.wait() => {
+                return Err(interrupted(sig, s, Some(stopped_id)));
+            }
+        }
+    }
+}
+
+fn finish_wait(
+    mut r: Remediation,
+    s: &Settings,
+    task: &ServiceTask,
+    w: Waited,
+    mut step: impl FnMut(&mut Remediation, &'static str, bool, String),
+) -> Result<Remediation> {
+    match w.candidate {
+        Some(c) if c.healthy => {
+            let text = format!(
+                "replacement task {} is RUNNING and healthy after {:.0}s",
+                c.task, c.after_seconds
+            );
+            step(&mut r, "replacement", true, text);
+            let summary = format!(
+                "remediated: stopped task {} ({}); replacement {} is running and healthy",
+                task.id,
+                r.why_text.clone().unwrap_or_default(),
+                c.task
+            );
+            r.replacement = Some(c);
+            Ok(r.finish(Outcome::Remediated, summary))
+        }
+        other => {
+            let seen = match &other {
+                Some(c) => format!(
+                    "replacement task {} is {} but not yet healthy",
+                    c.task, c.last_status
+                ),
+                None => "no replacement task has started".to_owned(),
+            };
+            let text = format!(
+                "{seen} after {}; ECS keeps trying. Follow it with `aws ecs list-tasks --cluster {} --service-name {}`",
+                humantime::format_duration(Duration::from_secs(w.waited.as_secs())),
+                s.cluster,
+                s.service
+            );
+            step(&mut r, "replacement", false, text.clone());
+            r.replacement = other;
+            let summary = format!("failed: stopped task {} but {text}", task.id);
+            Ok(r.finish(Outcome::Failed, summary))
+        }
+    }
+}
