@@ -5,6 +5,7 @@ pub mod cloudwatch;
 pub mod codedeploy;
 pub mod ecr;
 pub mod ecs;
+pub mod elb;
 pub mod evidence;
 pub mod failure;
 pub mod logs;
@@ -118,6 +119,7 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub region: String,
 }
 
@@ -147,6 +149,7 @@ impl Clients {
             codedeploy: client!(aws_sdk_codedeploy, conf, "codedeploy"),
             cloudwatch: client!(aws_sdk_cloudwatch, conf, "cloudwatch"),
             logs: client!(aws_sdk_cloudwatchlogs, conf, "logs"),
+            elb: client!(aws_sdk_elasticloadbalancingv2, conf, "elb"),
             region: conf.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }

@@ -31,6 +31,8 @@ ORDER = [
     "faults", "cbor_bridge", "logs", "cloudwatch", "traces",
     # the simulated application, ECS tasks and traffic
     "workload", "scenarios", "traffic",
+    # target health, Container Insights and incidents on the simulated tasks
+    "targets", "insights", "incidents",
     # CodeDeploy, then the loop and lock that drive all of the above
     "codedeploy", "engine",
     # entry points
