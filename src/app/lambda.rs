@@ -32,7 +32,6 @@ pub fn is_lambda() -> bool {
 struct Function {
     settings: remediate::Settings,
     clients: Clients,
-    elb: aws_sdk_elasticloadbalancingv2::Client,
     abort: Abort,
 }
 
@@ -85,13 +84,11 @@ async fn init() -> Result<Function, Error> {
     let settings = sources.remediate(&args)?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
-    let elb = crate::aws::tasks::elb_client(&common.aws).await;
     let abort =
         Abort::listen().map_err(|e| Error::Io(format!("cannot listen for SIGTERM: {e}")))?;
     Ok(Function {
         settings,
         clients,
-        elb,
         abort,
     })
 }
@@ -115,7 +112,6 @@ async fn handle(f: &Function, ev: LambdaEvent<Value>) -> Result<Value, lambda_ru
         Decision::Act(trigger) => {
             let aws = remediate::Aws {
                 clients: &f.clients,
-                elb: &f.elb,
             };
             let mut quiet = |_: &remediate::Step| {};
             match remediate::run(&aws, &f.settings, &trigger, &f.abort, &mut quiet).await {

@@ -13,15 +13,11 @@ pub async fn run(sources: &Sources, args: RemediateArgs) -> Result<i32> {
     let settings = sources.remediate(&args)?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
-    let elb = crate::aws::tasks::elb_client(&common.aws).await;
     let trigger = trigger(&clients, sources.remediate_alarm(&args)).await?;
     let abort =
         Abort::listen().map_err(|e| Error::Io(format!("cannot listen for SIGTERM/SIGINT: {e}")))?;
     let json = common.json;
-    let aws = remediate::Aws {
-        clients: &clients,
-        elb: &elb,
-    };
+    let aws = remediate::Aws { clients: &clients };
     if !json {
         println!("{}", header_for(&settings, &trigger));
     }

@@ -1,9 +1,8 @@
-//! ECS tasks of one service and the ELBv2 health of their targets, for `remediate`:
-//! the running and recently stopped tasks (with their ENI address, start time and stop
-//! reason), who owns the service right now (task sets, ECS rollouts), StopTask, and
-//! DescribeTargetHealth of the service's target groups.
+//! ECS tasks of one service, for `remediate`: the running and recently stopped tasks
+//! (with their ENI address, start time and stop reason), who owns the service right now
+//! (task sets, ECS rollouts, target groups) and StopTask. Target health is `elb`'s.
 
-use super::{Connection, sdk_error, to_chrono};
+use super::{sdk_error, to_chrono};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -28,19 +27,6 @@ pub struct ServiceTask {
     pub task_definition_arn: Option<String>,
 }
 
-/// One registered target and its state as the load balancer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TargetState {
-    pub target_group: String,
-    pub ip: String,
-    pub port: Option<i32>,
-    /// `healthy`, `unhealthy`, `initial`, `draining`, `unused`, `unavailable`.
-    pub state: String,
-    /// `Target.ResponseCodeMismatch`, `Target.Timeout`, `Target.FailedHealthChecks`, …
-    pub reason: Option<String>,
-    pub description: Option<String>,
-}
-
 /// Who may be changing the service's tasks right now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Rollout {
@@ -53,12 +39,6 @@ pub struct Rollout {
     pub ecs_rollouts: Vec<String>,
     /// Target groups of the primary task set, else of the service.
     pub target_groups: Vec<String>,
-}
-
-/// The ELBv2 client, built from the same connection settings as every other client.
-pub async fn elb_client(conn: &Connection) -> aws_sdk_elasticloadbalancingv2::Client {
-    let conf = super::sdk_config(conn).await;
-    aws_sdk_elasticloadbalancingv2::Client::new(&conf)
 }
 
 /// The service's controller, deployments in flight and target groups.
@@ -235,40 +215,6 @@ pub async fn stop_task(
         id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
         ..ServiceTask::default()
     }))
-}
-
-/// The health of every target registered in `target_groups`.
-pub async fn target_health(
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    target_groups: &[String],
-) -> Result<Vec<TargetState>> {
-    let mut all = Vec::new();
-    for tg in target_groups {
-        let out = elb
-            .describe_target_health()
-            .target_group_arn(tg)
-            .send()
-            .await
-            .map_err(|e| sdk_error("elasticloadbalancing:DescribeTargetHealth", e))?;
-        for d in out.target_health_descriptions() {
-            let Some(target) = d.target() else { continue };
-            let health = d.target_health();
-            all.push(TargetState {
-                target_group: tg.clone(),
-                ip: target.id().unwrap_or_default().to_owned(),
-                port: target.port(),
-                state: health
-                    .and_then(|h| h.state())
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_else(|| "unknown".into()),
-                reason: health
-                    .and_then(|h| h.reason())
-                    .map(|r| r.as_str().to_owned()),
-                description: health.and_then(|h| h.description()).map(str::to_owned),
-            });
-        }
-    }
-    Ok(all)
 }
 
 #[cfg(test)]

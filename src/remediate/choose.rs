@@ -4,7 +4,8 @@
 //! then to the smaller ARN), so invocations racing on the same evidence pick the same
 //! task and a second StopTask of it is harmless.
 
-use crate::aws::tasks::{ServiceTask, TargetState};
+use crate::aws::elb::TargetHealth as TargetState;
+use crate::aws::tasks::ServiceTask;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -67,9 +68,14 @@ pub fn is_running(t: &ServiceTask) -> bool {
 /// The target of a task (by ENI address), the worst state first.
 pub fn target_of<'a>(t: &ServiceTask, targets: &'a [TargetState]) -> Option<&'a TargetState> {
     let ip = t.ip.as_deref()?;
+    // With targets mapped to tasks, the mapping decides (an address can pass from a
+    // stopped task to its replacement); else the address does.
     targets
         .iter()
-        .filter(|s| s.ip == ip)
+        .filter(|s| match &s.task_id {
+            Some(id) => *id == t.id,
+            None => s.id == ip,
+        })
         .min_by_key(|s| state_rank(&s.state))
 }
 
@@ -115,13 +121,13 @@ pub fn choose(
     running.sort_by(|a, b| order(a, b));
     if let Some((t, s)) = running.iter().find_map(|t| {
         target_of(t, targets)
-            .filter(|s| s.state == "unhealthy")
+            .filter(|s| s.is_failing())
             .map(|s| (*t, s))
     }) {
         return Some(Choice {
             task: t.clone(),
             why: Why::UnhealthyTarget {
-                target_group: s.target_group.clone(),
+                target_group: s.target_group_arn.clone(),
                 reason: s.reason.clone(),
                 description: s.description.clone(),
             },
@@ -166,9 +172,10 @@ mod tests {
 
     fn target(ip: &str, state: &str) -> TargetState {
         TargetState {
-            target_group: "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/web-blue/abc"
+            target_group_arn: "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/web-blue/abc"
                 .into(),
-            ip: ip.into(),
+            id: ip.into(),
+            task_id: None,
             port: Some(8080),
             state: state.into(),
             reason: (state == "unhealthy").then(|| "Target.ResponseCodeMismatch".into()),

@@ -13,7 +13,8 @@ pub mod guard;
 pub mod render;
 
 use crate::aws::Clients;
-use crate::aws::tasks::{self, ServiceTask, TargetState};
+use crate::aws::elb::TargetHealth as TargetState;
+use crate::aws::tasks::{self, ServiceTask};
 use crate::error::{Error, Result};
 use crate::signals::Abort;
 use choose::{Choice, Why};
@@ -171,7 +172,28 @@ impl Remediation {
 /// The AWS clients remediation uses.
 pub struct Aws<'a> {
     pub clients: &'a Clients,
-    pub elb: &'a aws_sdk_elasticloadbalancingv2::Client,
+}
+
+/// The health of every target of the service's target groups, each mapped to the
+/// task with its address (`tasks` oldest first, so a reused address goes to the newer).
+async fn target_health(
+    c: &Clients,
+    target_groups: &[String],
+    tasks: &[ServiceTask],
+) -> Result<Vec<TargetState>> {
+    let mut all = Vec::new();
+    for tg in target_groups {
+        all.extend(crate::aws::elb::target_health(c, tg).await?);
+    }
+    let mut by_age: Vec<&ServiceTask> = tasks.iter().collect();
+    by_age.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.arn.cmp(&b.arn)));
+    let pairs: Vec<(String, String)> = by_age
+        .iter()
+        .filter(|t| t.desired_status == "RUNNING")
+        .filter_map(|t| t.ip.clone().map(|ip| (ip, t.id.clone())))
+        .collect();
+    crate::aws::elb::map_to_tasks(&mut all, &pairs);
+    Ok(all)
 }
 
 /// A run id: tells this invocation's stop from a concurrent one's with the same key.
@@ -226,9 +248,9 @@ pub async fn run(
     let targets = if rollout.target_groups.is_empty() {
         Vec::new()
     } else {
-        tasks::target_health(aws.elb, &rollout.target_groups).await?
+        target_health(aws.clients, &rollout.target_groups, &all).await?
     };
-    let now = Utc::now();
+    let now = aws_now(Utc::now(), &all);
     evidence_step(&mut r, &all, &targets, &rollout.target_groups, &mut step);
 
     if let Some(held) =
@@ -330,6 +352,17 @@ pub async fn run(
     let before: Vec<String> = all.iter().map(|t| t.arn.clone()).collect();
     let waited = wait_replacement(aws, s, &rollout.target_groups, &before, &task.id, abort).await?;
     finish_wait(r, s, &task, waited, step)
+}
+
+/// "Now" for the cool-down: stop times are AWS's clock, so a local clock that is
+/// behind must not make a recent stop look older; the newest time ECS reported for any
+/// task of the service is a lower bound of AWS's now.
+pub fn aws_now(local: DateTime<Utc>, tasks: &[ServiceTask]) -> DateTime<Utc> {
+    tasks
+        .iter()
+        .flat_map(|t| [t.created_at, t.started_at, t.stopping_at, t.stopped_at])
+        .flatten()
+        .fold(local, DateTime::max)
 }
 
 fn evidence_step(
@@ -546,7 +579,7 @@ async fn wait_replacement(
         let targets = if target_groups.is_empty() {
             Vec::new()
         } else {
-            tasks::target_health(aws.elb, target_groups).await?
+            target_health(aws.clients, target_groups, &all).await?
         };
         let mut fresh: Vec<&ServiceTask> = all
             .iter()
@@ -631,5 +664,27 @@ fn finish_wait(
             let summary = format!("failed: stopped task {} but {text}", task.id);
             Ok(r.finish(Outcome::Failed, summary))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn aws_now_is_never_behind_what_ecs_reported() {
+        let local = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap();
+        let later = Utc.with_ymd_and_hms(2026, 1, 1, 10, 7, 0).unwrap();
+        let t = ServiceTask {
+            stopping_at: Some(later),
+            ..ServiceTask::default()
+        };
+        assert_eq!(aws_now(local, std::slice::from_ref(&t)), later);
+        assert_eq!(
+            aws_now(later + chrono::Duration::seconds(1), &[t]),
+            later + chrono::Duration::seconds(1)
+        );
+        assert_eq!(aws_now(local, &[]), local);
     }
 }

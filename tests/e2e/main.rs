@@ -12,5 +12,6 @@ mod doctor;
 mod gates;
 mod jenkinsfile;
 mod paths;
+mod remediate;
 mod report;
 mod support;
