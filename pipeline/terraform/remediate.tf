@@ -10,9 +10,9 @@ variable "remediate_zip" {
 }
 
 variable "remediate_architecture" {
-  description = "Architecture the zip was built for: arm64 (aarch64-unknown-linux-gnu) or x86_64."
+  description = "Architecture the zip was built for: x86_64 (scripts/build-portable.sh) or arm64."
   type        = string
-  default     = "arm64"
+  default     = "x86_64"
   validation {
     condition     = contains(["arm64", "x86_64"], var.remediate_architecture)
     error_message = "remediate_architecture must be arm64 or x86_64."
