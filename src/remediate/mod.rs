@@ -174,17 +174,18 @@ pub struct Aws<'a> {
     pub clients: &'a Clients,
 }
 
-/// The health of every target of the service's target groups, each mapped to the
-/// task with its address (`tasks` oldest first, so a reused address goes to the newer).
-async fn target_health(
-    c: &Clients,
-    target_groups: &[String],
-    tasks: &[ServiceTask],
-) -> Result<Vec<TargetState>> {
+/// The health of every target of the service's target groups.
+async fn target_health(c: &Clients, target_groups: &[String]) -> Result<Vec<TargetState>> {
     let mut all = Vec::new();
     for tg in target_groups {
         all.extend(crate::aws::elb::target_health(c, tg).await?);
     }
+    Ok(all)
+}
+
+/// Maps each target to the task with its address (`tasks` oldest first, so an address
+/// that passed from a stopped task to its replacement goes to the newer).
+fn map_targets(targets: &mut [TargetState], tasks: &[ServiceTask]) {
     let mut by_age: Vec<&ServiceTask> = tasks.iter().collect();
     by_age.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.arn.cmp(&b.arn)));
     let pairs: Vec<(String, String)> = by_age
@@ -192,8 +193,21 @@ async fn target_health(
         .filter(|t| t.desired_status == "RUNNING")
         .filter_map(|t| t.ip.clone().map(|ip| (ip, t.id.clone())))
         .collect();
-    crate::aws::elb::map_to_tasks(&mut all, &pairs);
-    Ok(all)
+    crate::aws::elb::map_to_tasks(targets, &pairs);
+}
+
+/// Reads target health, then the tasks, in that order: a task another invocation stops
+/// between the reads shows as stopped (with that invocation's key) in the second, so a
+/// stop can never be missed by both.
+async fn evidence(
+    c: &Clients,
+    s: &Settings,
+    target_groups: &[String],
+) -> Result<(Vec<ServiceTask>, Vec<TargetState>)> {
+    let mut targets = target_health(c, target_groups).await?;
+    let all = tasks::service_tasks(&c.ecs, &s.cluster, &s.service).await?;
+    map_targets(&mut targets, &all);
+    Ok((all, targets))
 }
 
 /// A run id: tells this invocation's stop from a concurrent one's with the same key.
@@ -244,12 +258,7 @@ pub async fn run(
         ),
     );
 
-    let all = tasks::service_tasks(&aws.clients.ecs, &s.cluster, &s.service).await?;
-    let targets = if rollout.target_groups.is_empty() {
-        Vec::new()
-    } else {
-        target_health(aws.clients, &rollout.target_groups, &all).await?
-    };
+    let (all, targets) = evidence(aws.clients, s, &rollout.target_groups).await?;
     let now = aws_now(Utc::now(), &all);
     evidence_step(&mut r, &all, &targets, &rollout.target_groups, &mut step);
 
@@ -575,12 +584,7 @@ async fn wait_replacement(
     let t0 = Instant::now();
     let mut best: Option<Replacement> = None;
     loop {
-        let all = tasks::service_tasks(&aws.clients.ecs, &s.cluster, &s.service).await?;
-        let targets = if target_groups.is_empty() {
-            Vec::new()
-        } else {
-            target_health(aws.clients, target_groups, &all).await?
-        };
+        let (all, targets) = evidence(aws.clients, s, target_groups).await?;
         let mut fresh: Vec<&ServiceTask> = all
             .iter()
             .filter(|t| !before.contains(&t.arn) && t.desired_status == "RUNNING")
