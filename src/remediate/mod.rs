@@ -674,7 +674,196 @@ fn finish_wait(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+    use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+    use aws_sdk_ecs::operation::stop_task::StopTaskOutput;
+    use aws_sdk_ecs::types::{Attachment, KeyValuePair, LoadBalancer, Task, TaskSet};
+    use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+    use aws_sdk_elasticloadbalancingv2::types::{
+        TargetDescription, TargetHealth as SdkHealth, TargetHealthDescription,
+        TargetHealthReasonEnum, TargetHealthStateEnum,
+    };
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use chrono::TimeZone;
+
+    const TG: &str = "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/web-blue/abc";
+
+    fn settings() -> Settings {
+        Settings {
+            cluster: "c".into(),
+            service: "web".into(),
+            container: None,
+            application: None,
+            deployment_group: None,
+            min_healthy: 1,
+            cool_down: Duration::from_secs(600),
+            log_window: Duration::from_secs(300),
+            log_group: None,
+            replacement_wait: Duration::from_secs(5),
+            poll: Duration::from_millis(10),
+            signal_grace: Duration::from_secs(1),
+            dry_run: false,
+        }
+    }
+
+    fn trigger() -> Trigger {
+        Trigger {
+            alarm: Some("web-5xx".into()),
+            state_changed_at: Some(Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap()),
+            alarm_reason: None,
+            source: "command".into(),
+        }
+    }
+
+    fn service(extra_task_set: bool) -> Rule {
+        mock!(aws_sdk_ecs::Client::describe_services).then_output(move || {
+            let primary = TaskSet::builder()
+                .id("ecs-svc/1")
+                .status("PRIMARY")
+                .load_balancers(LoadBalancer::builder().target_group_arn(TG).build())
+                .build();
+            let mut svc = aws_sdk_ecs::types::Service::builder()
+                .service_name("web")
+                .status("ACTIVE")
+                .task_sets(primary);
+            if extra_task_set {
+                svc = svc.task_sets(TaskSet::builder().id("ecs-svc/2").status("ACTIVE").build());
+            }
+            DescribeServicesOutput::builder()
+                .services(svc.build())
+                .build()
+        })
+    }
+
+    fn task(id: &str, ip: &str, minute: u32) -> Task {
+        Task::builder()
+            .task_arn(format!("arn:aws:ecs:eu-west-1:1:task/c/{id}"))
+            .last_status("RUNNING")
+            .desired_status("RUNNING")
+            .started_at(aws_smithy_types::DateTime::from_secs(
+                Utc.with_ymd_and_hms(2026, 1, 1, 9, minute, 0)
+                    .unwrap()
+                    .timestamp(),
+            ))
+            .attachments(
+                Attachment::builder()
+                    .r#type("ElasticNetworkInterface")
+                    .details(
+                        KeyValuePair::builder()
+                            .name("privateIPv4Address")
+                            .value(ip)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+
+    fn health(ip: &str, bad: bool) -> TargetHealthDescription {
+        let h = if bad {
+            SdkHealth::builder()
+                .state(TargetHealthStateEnum::Unhealthy)
+                .reason(TargetHealthReasonEnum::ResponseCodeMismatch)
+                .build()
+        } else {
+            SdkHealth::builder()
+                .state(TargetHealthStateEnum::Healthy)
+                .build()
+        };
+        TargetHealthDescription::builder()
+            .target(TargetDescription::builder().id(ip).port(8080).build())
+            .target_health(h)
+            .build()
+    }
+
+    fn clients(ecs: &[&Rule], elb: &[&Rule]) -> Clients {
+        Clients {
+            ecs: mock_client!(aws_sdk_ecs, RuleMode::MatchAny, ecs),
+            ecr: mock_client!(aws_sdk_ecr, []),
+            codedeploy: mock_client!(aws_sdk_codedeploy, []),
+            cloudwatch: mock_client!(aws_sdk_cloudwatch, []),
+            logs: mock_client!(aws_sdk_cloudwatchlogs, []),
+            elb: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, elb),
+            region: "eu-west-1".into(),
+        }
+    }
+
+    async fn go(c: &Clients) -> Remediation {
+        let aws = Aws { clients: c };
+        let mut steps = |_: &Step| {};
+        run(&aws, &settings(), &trigger(), &Abort::never(), &mut steps)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_task_set_refuses_before_any_task_is_read() {
+        let svc = service(true);
+        let list = mock!(aws_sdk_ecs::Client::list_tasks)
+            .then_output(|| ListTasksOutput::builder().build());
+        let stop =
+            mock!(aws_sdk_ecs::Client::stop_task).then_output(|| StopTaskOutput::builder().build());
+        let c = clients(&[&svc, &list, &stop], &[]);
+        let r = go(&c).await;
+        assert_eq!(r.outcome, Outcome::Refused);
+        assert_eq!(r.exit_code, crate::exit::REMEDIATE_REFUSED);
+        assert!(r.guard.unwrap().detail.contains("ecs-svc/2"));
+        assert_eq!(list.num_calls(), 0);
+        assert_eq!(stop.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn stops_the_unhealthy_task_and_reports_a_concurrent_stop_as_the_guard() {
+        let svc = service(false);
+        let targets = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health)
+            .then_output(|| {
+                DescribeTargetHealthOutput::builder()
+                    .target_health_descriptions(health("10.0.0.1", false))
+                    .target_health_descriptions(health("10.0.0.2", true))
+                    .build()
+            });
+        let running = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.desired_status().map(|s| s.as_str()) == Some("RUNNING"))
+            .then_output(|| {
+                ListTasksOutput::builder()
+                    .task_arns("arn:aws:ecs:eu-west-1:1:task/c/a")
+                    .task_arns("arn:aws:ecs:eu-west-1:1:task/c/b")
+                    .build()
+            });
+        let stopped = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.desired_status().map(|s| s.as_str()) == Some("STOPPED"))
+            .then_output(|| ListTasksOutput::builder().build());
+        let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
+            DescribeTasksOutput::builder()
+                .tasks(task("a", "10.0.0.1", 1))
+                .tasks(task("b", "10.0.0.2", 2))
+                .build()
+        });
+        // ECS answers with the reason of a stop another invocation made first.
+        let theirs = guard::stop_reason(&trigger(), "other123", "x");
+        let stop = mock!(aws_sdk_ecs::Client::stop_task)
+            .match_requests(|r| {
+                r.task() == Some("arn:aws:ecs:eu-west-1:1:task/c/b")
+                    && r.reason().is_some_and(|x| x.starts_with(guard::MARKER))
+            })
+            .then_output(move || {
+                let mut t = task("b", "10.0.0.2", 2);
+                t.desired_status = Some("STOPPED".into());
+                t.stopped_reason = Some(theirs.clone());
+                StopTaskOutput::builder().task(t).build()
+            });
+        let c = clients(&[&svc, &running, &stopped, &describe, &stop], &[&targets]);
+        let r = go(&c).await;
+        assert_eq!(stop.num_calls(), 1, "the chosen task is stopped once");
+        assert_eq!(r.task.as_ref().unwrap().id, "b");
+        assert_eq!(r.outcome, Outcome::Skipped, "{r:?}");
+        let g = r.guard.unwrap();
+        assert_eq!(g.guard, "alarm_state_change");
+        assert!(g.detail.contains("other123"), "{}", g.detail);
+        // Target health was read before the tasks.
+        assert_eq!(targets.num_calls(), 1);
+    }
 
     #[test]
     fn aws_now_is_never_behind_what_ecs_reported() {

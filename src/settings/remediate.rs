@@ -92,3 +92,103 @@ impl Sources {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use crate::settings::{Sources, defaults, file};
+    use clap::Parser;
+    use std::path::Path;
+    use std::time::Duration;
+
+    const FILE: &str = r#"
+default_environment = "staging"
+
+[service]
+cluster = "c"
+service = "web"
+
+[codedeploy]
+application = "app"
+deployment_group = "group"
+
+[remediate]
+cool_down = "2m"
+min_healthy = 2
+alarm = "web-5xx"
+
+[environments.staging.service]
+cluster = "c"
+
+[environments.production.remediate]
+min_healthy = 3
+"#;
+
+    fn settings(text: &str, args: &[&str]) -> crate::error::Result<crate::remediate::Settings> {
+        let mut v = vec!["shipwatch", "remediate"];
+        v.extend_from_slice(args);
+        let cli = Cli::try_parse_from(v).expect("arguments parse");
+        let env = cli.global.config.environment.clone();
+        let f = file::from_str(
+            text,
+            Path::new("/x/pipeline/shipwatch.toml"),
+            env.as_deref(),
+        )?;
+        let sources = Sources {
+            file: f,
+            global: cli.global,
+        };
+        let Command::Remediate(a) = cli.command else {
+            unreachable!()
+        };
+        assert_eq!(sources.remediate_alarm(&a).as_deref(), Some("web-5xx"));
+        sources.remediate(&a)
+    }
+
+    /// (args, cool-down, min healthy, replacement wait)
+    #[test]
+    fn flag_then_environment_then_section_then_default() {
+        for (args, cd, min, wait) in [
+            (
+                vec![],
+                120,
+                2,
+                defaults::REMEDIATE_REPLACEMENT_WAIT.as_secs(),
+            ),
+            (vec!["--env", "production"], 120, 3, 180),
+            (
+                vec![
+                    "--cool-down",
+                    "30s",
+                    "--min-healthy",
+                    "1",
+                    "--replacement-wait",
+                    "1m",
+                ],
+                30,
+                1,
+                60,
+            ),
+        ] {
+            let s = settings(FILE, &args).unwrap();
+            assert_eq!(s.cool_down, Duration::from_secs(cd), "{args:?}");
+            assert_eq!(s.min_healthy, min, "{args:?}");
+            assert_eq!(s.replacement_wait, Duration::from_secs(wait), "{args:?}");
+            assert_eq!(s.application.as_deref(), Some("app"));
+            assert_eq!(s.log_window, defaults::REMEDIATE_LOG_WINDOW);
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_line() {
+        let bad = FILE.replace("min_healthy = 2", "min_health = 2");
+        let e = settings(&bad, &[]).unwrap_err().to_string();
+        let line = bad
+            .lines()
+            .position(|l| l.starts_with("min_health "))
+            .unwrap()
+            + 1;
+        assert!(e.contains(&format!("shipwatch.toml:{line}:")), "{e}");
+        assert!(e.contains("min_health"), "{e}");
+    }
+}
