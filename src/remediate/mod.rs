@@ -169,6 +169,9 @@ impl Remediation {
     }
 }
 
+/// How far past "now" log events are read (PutLogEvents' own limit for future events).
+const LOG_AHEAD_MS: i64 = 2 * 3600 * 1000;
+
 /// The AWS clients remediation uses.
 pub struct Aws<'a> {
     pub clients: &'a Clients,
@@ -492,7 +495,10 @@ async fn error_counts(
             log_group: group.clone(),
             streams: streams.iter().map(|(st, _)| st.clone()).collect(),
             start_ms,
-            end_ms: now.timestamp_millis() + 1,
+            // Up to AWS's now, whatever the local clock says: PutLogEvents accepts events
+            // stamped up to two hours ahead, and a local clock behind AWS's would cut
+            // the newest lines, the ones that matter.
+            end_ms: now.timestamp_millis() + LOG_AHEAD_MS,
         };
         crate::aws::logs::read_events(c, &q, None, |ev| {
             lines += 1;

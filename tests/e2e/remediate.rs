@@ -307,6 +307,35 @@ fn guards_refuse_skip_and_find_nothing_with_their_codes() {
     assert!(out.contains("(exit 13)"), "{out}");
 }
 
+#[test]
+fn with_every_target_healthy_the_task_logging_most_errors_is_chosen() {
+    let aws = LocalAws::start(1.0);
+    let cfg = config(&aws, "10m");
+    let ids = wait_running(&aws, 2);
+    // Health checks pass, the routes fail with 500: only the logs tell.
+    aws.control(
+        "/_localaws/task-incident",
+        &json!({"cluster": aws.s("cluster"), "task": ids[1], "incident": "route-5xx"}),
+    );
+    let t0 = Instant::now();
+    let r = loop {
+        let o = run(remediate(&aws, &cfg, &["--dry-run"]), LIMIT);
+        let r = result(&o);
+        if r["outcome"] == "would_stop" {
+            assert_eq!(o.status.code(), Some(exit::OK), "{}", text(&o));
+            break r;
+        }
+        assert_eq!(r["outcome"], "nothing_unhealthy", "{}", text(&o));
+        assert!(t0.elapsed() < LIMIT, "no errors ever counted: {r}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(r["task"]["id"], ids[1].as_str(), "{r}");
+    assert_eq!(r["why"]["kind"], "most_errors", "{r}");
+    assert!(r["why"]["errors"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["unhealthy_targets"], 0, "{r}");
+    assert!(stopped_by_us(&aws).is_empty(), "a dry run stops nothing");
+}
+
 /// The alarm → Lambda action payload.
 fn action_event(alarm: &str, state: &str, previous: &str, at: &str) -> Value {
     json!({
