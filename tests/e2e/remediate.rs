@@ -336,6 +336,46 @@ fn with_every_target_healthy_the_task_logging_most_errors_is_chosen() {
     assert!(stopped_by_us(&aws).is_empty(), "a dry run stops nothing");
 }
 
+#[test]
+fn a_codedeploy_deployment_in_flight_refuses_remediation() {
+    let aws = LocalAws::start(1.0);
+    let cfg = config(&aws, "10m");
+    let ids = wait_running(&aws, 2);
+    break_task(&aws, &ids[0]);
+    let sha = crate::support::random_sha();
+    aws.push_image(&sha, "healthy");
+    let mut deploy = aws.shipwatch(&cfg);
+    deploy
+        .args(["deploy", "--sha", &sha, "--output", "json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = deploy.spawn().expect("start deploy");
+    let state = aws.dir.path().join("deploy-state.json");
+    let t0 = Instant::now();
+    while !state.exists() {
+        assert!(t0.elapsed() < LIMIT, "the deployment was never created");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let id = serde_json::from_str::<Value>(&std::fs::read_to_string(&state).unwrap()).unwrap()
+        ["deployment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let o = run(remediate(&aws, &cfg, &[]), LIMIT);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        o.status.code(),
+        Some(exit::REMEDIATE_REFUSED),
+        "{}",
+        text(&o)
+    );
+    let r = result(&o);
+    assert_eq!(r["guard"]["guard"], "deployment_active", "{r}");
+    assert!(r["guard"]["detail"].as_str().unwrap().contains(&id), "{r}");
+    assert!(stopped_by_us(&aws).is_empty());
+}
+
 /// The alarm → Lambda action payload.
 fn action_event(alarm: &str, state: &str, previous: &str, at: &str) -> Value {
     json!({
