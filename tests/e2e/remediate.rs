@@ -376,6 +376,43 @@ fn a_codedeploy_deployment_in_flight_refuses_remediation() {
     assert!(stopped_by_us(&aws).is_empty());
 }
 
+#[test]
+fn sigterm_while_waiting_for_the_replacement_says_what_was_stopped() {
+    let aws = real_time_stack();
+    let cfg = config(&aws, "10m");
+    let ids = wait_running(&aws, 2);
+    break_task(&aws, &ids[0]);
+    // The replacement now takes 20 s to start: long enough to interrupt the wait.
+    aws.control("/_localaws/config", &json!({"task_running_seconds": 20}));
+    let mut c = aws.shipwatch(&cfg);
+    c.args(["remediate", "--color", "never"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().expect("spawn");
+    let t0 = Instant::now();
+    while stopped_by_us(&aws).is_empty() {
+        assert!(t0.elapsed() < LIMIT, "nothing was stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let sent = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(exit::TERMINATED), "{}", text(&o));
+    let all = text(&o);
+    assert!(
+        all.contains(&format!("Task {} was stopped", ids[0])),
+        "{all}"
+    );
+    assert!(all.contains("aws ecs list-tasks"), "{all}");
+}
+
 /// The alarm → Lambda action payload.
 fn action_event(alarm: &str, state: &str, previous: &str, at: &str) -> Value {
     json!({
