@@ -49,14 +49,14 @@ async fn trigger(clients: &Clients, alarm: Option<String>) -> Result<Trigger> {
             ..Trigger::default()
         });
     };
-    let found =
-        crate::aws::cloudwatch::describe_alarms(clients, std::slice::from_ref(&name)).await?;
-    let a = found.into_iter().find(|a| a.name == name).ok_or_else(|| {
-        Error::Usage(format!(
-            "alarm `{name}` was not found in CloudWatch (region {}). Check --alarm / [remediate] alarm and the region.",
-            clients.region
-        ))
-    })?;
+    let a = crate::aws::alarm_state::alarm_state(clients, &name)
+        .await?
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "alarm `{name}` was not found in CloudWatch (region {}). Check --alarm / [remediate] alarm and the region.",
+                clients.region
+            ))
+        })?;
     if a.state != "ALARM" {
         tracing::warn!(
             "alarm {name} is {} now, not ALARM; remediating for its last state change anyway",
@@ -65,7 +65,7 @@ async fn trigger(clients: &Clients, alarm: Option<String>) -> Result<Trigger> {
     }
     Ok(Trigger {
         alarm: Some(a.name),
-        state_changed_at: a.updated,
+        state_changed_at: a.changed_at,
         alarm_reason: a.reason,
         source: "command".into(),
     })

@@ -1,6 +1,7 @@
 //! The only module that talks to AWS: one set of flags → one `SdkConfig` → clients,
 //! and thin functions that turn SDK shapes into the domain types the rest of shipwatch uses.
 
+pub mod alarm_state;
 pub mod cloudwatch;
 pub mod codedeploy;
 pub mod ecr;
