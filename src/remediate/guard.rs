@@ -53,7 +53,7 @@ pub fn stop_reason(trigger: &Trigger, run_id: &str, why: &str) -> String {
         s.push_str(&format!(" alarm {name}"));
         if let Some(t) = trigger.state_changed_at {
             s.push_str(&format!(
-                " in ALARM since {}",
+                " state change at {}",
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ));
         }

@@ -16,7 +16,7 @@ pub fn header(r: &Remediation) -> String {
         s.push_str(&format!(" for alarm {a}"));
         if let Some(t) = r.trigger.state_changed_at {
             s.push_str(&format!(
-                " (in ALARM since {})",
+                " (state change at {})",
                 t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ));
         }
