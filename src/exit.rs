@@ -29,6 +29,17 @@ pub const TOOL_FAILED: i32 = 8;
 /// access denied, endpoint unreachable, throttled past every retry). Kept apart from
 /// [`INTERNAL`] so a pipeline can retry infrastructure trouble but not bugs.
 pub const AWS_ERROR: i32 = 9;
+/// `remediate`: one task was stopped and its replacement is running and healthy.
+pub const REMEDIATED: i32 = 10;
+/// `remediate`: a guard held it back (this alarm state change was already acted on,
+/// the cool-down, the minimum of healthy tasks); nothing was stopped.
+pub const REMEDIATE_SKIPPED: i32 = 11;
+/// `remediate`: no unhealthy target and no errors in the logs; nothing was stopped.
+pub const NOTHING_UNHEALTHY: i32 = 12;
+/// `remediate`: a deployment owns the service; nothing was stopped.
+pub const REMEDIATE_REFUSED: i32 = 13;
+/// `remediate`: StopTask failed, or no healthy replacement within the wait.
+pub const REMEDIATE_FAILED: i32 = 14;
 /// Interrupted by SIGINT (Ctrl-C). State was saved; see the printed `stop` command.
 pub const INTERRUPTED: i32 = 130;
 /// Terminated by SIGTERM (a Jenkins abort). State was saved; see the printed `stop` command.
@@ -60,6 +71,26 @@ pub const TABLE: &[(i32, &str)] = &[
     (
         AWS_ERROR,
         "AWS API error (credentials, access, endpoint, throttling)",
+    ),
+    (
+        REMEDIATED,
+        "remediate: one task stopped, replacement running and healthy",
+    ),
+    (
+        REMEDIATE_SKIPPED,
+        "remediate: skipped by a guard; nothing stopped",
+    ),
+    (
+        NOTHING_UNHEALTHY,
+        "remediate: nothing unhealthy; nothing stopped",
+    ),
+    (
+        REMEDIATE_REFUSED,
+        "remediate: refused, a deployment is active; nothing stopped",
+    ),
+    (
+        REMEDIATE_FAILED,
+        "remediate: stop failed or no healthy replacement in time",
     ),
     (INTERRUPTED, "interrupted (SIGINT); state saved"),
     (

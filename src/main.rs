@@ -15,12 +15,17 @@ mod exit;
 mod gates;
 mod logscan;
 mod notify;
+mod remediate;
 mod report;
 mod settings;
 mod signals;
 mod term;
 
 fn main() {
+    // Named `bootstrap` or started by the Lambda service: the Lambda function.
+    if app::lambda::is_lambda() {
+        std::process::exit(app::lambda::main());
+    }
     let cli = <cli::Cli as clap::Parser>::parse();
     let code = app::main(cli);
     std::process::exit(code);

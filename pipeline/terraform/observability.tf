@@ -30,6 +30,7 @@ resource "aws_cloudwatch_metric_alarm" "http_5xx" {
   dimensions = {
     LoadBalancer = var.load_balancer_arn_suffix
   }
-  alarm_actions = var.alarm_sns_topic_arn == "" ? [] : [var.alarm_sns_topic_arn]
+  # Into ALARM: notify, and let `shipwatch remediate` (remediate.tf) stop one bad task.
+  alarm_actions = concat(var.alarm_sns_topic_arn == "" ? [] : [var.alarm_sns_topic_arn], [aws_lambda_function.remediate.arn])
   ok_actions    = var.alarm_sns_topic_arn == "" ? [] : [var.alarm_sns_topic_arn]
 }

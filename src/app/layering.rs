@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("gates", 3),
     ("doctor", 3),
     ("notify", 3),
+    ("remediate", 3),
     ("cli", 4),
     ("settings", 5),
     ("app", 6),

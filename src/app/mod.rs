@@ -5,8 +5,10 @@
 mod deploy;
 mod doctor;
 mod gate;
+pub mod lambda;
 mod notify;
 mod register;
+mod remediate;
 mod report;
 
 use crate::cli::{Cli, ColorChoice, Command};
@@ -88,6 +90,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 Command::Watch(args) => deploy::watch(&sources, args).await,
                 Command::Stop(args) => deploy::stop(&sources, args).await,
                 Command::Notify(args) => notify::test(&sources, args).await,
+                Command::Remediate(args) => remediate::run(&sources, args).await,
                 Command::Completions { .. } | Command::Man | Command::Doctor(_) => {
                     unreachable!("handled above")
                 }

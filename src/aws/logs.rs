@@ -204,6 +204,7 @@ pub(crate) mod tests {
             codedeploy: mock_client!(aws_sdk_codedeploy, []),
             cloudwatch: mock_client!(aws_sdk_cloudwatch, []),
             logs,
+            elb: mock_client!(aws_sdk_elasticloadbalancingv2, []),
             region: "eu-west-1".into(),
         }
     }

@@ -1,15 +1,18 @@
 //! The only module that talks to AWS: one set of flags → one `SdkConfig` → clients,
 //! and thin functions that turn SDK shapes into the domain types the rest of shipwatch uses.
 
+pub mod alarm_state;
 pub mod cloudwatch;
 pub mod codedeploy;
 pub mod ecr;
 pub mod ecs;
+pub mod elb;
 pub mod evidence;
 pub mod failure;
 pub mod logs;
 pub mod model;
 pub mod probe;
+pub mod tasks;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -117,6 +120,7 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub region: String,
 }
 
@@ -146,6 +150,7 @@ impl Clients {
             codedeploy: client!(aws_sdk_codedeploy, conf, "codedeploy"),
             cloudwatch: client!(aws_sdk_cloudwatch, conf, "cloudwatch"),
             logs: client!(aws_sdk_cloudwatchlogs, conf, "logs"),
+            elb: client!(aws_sdk_elasticloadbalancingv2, conf, "elb"),
             region: conf.region().map(|r| r.to_string()).unwrap_or_default(),
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod gate;
 pub mod notify;
+pub mod remediate;
 pub mod report;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -175,6 +176,11 @@ pub enum Command {
         after_help = "One line per endpoint: sent, or why not. The webhook URLs are never printed.\nExit 0 when every configured endpoint accepted the message, 6 when one did not, 2 when none is configured.\n\nExample:\n  SHIPWATCH_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/… shipwatch notify --test"
     )]
     Notify(notify::NotifyArgs),
+    /// Stop the one task that makes the service unhealthy and wait for ECS to replace it (guarded).
+    #[command(
+        after_help = "Chooses one task: an unhealthy target first, else the task logging the most errors. Guards: no stop while a deployment is active, one stop per alarm state change and per cool-down, never below the minimum of healthy tasks. Exit 10 remediated, 11 skipped by a guard, 12 nothing unhealthy, 13 refused (deployment active), 14 stop failed or no healthy replacement; 0 with --dry-run.\nThe same binary runs as an AWS Lambda function when named `bootstrap` (see README).\n\nExamples:\n  shipwatch remediate --alarm web-5xx\n  shipwatch remediate --dry-run\n  shipwatch remediate --alarm web-5xx --output json"
+    )]
+    Remediate(remediate::RemediateArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch"

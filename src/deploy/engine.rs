@@ -945,6 +945,7 @@ mod tests {
             codedeploy: mock_client!(aws_sdk_codedeploy, RuleMode::MatchAny, codedeploy),
             cloudwatch: mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, cloudwatch),
             logs: mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, &empty),
+            elb: mock_client!(aws_sdk_elasticloadbalancingv2, RuleMode::MatchAny, &empty),
             region: "us-east-1".into(),
         }
     }

@@ -138,3 +138,15 @@ pub const NOTIFY_EVENTS: &[crate::notify::model::EventKind] = &[
 /// One notification's budget per endpoint, every attempt and Retry-After wait included:
 /// a slow chat service must not hold up the pipeline.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(6);
+/// `remediate`: healthy running tasks that must remain after a stop.
+pub const REMEDIATE_MIN_HEALTHY: u32 = 1;
+/// `remediate`: at most one stop per this window, whatever the alarm (the source
+/// article's guard used 10 minutes).
+pub const REMEDIATE_COOL_DOWN: Duration = Duration::from_secs(10 * 60);
+/// `remediate`: how far back error lines are counted when no target is unhealthy.
+pub const REMEDIATE_LOG_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// `remediate`: how long to wait for the replacement task to be running and healthy
+/// (Fargate start plus a few health checks; the Lambda timeout must exceed it).
+pub const REMEDIATE_REPLACEMENT_WAIT: Duration = Duration::from_secs(3 * 60);
+/// `remediate`: how often the replacement is looked for.
+pub const REMEDIATE_POLL: Duration = Duration::from_secs(5);

@@ -186,6 +186,7 @@ pub struct Layer {
     pub report: Option<ReportSection>,
     pub gates: Option<super::gates::GatesSection>,
     pub notify: Option<super::notify::NotifySection>,
+    pub remediate: Option<super::remediate::RemediateSection>,
 }
 
 // Sections merge key by key (not whole-section replacement), so an environment can
@@ -202,6 +203,7 @@ impl Merge for Layer {
             report: self.report.merge(over.report),
             gates: self.gates.merge(over.gates),
             notify: self.notify.merge(over.notify),
+            remediate: self.remediate.merge(over.remediate),
         }
     }
 }
@@ -222,6 +224,7 @@ struct FileConfig {
     report: Option<ReportSection>,
     gates: Option<super::gates::GatesSection>,
     notify: Option<super::notify::NotifySection>,
+    remediate: Option<super::remediate::RemediateSection>,
     #[serde(default)]
     environments: BTreeMap<String, Layer>,
 }
@@ -238,6 +241,7 @@ impl FileConfig {
             report: self.report.clone(),
             gates: self.gates.clone(),
             notify: self.notify.clone(),
+            remediate: self.remediate.clone(),
         }
     }
 }

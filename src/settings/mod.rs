@@ -15,6 +15,7 @@ pub mod defaults;
 pub mod file;
 pub mod gates;
 pub mod notify;
+pub mod remediate;
 
 use crate::aws::Connection;
 use crate::cli::{self, Global};

@@ -13,5 +13,6 @@ mod gates;
 mod jenkinsfile;
 mod notify;
 mod paths;
+mod remediate;
 mod report;
 mod support;

@@ -30,8 +30,9 @@ from typing import Any, Callable, Iterable
 
 from moto.codedeploy import responses as cd_responses
 from moto.ecs import models as ecs_models
+from moto.elbv2 import models as elb_models
 
-from . import codedeploy, registry, scenarios, traffic
+from . import codedeploy, incidents, insights, registry, scenarios, targets, traffic
 from .clock import get_clock
 
 LOCK = threading.RLock()
@@ -61,6 +62,11 @@ _lock_methods(ecs_models.EC2ContainerServiceBackend, scenarios.SHARED_STATE_METH
 _lock_methods(cd_responses.CodeDeployResponse, codedeploy.RESPONSE_METHODS)
 registry.on_reset(locked(scenarios.reset))
 registry.on_reset(locked(traffic.reset))
+# Target health, Container Insights and incidents (targets.py, insights.py, incidents.py).
+_lock_methods(elb_models.ELBv2Backend, targets.SHARED_STATE_METHODS)
+incidents.put_incident = locked(incidents.put_incident)
+registry.on_reset(locked(insights.reset))
+registry.on_reset(locked(incidents.reset))
 
 
 def tick(now: datetime) -> None:
@@ -74,6 +80,8 @@ def tick(now: datetime) -> None:
         codedeploy.tick(now)
     with LOCK:
         traffic.tick(now)
+    with LOCK:
+        insights.tick(now)
 
 
 _last_error = [0.0]

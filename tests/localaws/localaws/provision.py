@@ -61,6 +61,8 @@ DEFAULT_SPEC: dict[str, Any] = {
     "cpu": "256",
     "memory": "512",
     "port": 8080,
+    # The cluster's containerInsights setting: "enhanced" (per service and task), "enabled", "disabled".
+    "container_insights": "enhanced",
 }
 
 
@@ -162,7 +164,8 @@ def provision(spec: dict[str, Any] | None = None, endpoint: str | None = None) -
 
         ecs = get_backend("ecs")[account][region]
         cluster_name = f"{name}-cluster"
-        ecs.create_cluster(cluster_name)
+        ecs.create_cluster(cluster_name, cluster_settings=[
+            {"name": "containerInsights", "value": str(s["container_insights"])}])
         container = {
             "name": name,
             "image": pushed[initial_tag]["image_pinned"],

@@ -40,6 +40,8 @@ MY_DEFAULTS: dict[str, Any] = {
     "task_running_seconds": 20,
     # Stopped tasks stay visible (ListTasks desiredStatus=STOPPED) this long, like ECS.
     "stopped_task_retention_minutes": 60,
+    # Emulated seconds between the ALB marking a target unhealthy and ECS stopping its task.
+    "ecs_unhealthy_replace_seconds": 15,
 }
 
 
@@ -84,6 +86,16 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "health-check-fail": {
         "message": "Redis connection timeout after 2000ms",
+    },
+    "health-path-broken": {
+        # The target group's health path answers 404 (e.g. the app moved it) while other routes work.
+        "status": 404,
+    },
+    "route-5xx": {
+        # The reverse: the health path answers 200 while the application's routes fail with 500.
+        "rate": 0.6,
+        "error_type": "TypeError",
+        "message": "Cannot read properties of undefined (reading 'map')",
     },
     "hook-fail": {
         "event": "AfterAllowTestTraffic",
@@ -244,6 +256,8 @@ class TaskSim:
     pid: int = 1
     next_health_check: datetime | None = None
     warned_memory: bool = False
+    # When the target group starts answering "unhealthy" for it (health-failing scenarios).
+    unhealthy_at: datetime | None = None
 
     @property
     def arn(self) -> str:
@@ -265,6 +279,10 @@ class TaskSim:
 
 # task arn -> TaskSim
 SIMS: dict[str, TaskSim] = {}
+# Called with every new TaskSim before it is stored (incidents.py puts a task set's incident on it).
+LAUNCH_HOOKS: list[Any] = []
+# Scenarios whose tasks fail the target group's health checks and are replaced by the scheduler.
+HEALTH_FAILING = ("health-check-fail", "health-path-broken")
 
 
 def sims_of_task_set(task_set_id: str) -> list[TaskSim]:
@@ -372,6 +390,8 @@ def launch_task(backend: Any, service: Any, task_set: Any, now: datetime) -> Tas
         log_group=group, log_stream=stream, log_region=log_region, target_group_arns=tg_arns,
     )
     _decorate_new_task(sim, task_def, cdef, now)
+    for hook in LAUNCH_HOOKS:
+        hook(sim)
     SIMS[task.task_arn] = sim
     _service_event(service, f"(service {service.name}, taskSet {task_set.id}) has started 1 tasks: "
                    f"(task {task_id}).", now)
@@ -491,11 +511,14 @@ def _advance(sim: TaskSim, backend: Any, service: Any, now: datetime) -> None:
             if sim.scenario == "crash-loop":
                 sim.crash_at = running_at + timedelta(seconds=float(sim.params.get("crash_after_seconds", 6)))
             if sim.target_group_arns:
-                if sim.scenario != "health-check-fail":
+                if sim.scenario not in HEALTH_FAILING:
                     sim.healthy_at = running_at + timedelta(seconds=interval * healthy_n)
                 else:
                     grace = float(getattr(service, "health_check_grace_period_seconds", 0) or 0)
-                    sim.health_fail_at = running_at + timedelta(seconds=max(grace, interval * unhealthy_n))
+                    sim.unhealthy_at = running_at + timedelta(seconds=interval * unhealthy_n)
+                    # ECS notices the unhealthy target a little after the ALB marks it.
+                    lag = float(setting("ecs_unhealthy_replace_seconds", 15))
+                    sim.health_fail_at = running_at + timedelta(seconds=max(grace, interval * unhealthy_n) + lag)
             else:
                 sim.healthy_at = running_at
         if sim.phase == "RUNNING":
@@ -528,7 +551,7 @@ def _running_behaviour(sim: TaskSim, service: Any, now: datetime) -> None:
         sim.crash_at = None
         _service_event(service, f"(service {sim.service}, taskSet {sim.task_set_id}) has stopped 1 running "
                        f"tasks: (task {sim.task_id}).", now)
-    if sim.scenario == "health-check-fail" and sim.exited_at is None:
+    if sim.scenario in HEALTH_FAILING and sim.exited_at is None:
         interval, _, _ = health_config(sim.account, sim.region, (sim.target_group_arns or [None])[0])
         _failing_health_checks(sim, now, interval)
         if sim.health_fail_at and now >= sim.health_fail_at:

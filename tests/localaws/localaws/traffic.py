@@ -105,6 +105,9 @@ def outcome_for(sim: TaskSim, method: str, route: str) -> Outcome:
                     "kind": "pg", "stage": spec.get("stage", "connect"),
                     "message": spec.get("message", "Database connection refused"),
                     "statement": STATEMENTS.get(key, ORDERS_SELECT)})
+    if sim.scenario == "route-5xx" and route.startswith("/api/") and _rng.random() < float(params.get("rate", 0.6)):
+        return Outcome(500, _rng.uniform(2, 8), {"kind": "app", "type": params.get("error_type", "TypeError"),
+                                                 "message": params.get("message", "")})
     if sim.scenario == "hook-fail" and key == "GET /api/orders":
         return Outcome(500, _rng.uniform(4, 15), _hook_fail_failure(params))
     status = 201 if method == "POST" else 200

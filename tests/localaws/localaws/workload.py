@@ -65,6 +65,12 @@ def _stack(failure: dict[str, Any]) -> tuple[str, str]:
                          "    at Timeout._onTimeout (/app/node_modules/ioredis/built/Redis.js:171:32)\n"
                          "    at listOnTimeout (node:internal/timers:573:17)\n"
                          "    at async healthCheck (/app/src/routes/health.js:9:5)")
+    if failure["kind"] == "app":
+        etype = failure.get("type", "TypeError")
+        return etype, (f"{etype}: {msg}\n"
+                       "    at toOrderView (/app/src/views/orders.js:12:28)\n"
+                       "    at Array.map (<anonymous>)\n"
+                       "    at listOrders (/app/src/routes/orders.js:22:30)")
     return "AxiosError", (f"AxiosError: {msg}\n"
                           "    at settle (/app/node_modules/axios/lib/core/settle.js:19:12)\n"
                           "    at IncomingMessage.handleStreamEnd (/app/node_modules/axios/lib/adapters/http.js:599:11)\n"
@@ -221,7 +227,17 @@ def serve(sim: Any, at: datetime, method: str, route: str, url: str, outcome: Ou
 
 
 def health_check_failure(sim: Any, at: datetime) -> None:
-    """An ALB health check that the app of a health-check-fail release answers with 503."""
+    """An ALB health check that the app of a health-check-fail release answers with 503
+    (health-path-broken: 404, the path is not served; pino-http logs it at warn level)."""
+    if sim.scenario == "health-path-broken":
+        status = int(sim.params.get("status", 404))
+        _req_counter[0] += 1
+        ts = int(at.timestamp() * 1000) + 2
+        write_logs(sim, [pino(sim, ts, 40, "request completed",
+                              req={"id": _req_counter[0], "method": "GET", "url": "/healthz",
+                                   "headers": {"user-agent": "ELB-HealthChecker/2.0"}},
+                              res={"statusCode": status}, responseTime=2)])
+        return
     message = sim.params.get("message", "Redis connection timeout after 2000ms")
     serve(sim, at, "GET", "/healthz", "/healthz",
           Outcome(503, 2000 + _rng.uniform(1, 9), {"kind": "redis", "message": message}),

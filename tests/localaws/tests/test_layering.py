@@ -28,11 +28,15 @@ ORDER = [
     # foundations: time, settings, extension points, the record of events
     "clock", "settings", "registry", "timeline",
     # AWS services and the emulator's own HTTP features
-    "faults", "cbor_bridge", "logs", "cloudwatch", "traces", "webhook",
+    "faults", "cbor_bridge", "logs", "cloudwatch", "traces", "webhook", "lambda_rt",
     # the simulated application, ECS tasks and traffic
     "workload", "scenarios", "traffic",
+    # target health, Container Insights and incidents on the simulated tasks
+    "targets", "insights", "incidents",
     # CodeDeploy, then the loop and lock that drive all of the above
     "codedeploy", "engine",
+    # control routes that change the simulated tasks under the engine's lock
+    "task_incident",
     # entry points
     "provision", "server", "__main__",
 ]
