@@ -28,6 +28,9 @@ pub const TOOL_FAILED: i32 = 8;
 /// access denied, endpoint unreachable, throttled past every retry). Kept apart from
 /// [`INTERNAL`] so a pipeline can retry infrastructure trouble but not bugs.
 pub const AWS_ERROR: i32 = 9;
+/// `investigate` found something wrong (a likely cause, an alarm in ALARM, or a
+/// deployment in progress); the investigation was written.
+pub const INVESTIGATE_FOUND: i32 = 15;
 /// Interrupted by SIGINT (Ctrl-C). State was saved; see the printed `stop` command.
 pub const INTERRUPTED: i32 = 130;
 /// Terminated by SIGTERM (a Jenkins abort). State was saved; see the printed `stop` command.
@@ -59,6 +62,10 @@ pub const TABLE: &[(i32, &str)] = &[
     (
         AWS_ERROR,
         "AWS API error (credentials, access, endpoint, throttling)",
+    ),
+    (
+        INVESTIGATE_FOUND,
+        "investigate found something wrong (investigation written)",
     ),
     (INTERRUPTED, "interrupted (SIGINT); state saved"),
     (

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("report", 3),
     ("gates", 3),
     ("doctor", 3),
+    ("investigate", 3),
     ("cli", 4),
     ("settings", 5),
     ("app", 6),

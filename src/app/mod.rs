@@ -5,6 +5,7 @@
 mod deploy;
 mod doctor;
 mod gate;
+mod investigate;
 mod register;
 mod report;
 
@@ -86,6 +87,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 Command::Deploy(args) => deploy::deploy(&sources, args).await,
                 Command::Watch(args) => deploy::watch(&sources, args).await,
                 Command::Stop(args) => deploy::stop(&sources, args).await,
+                Command::Investigate(args) => investigate::run(&sources, args).await,
                 Command::Completions { .. } | Command::Man | Command::Doctor(_) => {
                     unreachable!("handled above")
                 }

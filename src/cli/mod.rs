@@ -5,6 +5,7 @@
 //! `settings::defaults`).
 
 pub mod gate;
+pub mod investigate;
 pub mod report;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -169,6 +170,11 @@ pub enum Command {
         after_help = "One line per check (✔ passed, ⚠ risky, ✘ failed, with what to do). Read-only AWS calls only.\nExit 0 when nothing failed (warnings allowed), 6 when a check failed, 2 when the configuration does not load.\n\nExamples:\n  shipwatch doctor\n  shipwatch doctor --env production --output json\n  shipwatch doctor --skip-tools"
     )]
     Doctor(DoctorArgs),
+    /// Investigate an incident of the running service: alarms, tasks, target health, memory, logs → likely cause.
+    #[command(
+        after_help = "Read-only AWS calls only. Writes investigation.md, .html and .json and prints the verdict with hints (suggestions, never executed).\nExit 0 when nothing wrong was found, 15 when something is wrong (a cause, an alarm in ALARM or a deployment in progress).\n\nExamples:\n  shipwatch investigate\n  shipwatch investigate --since 30m --alarm web-5xx\n  shipwatch investigate --cluster prod --service web --output json"
+    )]
+    Investigate(investigate::InvestigateArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch"

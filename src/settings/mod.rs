@@ -14,6 +14,7 @@
 pub mod defaults;
 pub mod file;
 pub mod gates;
+mod investigate;
 
 use crate::aws::Connection;
 use crate::cli::{self, Global};
