@@ -406,7 +406,7 @@ pub async fn recent_deployments(
     for id in out.deployments().iter().take(n) {
         found.push(super::codedeploy::get_deployment(c, id).await?);
     }
-    found.sort_by(|a, b| b.create_time.cmp(&a.create_time));
+    found.sort_by_key(|d| std::cmp::Reverse(d.create_time));
     Ok(found)
 }
 
