@@ -20,7 +20,9 @@ const RECENT_DEPLOYMENTS: usize = 3;
 pub async fn gather(c: &Clients, s: &Settings, now: DateTime<Utc>) -> Investigation {
     let since = now - Duration::from_std(s.since).unwrap_or_else(|_| Duration::hours(1));
     let mut inv = Investigation {
+        schema: SCHEMA.into(),
         schema_version: SCHEMA_VERSION,
+        generator: format!("shipwatch {}", env!("CARGO_PKG_VERSION")),
         generated_at: now,
         region: c.region.clone(),
         cluster: s.cluster.clone(),

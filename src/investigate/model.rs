@@ -10,10 +10,16 @@ use serde::{Deserialize, Serialize};
 
 /// Bumped when a field changes meaning or is removed (adding fields keeps it).
 pub const SCHEMA_VERSION: u32 = 1;
+/// The document type named in investigation.json.
+pub const SCHEMA: &str = "shipwatch.investigation";
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Investigation {
+    /// Always [`SCHEMA`].
+    pub schema: String,
     pub schema_version: u32,
+    /// `shipwatch <version>`.
+    pub generator: String,
     pub generated_at: DateTime<Utc>,
     pub region: String,
     pub cluster: String,

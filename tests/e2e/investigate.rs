@@ -110,6 +110,7 @@ fn investigation(aws: &LocalAws) -> (String, Value, String) {
             .unwrap();
     let html = std::fs::read_to_string(dir.join("investigation.html")).expect("investigation.html");
     assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema"], "shipwatch.investigation");
     (md, json, html)
 }
 
