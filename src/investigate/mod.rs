@@ -36,6 +36,9 @@ pub struct Settings {
     pub log_group: Option<String>,
     pub limits: crate::logscan::analyse::Limits,
     pub trace_id_field: Option<String>,
+    pub jaeger: Option<crate::logscan::jaeger::JaegerConfig>,
+    /// How many of the top trace ids to look up.
+    pub max_traces: usize,
 }
 
 /// What was written, for the summary.
@@ -49,10 +52,7 @@ pub struct Outcome {
 /// Gathers, decides and writes the investigation.
 pub async fn investigate(c: &Clients, s: &Settings) -> Result<(Investigation, Outcome)> {
     let mut inv = gather::gather(c, s, chrono::Utc::now()).await;
-    inv.missing.push(model::Missing {
-        evidence: "traces".into(),
-        reason: "investigate lists the top trace ids of the error lines but does not look them up in Jaeger; open them there".into(),
-    });
+    traces(s, &mut inv).await;
     redact(&mut inv);
     inv.verdict = verdict::decide(&inv);
     let paths = write(&inv, s)?;
@@ -62,6 +62,33 @@ pub async fn investigate(c: &Clients, s: &Settings) -> Result<(Investigation, Ou
         paths,
     };
     Ok((inv, outcome))
+}
+
+/// The error lines' top traces from Jaeger; why they are missing, when they are.
+async fn traces(s: &Settings, inv: &mut Investigation) {
+    use crate::logscan::model::TraceStatus;
+    let Some(logs) = &inv.evidence.logs else {
+        return;
+    };
+    let ev = crate::logscan::jaeger::lookup(s.jaeger.as_ref(), &logs.traces, s.max_traces).await;
+    match ev.status {
+        TraceStatus::NotConfigured | TraceStatus::Unavailable | TraceStatus::Partial => {
+            inv.missing.push(model::Missing {
+                evidence: "traces".into(),
+                reason: ev
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "traces could not be read".into()),
+            });
+        }
+        TraceStatus::NoTraceIds | TraceStatus::Ok => {}
+    }
+    inv.checked.push(format!(
+        "traces: {} of the error lines' trace ids looked up in Jaeger, {} found",
+        ev.traces.len(),
+        ev.traces.iter().filter(|t| t.found).count()
+    ));
+    inv.evidence.traces = ev;
 }
 
 /// Free text from AWS (events, reasons, descriptions) can carry what a developer put

@@ -4,7 +4,7 @@
 
 use crate::aws::elb::TargetHealth;
 use crate::aws::incident::{FiringAlarm, ServiceState};
-use crate::logscan::model::LogEvidence;
+use crate::logscan::model::{LogEvidence, TraceEvidence};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +114,9 @@ pub struct Evidence {
     pub insights: Insights,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<LogEvidence>,
+    /// The top trace ids of the error lines, looked up in Jaeger.
+    #[serde(default)]
+    pub traces: TraceEvidence,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

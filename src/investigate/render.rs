@@ -250,6 +250,18 @@ fn evidence(inv: &Investigation) -> Vec<String> {
                     ids.join(", ")
                 ));
             }
+            for t in e.traces.traces.iter().filter(|t| t.found) {
+                let span = t.error_span.as_ref().or(t.root.as_ref());
+                l.push(format!(
+                    "  - trace {}: {}{}",
+                    code(&t.trace_id),
+                    span.map(|s| format!("{} in {}", code(&s.operation), esc(&s.service)))
+                        .unwrap_or_default(),
+                    span.and_then(|s| s.error_message.as_deref())
+                        .map(|m| format!(" — {}", code(m)))
+                        .unwrap_or_default()
+                ));
+            }
         }
         None => l.push("- Logs: not read (see Missing evidence)".into()),
     }

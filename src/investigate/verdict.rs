@@ -389,9 +389,43 @@ fn health_fails(inv: &Investigation) -> Option<Verdict> {
     })
 }
 
+/// The failing span of the first trace Jaeger had, in words.
+fn failing_span(inv: &Investigation) -> Option<String> {
+    let t = inv
+        .evidence
+        .traces
+        .traces
+        .iter()
+        .find(|t| t.error_span.is_some())?;
+    let s = t.error_span.as_ref()?;
+    let target = s
+        .downstream_url
+        .clone()
+        .or(s.db_statement.clone())
+        .unwrap_or_default();
+    Some(format!(
+        "trace {}: the failing span is {} in {}{}{}",
+        t.trace_id,
+        s.operation,
+        s.service,
+        if target.is_empty() {
+            String::new()
+        } else {
+            format!(" ({target})")
+        },
+        s.error_message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    ))
+}
+
 fn dependency(inv: &Investigation) -> Option<Verdict> {
     let (dep, n, sample) = failing_dependency(inv)?;
     let mut evidence = vec![format!("{n} error line(s) name {dep}: {sample}")];
+    if let Some(span) = failing_span(inv) {
+        evidence.push(span);
+    }
     let healthy = inv
         .evidence
         .targets

@@ -47,6 +47,20 @@ impl Sources {
                 ..crate::logscan::analyse::Limits::default()
             },
             trace_id_field: rs.trace_id_field,
+            jaeger: rs.jaeger_url.filter(|u| !u.trim().is_empty()).map(|url| {
+                let url = url.trim_end_matches('/').to_owned();
+                crate::logscan::jaeger::JaegerConfig {
+                    ui_url: rs
+                        .jaeger_ui_url
+                        .clone()
+                        .unwrap_or_else(|| url.clone())
+                        .trim_end_matches('/')
+                        .to_owned(),
+                    url,
+                    timeout: defaults::JAEGER_TIMEOUT,
+                }
+            }),
+            max_traces: rs.max_traces.unwrap_or(defaults::MAX_TRACES),
         })
     }
 }

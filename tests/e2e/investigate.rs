@@ -217,6 +217,8 @@ fn investigate_dependency_failure_names_the_host_and_port() {
     );
     let (md, _, _) = investigation(&aws);
     assert!(md.contains("pass health checks meanwhile"), "{md}");
+    // From Jaeger: the span that failed.
+    assert!(md.contains("the failing span is pg.connect"), "{md}");
 }
 
 #[test]
