@@ -11,7 +11,20 @@ use crate::settings::Sources;
 pub async fn run(sources: &Sources, args: InvestigateArgs) -> Result<i32> {
     let settings = sources.investigate(&args)?;
     let clients = Clients::connect(&settings.aws).await;
-    let (inv, outcome) = investigate::investigate(&clients, &settings).await?;
+    // Read-only: on SIGTERM/SIGINT there is nothing to stop or save in AWS; files are
+    // written whole or not at all.
+    let abort = crate::signals::Abort::listen()
+        .map_err(|e| crate::error::Error::Io(format!("cannot listen for signals: {e}")))?;
+    let (inv, outcome) = tokio::select! {
+        r = investigate::investigate(&clients, &settings) => r?,
+        signo = abort.wait() => {
+            eprintln!(
+                "investigate stopped by {}: it only reads, so nothing was changed in AWS; no investigation was written",
+                crate::signals::name(signo)
+            );
+            return Ok(128 + signo);
+        }
+    };
     let code = match outcome.cause {
         Cause::NothingFound => exit::OK,
         _ => exit::INVESTIGATE_FOUND,

@@ -8,6 +8,7 @@ use super::verdict;
 use crate::aws::elb::{self, TargetHealth};
 use crate::aws::incident::{self, ServiceState, ServiceTask};
 use crate::aws::{Clients, evidence, logs};
+use crate::error::{Error, Result};
 use crate::logscan::analyse::Analyser;
 use chrono::{DateTime, Duration, Utc};
 
@@ -16,8 +17,9 @@ const MAX_STREAMS: usize = 100;
 /// CodeDeploy deployments listed.
 const RECENT_DEPLOYMENTS: usize = 3;
 
-/// Everything read for one investigation (the verdict is decided afterwards).
-pub async fn gather(c: &Clients, s: &Settings, now: DateTime<Utc>) -> Investigation {
+/// Everything read for one investigation (the verdict is decided afterwards). A
+/// service that does not exist is an error: there is nothing to investigate.
+pub async fn gather(c: &Clients, s: &Settings, now: DateTime<Utc>) -> Result<Investigation> {
     let since = now - Duration::from_std(s.since).unwrap_or_else(|_| Duration::hours(1));
     let mut inv = Investigation {
         schema: SCHEMA.into(),
@@ -33,14 +35,14 @@ pub async fn gather(c: &Clients, s: &Settings, now: DateTime<Utc>) -> Investigat
     };
     let group_alarms = deployments(c, s, &mut inv).await;
     alarms(c, s, &group_alarms, &mut inv).await;
-    let service = service(c, s, &mut inv).await;
+    let service = service(c, s, &mut inv).await?;
     let tasks = tasks(c, s, &mut inv).await;
     if let Some(svc) = &service {
         targets(c, svc, &tasks, &mut inv).await;
     }
     insights(c, s, &tasks, &mut inv).await;
     read_logs(c, s, service.as_ref(), &tasks, &mut inv).await;
-    inv
+    Ok(inv)
 }
 
 fn miss(inv: &mut Investigation, evidence: &str, reason: impl Into<String>) {
@@ -126,7 +128,11 @@ async fn alarms(c: &Clients, s: &Settings, group_alarms: &[String], inv: &mut In
     }
 }
 
-async fn service(c: &Clients, s: &Settings, inv: &mut Investigation) -> Option<ServiceState> {
+async fn service(
+    c: &Clients,
+    s: &Settings,
+    inv: &mut Investigation,
+) -> Result<Option<ServiceState>> {
     match incident::service_state(c, &s.cluster, &s.service).await {
         Ok(Some(mut svc)) => {
             inv.checked.push(format!(
@@ -135,19 +141,15 @@ async fn service(c: &Clients, s: &Settings, inv: &mut Investigation) -> Option<S
             ));
             svc.events.retain(|e| e.at >= inv.since);
             inv.triage.service = Some(svc.clone());
-            Some(svc)
+            Ok(Some(svc))
         }
-        Ok(None) => {
-            miss(
-                inv,
-                "service",
-                format!("no active service {} in cluster {}", s.service, s.cluster),
-            );
-            None
-        }
+        Ok(None) => Err(Error::Precondition(format!(
+            "Investigating service {} in cluster {} failed: ECS has no active service of that name there. Check --cluster/--service (or [service] in the configuration) and the region ({}).",
+            s.service, s.cluster, c.region
+        ))),
         Err(e) => {
             miss(inv, "service", e.to_string());
-            None
+            Ok(None)
         }
     }
 }

@@ -51,7 +51,7 @@ pub struct Outcome {
 
 /// Gathers, decides and writes the investigation.
 pub async fn investigate(c: &Clients, s: &Settings) -> Result<(Investigation, Outcome)> {
-    let mut inv = gather::gather(c, s, chrono::Utc::now()).await;
+    let mut inv = gather::gather(c, s, chrono::Utc::now()).await?;
     traces(s, &mut inv).await;
     redact(&mut inv);
     inv.verdict = verdict::decide(&inv);

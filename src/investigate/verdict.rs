@@ -519,10 +519,25 @@ fn unexplained(inv: &Investigation) -> Option<Verdict> {
 }
 
 fn nothing_found(inv: &Investigation) -> Verdict {
+    // Traces are extra detail; anything else missing weakens "nothing wrong".
+    let unread: Vec<&str> = inv
+        .missing
+        .iter()
+        .map(|m| m.evidence.as_str())
+        .filter(|e| *e != "traces")
+        .collect();
+    let caveat = if unread.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " But not everything could be read ({}): see Missing evidence before trusting this.",
+            unread.join(", ")
+        )
+    };
     Verdict {
         cause: Cause::NothingFound,
         summary: format!(
-            "Nothing wrong found for {}: no alarm in ALARM, no task stopped abnormally, every target healthy and no error lines.",
+            "Nothing wrong found for {}: no alarm in ALARM, no task stopped abnormally, every target healthy and no error lines.{caveat}",
             inv.service
         ),
         evidence: inv.checked.clone(),

@@ -327,3 +327,77 @@ fn investigate_says_when_container_insights_is_off() {
         "{md}"
     );
 }
+
+#[test]
+fn investigate_unknown_service_is_a_precondition_error_and_denied_reads_are_missing_evidence() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let mut c = aws.shipwatch(&cfg);
+    c.args(["investigate", "--service", "nope"]);
+    let out = run(c, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(exit::PRECONDITION),
+        "{}",
+        text(&out)
+    );
+    let all = text(&out);
+    assert!(all.contains("no active service of that name"), "{all}");
+    assert!(
+        !all.contains("panicked") && !all.contains("SdkError"),
+        "{all}"
+    );
+    // One permission missing: the rest is still read and the gap is named.
+    aws.faults(json!([{"service": "elbv2", "operation": "DescribeTargetHealth", "deny": 1.0}]));
+    let (_, doc) = investigate(&aws, &cfg, &[]);
+    assert!(
+        doc["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "target health"),
+        "{doc}"
+    );
+    assert!(
+        doc["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("not everything could be read (target health)"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn investigate_stops_on_sigterm_with_143_and_changes_nothing() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    aws.faults(json!([{"service": "ecs", "operation": "DescribeTasks", "latency_ms": 5000}]));
+    let mut c = aws.shipwatch(&cfg);
+    c.args(["investigate"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    aws.wait_for_call("ecs.DescribeTasks", Duration::from_secs(30));
+    let t0 = Instant::now();
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing was changed in AWS"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !aws.dir
+            .path()
+            .join("shipwatch-out/investigation/investigation.json")
+            .exists()
+    );
+}

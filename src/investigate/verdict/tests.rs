@@ -328,3 +328,24 @@ fn oom_hint_computes_the_new_memory() {
         "{v:?}"
     );
 }
+
+#[test]
+fn nothing_found_says_what_could_not_be_read() {
+    let mut i = Investigation::default();
+    i.missing.push(Missing {
+        evidence: "traces".into(),
+        reason: "no Jaeger".into(),
+    });
+    assert!(!decide(&i).summary.contains("not everything"));
+    i.missing.push(Missing {
+        evidence: "target health".into(),
+        reason: "AccessDenied".into(),
+    });
+    let v = decide(&i);
+    assert_eq!(v.cause, Cause::NothingFound);
+    assert!(
+        v.summary
+            .contains("not everything could be read (target health)"),
+        "{v:?}"
+    );
+}
