@@ -172,7 +172,7 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Investigate an incident of the running service: alarms, tasks, target health, memory, logs → likely cause.
     #[command(
-        after_help = "Read-only AWS calls only. Writes investigation.md, .html and .json and prints the verdict with hints (suggestions, never executed).\nExit 0 when nothing wrong was found, 15 when something is wrong (a cause, an alarm in ALARM or a deployment in progress).\n\nExamples:\n  shipwatch investigate\n  shipwatch investigate --since 30m --alarm web-5xx\n  shipwatch investigate --cluster prod --service web --output json"
+        after_help = "Read-only AWS calls only. Writes investigation.md, .html and .json and prints the verdict with hints (suggestions, never executed).\nExit 0 when nothing wrong was found, 15 when something is wrong (a cause, an alarm in ALARM or a deployment in progress), 6 when the service does not exist.\n\nExamples:\n  shipwatch investigate\n  shipwatch investigate --since 30m --alarm web-5xx\n  shipwatch investigate --cluster prod --service web --output json"
     )]
     Investigate(investigate::InvestigateArgs),
     /// Print shell completions.

@@ -140,6 +140,7 @@ async fn service(
                 svc.service, svc.running, svc.desired, svc.pending
             ));
             svc.events.retain(|e| e.at >= inv.since);
+            svc.events.sort_by_key(|e| std::cmp::Reverse(e.at));
             inv.triage.service = Some(svc.clone());
             Ok(Some(svc))
         }

@@ -113,6 +113,7 @@ fn triage(inv: &Investigation) -> Vec<String> {
                 esc(&ts.status),
                 ts.external_id
                     .as_deref()
+                    .filter(|d| !d.is_empty())
                     .map(|d| format!(", deployment {}", esc(d)))
                     .unwrap_or_default(),
                 ts.running,
