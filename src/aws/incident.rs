@@ -402,7 +402,7 @@ pub async fn recent_deployments(
         .await
         .map_err(|e| sdk_error("codedeploy:ListDeployments", e))?;
     let mut found = Vec::new();
-    // ListDeployments answers newest first; the first page is plenty for "recent".
+    // The first page is plenty for "recent"; sorted by creation time below.
     for id in out.deployments().iter().take(n) {
         found.push(super::codedeploy::get_deployment(c, id).await?);
     }

@@ -69,10 +69,19 @@ async fn deployments(c: &Clients, s: &Settings, inv: &mut Investigation) -> Vec<
     }
     match incident::recent_deployments(c, app, group, RECENT_DEPLOYMENTS).await {
         Ok(list) => {
-            inv.triage.deployment_in_progress = list
-                .iter()
-                .find(|d| d.status.is_active())
-                .map(|d| d.id.clone());
+            // ListDeployments promises no order: ask for the active ones explicitly.
+            let active = match crate::aws::codedeploy::list_active(c, app, group).await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    miss(inv, "active deployments", e.to_string());
+                    Vec::new()
+                }
+            };
+            inv.triage.deployment_in_progress = active.first().cloned().or_else(|| {
+                list.iter()
+                    .find(|d| d.status.is_active())
+                    .map(|d| d.id.clone())
+            });
             inv.checked.push(format!(
                 "CodeDeploy group {group}: {} recent deployment(s), {}",
                 list.len(),
