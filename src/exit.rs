@@ -40,6 +40,9 @@ pub const NOTHING_UNHEALTHY: i32 = 12;
 pub const REMEDIATE_REFUSED: i32 = 13;
 /// `remediate`: StopTask failed, or no healthy replacement within the wait.
 pub const REMEDIATE_FAILED: i32 = 14;
+/// `investigate` found something wrong (a likely cause, an alarm in ALARM, or a
+/// deployment in progress); the investigation was written.
+pub const INVESTIGATE_FOUND: i32 = 15;
 /// Interrupted by SIGINT (Ctrl-C). State was saved; see the printed `stop` command.
 pub const INTERRUPTED: i32 = 130;
 /// Terminated by SIGTERM (a Jenkins abort). State was saved; see the printed `stop` command.
@@ -91,6 +94,10 @@ pub const TABLE: &[(i32, &str)] = &[
     (
         REMEDIATE_FAILED,
         "remediate: stop failed or no healthy replacement in time",
+    ),
+    (
+        INVESTIGATE_FOUND,
+        "investigate found something wrong (investigation written)",
     ),
     (INTERRUPTED, "interrupted (SIGINT); state saved"),
     (

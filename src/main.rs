@@ -13,6 +13,7 @@ mod duration;
 mod error;
 mod exit;
 mod gates;
+mod investigate;
 mod logscan;
 mod notify;
 mod remediate;

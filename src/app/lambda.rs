@@ -31,6 +31,7 @@ pub fn is_lambda() -> bool {
 /// environment (a cold start), as the Lambda service expects.
 struct Function {
     settings: remediate::Settings,
+    notify: crate::notify::Settings,
     clients: Clients,
     abort: Abort,
 }
@@ -82,12 +83,14 @@ async fn init() -> Result<Function, Error> {
     };
     let sources = crate::settings::load(&cli.global)?;
     let settings = sources.remediate(&args)?;
+    let notify = sources.notify()?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let abort =
         Abort::listen().map_err(|e| Error::Io(format!("cannot listen for SIGTERM: {e}")))?;
     Ok(Function {
         settings,
+        notify,
         clients,
         abort,
     })
@@ -124,7 +127,20 @@ async fn handle(f: &Function, ev: LambdaEvent<Value>) -> Result<Value, lambda_ru
             }
         }
     };
-    log_line(&summary(&request_id, &result));
+    let mut line = summary(&request_id, &result);
+    // Sent before the line is logged, so the one line also says what was notified.
+    if let Some(event) = super::notify::remediation(&f.notify, &result)
+        && f.notify.wants(&event)
+        && f.notify.any()
+    {
+        let sent: Vec<String> = crate::notify::deliver(&f.notify, &event)
+            .await
+            .iter()
+            .map(crate::notify::describe)
+            .collect();
+        line["notifications"] = json!(sent);
+    }
+    log_line(&line);
     Ok(serde_json::to_value(&result)?)
 }
 

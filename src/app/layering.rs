@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("doctor", 3),
     ("notify", 3),
     ("remediate", 3),
+    ("investigate", 3),
     ("cli", 4),
     ("settings", 5),
     ("app", 6),

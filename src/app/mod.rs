@@ -5,6 +5,7 @@
 mod deploy;
 mod doctor;
 mod gate;
+mod investigate;
 pub mod lambda;
 mod notify;
 mod register;
@@ -91,6 +92,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 Command::Stop(args) => deploy::stop(&sources, args).await,
                 Command::Notify(args) => notify::test(&sources, args).await,
                 Command::Remediate(args) => remediate::run(&sources, args).await,
+                Command::Investigate(args) => investigate::run(&sources, args).await,
                 Command::Completions { .. } | Command::Man | Command::Doctor(_) => {
                     unreachable!("handled above")
                 }

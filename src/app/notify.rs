@@ -11,6 +11,7 @@ use crate::gates::policy::Verdict;
 use crate::gates::report::{GateReport, Status};
 use crate::notify::model::*;
 use crate::notify::{self, send::Delivery};
+use crate::remediate::Remediation;
 use crate::report::ReportSummary;
 use crate::settings::Sources;
 use crate::{exit, term};
@@ -127,6 +128,39 @@ pub fn deployment(
         exit_code: w.outcome.exit_code(),
         links,
     })
+}
+
+/// The event for a remediation that stopped a task, was held back by a guard or
+/// failed; `None` for a dry run, an ignored event or nothing unhealthy, which change
+/// nothing anyone must hear about.
+pub fn remediation(settings: &notify::Settings, r: &Remediation) -> Option<Event> {
+    use crate::remediate::Outcome as R;
+    if r.dry_run
+        || !matches!(
+            r.outcome,
+            R::Remediated | R::Skipped | R::Refused | R::Failed
+        )
+    {
+        return None;
+    }
+    let stopped = matches!(r.outcome, R::Remediated | R::Failed) && r.guard.is_none();
+    Some(Event::Remediation(RemediationEvent {
+        subject: Subject {
+            cluster: Some(r.cluster.clone()),
+            service: Some(r.service.clone()),
+            ..settings.subject.clone()
+        },
+        alarm: r.trigger.alarm.clone(),
+        stopped_task: r.task.as_ref().filter(|_| stopped).map(|t| t.arn.clone()),
+        why: r.why_text.clone().unwrap_or_else(|| r.summary.clone()),
+        guard: r
+            .guard
+            .as_ref()
+            .map(|g| format!("{}: {}", g.guard.replace('_', " "), g.detail)),
+        replacement_task: r.replacement.as_ref().map(|x| x.task.clone()),
+        exit_code: r.exit_code,
+        links: settings.links(None, None),
+    }))
 }
 
 /// The event for gates that failed, or `None` when none did.

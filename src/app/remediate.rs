@@ -11,6 +11,7 @@ use crate::signals::Abort;
 
 pub async fn run(sources: &Sources, args: RemediateArgs) -> Result<i32> {
     let settings = sources.remediate(&args)?;
+    let notify = sources.notify()?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let trigger = trigger(&clients, sources.remediate_alarm(&args)).await?;
@@ -31,6 +32,12 @@ pub async fn run(sources: &Sources, args: RemediateArgs) -> Result<i32> {
         println!("{}", render::json(&r));
     } else {
         println!("{}", render::footer(&r));
+    }
+    // A notification never changes the exit code; a signal while sending does.
+    if let Some(event) = super::notify::remediation(&notify, &r)
+        && let Some(signo) = super::notify::send(&notify, &event).await
+    {
+        return Ok(128 + signo);
     }
     Ok(r.exit_code)
 }

@@ -9,6 +9,7 @@ pub mod ecs;
 pub mod elb;
 pub mod evidence;
 pub mod failure;
+pub mod incident;
 pub mod logs;
 pub mod model;
 pub mod probe;

@@ -5,6 +5,7 @@
 //! `settings::defaults`).
 
 pub mod gate;
+pub mod investigate;
 pub mod notify;
 pub mod remediate;
 pub mod report;
@@ -181,6 +182,11 @@ pub enum Command {
         after_help = "Chooses one task: an unhealthy target first, else the task logging the most errors. Guards: no stop while a deployment is active, one stop per alarm state change and per cool-down, never below the minimum of healthy tasks. Exit 10 remediated, 11 skipped by a guard, 12 nothing unhealthy, 13 refused (deployment active), 14 stop failed or no healthy replacement; 0 with --dry-run.\nThe same binary runs as an AWS Lambda function when named `bootstrap` (see README).\n\nExamples:\n  shipwatch remediate --alarm web-5xx\n  shipwatch remediate --dry-run\n  shipwatch remediate --alarm web-5xx --output json"
     )]
     Remediate(remediate::RemediateArgs),
+    /// Investigate an incident of the running service: alarms, tasks, target health, memory, logs → likely cause.
+    #[command(
+        after_help = "Read-only AWS calls only. Writes investigation.md, .html and .json and prints the verdict with hints (suggestions, never executed).\nExit 0 when nothing wrong was found, 15 when something is wrong (a cause, an alarm in ALARM or a deployment in progress), 6 when the service does not exist.\n\nExamples:\n  shipwatch investigate\n  shipwatch investigate --since 30m --alarm web-5xx\n  shipwatch investigate --cluster prod --service web --output json"
+    )]
+    Investigate(investigate::InvestigateArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  shipwatch completions bash > /etc/bash_completion.d/shipwatch"

@@ -7,6 +7,7 @@ pub mod analyse;
 #[cfg(test)]
 mod fixtures;
 pub mod input;
+pub mod jaeger;
 pub mod json;
 pub mod logline;
 pub mod model;

@@ -40,12 +40,6 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Deployment(DeploymentEvent),
-    // `remediate` sends it once the command layer wires it in; until then only the
-    // renderers' tests build one. The expectation fails the build when it is used.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "built by `remediate` once it is wired in app")
-    )]
     Remediation(RemediationEvent),
     GateFailed(GateEvent),
     /// `shipwatch notify --test`.

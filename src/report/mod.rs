@@ -8,7 +8,7 @@
 pub mod chart;
 pub mod collect;
 pub mod html;
-pub mod jaeger;
+pub use crate::logscan::jaeger;
 pub mod links;
 pub mod markdown;
 pub mod model;

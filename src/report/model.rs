@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::aws::model::{ServiceEvent, TaskFacts};
-pub use crate::logscan::model::{LogEvidence, TraceCount};
+pub use crate::logscan::model::{LogEvidence, TraceEvidence, TraceStatus};
+#[cfg(test)]
+pub use crate::logscan::model::{SpanSummary, TraceSummary};
 
 /// Bumped when a field changes meaning or disappears.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -323,68 +325,6 @@ pub struct EcsEvidence {
     /// The green tasks, capped at 50 (the counts above cover all of them).
     pub tasks: Vec<TaskFacts>,
     pub service_events: Vec<ServiceEvent>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TraceStatus {
-    /// No Jaeger URL configured.
-    #[default]
-    NotConfigured,
-    /// No trace ids were found in the error lines.
-    NoTraceIds,
-    /// Every looked-up trace was read.
-    Ok,
-    /// Some traces were missing or failed.
-    Partial,
-    /// Jaeger could not be reached (or every lookup failed).
-    Unavailable,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TraceEvidence {
-    pub status: TraceStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jaeger_url: Option<String>,
-    pub traces: Vec<TraceSummary>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TraceSummary {
-    pub trace_id: String,
-    pub error_lines: u64,
-    pub found: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root: Option<SpanSummary>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_span: Option<SpanSummary>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<f64>,
-    pub span_count: u32,
-    #[serde(default)]
-    pub services: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ui_url: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SpanSummary {
-    pub span_id: String,
-    pub service: String,
-    pub operation: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub db_statement: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub downstream_url: Option<String>,
-    pub duration_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

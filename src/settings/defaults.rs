@@ -27,6 +27,8 @@ pub const AWS_REGION: &str = "us-east-1";
 pub const DEPLOYMENT_CONFIG: &str = "CodeDeployDefault.ECSLinear10PercentEvery1Minutes";
 pub const STATE_FILE: &str = "shipwatch-out/deploy-state.json";
 pub const REPORT_DIR: &str = "shipwatch-out/report";
+/// Where `investigate` writes investigation.md, .html and .json.
+pub const INVESTIGATION_DIR: &str = "shipwatch-out/investigation";
 pub const GATES_DIR: &str = "shipwatch-out/gates";
 
 /// How often the deployment target (traffic, lifecycle) is polled.

@@ -14,6 +14,7 @@
 pub mod defaults;
 pub mod file;
 pub mod gates;
+mod investigate;
 pub mod notify;
 pub mod remediate;
 

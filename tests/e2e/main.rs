@@ -10,6 +10,7 @@ mod exit;
 mod deploy;
 mod doctor;
 mod gates;
+mod investigate;
 mod jenkinsfile;
 mod notify;
 mod paths;

@@ -636,3 +636,48 @@ fn lambda_acts_once_per_alarm_state_change_through_the_runtime_api() {
     }
     assert!(lines >= 6, "{lines} log lines");
 }
+
+/// A remediation that stopped a task posts one Slack message naming the task, why it was
+/// chosen and the alarm; a second run held back by the guard posts one saying so.
+#[test]
+fn a_remediation_and_its_guard_are_each_announced_on_slack() {
+    let aws = LocalAws::start(1.0);
+    let cfg = config(&aws, "1h");
+    let bad = wait_running(&aws, 2)[0].clone();
+    break_task(&aws, &bad);
+    let alarm = alarm(&aws);
+    let slack = format!(
+        "{}/_localaws/webhook/slack/services/T0/B0/remediate",
+        aws.endpoint
+    );
+    let mut first = remediate(&aws, &cfg, &["--alarm", &alarm]);
+    first.env("SHIPWATCH_SLACK_WEBHOOK_URL", &slack);
+    let out = run(first, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::REMEDIATED), "{}", text(&out));
+    let mut again = remediate(&aws, &cfg, &["--alarm", &alarm]);
+    again.env("SHIPWATCH_SLACK_WEBHOOK_URL", &slack);
+    let out = run(again, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(exit::REMEDIATE_SKIPPED),
+        "{}",
+        text(&out)
+    );
+    let posts = aws.get("/_localaws/webhooks?name=slack")["requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    let body = |i: usize| posts[i]["body"].to_string();
+    assert!(
+        body(0).contains(&bad) && body(0).contains(&alarm),
+        "{}",
+        body(0)
+    );
+    assert!(body(1).contains("alarm state change"), "{}", body(1));
+    assert!(
+        !text(&out).contains("services/T0/B0/remediate"),
+        "{}",
+        text(&out)
+    );
+}

@@ -4,8 +4,8 @@
 //! Jaeger being down or a trace being gone (sampled out, expired) is normal after the
 //! fact; it is recorded with the reason and the report completes.
 
+use crate::logscan::model::{SpanSummary, TraceCount, TraceEvidence, TraceStatus, TraceSummary};
 use crate::logscan::redact::redact_owned;
-use crate::report::model::{SpanSummary, TraceCount, TraceEvidence, TraceStatus, TraceSummary};
 use reqwest::header::ACCEPT;
 use reqwest::{Client, StatusCode};
 use serde::{Deserialize, Deserializer};
