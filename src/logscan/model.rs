@@ -36,6 +36,13 @@ pub struct LogEvidence {
     /// always says out of what.
     #[serde(default)]
     pub input: InputStats,
+    /// The CloudWatch Logs filter pattern the lines were fetched with: then only lines
+    /// that can be errors were read, and `lines_read` counts those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_pattern: Option<String>,
+    /// Why that filter (or why none), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_reason: Option<String>,
 }
 
 /// How the input was read: its compression, the shapes recognised per line (or per

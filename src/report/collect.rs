@@ -51,6 +51,9 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
     r.trigger = Some(take(&mut r, collect_trigger(&ctx).await));
     (r.traffic, r.timeline) = collect_timeline(&ctx, r.trigger.as_ref(), &ecs.tasks);
     r.logs = take(&mut r, collect_logs(&ctx, &ecs).await);
+    let blue = collect_blue_logs(&ctx, &ecs, r.logs.as_ref()).await;
+    r.blue_logs = take(&mut r, blue);
+    r.comparison = compare_colours(&r);
     r.traces = collect_traces(&ctx, r.logs.as_ref()).await;
     crate::report::note_missing_traces(&mut r);
     let report_links = links_for(&ctx, &r);
@@ -437,7 +440,7 @@ fn collect_timeline(
 
 /// The green tasks' CloudWatch Logs over the window, analysed.
 async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>> {
-    let (c, s, window, facts) = (ctx.c, ctx.s, &ctx.window, &ecs.tasks);
+    let (s, facts) = (ctx.s, &ecs.tasks);
     let container = s.container.as_ref();
     let mut miss = Vec::new();
     let mut value = None;
@@ -457,41 +460,8 @@ async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>
                 .iter()
                 .map(|t| format!("{prefix}/{}/{}", al.container, t.task_id))
                 .collect();
-            let mut limits = s.limits.clone();
-            limits.since_ms = None;
-            limits.until_ms = None;
-            let deadline = limits.max_time.map(|d| std::time::Instant::now() + d);
-            let mut a = Analyser::new(s.trace_id_field.as_deref(), limits);
-            let q = logs::LogQuery {
-                log_group: group_name.clone(),
-                streams: streams.clone(),
-                start_ms: window.start.timestamp_millis(),
-                end_ms: window.end.timestamp_millis(),
-            };
-            match logs::read_events(c, &q, deadline, |e| {
-                a.feed_event(&e.stream, e.timestamp_ms, &e.message);
-                !a.stopped()
-            })
-            .await
-            {
-                Ok(stats) => {
-                    if stats.stopped_early.as_deref() == Some("deadline") {
-                        a.note_cap("time: stopped reading after max_log_time".into());
-                    } else if let Some(why) = stats
-                        .stopped_early
-                        .as_deref()
-                        .filter(|w| w.starts_with("error"))
-                    {
-                        a.note_cap(format!("read ended early: {why}"));
-                    }
-                    let mut ev = a.finish(format!(
-                        "CloudWatch Logs {group_name}, {} green task stream(s)",
-                        streams.len()
-                    ));
-                    ev.log_group = Some(group_name);
-                    ev.streams = streams;
-                    value = Some(ev);
-                }
+            match read_streams(ctx, &group_name, &streams, "green").await {
+                Ok(ev) => value = Some(ev),
                 Err(e) => miss.push(missing("logs", e.to_string())),
             }
         }
@@ -514,6 +484,155 @@ async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>
         value,
         missing: miss,
     }
+}
+
+/// Reads `streams` of `group_name` over the window into one analysis, with the
+/// configured caps; `colour` names them in the evidence's source.
+async fn read_streams(
+    ctx: &Context<'_>,
+    group_name: &str,
+    streams: &[String],
+    colour: &str,
+) -> Result<LogEvidence> {
+    let (c, s, window) = (ctx.c, ctx.s, &ctx.window);
+    let mut limits = s.limits.clone();
+    limits.since_ms = None;
+    limits.until_ms = None;
+    let deadline = limits.max_time.map(|d| std::time::Instant::now() + d);
+    let mut a = Analyser::new(s.trace_id_field.as_deref(), limits);
+    let q = logs::LogQuery {
+        log_group: group_name.to_owned(),
+        streams: streams.to_vec(),
+        start_ms: window.start.timestamp_millis(),
+        end_ms: window.end.timestamp_millis(),
+    };
+    let stats = logs::read_events(c, &q, deadline, |e| {
+        a.feed_event(&e.stream, e.timestamp_ms, &e.message);
+        !a.stopped()
+    })
+    .await?;
+    if stats.stopped_early.as_deref() == Some("deadline") {
+        a.note_cap("time: stopped reading after max_log_time".into());
+    } else if let Some(why) = stats
+        .stopped_early
+        .as_deref()
+        .filter(|w| w.starts_with("error"))
+    {
+        a.note_cap(format!("read ended early: {why}"));
+    }
+    let mut ev = a.finish(format!(
+        "CloudWatch Logs {group_name}, {} {colour} task stream(s)",
+        streams.len()
+    ));
+    ev.log_group = Some(group_name.to_owned());
+    ev.streams = streams.to_vec();
+    Ok(ev)
+}
+
+/// The blue tasks' logs over the same window, read and analysed like green's, so
+/// that each error group can be told new in green or old. Only read when green's
+/// logs were: without them there is nothing to compare.
+async fn collect_blue_logs(
+    ctx: &Context<'_>,
+    ecs: &Ecs,
+    green: Option<&LogEvidence>,
+) -> Phase<Option<LogEvidence>> {
+    let mut miss = Vec::new();
+    let value = match (green, &ctx.cluster, &ctx.blue) {
+        (None, _, _) => None,
+        (Some(_), Some(cluster), Some(blue)) => {
+            match blue_streams(ctx, ecs, cluster, &blue.id).await {
+                Ok((group, streams)) if !streams.is_empty() => {
+                    match read_streams(ctx, &group, &streams, "blue").await {
+                        Ok(ev) => Some(ev),
+                        Err(e) => {
+                            miss.push(missing("blue logs", e.to_string()));
+                            None
+                        }
+                    }
+                }
+                Ok(_) => {
+                    miss.push(missing(
+                        "blue logs",
+                        format!("no blue task of task set {} ran in the window", blue.id),
+                    ));
+                    None
+                }
+                Err(why) => {
+                    miss.push(missing("blue logs", why));
+                    None
+                }
+            }
+        }
+        (Some(_), _, _) => {
+            miss.push(missing(
+                "blue logs",
+                "the blue task set is not known, so new errors cannot be told from old ones",
+            ));
+            None
+        }
+    };
+    Phase {
+        value,
+        missing: miss,
+    }
+}
+
+/// The blue tasks that ran in the window and the log group and streams of their
+/// container (their own task definition's awslogs settings, else green's).
+async fn blue_streams(
+    ctx: &Context<'_>,
+    ecs: &Ecs,
+    cluster: &str,
+    blue_id: &str,
+) -> std::result::Result<(String, Vec<String>), String> {
+    let s = ctx.s;
+    let container = s.container.as_deref();
+    let tasks = evidence::task_set_tasks(ctx.c, cluster, blue_id, container)
+        .await
+        .map_err(|e| format!("the blue tasks could not be listed: {e}"))?;
+    let td = match tasks.iter().find_map(|t| t.task_definition_arn.clone()) {
+        Some(arn) => evidence::task_definition_logs(ctx.c, &arn)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let pick = |t: &TaskDefinitionLogs| {
+        t.logs
+            .iter()
+            .find(|l| Some(l.container.as_str()) == container)
+            .or(t.logs.first())
+            .cloned()
+    };
+    let al = td
+        .as_ref()
+        .and_then(pick)
+        .or_else(|| ecs.td.as_ref().and_then(pick))
+        .ok_or("the blue task definition has no awslogs log configuration")?;
+    let prefix = al
+        .stream_prefix
+        .clone()
+        .ok_or("the blue container has no awslogs-stream-prefix")?;
+    let w = &ctx.window;
+    let streams = tasks
+        .iter()
+        .filter(|t| {
+            t.facts.started_at.is_none_or(|at| at <= w.end)
+                && t.facts.stopped_at.is_none_or(|at| at >= w.start)
+        })
+        .map(|t| format!("{prefix}/{}/{}", al.container, t.facts.task_id))
+        .collect();
+    Ok((s.log_group.clone().unwrap_or(al.group), streams))
+}
+
+/// Green's error groups against blue's, when both colours' logs were read.
+fn compare_colours(r: &Report) -> Option<Comparison> {
+    Some(crate::report::compare::compare(
+        r.logs.as_ref()?,
+        r.blue_logs.as_ref()?,
+        r.metrics.as_ref(),
+    ))
 }
 
 /// The traces of the logs' top trace ids, from Jaeger; why they are missing is

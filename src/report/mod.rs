@@ -7,8 +7,10 @@
 
 pub mod chart;
 pub mod collect;
+pub mod compare;
 pub mod html;
 pub mod jaeger;
+pub mod latency;
 pub mod links;
 pub mod markdown;
 pub mod model;

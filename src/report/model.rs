@@ -12,7 +12,7 @@ pub use crate::aws::model::{ServiceEvent, TaskFacts};
 pub use crate::logscan::model::{LogEvidence, TraceCount};
 
 /// Bumped when a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Names the document type, for tools that receive several kinds of JSON.
 pub const SCHEMA_ID: &str = "shipwatch.rollback-report";
 
@@ -41,6 +41,15 @@ pub struct Report {
     pub ecs: Option<EcsEvidence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<LogEvidence>,
+    /// The blue tasks' logs over the same window, with the same caps and analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_logs: Option<LogEvidence>,
+    /// Each error group marked new in green, also in blue or only in blue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// Latency per minute blue vs green, slowest routes and spans (latency alarms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
     pub traces: TraceEvidence,
     #[serde(default)]
     pub links: Vec<Link>,
@@ -67,6 +76,9 @@ impl Report {
             metrics: None,
             ecs: None,
             logs: None,
+            blue_logs: None,
+            comparison: None,
+            latency: None,
             traces: TraceEvidence::default(),
             links: Vec::new(),
             missing: Vec::new(),
@@ -262,6 +274,9 @@ pub struct MetricTotals {
     /// Minutes in which green answered at least one 5xx.
     pub green_minutes_with_5xx: u32,
 }
+
+pub use crate::report::compare::Comparison;
+pub use crate::report::latency::Latency;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

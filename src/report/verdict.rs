@@ -4,6 +4,7 @@
 //! present, so it never claims more than the report shows; missing evidence is named
 //! at the end.
 
+use crate::report::compare::ColourStatus;
 use crate::report::model::*;
 use chrono::{DateTime, Utc};
 
@@ -108,8 +109,17 @@ pub fn verdict(r: &Report) -> Verdict {
             ));
         }
     }
+    // With blue's logs to compare, the group named is the first one new in green.
+    let new_in_green = r.comparison.as_ref().and_then(|c| {
+        c.groups
+            .iter()
+            .find(|g| g.status == ColourStatus::NewInGreen)
+    });
+    let mut lead_sentence = None;
     if let Some(l) = r.logs.as_ref().filter(|l| l.error_lines > 0)
-        && let Some(g) = l.groups.first()
+        && let Some(g) = new_in_green
+            .and_then(|n| l.groups.iter().find(|g| g.message == n.message))
+            .or(l.groups.first())
     {
         let route = g
             .routes
@@ -143,7 +153,41 @@ pub fn verdict(r: &Report) -> Verdict {
             sentence.push_str(&format!(" (stack trace starts {})", quote(first)));
         }
         sentence.push('.');
-        s.push(capitalise(&sentence));
+        match (&r.comparison, new_in_green) {
+            (Some(_), Some(_)) => {
+                lead_sentence = Some(s.len());
+                s.push(format!(
+                    "New in green (not in blue's logs over the same window): {sentence}"
+                ));
+            }
+            (Some(_), None) => s.push(format!(
+                "No error group is new in green: every one was also in blue's logs. {}",
+                capitalise(&sentence)
+            )),
+            (None, _) => s.push(capitalise(&sentence)),
+        }
+    }
+    if let Some(c) = &r.comparison {
+        let old: Vec<String> = c
+            .groups
+            .iter()
+            .filter(|g| g.status == ColourStatus::AlsoInBlue)
+            .take(2)
+            .map(|g| format!("{} ({})", quote(&g.sample), g.label))
+            .collect();
+        if !old.is_empty() {
+            s.push(format!(
+                "Also in blue, so older than this release: {}.",
+                old.join("; ")
+            ));
+        }
+    }
+    // What is new in green leads when errors under traffic are the cause.
+    if cause == Cause::ErrorsUnderTraffic
+        && let Some(i) = lead_sentence
+    {
+        let first = s.remove(i);
+        s.insert(0, first);
     }
     if let Some(t) = r.traces.traces.iter().find(|t| t.error_span.is_some()) {
         let e = t.error_span.as_ref().expect("filtered");

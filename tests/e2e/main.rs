@@ -13,4 +13,5 @@ mod gates;
 mod jenkinsfile;
 mod paths;
 mod report;
+mod report_diff;
 mod support;

@@ -29,7 +29,7 @@ from typing import Any
 
 from moto.backends import get_backend
 
-from . import scenarios, traces
+from . import background, scenarios, traces
 from .scenarios import TaskSim, setting
 from .workload import ORDERS_SELECT, STATEMENTS, Outcome, pino, serve, write_logs
 
@@ -92,6 +92,9 @@ def _ok_duration(route: str) -> float:
 def outcome_for(sim: TaskSim, method: str, route: str) -> Outcome:
     key = f"{method} {route}"
     params = sim.params
+    old = background.outcome(sim, method, route)
+    if old is not None:
+        return old
     if sim.scenario == "http-5xx":
         for spec in params.get("failures") or []:
             if spec.get("route") in (key, route) and _rng.random() < float(spec.get("rate", 0)):
@@ -324,7 +327,8 @@ def _simulate_slice(site: Site, start: datetime, seconds: float) -> None:
                 continue
         url = _route_url(method, route)
         outcome = outcome_for(sim, method, route)
-        serve(sim, at, method, route, url, outcome)
+        trace_id, span_id = serve(sim, at, method, route, url, outcome)
+        background.log_handled(sim, at, outcome, trace_id, span_id)
         _response_time(site, minute, tg_arn, outcome.duration_ms / 1000.0)
         if outcome.status >= 500:
             _count(site, minute, tg_arn, "HTTPCode_Target_5XX_Count")

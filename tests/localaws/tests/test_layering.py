@@ -30,7 +30,7 @@ ORDER = [
     # AWS services and the emulator's own HTTP features
     "faults", "cbor_bridge", "logs", "cloudwatch", "traces",
     # the simulated application, ECS tasks and traffic
-    "workload", "scenarios", "traffic",
+    "workload", "scenarios", "background", "traffic",
     # CodeDeploy, then the loop and lock that drive all of the above
     "codedeploy", "engine",
     # entry points
