@@ -7,6 +7,7 @@ pub mod ecr;
 pub mod ecs;
 pub mod evidence;
 pub mod failure;
+pub mod latency;
 pub mod logs;
 pub mod model;
 pub mod probe;

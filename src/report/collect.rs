@@ -16,7 +16,10 @@ use crate::aws::model::{Deployment, DeploymentGroup, TrafficRouting};
 use crate::aws::{Clients, codedeploy, logs};
 use crate::error::Result;
 use crate::logscan::analyse::Analyser;
+use crate::logscan::filter::{self, FilterChoice};
+use crate::logscan::timing::Timing;
 use crate::logscan::{normalise, redact};
+use crate::report::latency::LatencyPoint;
 use crate::report::model::*;
 use crate::report::{Settings, jaeger, links};
 use chrono::{DateTime, Duration, Utc};
@@ -27,6 +30,8 @@ const PERIOD: i32 = 60;
 /// Lifetimes below this make repeated failing stops a crash loop.
 const CRASH_LOOP_LIFETIME_S: i64 = 120;
 const MAX_TASKS_LISTED: usize = 50;
+/// Events of the first, unfiltered page that the filter pattern is chosen from.
+const FIRST_PAGE_EVENTS: i32 = 200;
 
 /// Builds the report of deployment `id` (the failed deployment or its rollback).
 pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
@@ -54,6 +59,8 @@ pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
     let blue = collect_blue_logs(&ctx, &ecs, r.logs.as_ref()).await;
     r.blue_logs = take(&mut r, blue);
     r.comparison = compare_colours(&r);
+    let latency = collect_latency(&ctx, &r).await;
+    r.latency = take(&mut r, latency);
     r.traces = collect_traces(&ctx, r.logs.as_ref()).await;
     crate::report::note_missing_traces(&mut r);
     let report_links = links_for(&ctx, &r);
@@ -460,7 +467,7 @@ async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>
                 .iter()
                 .map(|t| format!("{prefix}/{}/{}", al.container, t.task_id))
                 .collect();
-            match read_streams(ctx, &group_name, &streams, "green").await {
+            match read_streams(ctx, &group_name, &streams, "green", None).await {
                 Ok(ev) => value = Some(ev),
                 Err(e) => miss.push(missing("logs", e.to_string())),
             }
@@ -487,12 +494,15 @@ async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>
 }
 
 /// Reads `streams` of `group_name` over the window into one analysis, with the
-/// configured caps; `colour` names them in the evidence's source.
+/// configured caps; `colour` names them in the evidence's source. Only lines that can
+/// be errors are fetched, through the filter pattern `filter`, or when it is None the
+/// one chosen from the streams' first page (see logscan::filter).
 async fn read_streams(
     ctx: &Context<'_>,
     group_name: &str,
     streams: &[String],
     colour: &str,
+    filter: Option<FilterChoice>,
 ) -> Result<LogEvidence> {
     let (c, s, window) = (ctx.c, ctx.s, &ctx.window);
     let mut limits = s.limits.clone();
@@ -500,12 +510,18 @@ async fn read_streams(
     limits.until_ms = None;
     let deadline = limits.max_time.map(|d| std::time::Instant::now() + d);
     let mut a = Analyser::new(s.trace_id_field.as_deref(), limits);
-    let q = logs::LogQuery {
+    let mut q = logs::LogQuery {
         log_group: group_name.to_owned(),
         streams: streams.to_vec(),
         start_ms: window.start.timestamp_millis(),
         end_ms: window.end.timestamp_millis(),
+        filter_pattern: None,
     };
+    let filter = match filter {
+        Some(f) => f,
+        None => choose_filter(c, &q).await?,
+    };
+    q.filter_pattern = filter.pattern.clone();
     let stats = logs::read_events(c, &q, deadline, |e| {
         a.feed_event(&e.stream, e.timestamp_ms, &e.message);
         !a.stopped()
@@ -526,7 +542,16 @@ async fn read_streams(
     ));
     ev.log_group = Some(group_name.to_owned());
     ev.streams = streams.to_vec();
+    ev.filter_pattern = filter.pattern;
+    ev.filter_reason = Some(filter.reason);
     Ok(ev)
+}
+
+/// The filter pattern for the streams of `q`, from their first page (one call).
+async fn choose_filter(c: &Clients, q: &logs::LogQuery) -> Result<FilterChoice> {
+    let page = logs::first_page(c, q, FIRST_PAGE_EVENTS).await?;
+    let lines: Vec<&str> = page.iter().map(String::as_str).collect();
+    Ok(filter::choose(&lines, &[]))
 }
 
 /// The blue tasks' logs over the same window, read and analysed like green's, so
@@ -543,7 +568,13 @@ async fn collect_blue_logs(
         (Some(_), Some(cluster), Some(blue)) => {
             match blue_streams(ctx, ecs, cluster, &blue.id).await {
                 Ok((group, streams)) if !streams.is_empty() => {
-                    match read_streams(ctx, &group, &streams, "blue").await {
+                    let filter = green.and_then(|g| {
+                        Some(FilterChoice {
+                            pattern: g.filter_pattern.clone(),
+                            reason: g.filter_reason.clone()?,
+                        })
+                    });
+                    match read_streams(ctx, &group, &streams, "blue", filter).await {
                         Ok(ev) => Some(ev),
                         Err(e) => {
                             miss.push(missing("blue logs", e.to_string()));
@@ -633,6 +664,178 @@ fn compare_colours(r: &Report) -> Option<Comparison> {
         r.blue_logs.as_ref()?,
         r.metrics.as_ref(),
     ))
+}
+
+/// When a fired alarm watches latency: its statistic per minute for blue and green,
+/// the slow requests by route from both colours' log lines, and the spans that took
+/// the time in the slowest green requests' traces.
+async fn collect_latency(ctx: &Context<'_>, r: &Report) -> Phase<Option<Latency>> {
+    let mut miss = Vec::new();
+    let fired: Vec<String> = r
+        .trigger
+        .iter()
+        .flat_map(|t| t.alarms.iter())
+        .filter(|a| a.flipped_at.is_some())
+        .map(|a| a.name.clone())
+        .collect();
+    if fired.is_empty() {
+        return Phase {
+            value: None,
+            missing: miss,
+        };
+    }
+    let alarm = match crate::aws::latency::alarm_metrics(ctx.c, &fired).await {
+        Ok(all) => all
+            .into_iter()
+            .find(|a| crate::report::latency::is_latency_metric(&a.metric)),
+        Err(e) => {
+            miss.push(missing(
+                "latency",
+                format!("the fired alarms could not be described: {e}"),
+            ));
+            None
+        }
+    };
+    let Some(alarm) = alarm else {
+        return Phase {
+            value: None,
+            missing: miss,
+        };
+    };
+    // ALB's TargetResponseTime is in seconds; other latency metrics are taken as ms.
+    let seconds = alarm.metric == "TargetResponseTime";
+    let slow_ms = alarm
+        .threshold
+        .map(|t| if seconds { t * 1000.0 } else { t })
+        .unwrap_or(1000.0);
+    let mut l = Latency {
+        alarm: alarm.name.clone(),
+        metric: alarm.metric.clone(),
+        statistic: alarm.statistic.clone(),
+        threshold_seconds: alarm
+            .threshold
+            .map(|t| if seconds { t } else { t / 1000.0 }),
+        period_seconds: PERIOD as u32,
+        slow_ms,
+        ..Default::default()
+    };
+    if alarm.namespace == "AWS/ApplicationELB" {
+        match latency_points(ctx, &alarm.metric, &alarm.statistic).await {
+            Ok(p) => l.points = p,
+            Err(why) => l.notes.push(why),
+        }
+    }
+    let green = slow_requests(ctx, r.logs.as_ref(), slow_ms, "green").await;
+    let blue = slow_requests(ctx, r.blue_logs.as_ref(), slow_ms, "blue").await;
+    let (mut gt, bt) = match (green, blue) {
+        (Ok(g), b) => (g, b.map_err(|why| l.notes.push(why)).ok()),
+        (Err(why), _) => {
+            l.notes.push(why);
+            (Timing::new(slow_ms), None)
+        }
+    };
+    l.slow_routes = crate::report::latency::slow_routes(&gt, bt.as_ref());
+    let slowest = gt.slowest(ctx.s.max_traces.clamp(1, 5));
+    let ids: Vec<TraceCount> = slowest
+        .iter()
+        .filter_map(|s| {
+            Some(TraceCount {
+                trace_id: s.trace_id.clone()?,
+                error_lines: 0,
+                group: None,
+                first_seen: None,
+            })
+        })
+        .collect();
+    let traces = jaeger::lookup(ctx.s.jaeger.as_ref(), &ids, ids.len()).await;
+    l.slow_spans = crate::report::latency::slow_spans(&traces, &slowest);
+    if l.slow_spans.is_empty() && !ids.is_empty() {
+        l.notes.push(format!(
+            "the traces of the slowest requests could not be read: {}",
+            traces.reason.unwrap_or_else(|| "no spans".into())
+        ));
+    }
+    Phase {
+        value: Some(l),
+        missing: miss,
+    }
+}
+
+/// The latency statistic per minute of the blue and green target groups.
+async fn latency_points(
+    ctx: &Context<'_>,
+    metric: &str,
+    statistic: &str,
+) -> std::result::Result<Vec<LatencyPoint>, String> {
+    let (Some(btg), Some(gtg)) = (
+        ctx.blue.as_ref().and_then(|b| b.target_group.clone()),
+        ctx.green.as_ref().and_then(|g| g.target_group.clone()),
+    ) else {
+        return Err("the blue and green target groups are not known".into());
+    };
+    let dims = evidence::target_group_dims(ctx.c, &[&btg, &gtg])
+        .await
+        .map_err(|e| format!("latency per target group: {e}"))?;
+    let (Some(b), Some(g)) = (dims[0].clone(), dims[1].clone()) else {
+        return Err(format!(
+            "no ALB metrics found for target groups {btg} and {gtg}"
+        ));
+    };
+    let w = &ctx.window;
+    let series = crate::aws::latency::target_group_stat(
+        ctx.c,
+        &[b, g],
+        metric,
+        statistic,
+        w.start,
+        w.end,
+        PERIOD,
+    )
+    .await
+    .map_err(|e| format!("latency per target group: {e}"))?;
+    Ok(crate::report::latency::points(&series[0], &series[1]))
+}
+
+/// The slow requests in one colour's streams: fetched with a filter pattern on the
+/// response-time field the streams' first page shows.
+async fn slow_requests(
+    ctx: &Context<'_>,
+    logs: Option<&LogEvidence>,
+    slow_ms: f64,
+    colour: &str,
+) -> std::result::Result<Timing, String> {
+    let Some((group, l)) = logs.and_then(|l| Some((l.log_group.clone()?, l))) else {
+        return Err(format!(
+            "the {colour} tasks' logs were not read, so no slow routes"
+        ));
+    };
+    let mut q = logs::LogQuery {
+        log_group: group,
+        streams: l.streams.clone(),
+        start_ms: ctx.window.start.timestamp_millis(),
+        end_ms: ctx.window.end.timestamp_millis(),
+        filter_pattern: None,
+    };
+    let page = logs::first_page(ctx.c, &q, FIRST_PAGE_EVENTS)
+        .await
+        .map_err(|e| format!("{colour} response times: {e}"))?;
+    let lines: Vec<&str> = page.iter().map(String::as_str).collect();
+    let clause = crate::logscan::timing::slow_clause(&lines, slow_ms).ok_or_else(|| {
+        format!("the {colour} log lines carry no numeric response-time field (responseTime, duration_ms, request_time, …)")
+    })?;
+    q.filter_pattern = Some(format!("{{ {clause} }}"));
+    let mut t = Timing::new(slow_ms);
+    let max = ctx.s.limits.max_events.unwrap_or(u64::MAX);
+    let deadline = ctx.s.limits.max_time.map(|d| std::time::Instant::now() + d);
+    let mut n = 0u64;
+    logs::read_events(ctx.c, &q, deadline, |e| {
+        t.feed(&e.message);
+        n += 1;
+        n < max
+    })
+    .await
+    .map_err(|e| format!("{colour} response times: {e}"))?;
+    Ok(t)
 }
 
 /// The traces of the logs' top trace ids, from Jaeger; why they are missing is

@@ -377,6 +377,12 @@ pub struct TraceSummary {
     pub root: Option<SpanSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_span: Option<SpanSummary>,
+    /// The span with the most time of its own (its children's time taken off), and
+    /// that time: where a slow request spent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowest_span: Option<SpanSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowest_self_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     pub span_count: u32,
@@ -420,6 +426,8 @@ pub struct Missing {
 pub enum Cause {
     /// Green answered 5xx / logged errors under traffic.
     ErrorsUnderTraffic,
+    /// A latency alarm fired and green's requests were slow (schema version 2).
+    SlowResponses,
     CrashLoop,
     OutOfMemory,
     HealthCheckFailed,

@@ -23,7 +23,7 @@ pub fn verdict(r: &Report) -> Verdict {
         .and_then(|t| t.lifecycle_event.as_ref());
     let tasks_seen = ecs.map(|e| e.tasks_seen).unwrap_or(0);
 
-    let cause;
+    let mut cause;
     if let Some(f) = finding(StopKind::ImagePullFailed) {
         cause = Cause::ImagePullFailed;
         s.push(format!(
@@ -272,6 +272,19 @@ pub fn verdict(r: &Report) -> Verdict {
             ));
         }
     }
+    // A latency alarm with slow green requests is the cause unless something worse is:
+    // a failure of the tasks, or a 5xx or error new in green.
+    if let Some(sentence) = slow_sentence(r, &subject) {
+        let errors_new = green_5xx(r) > 0.0
+            || new_in_green.is_some()
+            || (r.comparison.is_none() && r.logs.as_ref().is_some_and(|l| l.error_lines > 0));
+        if cause == Cause::Undetermined || (cause == Cause::ErrorsUnderTraffic && !errors_new) {
+            cause = Cause::SlowResponses;
+            s.insert(0, sentence);
+        } else {
+            s.push(sentence);
+        }
+    }
     if cause == Cause::Undetermined && s.is_empty() {
         s.push("The evidence does not show why the release was rolled back.".into());
     }
@@ -292,6 +305,45 @@ pub fn verdict(r: &Report) -> Verdict {
         cause,
         text: s.join(" "),
     }
+}
+
+/// "Green was slow: N requests on `route` took ≥ T ms …; the time went to span …".
+fn slow_sentence(r: &Report, subject: &str) -> Option<String> {
+    let l = r.latency.as_ref()?;
+    let route = l.slow_routes.first().filter(|s| s.green_slow > 0)?;
+    let mut sentence = format!(
+        "{subject} was slow: {} request(s) on {} took {} ms or more (median {} ms, up to {} ms) while blue had {}",
+        route.green_slow,
+        quote(&route.route),
+        num(l.slow_ms),
+        num(route.green_median_ms.round()),
+        num(route.green_max_ms.round()),
+        route.blue_slow
+    );
+    if let Some(sp) = l
+        .slow_spans
+        .iter()
+        .find(|sp| sp.route.as_deref() == Some(route.route.as_str()))
+        .or(l.slow_spans.first())
+    {
+        let url = sp
+            .downstream_url
+            .as_deref()
+            .map(|u| format!(" calling {}", quote(u)))
+            .unwrap_or_default();
+        let of = sp
+            .trace_ms
+            .map(|t| format!(" of {} ms", num(t.round())))
+            .unwrap_or_default();
+        sentence.push_str(&format!(
+            "; the time went to span {} of {}{url} ({} ms{of})",
+            quote(&sp.operation),
+            sp.service,
+            num(sp.self_ms.round())
+        ));
+    }
+    sentence.push('.');
+    Some(sentence)
 }
 
 fn subject(r: &Report) -> String {

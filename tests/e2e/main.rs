@@ -14,4 +14,5 @@ mod jenkinsfile;
 mod paths;
 mod report;
 mod report_diff;
+mod report_latency;
 mod support;

@@ -60,12 +60,17 @@ fn background_errors_are_also_in_blue_and_the_release_error_is_new_in_green() {
         "{old}"
     );
     assert_eq!(j["comparison"]["basis"], "requests", "{}", j["comparison"]);
+    // Both colours fetched through the same filter pattern, chosen from pino lines.
+    let pattern = j["logs"]["filter_pattern"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", j["logs"]));
+    assert_eq!(pattern, "{ $.level >= 50 || $.res.statusCode >= 500 }");
+    assert_eq!(j["blue_logs"]["filter_pattern"], pattern);
     assert!(
-        j["blue_logs"]["lines_read"].as_u64().unwrap()
-            > j["blue_logs"]["error_lines"].as_u64().unwrap(),
-        "{}",
-        j["blue_logs"]
+        md.contains("Fetched with the filter pattern `{ $.level >= 50"),
+        "{md}"
     );
+    assert!(html.contains("Fetched with the filter pattern <code>{ $.level &gt;= 50"));
 
     let v = j["verdict"]["text"].as_str().unwrap();
     assert!(

@@ -51,6 +51,8 @@ DEFAULT_SPEC: dict[str, Any] = {
     "ready_action": "CONTINUE_DEPLOYMENT",
     "termination_wait_minutes": 1,
     "alarm_threshold": 1,
+    # The latency alarm's threshold (TargetResponseTime Maximum, seconds).
+    "latency_alarm_seconds": 1.0,
     "alarm_period": 60,
     "alarm_evaluation_periods": 1,
     "alarm_datapoints": 1,
@@ -213,6 +215,20 @@ def provision(spec: dict[str, Any] | None = None, endpoint: str | None = None) -
                 dimensions=[{"Name": "LoadBalancer", "Value": lb_dim}], alarm_actions=[],
                 datapoints_to_alarm=int(s["alarm_datapoints"]), treat_missing_data="notBreaching",
                 unit=None)
+
+        # Latency: the slowest target response of a minute (the emulator publishes
+        # statistic sets, from which CloudWatch cannot compute percentiles; on AWS a
+        # p99 ExtendedStatistic is the usual choice and shipwatch reads either).
+        alarms.append(f"{name}-latency")
+        cw.put_metric_alarm(
+            name=alarms[-1], namespace="AWS/ApplicationELB", metric_name="TargetResponseTime",
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            evaluation_periods=int(s["alarm_evaluation_periods"]), period=int(s["alarm_period"]),
+            threshold=float(s["latency_alarm_seconds"]), statistic="Maximum",
+            description=f"slowest target response of {name}",
+            dimensions=[{"Name": "LoadBalancer", "Value": lb_dim}], alarm_actions=[],
+            datapoints_to_alarm=int(s["alarm_datapoints"]), treat_missing_data="notBreaching",
+            unit=None)
 
         cd = get_backend("codedeploy")[account][region]
         app_name = f"AppECS-{cluster_name}-{name}"

@@ -90,6 +90,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "function": "",
         "message": 'relation "orders_v2" does not exist',
     },
+    "latency": {
+        # The release calls a downstream service on one route, and that call is slow:
+        # the requests still succeed, only late (trace span and log responseTime agree).
+        "route": "GET /api/orders",
+        "downstream_url": "http://inventory.internal:8080/v1/stock",
+        "downstream_ms": 1600,
+    },
 }
 
 _scenario_lock = threading.Lock()

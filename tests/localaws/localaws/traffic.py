@@ -108,6 +108,11 @@ def outcome_for(sim: TaskSim, method: str, route: str) -> Outcome:
                     "kind": "pg", "stage": spec.get("stage", "connect"),
                     "message": spec.get("message", "Database connection refused"),
                     "statement": STATEMENTS.get(key, ORDERS_SELECT)})
+    if sim.scenario == "latency" and params.get("route") in (key, route):
+        slow = float(params.get("downstream_ms", 1600)) * _rng.uniform(0.9, 1.2)
+        return Outcome(201 if method == "POST" else 200, _ok_duration(route) + slow,
+                       downstream={"url": params.get("downstream_url", "http://inventory.internal:8080/v1/stock"),
+                                   "duration_ms": slow})
     if sim.scenario == "hook-fail" and key == "GET /api/orders":
         return Outcome(500, _rng.uniform(4, 15), _hook_fail_failure(params))
     status = 201 if method == "POST" else 200

@@ -42,6 +42,8 @@ class Outcome:
     status: int
     duration_ms: float
     failure: dict[str, Any] | None = None  # {"kind": "pg"|"http"|"redis", "message", ...}
+    # A successful but slow downstream HTTP call: {"url", "duration_ms"}.
+    downstream: dict[str, Any] | None = None
 
 
 def _stack(failure: dict[str, Any]) -> tuple[str, str]:
@@ -174,6 +176,9 @@ def serve(sim: Any, at: datetime, method: str, route: str, url: str, outcome: Ou
             tb.span("pg.connect", c_start, connect_dur, handler_id, db_tags)
             q_start = c_start + connect_dur + 100
             q_dur = max(100, h_dur - connect_dur - 600)
+            slow_us = int((outcome.downstream or {}).get("duration_ms", 0) * 1000)
+            if slow_us:
+                q_dur = max(100, h_dur - connect_dur - 600 - slow_us - 100)
             q_tags = dict(db_tags, **{"db.statement": statement, "db.operation": statement.split()[0]})
             if failure and failure["kind"] == "pg":
                 q_tags.update({"otel.status_code": "ERROR", "otel.status_description": failure["message"],
@@ -183,6 +188,12 @@ def serve(sim: Any, at: datetime, method: str, route: str, url: str, outcome: Ou
                                                err_fields["stack"])])
             else:
                 tb.span("pg.query", q_start, q_dur, handler_id, q_tags)
+            if slow_us:
+                down = outcome.downstream["url"]
+                tb.span("GET", q_start + q_dur + 100, slow_us, handler_id, {
+                    "span.kind": "client", "http.method": "GET", "http.url": down, "http.status_code": 200,
+                    "net.peer.name": down.split("/")[2].split(":")[0],
+                    "otel.library.name": "@opentelemetry/instrumentation-http"})
             if failure and failure["kind"] == "http":
                 hc_start = q_start + q_dur + 100
                 hc_dur = max(100, h_dur - (hc_start - h_start) - 100)
