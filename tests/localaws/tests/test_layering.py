@@ -32,7 +32,7 @@ ORDER = [
     # the simulated application, ECS tasks and traffic
     "workload", "scenarios", "traffic",
     # CodeDeploy, then the loop and lock that drive all of the above
-    "codedeploy", "engine",
+    "codedeploy", "exposure", "engine",
     # entry points
     "provision", "server", "__main__",
 ]
