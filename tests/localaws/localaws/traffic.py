@@ -88,6 +88,8 @@ class Site:
     next_slice: datetime | None = None
     carry: float = 0.0
     buckets: dict[datetime, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # minute -> its publication delay (alb_metrics_delay_*), drawn once
+    delays: dict[datetime, float] = field(default_factory=dict)
 
 
 SITES: dict[tuple[str, str, str, str], Site] = {}
@@ -420,11 +422,23 @@ def _answer(site: Site, svc: Any, at: datetime, minute: datetime, tg_arn: str, m
     return False
 
 
+def _publish_delay(site: Site, minute: datetime) -> float:
+    """Seconds after the end of `minute` at which its metrics are put (drawn once per minute)."""
+    low = float(setting("alb_metrics_delay_min_seconds", 0))
+    high = float(setting("alb_metrics_delay_max_seconds", 0))
+    if high <= 0:
+        return 0.0
+    if minute not in site.delays:
+        site.delays[minute] = _rng.uniform(low, max(low, high))
+    return site.delays[minute]
+
+
 def _flush(site: Site, now: datetime, force: bool = False) -> None:
     cw = get_backend("cloudwatch")[site.account][site.region]
     for minute in sorted(site.buckets):
-        if not force and minute + timedelta(seconds=60) > now:
+        if not force and minute + timedelta(seconds=60 + _publish_delay(site, minute)) > now:
             continue
+        site.delays.pop(minute, None)
         bucket = site.buckets.pop(minute)
         data = []
         for tg_key, stats in bucket.items():
