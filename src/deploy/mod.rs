@@ -7,6 +7,7 @@ pub mod appspec;
 pub mod clock;
 pub mod decide;
 pub mod engine;
+pub mod judge;
 pub mod events;
 pub mod progress;
 pub mod release;
