@@ -8,6 +8,7 @@ pub mod clock;
 pub mod decide;
 pub mod engine;
 pub mod events;
+pub mod judge;
 pub mod progress;
 pub mod release;
 pub mod render;

@@ -33,6 +33,7 @@ from .timeline import TIMELINE, user_agent_product
 from . import cbor_bridge, cloudwatch, codedeploy, logs, scenarios, traces, traffic
 from . import engine  # noqa: F401 - registers the loop and puts the API entry points under its lock
 from . import provision as provisioning  # start() has a parameter named `provision`
+from . import exposure  # noqa: F401 - registers GET /_localaws/exposure
 
 FEATURE_MODULES = (cloudwatch, logs, codedeploy, scenarios, traffic, traces, provisioning)
 

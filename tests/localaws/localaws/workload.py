@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from moto.backends import get_backend
 
-from . import traces
+from . import settings, traces
 from .clock import get_clock
 
 ORDERS_SELECT = ("SELECT id, customer_id, status, total_cents, created_at FROM orders "
@@ -95,8 +96,16 @@ def write_logs(sim: Any, lines: list[tuple[int, str]]) -> None:
         # emulated time (running faster than real time) would otherwise hit.
         stream.put_log_events(events)
         ingestion = get_clock().now_ms()
+        batch_ms = int(float(settings.get("awslogs_batch_seconds") or 0) * 1000)
+        latency_ms = int(float(settings.get("awslogs_ingest_seconds") or 0) * 1000)
+        # Each stream's driver flushes on its own beat.
+        phase = zlib.crc32(sim.log_stream.encode()) % batch_ms if batch_ms > 0 else 0
         for ev in stream.events[-len(events):]:
             ev.ingestion_time = max(ingestion, ev.timestamp)
+            if batch_ms > 0:
+                # Shipped with the batch at the driver's next flush, ingested a little later.
+                flush = phase + -(-(ev.timestamp - phase) // batch_ms) * batch_ms
+                ev.ingestion_time = max(ev.ingestion_time, flush + latency_ms)
         stream.last_ingestion_time = get_clock().now().replace(tzinfo=None)  # moto keeps naive UTC
     except Exception:  # noqa: BLE001 - logging must never break the simulation
         pass

@@ -30,9 +30,9 @@ ORDER = [
     # AWS services and the emulator's own HTTP features
     "faults", "cbor_bridge", "logs", "cloudwatch", "traces",
     # the simulated application, ECS tasks and traffic
-    "workload", "scenarios", "background", "traffic",
+    "workload", "scenarios", "traffic",
     # CodeDeploy, then the loop and lock that drive all of the above
-    "codedeploy", "engine",
+    "codedeploy", "exposure", "engine",
     # entry points
     "provision", "server", "__main__",
 ]

@@ -66,7 +66,7 @@ def test_provision_creates_the_whole_stack(aws_endpoint, aws_client):
     assert {a["MetricName"] for a in alarms} == {"HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count",
                                                  "TargetResponseTime"}
     latency = next(a for a in alarms if a["MetricName"] == "TargetResponseTime")
-    assert latency["Statistic"] == "Maximum" and latency["Threshold"] == 1.0
+    assert latency["Statistic"] == "Maximum" and latency["Threshold"] == 6.0
     assert all(a["Dimensions"] == [{"Name": "LoadBalancer", "Value": stack["load_balancer_arn"].split(
         ":loadbalancer/")[1]}] for a in alarms)
     groups = logs.describe_log_groups(logGroupNamePrefix="/ecs/web")["logGroups"]
