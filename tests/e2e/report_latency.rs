@@ -32,7 +32,7 @@ fn latency_report_names_the_slow_route_and_span() {
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
 
     let l = &j["latency"];
-    assert_eq!(l["alarm"], "web-latency", "{}", j["trigger"]);
+    assert_eq!(l["alarm"], "web-response-time", "{}", j["trigger"]);
     assert_eq!(l["metric"], "TargetResponseTime", "{l}");
     let points = l["points"].as_array().unwrap();
     assert!(

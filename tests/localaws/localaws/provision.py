@@ -221,7 +221,7 @@ def provision(spec: dict[str, Any] | None = None, endpoint: str | None = None) -
         # Latency: the slowest target response of a minute (the emulator publishes
         # statistic sets, from which CloudWatch cannot compute percentiles; on AWS a
         # p99 ExtendedStatistic is the usual choice and shipwatch reads either).
-        alarms.append(f"{name}-latency")
+        alarms.append(f"{name}-response-time")
         cw.put_metric_alarm(
             name=alarms[-1], namespace="AWS/ApplicationELB", metric_name="TargetResponseTime",
             comparison_operator="GreaterThanOrEqualToThreshold",
