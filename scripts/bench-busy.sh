@@ -4,9 +4,10 @@
 # Starts the local AWS emulator with the sample stack, sends RPS requests a second
 # (default 200) through its load balancer, and deploys a `slow-burn` release (4.5 % of
 # green's GET /api/orders fail, 1 % background errors on both colours) with CodeDeploy's
-# linear 10 %/min configuration. CodeDeploy is made to poll its alarms only every 9
-# emulated minutes, so the bad release runs about 10 minutes, up to 90 % of the traffic,
-# before it is stopped and rolled back: a window of roughly RPS × 60 × 12 log lines.
+# linear 10 %/min configuration. CodeDeploy is made to poll its alarms only every 7.5
+# emulated minutes, so the bad release runs about 8 minutes, up to 80 % of the traffic,
+# before it is stopped and rolled back (the linear configuration finishes shifting after
+# 9), a report window of about 12 minutes with the margins: roughly RPS × 60 × 12 lines.
 # When the rollback is complete, `shipwatch report <deployment>` runs, and the script
 # prints the time from the rollback's end to the report written, and how many
 # FilterLogEvents calls it made (the emulator counts them; AWS allows 5 a second).
@@ -74,7 +75,7 @@ def filter_calls():
 
 kw = dict(endpoint_url=ep, region_name=stack["region"], aws_access_key_id="t", aws_secret_access_key="t")
 cd, ecs, ecr = boto3.client("codedeploy", **kw), boto3.client("ecs", **kw), boto3.client("ecr", **kw)
-control("POST", "/_localaws/config", {"traffic_requests_per_minute": rps * 60, "alarm_poll_seconds": 540})
+control("POST", "/_localaws/config", {"traffic_requests_per_minute": rps * 60, "alarm_poll_seconds": 450})
 control("POST", "/_localaws/image", {"repository": stack["repository"], "tag": "busy", "scenario": "slow-burn"})
 spm = control("GET", "/_localaws/config")["seconds_per_minute"]
 dep, _ = deploy_tag(cd, ecs, ecr, stack, "busy")

@@ -252,7 +252,16 @@ pub fn verdict(r: &Report) -> Verdict {
             _ => {}
         }
     }
-    if let Some(l) = r
+    if let Some(l) = r.logs.as_ref().filter(|l| l.error_lines == 0)
+        && let Some(p) = &l.filter_pattern
+    {
+        // Fetched through a filter: what was read is only what the pattern matched.
+        s.push(format!(
+            "The logs show no error line: the filter pattern {} matched {} line(s) of the green streams in the window.",
+            quote(p),
+            l.lines_read
+        ));
+    } else if let Some(l) = r
         .logs
         .as_ref()
         .filter(|l| l.error_lines == 0 && l.lines_read > 0)
@@ -446,6 +455,140 @@ mod tests {
 
     fn t(s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap() + chrono::Duration::seconds(s as i64)
+    }
+
+    #[test]
+    fn no_error_lines_through_a_filter_names_the_pattern() {
+        let mut r = base();
+        r.logs = Some(LogEvidence {
+            lines_read: 0,
+            filter_pattern: Some("{ $.level >= 50 }".into()),
+            ..Default::default()
+        });
+        let v = verdict(&r).text;
+        assert!(
+            v.contains("the filter pattern `{ $.level >= 50 }` matched 0 line(s)"),
+            "{v}"
+        );
+    }
+
+    fn group(msg: &str, count: u64, route: &str) -> ErrorGroup {
+        ErrorGroup {
+            message: msg.into(),
+            sample: msg.into(),
+            count,
+            share: 0.5,
+            routes: vec![Count {
+                value: route.into(),
+                count,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_group_new_in_green_leads_even_when_an_old_one_is_bigger() {
+        let mut r = base();
+        r.metrics = Some(Metrics {
+            totals: MetricTotals {
+                green_5xx: 30.0,
+                green_requests: 100.0,
+                blue_5xx: 40.0,
+                blue_requests: 1000.0,
+                green_minutes_with_5xx: 2,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let green = LogEvidence {
+            error_lines: 30,
+            lines_read: 100,
+            groups: vec![
+                group("Pricing request failed", 20, "GET /api/products"),
+                group("Query read timeout", 10, "GET /api/orders"),
+            ],
+            ..Default::default()
+        };
+        let blue = LogEvidence {
+            error_lines: 40,
+            lines_read: 1000,
+            groups: vec![group("Pricing request failed", 40, "GET /api/products")],
+            ..Default::default()
+        };
+        r.comparison = Some(crate::report::compare::compare(
+            &green,
+            &blue,
+            r.metrics.as_ref(),
+        ));
+        r.logs = Some(green);
+        r.blue_logs = Some(blue);
+        let v = verdict(&r);
+        assert_eq!(v.cause, Cause::ErrorsUnderTraffic);
+        assert!(
+            v.text
+                .starts_with("New in green (not in blue's logs over the same window):"),
+            "{}",
+            v.text
+        );
+        let first = v.text.split(". ").next().unwrap();
+        assert!(
+            first.contains("`Query read timeout` on `GET /api/orders`"),
+            "{}",
+            v.text
+        );
+        assert!(
+            v.text.contains("Also in blue, so older than this release: `Pricing request failed` (also in blue (5.0× the rate))"),
+            "{}",
+            v.text
+        );
+    }
+
+    #[test]
+    fn a_slow_release_without_new_errors_is_slow_responses_naming_route_and_span() {
+        use crate::report::latency::{Latency, SlowRoute, SlowSpan};
+        let mut r = base();
+        r.latency = Some(Latency {
+            alarm: "web-response-time".into(),
+            slow_ms: 6000.0,
+            slow_routes: vec![SlowRoute {
+                route: "GET /api/orders".into(),
+                green_slow: 41,
+                blue_slow: 0,
+                green_median_ms: 7700.0,
+                green_max_ms: 8400.0,
+                blue_median_ms: None,
+            }],
+            slow_spans: vec![SlowSpan {
+                trace_id: "abc".into(),
+                service: "web".into(),
+                operation: "GET".into(),
+                self_ms: 7600.0,
+                duration_ms: 7600.0,
+                trace_ms: Some(7710.0),
+                downstream_url: Some("http://inventory.internal:8080/v1/stock".into()),
+                route: Some("GET /api/orders".into()),
+            }],
+            ..Default::default()
+        });
+        let v = verdict(&r);
+        assert_eq!(v.cause, Cause::SlowResponses);
+        assert!(
+            v.text.starts_with("Green (web:42, sha 1a2b3c4) was slow: 41 request(s) on `GET /api/orders` took 6000 ms or more (median 7700 ms, up to 8400 ms) while blue had 0; the time went to span `GET` of web calling `http://inventory.internal:8080/v1/stock` (7600 ms of 7710 ms)."),
+            "{}",
+            v.text
+        );
+        // With a 5xx new in green, errors stay the cause and the slowness is added.
+        r.metrics = Some(Metrics {
+            totals: MetricTotals {
+                green_5xx: 3.0,
+                green_requests: 100.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let v = verdict(&r);
+        assert_eq!(v.cause, Cause::ErrorsUnderTraffic);
+        assert!(v.text.contains("was slow: 41 request(s)"), "{}", v.text);
     }
 
     fn base() -> Report {
