@@ -344,7 +344,13 @@ mod tests {
     /// A linear 10 %-per-minute deployment on virtual time: every `poll` the requests of
     /// the last poll are split by the weight and fail at each colour's rate; the judge
     /// decides after every poll. Returns the poll (1-based) it said "worse", if ever.
-    fn run(seed: u64, rpm: f64, blue_rate: f64, green_rate: f64, cfg: &JudgeConfig) -> Option<usize> {
+    fn run(
+        seed: u64,
+        rpm: f64,
+        blue_rate: f64,
+        green_rate: f64,
+        cfg: &JudgeConfig,
+    ) -> Option<usize> {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let (mut green, mut blue) = (Counts::default(), Counts::default());
         let poll = cfg.poll.as_secs_f64();
@@ -375,7 +381,11 @@ mod tests {
         let cfg = cfg();
         for seed in 0..200 {
             for rpm in [600.0, 1200.0] {
-                assert_eq!(run(seed, rpm, 0.0075, 0.0075, &cfg), None, "seed {seed}, {rpm} rpm");
+                assert_eq!(
+                    run(seed, rpm, 0.0075, 0.0075, &cfg),
+                    None,
+                    "seed {seed}, {rpm} rpm"
+                );
             }
         }
     }
@@ -417,7 +427,10 @@ mod tests {
             green.errors = green.requests;
         }
         let v = judge(green, c(40, 0), &cfg);
-        assert!(matches!(v, Verdict::TooFewRequests { needed: 100, .. }), "{v:?}");
+        assert!(
+            matches!(v, Verdict::TooFewRequests { needed: 100, .. }),
+            "{v:?}"
+        );
     }
 
     #[test]

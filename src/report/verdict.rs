@@ -205,6 +205,7 @@ pub fn verdict(r: &Report) -> Verdict {
             TriggerKind::ManualStop if cause != Cause::ManualStop => {
                 s.push("It was stopped by hand (MANUAL_STOP).".into())
             }
+            TriggerKind::Judge => s.push(tr.summary.clone()),
             _ => {}
         }
     }
