@@ -87,7 +87,8 @@ if not rb:
 wait_deployment(cd, rb, statuses=("Succeeded", "Failed", "Stopped"), timeout=spm * 10)
 t0 = time.time()
 calls0 = filter_calls()
-minutes = (info["completeTime"] - info["createTime"]).total_seconds() / 60 * 60 / spm
+# CodeDeploy's times are on the emulated clock.
+minutes = (info["completeTime"] - info["createTime"]).total_seconds() / 60
 
 cfg = os.path.join(tmp, "shipwatch.toml")
 with open(cfg, "w") as f:
@@ -123,7 +124,9 @@ m = (r.get("metrics") or {}).get("totals") or {}
 logs, blue = r.get("logs") or {}, r.get("blue_logs") or {}
 requests = m.get("green_requests", 0) + m.get("blue_requests", 0)
 print(f"deployment ran      {minutes:.1f} emulated min before CodeDeploy stopped it")
-print(f"requests in window  {requests:.0f} (≈ one log line each), green {m.get('green_requests', 0):.0f}, blue {m.get('blue_requests', 0):.0f}")
+w = r.get("window") or {}
+print(f"report window       {w.get('start')} → {w.get('end')} (emulated)")
+print(f"requests in window  {requests:.0f} (one log line each), green {m.get('green_requests', 0):.0f}, blue {m.get('blue_requests', 0):.0f}")
 print(f"filter pattern      {logs.get('filter_pattern')}")
 print(f"lines fetched       green {logs.get('lines_read')}, blue {blue.get('lines_read')}")
 print(f"FilterLogEvents     {calls} calls (first pages, filtered reads of both colours, slow-request reads)")

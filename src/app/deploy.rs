@@ -78,6 +78,11 @@ async fn conclude(
         w.outcome,
         Outcome::RolledBack | Outcome::RollbackFailed | Outcome::Failed
     ) {
+        // A stop by the judge reaches CodeDeploy as MANUAL_STOP: the report is told why.
+        let report = &crate::report::Settings {
+            stopped_by: w.judge.as_ref().and_then(|j| j.stopped.clone()),
+            ..report.clone()
+        };
         match crate::report::write_for_deployment(clients, report, &d.id).await {
             Ok(summary) => {
                 report_note = Some(summary.verdict.clone());
@@ -96,6 +101,8 @@ async fn conclude(
             "stopped_by_shipwatch": w.stopped_by_us,
             "max_green_percent": w.max_green,
             "green_percent_at_alarm": w.green_at_alarm,
+            "stop_reason": w.stop_reason,
+            "judge": w.judge,
             "elapsed_seconds": w.elapsed.as_secs_f64(),
             "report": report_paths,
             "verdict": report_note,

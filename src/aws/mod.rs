@@ -3,6 +3,7 @@
 
 pub mod cloudwatch;
 pub mod codedeploy;
+pub mod colour_logs;
 pub mod ecr;
 pub mod ecs;
 pub mod evidence;

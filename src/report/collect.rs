@@ -418,8 +418,16 @@ async fn collect_trigger(ctx: &Context<'_>) -> Phase<Trigger> {
             Err(e) => miss.push(missing("trigger", format!("history of alarm {name}: {e}"))),
         }
     }
+    let mut value = decide_trigger(&ctx.failed, ctx.lifecycle(), alarms);
+    // A stop by shipwatch's judge reaches CodeDeploy as MANUAL_STOP; the caller knows why.
+    if let Some(why) = &ctx.s.stopped_by
+        && value.error_code.as_deref() == Some("MANUAL_STOP")
+    {
+        value.kind = TriggerKind::Judge;
+        value.summary = format!("{}.", why.trim_end_matches('.'));
+    }
     Phase {
-        value: decide_trigger(&ctx.failed, ctx.lifecycle(), alarms),
+        value,
         missing: miss,
     }
 }

@@ -46,6 +46,9 @@ pub struct Settings {
     pub container: Option<String>,
     /// The configured alarms, read besides the deployment group's.
     pub alarms: Vec<String>,
+    /// Why the caller stopped the deployment, when it did for a reason CodeDeploy does
+    /// not record (shipwatch's judge): the trigger names it.
+    pub stopped_by: Option<String>,
 }
 
 /// The report of an exported log file (or stdin): logs and traces only.

@@ -174,6 +174,8 @@ pub enum TriggerKind {
     /// CodeDeploy reported another failure.
     DeploymentFailure,
     Unknown,
+    /// shipwatch's judge (green vs blue on the task logs) stopped it.
+    Judge,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -249,6 +249,7 @@ pub fn verdict(r: &Report) -> Verdict {
             TriggerKind::ManualStop if cause != Cause::ManualStop => {
                 s.push("It was stopped by hand (MANUAL_STOP).".into())
             }
+            TriggerKind::Judge => s.push(tr.summary.clone()),
             _ => {}
         }
     }
@@ -496,7 +497,6 @@ mod tests {
                 blue_5xx: 40.0,
                 blue_requests: 1000.0,
                 green_minutes_with_5xx: 2,
-                ..Default::default()
             },
             ..Default::default()
         });
