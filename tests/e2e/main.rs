@@ -11,6 +11,7 @@ mod deploy;
 mod doctor;
 mod gates;
 mod jenkinsfile;
+mod judge;
 mod paths;
 mod report;
 mod report_diff;

@@ -109,13 +109,14 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             }
         ],
     },
-    # A bad release (like http-5xx) in a service that sees a few requests a minute.
+    # A bad release in a service that sees a few requests a minute: every GET
+    # /api/orders of green fails, yet green answers too few requests to judge.
     "low-traffic": {
-        "requests_per_minute": 6,
+        "requests_per_minute": 12,
         "failures": [
             {
                 "route": "GET /api/orders",
-                "rate": 0.4,
+                "rate": 1.0,
                 "kind": "pg",
                 "message": "Database connection refused",
             }
