@@ -10,7 +10,7 @@ use crate::deploy::decide::Outcome;
 use crate::deploy::state::State;
 use crate::deploy::{self, Finished, Shared};
 use crate::error::{Error, Result};
-use crate::report::ReportSummary;
+use crate::report::model::Report;
 use crate::settings::Sources;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -59,7 +59,7 @@ async fn report_ahead(
     report: crate::report::Settings,
     shared: Shared,
     mut rollback_end: tokio::sync::oneshot::Receiver<Option<Deployment>>,
-) -> Option<Result<ReportSummary>> {
+) -> Option<Result<Report>> {
     let failed = loop {
         if let Some(id) = deploy::rolling_back(&shared) {
             break id;
@@ -70,7 +70,7 @@ async fn report_ahead(
         }
     };
     let end = async move { rollback_end.await.ok().flatten() };
-    Some(crate::report::write_ahead(&clients, &report, &failed, end).await)
+    Some(crate::report::collect_ahead(&clients, &report, &failed, end).await)
 }
 
 /// A spawned task that is cancelled when its handle goes, as when a signal ends the
@@ -129,7 +129,7 @@ async fn conclude(
     report: &crate::report::Settings,
     notify: &crate::notify::Settings,
     f: &Finished,
-    early: Option<Result<ReportSummary>>,
+    early: Option<Result<Report>>,
 ) -> Result<i32> {
     let w = &f.watched;
     let d = &w.deployment;
@@ -137,12 +137,17 @@ async fn conclude(
     let mut report_note = None;
     let mut written = None;
     if report_due(&w.outcome) {
+        // A stop by the judge reaches CodeDeploy as MANUAL_STOP: the report is told why.
+        let report = &crate::report::Settings {
+            stopped_by: w.judge.as_ref().and_then(|j| j.stopped.clone()),
+            ..report.clone()
+        };
         // The watch read the final states; the report starts from them unless one was
         // never read (the deployment itself, or a rollback the watch did not follow).
         let known = !matches!(d.status, DeploymentStatus::Unknown(_))
             && (d.rollback.rollback_deployment_id.is_none() || w.rollback.is_some());
         let result = if let Some(done) = early {
-            done
+            done.and_then(|r| crate::report::write_collected(r, report))
         } else if known {
             crate::report::write_for_watched(clients, report, d.clone(), w.rollback.clone()).await
         } else {
@@ -167,6 +172,8 @@ async fn conclude(
             "stopped_by_shipwatch": w.stopped_by_us,
             "max_green_percent": w.max_green,
             "green_percent_at_alarm": w.green_at_alarm,
+            "stop_reason": w.stop_reason,
+            "judge": w.judge,
             "elapsed_seconds": w.elapsed.as_secs_f64(),
             "report": report_paths,
             "verdict": report_note,

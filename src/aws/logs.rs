@@ -29,6 +29,8 @@ pub struct LogQuery {
     pub streams: Vec<String>,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// A CloudWatch Logs filter pattern: only matching events are returned.
+    pub filter_pattern: Option<String>,
 }
 
 /// One log event as read.
@@ -100,6 +102,7 @@ pub async fn read_events(
         let client = c.logs.clone();
         let (group, batch, start, end) =
             (q.log_group.clone(), batch.to_vec(), q.start_ms, q.end_ms);
+        let pattern = q.filter_pattern.clone();
         set.spawn(async move {
             let Ok(_permit) = gate.acquire_owned().await else {
                 return;
@@ -114,6 +117,7 @@ pub async fn read_events(
                     .set_log_stream_names(Some(batch.clone()))
                     .start_time(start)
                     .end_time(end)
+                    .set_filter_pattern(pattern.clone())
                     .set_next_token(token.clone())
                     .send()
                     .await;
@@ -189,6 +193,36 @@ pub async fn read_events(
     }
 }
 
+/// The first page of `q` without its filter, at most `limit` events: what the
+/// streams' lines look like, to choose a filter pattern from. One call.
+pub async fn first_page(c: &Clients, q: &LogQuery, limit: i32) -> Result<Vec<String>> {
+    let batch: Vec<String> = q
+        .streams
+        .iter()
+        .take(MAX_STREAMS_PER_CALL)
+        .cloned()
+        .collect();
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = c
+        .logs
+        .filter_log_events()
+        .log_group_name(&q.log_group)
+        .set_log_stream_names(Some(batch))
+        .start_time(q.start_ms)
+        .end_time(q.end_ms)
+        .limit(limit)
+        .send()
+        .await
+        .map_err(|e| sdk_error("logs:FilterLogEvents", e))?;
+    Ok(out
+        .events()
+        .iter()
+        .filter_map(|e| e.message().map(str::to_owned))
+        .collect())
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -223,6 +257,7 @@ pub(crate) mod tests {
             streams: (0..n_streams).map(|i| format!("web/web/task{i}")).collect(),
             start_ms: 1,
             end_ms: 2,
+            filter_pattern: None,
         }
     }
 

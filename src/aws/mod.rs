@@ -4,12 +4,14 @@
 pub mod alarm_state;
 pub mod cloudwatch;
 pub mod codedeploy;
+pub mod colour_logs;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
 pub mod evidence;
 pub mod failure;
 pub mod incident;
+pub mod latency;
 pub mod logs;
 pub mod model;
 pub mod probe;

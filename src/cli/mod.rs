@@ -262,6 +262,10 @@ pub struct WatchOpts {
     /// Do not stop the deployment when a watched alarm fires; leave it to CodeDeploy.
     #[arg(long)]
     pub no_stop_on_alarm: bool,
+    /// Do not run the green-vs-blue judge on the task logs ([watch.judge]); only the
+    /// alarms guard the deployment.
+    #[arg(long)]
+    pub no_judge: bool,
     /// Give up waiting after this long (exit 5; the deployment keeps running).
     #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
     pub timeout: Option<std::time::Duration>,

@@ -34,6 +34,8 @@ pub enum Decision {
     Wait,
     /// Stop the deployment (with rollback) because these alarms are in ALARM.
     StopForAlarm(Vec<String>),
+    /// Stop the deployment (with rollback) because the judge found green worse; why.
+    StopForJudge(String),
     /// Watch this rollback deployment from now on.
     FollowRollback(String),
     Finish(Outcome),

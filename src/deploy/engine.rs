@@ -5,6 +5,9 @@
 use super::clock::Clock;
 use super::decide::{Decision, Main, Outcome, decide_main, decide_rollback};
 use super::events::{Event, Sink};
+use super::judge::JudgeConfig;
+use super::judging::{JudgeReport, Judging};
+use crate::aws::colour_logs::{ColourLogs, Line};
 use crate::aws::model::{Alarm, Deployment, Target};
 use crate::aws::{Clients, cloudwatch, codedeploy};
 use crate::error::{Error, Result};
@@ -41,6 +44,8 @@ pub struct WatchOptions {
     pub state_file: Option<PathBuf>,
     /// Told about StopDeployment, so a signal lets it finish.
     pub mutations: MutationHook,
+    /// The green-vs-blue judge on the task logs; `None` leaves the alarms alone to guard.
+    pub judge: Option<JudgeConfig>,
 }
 
 impl Default for WatchOptions {
@@ -60,6 +65,7 @@ impl Default for WatchOptions {
             outage_budget: Duration::from_secs(180),
             state_file: None,
             mutations: MutationHook::default(),
+            judge: None,
         }
     }
 }
@@ -82,6 +88,10 @@ pub struct Watched {
     pub replacement_seen: bool,
     pub last_target: Option<Target>,
     pub elapsed: Duration,
+    /// What the judge concluded, when it ran.
+    pub judge: Option<JudgeReport>,
+    /// Why shipwatch stopped the deployment, when it did.
+    pub stop_reason: Option<String>,
 }
 
 /// The AWS service a read goes to: an outage is counted per service, so alarm reads
@@ -113,11 +123,15 @@ struct Pending<'a, T> {
 /// A target read's result with the target id it learned (listed once, then reused).
 type TargetRead = (Option<Target>, Option<String>);
 
+/// A judge read hands its reader back with the lines it read.
+type JudgeRead = (ColourLogs, Result<Vec<Line>>);
+
 /// A read that finished, with when it was started.
 enum Done {
     Alarms(Duration, Result<Vec<Alarm>>),
     Target(Duration, Result<TargetRead>),
     Deployment(Duration, Box<Result<Deployment>>),
+    Judge(Box<JudgeRead>),
 }
 
 /// Polls the reads under way once each; the first that is ready is taken out.
@@ -126,6 +140,7 @@ fn poll_first(
     alarms: &mut Vec<Pending<'_, Vec<Alarm>>>,
     target: &mut Option<Pending<'_, TargetRead>>,
     deployment: &mut Option<Pending<'_, Deployment>>,
+    judge: &mut Option<Pending<'_, JudgeRead>>,
 ) -> std::task::Poll<Done> {
     use std::task::Poll;
     for i in 0..alarms.len() {
@@ -147,6 +162,15 @@ fn poll_first(
         let since = p.since;
         *deployment = None;
         return Poll::Ready(Done::Deployment(since, Box::new(r)));
+    }
+    if let Some(p) = judge
+        && let Poll::Ready(r) = p.call.as_mut().poll(cx)
+    {
+        *judge = None;
+        // The judge's read never fails as a whole: the failure travels with the reader.
+        if let Ok(read) = r {
+            return Poll::Ready(Done::Judge(Box::new(read)));
+        }
     }
     Poll::Pending
 }
@@ -290,25 +314,31 @@ async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
         w.start_due(now);
         let nap = w.nap(now);
         let done = {
-            let (a, t, d) = (
+            let (a, t, d, j) = (
                 &mut w.alarm_reads,
                 &mut w.target_read,
                 &mut w.deployment_read,
+                &mut w.judge_read,
             );
             clock
-                .within(nap, std::future::poll_fn(|cx| poll_first(cx, a, t, d)))
+                .within(nap, std::future::poll_fn(|cx| poll_first(cx, a, t, d, j)))
                 .await
         };
         match done {
             Some(Done::Alarms(since, r)) => w.alarms_read(since, r)?,
             Some(Done::Target(since, r)) => w.target_read_done(since, r)?,
             Some(Done::Deployment(since, r)) => w.deployment_read_done(since, *r)?,
+            Some(Done::Judge(read)) => w.judge_read_done(*read),
             None => {}
         }
         match w.decide(clock.elapsed()) {
             Decision::Finish(o) => return Ok(o),
             Decision::StopForAlarm(names) => {
                 w.stop_for_alarm(&names).await?;
+                continue;
+            }
+            Decision::StopForJudge(why) => {
+                w.stop_with_rollback(why).await?;
                 continue;
             }
             Decision::FollowRollback(rid) => {
@@ -370,6 +400,10 @@ struct Watch<'a, C: Clock> {
     alarms_as_of: Option<Duration>,
     target_read: Option<Pending<'a, TargetRead>>,
     deployment_read: Option<Pending<'a, Deployment>>,
+    /// The judge, when on, and its read under way.
+    judging: Option<Judging>,
+    judge_read: Option<Pending<'a, JudgeRead>>,
+    stop_reason: Option<String>,
 }
 
 impl<'a, C: Clock> Watch<'a, C> {
@@ -424,6 +458,9 @@ impl<'a, C: Clock> Watch<'a, C> {
             alarms_as_of: None,
             target_read: None,
             deployment_read: None,
+            judging: opts.judge.clone().map(Judging::new),
+            judge_read: None,
+            stop_reason: None,
         }
     }
 
@@ -464,6 +501,7 @@ impl<'a, C: Clock> Watch<'a, C> {
                 since: now,
             });
         }
+        self.start_judge_read(now);
         if self.deployment_read.is_none()
             && now >= self.deployment_retry_at
             && (self.deployment_wanted || now >= self.deployment_due(now))
@@ -548,6 +586,11 @@ impl<'a, C: Clock> Watch<'a, C> {
                 });
             }
         }
+        if t.traffic_done()
+            && let Some(e) = self.judging.as_mut().and_then(|j| j.shift_over())
+        {
+            self.emit(e);
+        }
         if self.ending_from.is_none() && t.traffic_done() {
             // The wait began at most one poll ago.
             let wait = self.opts.termination_wait.unwrap_or_default();
@@ -602,8 +645,64 @@ impl<'a, C: Clock> Watch<'a, C> {
         self.green_seen || self.target.is_none()
     }
 
+    /// Starts a read of the task logs for the judge when one is due: the judge is on
+    /// and active, the original deployment is followed and green has traffic.
+    fn start_judge_read(&mut self, now: Duration) {
+        if self.in_rollback || self.stop_requested || self.judge_read.is_some() {
+            return;
+        }
+        let Some(j) = self.judging.as_mut() else {
+            return;
+        };
+        let start_ms = self
+            .deployment
+            .as_ref()
+            .and_then(|d| d.create_time)
+            .map(|t| t.timestamp_millis());
+        let Some(mut reader) = j.start_read(
+            now,
+            self.target_id.as_deref(),
+            self.target.as_ref(),
+            start_ms,
+        ) else {
+            return;
+        };
+        let clients = self.clients;
+        self.judge_read = Some(Pending {
+            call: Box::pin(async move {
+                let r = reader.read(clients).await;
+                Ok((reader, r))
+            }),
+            since: now,
+        });
+    }
+
+    /// Takes a finished judge read and reports what changed.
+    fn judge_read_done(&mut self, (reader, r): JudgeRead) {
+        let green = self.last_green;
+        let fired: Vec<String> = self.fired.iter().map(|(n, _)| n.clone()).collect();
+        let Some(j) = self.judging.as_mut() else {
+            return;
+        };
+        for e in j.read_done(reader, r, green, &fired) {
+            self.p.emit(e);
+        }
+    }
+
+    /// The judge's reason to stop, while the deployment runs and is not being stopped.
+    fn judge_stop(&self) -> Option<String> {
+        let d = self.deployment.as_ref()?;
+        if self.in_rollback || self.stop_requested || d.status.is_terminal() {
+            return None;
+        }
+        self.judging.as_ref()?.stop_why.clone()
+    }
+
     /// What to do next, from what has been seen so far (see `decide`).
     fn decide(&self, now: Duration) -> Decision {
+        if let Some(why) = self.judge_stop() {
+            return Decision::StopForJudge(why);
+        }
         match (self.in_rollback, &self.deployment, &self.rollback) {
             (true, _, Some(rb)) => decide_rollback(rb),
             (false, Some(d), _) => decide_main(&Main {
@@ -626,7 +725,13 @@ impl<'a, C: Clock> Watch<'a, C> {
     /// Stops the deployment with rollback because the alarms `names` fire; GetDeployment
     /// is read again at once.
     async fn stop_for_alarm(&mut self, names: &[String]) -> Result<()> {
-        let why = format!("alarm {} in ALARM", names.join(", "));
+        self.stop_with_rollback(format!("alarm {} in ALARM", names.join(", ")))
+            .await
+    }
+
+    /// Stops the deployment with rollback for the reason `why`; GetDeployment is read
+    /// again at once.
+    async fn stop_with_rollback(&mut self, why: String) -> Result<()> {
         let hook = self.opts.mutations.0.clone();
         // After a signal no new stop is started: the signal handler reports what exists.
         if let Some(h) = &hook
@@ -665,6 +770,11 @@ impl<'a, C: Clock> Watch<'a, C> {
             codedeploy::StopOutcome::Requested { .. } => {
                 self.stop_requested = true;
                 self.stopped_by_us = true;
+                self.stop_reason = Some(why.clone());
+                // Stopped for another reason before the judge could decide: it says why.
+                if let Some(e) = self.judging.as_mut().and_then(|j| j.shift_over()) {
+                    self.p.emit(e);
+                }
                 self.p.emit(Event::StopRequested {
                     deployment_id: self.current.clone(),
                     rollback: true,
@@ -677,8 +787,9 @@ impl<'a, C: Clock> Watch<'a, C> {
         if let Some(h) = &hook {
             h.end();
         }
-        // Alarm reads still out are of no use any more.
+        // Alarm and judge reads still out are of no use any more.
         self.alarm_reads.clear();
+        self.judge_read = None;
         self.p.last_emit = self.p.clock.elapsed();
         self.next_deployment = self.p.clock.elapsed();
         Ok(())
@@ -695,6 +806,7 @@ impl<'a, C: Clock> Watch<'a, C> {
         // Reads under way are about the original deployment.
         self.alarm_reads.clear();
         self.target_read = None;
+        self.judge_read = None;
         self.deployment_read = None;
         self.deployment_retry_at = self.p.clock.elapsed();
         self.last_status.clear();
@@ -768,6 +880,14 @@ impl<'a, C: Clock> Watch<'a, C> {
         if self.watching_alarms() && self.alarm_reads.len() < MAX_ALARM_READS {
             wake = wake.min(self.next_alarm);
         }
+        if let Some(due) = self.judging.as_ref().and_then(|j| j.next_due())
+            && self.judge_read.is_none()
+            && !self.in_rollback
+            && !self.stop_requested
+            && self.last_green.is_some_and(|g| g > 0.0)
+        {
+            wake = wake.min(due);
+        }
         wake = wake.min(self.p.deadline);
         wake.saturating_sub(now)
             .max(Duration::from_millis(50))
@@ -834,7 +954,12 @@ impl<'a, C: Clock> Watch<'a, C> {
     }
 
     /// How the watch ended with `outcome` at `now`, for the summary and the report.
-    fn into_outcome(self, outcome: Outcome, now: Duration) -> Watched {
+    fn into_outcome(mut self, outcome: Outcome, now: Duration) -> Watched {
+        if let Some(j) = self.judging.as_mut() {
+            j.shift_over();
+        }
+        let judge = self.judging.as_ref().map(|j| j.report());
+        let stop_reason = self.stop_reason.take();
         let replacement_seen = self.replacement_seen();
         let green_at_alarm = self.green_at_alarm;
         let id = self.id;
@@ -850,6 +975,8 @@ impl<'a, C: Clock> Watch<'a, C> {
             green_at_alarm,
             last_target: self.target,
             elapsed: now - self.start,
+            judge,
+            stop_reason,
         }
     }
 }

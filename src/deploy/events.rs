@@ -71,6 +71,15 @@ pub enum Event {
         #[serde(serialize_with = "secs")]
         waited: Duration,
     },
+    /// The green-vs-blue judge reached another kind of verdict (see deploy::judge).
+    Judged {
+        verdict: String,
+        text: String,
+        green: super::judge::Counts,
+        blue: super::judge::Counts,
+    },
+    /// The judge stopped judging without a verdict; the alarms stay the guard.
+    JudgeOff { why: String },
 }
 
 /// Where events go: the engine calls `emit` and never prints.

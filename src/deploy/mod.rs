@@ -8,6 +8,8 @@ pub mod clock;
 pub mod decide;
 pub mod engine;
 pub mod events;
+pub mod judge;
+pub mod judging;
 pub mod progress;
 pub mod release;
 pub mod render;
@@ -79,6 +81,8 @@ pub struct WatchSettings {
     pub outage_budget: Duration,
     /// One JSON object per event on stdout instead of a bar or plain lines.
     pub json: bool,
+    /// The green-vs-blue judge, when on.
+    pub judge: Option<judge::JudgeConfig>,
 }
 
 impl WatchSettings {
@@ -98,6 +102,7 @@ impl WatchSettings {
             timeout: self.timeout.unwrap_or(self.fallback_timeout),
             expect_rollback: group.auto_rollback_enabled,
             outage_budget: self.outage_budget,
+            judge: self.judge.clone(),
             ..d
         }
     }
@@ -218,6 +223,10 @@ impl Sink for StateKeeper {
                 }
                 Event::RollbackStarted { rollback_id, .. } => {
                     s.rollback_deployment_id = Some(rollback_id.clone());
+                    true
+                }
+                Event::StopRequested { why, .. } => {
+                    s.stop_reason = Some(why.clone());
                     true
                 }
                 _ => false,
@@ -582,6 +591,7 @@ impl Preflight {
             previous_task_definition: None,
             started_at: chrono::Utc::now(),
             status: status.to_owned(),
+            stop_reason: None,
         }
     }
 }
@@ -893,6 +903,9 @@ pub fn summary_text(w: &Watched, previous_td: Option<&str>) -> String {
             d.id
         )),
     }
+    if let Some(line) = judge_line(w) {
+        lines.push(line);
+    }
     if w.outcome != Outcome::Succeeded {
         for (i, (alarm, reason)) in w.fired.iter().enumerate() {
             // The weight when the alarm was seen, as the report gives it: traffic may
@@ -938,6 +951,24 @@ pub fn summary_text(w: &Watched, previous_td: Option<&str>) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// The judge's line of the summary: the trigger when it stopped the deployment, else
+/// what it concluded or why it could not.
+fn judge_line(w: &Watched) -> Option<String> {
+    let j = w.judge.as_ref()?;
+    if let Some(why) = &j.stopped {
+        return Some(format!("trigger: {why}"));
+    }
+    if let Some(note) = &j.note {
+        return Some(format!("judge: {note}"));
+    }
+    matches!(j.verdict, Some(judge::Verdict::NotWorse { .. })).then(|| {
+        format!(
+            "judge: green was not worse than blue: {}",
+            judge::counts_text(j.green, j.blue)
+        )
+    })
 }
 
 /// Attaches to a running deployment and watches it like `deploy` does.
@@ -1102,6 +1133,8 @@ mod tests {
             green_at_alarm,
             last_target: None,
             elapsed: Duration::from_secs(90),
+            judge: None,
+            stop_reason: None,
         }
     }
 

@@ -128,6 +128,8 @@ pub fn line(e: &Event) -> Option<String> {
                 fmt_elapsed(*waited)
             )
         }
+        Event::Judged { text, .. } => format!("judge: {text}"),
+        Event::JudgeOff { why } => format!("judge: {why}"),
         Event::Tick { .. } => return None,
     })
 }

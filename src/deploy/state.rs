@@ -23,6 +23,9 @@ pub struct State {
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// Last known status, e.g. `InProgress`, `Succeeded`, `interrupted`.
     pub status: String,
+    /// Why shipwatch stopped the deployment (an alarm, its judge), once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
 }
 
 impl State {

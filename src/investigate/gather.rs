@@ -426,6 +426,7 @@ async fn read_logs(
         streams: streams.clone(),
         start_ms: inv.since.timestamp_millis(),
         end_ms: (inv.generated_at + Duration::days(1)).timestamp_millis(),
+        filter_pattern: None,
     };
     match logs::read_events(c, &q, deadline, |e| {
         a.feed_event(&e.stream, e.timestamp_ms, &e.message);

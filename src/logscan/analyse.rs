@@ -988,6 +988,8 @@ impl Analyser {
             trace_counts_approximate: self.traces_pruned,
             caps_hit: self.caps_hit,
             input: input_stats(&self.shapes, self.dropped, self.compression),
+            filter_pattern: None,
+            filter_reason: None,
         }
     }
 }

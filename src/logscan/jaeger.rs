@@ -419,6 +419,7 @@ fn summarise_trace(trace: &Trace, id: &str) -> Option<TraceSummary> {
         .map(|m| trim(&redact_owned(&m))),
         duration_ms: s.duration as f64 / 1000.0,
     };
+    let (slowest, slowest_self) = slowest_span(spans);
     Some(TraceSummary {
         trace_id: id.to_owned(),
         error_lines: 0,
@@ -426,11 +427,32 @@ fn summarise_trace(trace: &Trace, id: &str) -> Option<TraceSummary> {
         reason: None,
         root: Some(summary(root)),
         error_span: error_span.map(summary),
+        slowest_span: slowest.map(summary),
+        slowest_self_ms: slowest.map(|_| slowest_self as f64 / 1000.0),
         duration_ms: Some((end - first) as f64 / 1000.0),
         span_count: spans.len() as u32,
         services,
         ui_url: None,
     })
+}
+
+/// The span with the most time of its own: its duration less its children's (µs).
+fn slowest_span(spans: &[Span]) -> (Option<&Span>, i64) {
+    let mut children: HashMap<&str, i64> = HashMap::new();
+    for s in spans {
+        if let Some(p) = parent_of(s) {
+            *children.entry(p).or_default() += s.duration;
+        }
+    }
+    spans
+        .iter()
+        .map(|s| {
+            let own = s.duration - children.get(s.span_id.as_str()).copied().unwrap_or(0);
+            (s, own.max(0))
+        })
+        .max_by_key(|(_, own)| *own)
+        .map(|(s, own)| (Some(s), own))
+        .unwrap_or((None, 0))
 }
 
 fn tags(s: &Span) -> HashMap<&str, &Value> {

@@ -427,6 +427,16 @@ const STATUS_FIELDS: &[&str] = &[
     "status",
 ];
 
+/// The request a JSON line is about, as `METHOD /route` with variable parts masked
+/// (the same route the error groups show).
+pub fn json_route(v: &Value) -> Option<String> {
+    let method = METHOD_FIELDS.iter().find_map(|f| get_str(v, f));
+    URL_FIELDS
+        .iter()
+        .find_map(|f| get_str(v, f))
+        .map(|u| normalise::route(method.as_deref(), &u))
+}
+
 /// A path in a JSON object: `a.b.c` matches nested objects, literal dotted keys, or a mix.
 /// The key equal to the whole path wins, then the shortest key that is a dotted prefix.
 ///

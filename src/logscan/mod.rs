@@ -4,6 +4,7 @@
 //! `input` tells compression and JSON documents from lines before the analysis.
 
 pub mod analyse;
+pub mod filter;
 #[cfg(test)]
 mod fixtures;
 pub mod input;
@@ -13,4 +14,5 @@ pub mod logline;
 pub mod model;
 pub mod normalise;
 pub mod redact;
+pub mod timing;
 pub mod traceid;

@@ -36,6 +36,13 @@ pub struct LogEvidence {
     /// always says out of what.
     #[serde(default)]
     pub input: InputStats,
+    /// The CloudWatch Logs filter pattern the lines were fetched with: then only lines
+    /// that can be errors were read, and `lines_read` counts those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_pattern: Option<String>,
+    /// Why that filter (or why none), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_reason: Option<String>,
 }
 
 /// How the input was read: its compression, the shapes recognised per line (or per
@@ -182,6 +189,12 @@ pub struct TraceSummary {
     pub root: Option<SpanSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_span: Option<SpanSummary>,
+    /// The span with the most time of its own (its children's time taken off), and
+    /// that time: where a slow request spent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowest_span: Option<SpanSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slowest_self_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     pub span_count: u32,

@@ -499,6 +499,7 @@ async fn error_counts(
             // stamped up to two hours ahead, and a local clock behind AWS's would cut
             // the newest lines, the ones that matter.
             end_ms: now.timestamp_millis() + LOG_AHEAD_MS,
+            filter_pattern: None,
         };
         crate::aws::logs::read_events(c, &q, None, |ev| {
             lines += 1;

@@ -16,7 +16,11 @@ use crate::aws::model::{Deployment, DeploymentGroup, TrafficRouting};
 use crate::aws::{Clients, codedeploy, logs};
 use crate::error::Result;
 use crate::logscan::analyse::Analyser;
+use crate::logscan::filter::{self, FilterChoice};
+use crate::logscan::model::TraceCount;
+use crate::logscan::timing::Timing;
 use crate::logscan::{normalise, redact};
+use crate::report::latency::LatencyPoint;
 use crate::report::model::*;
 use crate::report::{Settings, jaeger, links};
 use chrono::{DateTime, Duration, Utc};
@@ -27,6 +31,8 @@ const PERIOD: i32 = 60;
 /// Lifetimes below this make repeated failing stops a crash loop.
 const CRASH_LOOP_LIFETIME_S: i64 = 120;
 const MAX_TASKS_LISTED: usize = 50;
+/// Events of the first, unfiltered page that the filter pattern is chosen from.
+const FIRST_PAGE_EVENTS: i32 = 200;
 
 /// Builds the report of deployment `id` (the failed deployment or its rollback).
 pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
@@ -97,6 +103,12 @@ pub async fn collect_ahead(
     r.trigger = Some(take(&mut r, trigger));
     (r.traffic, r.timeline) = collect_timeline(&ctx, r.trigger.as_ref(), &ecs.tasks);
     r.logs = take(&mut r, logs);
+    // Blue's streams are read with the filter green's first page chose.
+    let blue = collect_blue_logs(&ctx, &ecs, r.logs.as_ref()).await;
+    r.blue_logs = take(&mut r, blue);
+    r.comparison = compare_colours(&r);
+    let latency = collect_latency(&ctx, &r).await;
+    r.latency = take(&mut r, latency);
     r.traces = collect_traces(&ctx, r.logs.as_ref()).await;
     crate::report::note_missing_traces(&mut r);
     let report_links = links_for(&ctx, &r);
@@ -497,9 +509,22 @@ async fn collect_trigger(ctx: &Context<'_>) -> Phase<Trigger> {
             Err(e) => miss.push(missing("trigger", format!("history of alarm {name}: {e}"))),
         }
     }
+    let mut value = decide_trigger(&ctx.failed, ctx.lifecycle(), alarms);
+    name_the_stop(&mut value, ctx.s.stopped_by.as_deref());
     Phase {
-        value: decide_trigger(&ctx.failed, ctx.lifecycle(), alarms),
+        value,
         missing: miss,
+    }
+}
+
+/// A stop by shipwatch's judge reaches CodeDeploy as MANUAL_STOP; the caller, who knows
+/// why it stopped the deployment, names the reason here.
+pub fn name_the_stop(trigger: &mut Trigger, stopped_by: Option<&str>) {
+    if let Some(why) = stopped_by
+        && trigger.error_code.as_deref() == Some("MANUAL_STOP")
+    {
+        trigger.kind = TriggerKind::Judge;
+        trigger.summary = format!("{}.", why.trim_end_matches('.'));
     }
 }
 
@@ -526,7 +551,7 @@ fn collect_timeline(
 
 /// The green tasks' CloudWatch Logs over the window, analysed.
 async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>> {
-    let (c, s, window, facts) = (ctx.c, ctx.s, &ctx.window, &ecs.tasks);
+    let (s, facts) = (ctx.s, &ecs.tasks);
     let container = s.container.as_ref();
     let mut miss = Vec::new();
     let mut value = None;
@@ -546,41 +571,8 @@ async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>
                 .iter()
                 .map(|t| format!("{prefix}/{}/{}", al.container, t.task_id))
                 .collect();
-            let mut limits = s.limits.clone();
-            limits.since_ms = None;
-            limits.until_ms = None;
-            let deadline = limits.max_time.map(|d| std::time::Instant::now() + d);
-            let mut a = Analyser::new(s.trace_id_field.as_deref(), limits);
-            let q = logs::LogQuery {
-                log_group: group_name.clone(),
-                streams: streams.clone(),
-                start_ms: window.start.timestamp_millis(),
-                end_ms: window.end.timestamp_millis(),
-            };
-            match logs::read_events(c, &q, deadline, |e| {
-                a.feed_event(&e.stream, e.timestamp_ms, &e.message);
-                !a.stopped()
-            })
-            .await
-            {
-                Ok(stats) => {
-                    if stats.stopped_early.as_deref() == Some("deadline") {
-                        a.note_cap("time: stopped reading after max_log_time".into());
-                    } else if let Some(why) = stats
-                        .stopped_early
-                        .as_deref()
-                        .filter(|w| w.starts_with("error"))
-                    {
-                        a.note_cap(format!("read ended early: {why}"));
-                    }
-                    let mut ev = a.finish(format!(
-                        "CloudWatch Logs {group_name}, {} green task stream(s)",
-                        streams.len()
-                    ));
-                    ev.log_group = Some(group_name);
-                    ev.streams = streams;
-                    value = Some(ev);
-                }
+            match read_streams(ctx, &group_name, &streams, "green", None).await {
+                Ok(ev) => value = Some(ev),
                 Err(e) => miss.push(missing("logs", e.to_string())),
             }
         }
@@ -603,6 +595,351 @@ async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>
         value,
         missing: miss,
     }
+}
+
+/// Reads `streams` of `group_name` over the window into one analysis, with the
+/// configured caps; `colour` names them in the evidence's source. Only lines that can
+/// be errors are fetched, through the filter pattern `filter`, or when it is None the
+/// one chosen from the streams' first page (see logscan::filter).
+async fn read_streams(
+    ctx: &Context<'_>,
+    group_name: &str,
+    streams: &[String],
+    colour: &str,
+    filter: Option<FilterChoice>,
+) -> Result<LogEvidence> {
+    let (c, s, window) = (ctx.c, ctx.s, &ctx.window);
+    let mut limits = s.limits.clone();
+    limits.since_ms = None;
+    limits.until_ms = None;
+    let deadline = limits.max_time.map(|d| std::time::Instant::now() + d);
+    let mut a = Analyser::new(s.trace_id_field.as_deref(), limits);
+    let mut q = logs::LogQuery {
+        log_group: group_name.to_owned(),
+        streams: streams.to_vec(),
+        start_ms: window.start.timestamp_millis(),
+        end_ms: window.end.timestamp_millis(),
+        filter_pattern: None,
+    };
+    let filter = match filter {
+        Some(f) => f,
+        None => choose_filter(c, &q).await?,
+    };
+    q.filter_pattern = filter.pattern.clone();
+    let stats = logs::read_events(c, &q, deadline, |e| {
+        a.feed_event(&e.stream, e.timestamp_ms, &e.message);
+        !a.stopped()
+    })
+    .await?;
+    if stats.stopped_early.as_deref() == Some("deadline") {
+        a.note_cap("time: stopped reading after max_log_time".into());
+    } else if let Some(why) = stats
+        .stopped_early
+        .as_deref()
+        .filter(|w| w.starts_with("error"))
+    {
+        a.note_cap(format!("read ended early: {why}"));
+    }
+    let mut ev = a.finish(format!(
+        "CloudWatch Logs {group_name}, {} {colour} task stream(s)",
+        streams.len()
+    ));
+    ev.log_group = Some(group_name.to_owned());
+    ev.streams = streams.to_vec();
+    ev.filter_pattern = filter.pattern;
+    ev.filter_reason = Some(filter.reason);
+    Ok(ev)
+}
+
+/// The filter pattern for the streams of `q`, from their first page (one call).
+async fn choose_filter(c: &Clients, q: &logs::LogQuery) -> Result<FilterChoice> {
+    let page = logs::first_page(c, q, FIRST_PAGE_EVENTS).await?;
+    let lines: Vec<&str> = page.iter().map(String::as_str).collect();
+    Ok(filter::choose(&lines, &[]))
+}
+
+/// The blue tasks' logs over the same window, read and analysed like green's, so
+/// that each error group can be told new in green or old. Only read when green's
+/// logs were: without them there is nothing to compare.
+async fn collect_blue_logs(
+    ctx: &Context<'_>,
+    ecs: &Ecs,
+    green: Option<&LogEvidence>,
+) -> Phase<Option<LogEvidence>> {
+    let mut miss = Vec::new();
+    let value = match (green, &ctx.cluster, &ctx.blue) {
+        (None, _, _) => None,
+        (Some(_), Some(cluster), Some(blue)) => {
+            match blue_streams(ctx, ecs, cluster, &blue.id).await {
+                Ok((group, streams)) if !streams.is_empty() => {
+                    let filter = green.and_then(|g| {
+                        Some(FilterChoice {
+                            pattern: g.filter_pattern.clone(),
+                            reason: g.filter_reason.clone()?,
+                        })
+                    });
+                    match read_streams(ctx, &group, &streams, "blue", filter).await {
+                        Ok(ev) => Some(ev),
+                        Err(e) => {
+                            miss.push(missing("blue logs", e.to_string()));
+                            None
+                        }
+                    }
+                }
+                Ok(_) => {
+                    miss.push(missing(
+                        "blue logs",
+                        format!("no blue task of task set {} ran in the window", blue.id),
+                    ));
+                    None
+                }
+                Err(why) => {
+                    miss.push(missing("blue logs", why));
+                    None
+                }
+            }
+        }
+        (Some(_), _, _) => {
+            miss.push(missing(
+                "blue logs",
+                "the blue task set is not known, so new errors cannot be told from old ones",
+            ));
+            None
+        }
+    };
+    Phase {
+        value,
+        missing: miss,
+    }
+}
+
+/// The blue tasks that ran in the window and the log group and streams of their
+/// container (their own task definition's awslogs settings, else green's).
+async fn blue_streams(
+    ctx: &Context<'_>,
+    ecs: &Ecs,
+    cluster: &str,
+    blue_id: &str,
+) -> std::result::Result<(String, Vec<String>), String> {
+    let s = ctx.s;
+    let container = s.container.as_deref();
+    let tasks = evidence::task_set_tasks(ctx.c, cluster, blue_id, container)
+        .await
+        .map_err(|e| format!("the blue tasks could not be listed: {e}"))?;
+    let td = match tasks.iter().find_map(|t| t.task_definition_arn.clone()) {
+        Some(arn) => evidence::task_definition_logs(ctx.c, &arn)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let pick = |t: &TaskDefinitionLogs| {
+        t.logs
+            .iter()
+            .find(|l| Some(l.container.as_str()) == container)
+            .or(t.logs.first())
+            .cloned()
+    };
+    let al = td
+        .as_ref()
+        .and_then(pick)
+        .or_else(|| ecs.td.as_ref().and_then(pick))
+        .ok_or("the blue task definition has no awslogs log configuration")?;
+    let prefix = al
+        .stream_prefix
+        .clone()
+        .ok_or("the blue container has no awslogs-stream-prefix")?;
+    let w = &ctx.window;
+    let streams = tasks
+        .iter()
+        .filter(|t| {
+            t.facts.started_at.is_none_or(|at| at <= w.end)
+                && t.facts.stopped_at.is_none_or(|at| at >= w.start)
+        })
+        .map(|t| format!("{prefix}/{}/{}", al.container, t.facts.task_id))
+        .collect();
+    Ok((s.log_group.clone().unwrap_or(al.group), streams))
+}
+
+/// Green's error groups against blue's, when both colours' logs were read.
+fn compare_colours(r: &Report) -> Option<Comparison> {
+    Some(crate::report::compare::compare(
+        r.logs.as_ref()?,
+        r.blue_logs.as_ref()?,
+        r.metrics.as_ref(),
+    ))
+}
+
+/// When a fired alarm watches latency: its statistic per minute for blue and green,
+/// the slow requests by route from both colours' log lines, and the spans that took
+/// the time in the slowest green requests' traces.
+async fn collect_latency(ctx: &Context<'_>, r: &Report) -> Phase<Option<Latency>> {
+    let mut miss = Vec::new();
+    let fired: Vec<String> = r
+        .trigger
+        .iter()
+        .flat_map(|t| t.alarms.iter())
+        .filter(|a| a.flipped_at.is_some())
+        .map(|a| a.name.clone())
+        .collect();
+    if fired.is_empty() {
+        return Phase {
+            value: None,
+            missing: miss,
+        };
+    }
+    let alarm = match crate::aws::latency::alarm_metrics(ctx.c, &fired).await {
+        Ok(all) => all
+            .into_iter()
+            .find(|a| crate::report::latency::is_latency_metric(&a.metric)),
+        Err(e) => {
+            miss.push(missing(
+                "latency",
+                format!("the fired alarms could not be described: {e}"),
+            ));
+            None
+        }
+    };
+    let Some(alarm) = alarm else {
+        return Phase {
+            value: None,
+            missing: miss,
+        };
+    };
+    // ALB's TargetResponseTime is in seconds; other latency metrics are taken as ms.
+    let seconds = alarm.metric == "TargetResponseTime";
+    let slow_ms = alarm
+        .threshold
+        .map(|t| if seconds { t * 1000.0 } else { t })
+        .unwrap_or(1000.0);
+    let mut l = Latency {
+        alarm: alarm.name.clone(),
+        metric: alarm.metric.clone(),
+        statistic: alarm.statistic.clone(),
+        threshold_seconds: alarm
+            .threshold
+            .map(|t| if seconds { t } else { t / 1000.0 }),
+        period_seconds: PERIOD as u32,
+        slow_ms,
+        ..Default::default()
+    };
+    if alarm.namespace == "AWS/ApplicationELB" {
+        match latency_points(ctx, &alarm.metric, &alarm.statistic).await {
+            Ok(p) => l.points = p,
+            Err(why) => l.notes.push(why),
+        }
+    }
+    let green = slow_requests(ctx, r.logs.as_ref(), slow_ms, "green").await;
+    let blue = slow_requests(ctx, r.blue_logs.as_ref(), slow_ms, "blue").await;
+    let (mut gt, bt) = match (green, blue) {
+        (Ok(g), b) => (g, b.map_err(|why| l.notes.push(why)).ok()),
+        (Err(why), _) => {
+            l.notes.push(why);
+            (Timing::new(slow_ms), None)
+        }
+    };
+    l.slow_routes = crate::report::latency::slow_routes(&gt, bt.as_ref());
+    let slowest = gt.slowest(ctx.s.max_traces.clamp(1, 5));
+    let ids: Vec<TraceCount> = slowest
+        .iter()
+        .filter_map(|s| {
+            Some(TraceCount {
+                trace_id: s.trace_id.clone()?,
+                error_lines: 0,
+                group: None,
+                first_seen: None,
+            })
+        })
+        .collect();
+    let traces = jaeger::lookup(ctx.s.jaeger.as_ref(), &ids, ids.len()).await;
+    l.slow_spans = crate::report::latency::slow_spans(&traces, &slowest);
+    if l.slow_spans.is_empty() && !ids.is_empty() {
+        l.notes.push(format!(
+            "the traces of the slowest requests could not be read: {}",
+            traces.reason.unwrap_or_else(|| "no spans".into())
+        ));
+    }
+    Phase {
+        value: Some(l),
+        missing: miss,
+    }
+}
+
+/// The latency statistic per minute of the blue and green target groups.
+async fn latency_points(
+    ctx: &Context<'_>,
+    metric: &str,
+    statistic: &str,
+) -> std::result::Result<Vec<LatencyPoint>, String> {
+    let (Some(btg), Some(gtg)) = (
+        ctx.blue.as_ref().and_then(|b| b.target_group.clone()),
+        ctx.green.as_ref().and_then(|g| g.target_group.clone()),
+    ) else {
+        return Err("the blue and green target groups are not known".into());
+    };
+    let dims = evidence::target_group_dims(ctx.c, &[&btg, &gtg])
+        .await
+        .map_err(|e| format!("latency per target group: {e}"))?;
+    let (Some(b), Some(g)) = (dims[0].clone(), dims[1].clone()) else {
+        return Err(format!(
+            "no ALB metrics found for target groups {btg} and {gtg}"
+        ));
+    };
+    let w = &ctx.window;
+    let series = crate::aws::latency::target_group_stat(
+        ctx.c,
+        &[b, g],
+        metric,
+        statistic,
+        w.start,
+        w.end,
+        PERIOD,
+    )
+    .await
+    .map_err(|e| format!("latency per target group: {e}"))?;
+    Ok(crate::report::latency::points(&series[0], &series[1]))
+}
+
+/// The slow requests in one colour's streams: fetched with a filter pattern on the
+/// response-time field the streams' first page shows.
+async fn slow_requests(
+    ctx: &Context<'_>,
+    logs: Option<&LogEvidence>,
+    slow_ms: f64,
+    colour: &str,
+) -> std::result::Result<Timing, String> {
+    let Some((group, l)) = logs.and_then(|l| Some((l.log_group.clone()?, l))) else {
+        return Err(format!(
+            "the {colour} tasks' logs were not read, so no slow routes"
+        ));
+    };
+    let mut q = logs::LogQuery {
+        log_group: group,
+        streams: l.streams.clone(),
+        start_ms: ctx.window.start.timestamp_millis(),
+        end_ms: ctx.window.end.timestamp_millis(),
+        filter_pattern: None,
+    };
+    let page = logs::first_page(ctx.c, &q, FIRST_PAGE_EVENTS)
+        .await
+        .map_err(|e| format!("{colour} response times: {e}"))?;
+    let lines: Vec<&str> = page.iter().map(String::as_str).collect();
+    let clause = crate::logscan::timing::slow_clause(&lines, slow_ms).ok_or_else(|| {
+        format!("the {colour} log lines carry no numeric response-time field (responseTime, duration_ms, request_time, …)")
+    })?;
+    q.filter_pattern = Some(format!("{{ {clause} }}"));
+    let mut t = Timing::new(slow_ms);
+    let max = ctx.s.limits.max_events.unwrap_or(u64::MAX);
+    let deadline = ctx.s.limits.max_time.map(|d| std::time::Instant::now() + d);
+    let mut n = 0u64;
+    logs::read_events(ctx.c, &q, deadline, |e| {
+        t.feed(&e.message);
+        n += 1;
+        n < max
+    })
+    .await
+    .map_err(|e| format!("{colour} response times: {e}"))?;
+    Ok(t)
 }
 
 /// The traces of the logs' top trace ids, from Jaeger; why they are missing is

@@ -47,6 +47,8 @@ pub fn render(r: &Report) -> crate::error::Result<String> {
         chart => chart,
         trace_status => trace_status,
         input_summary => r.logs.as_ref().map(|l| l.input.describe()).unwrap_or_default(),
+        blue_input => r.blue_logs.as_ref().map(|l| l.input.describe()).unwrap_or_default(),
+        rate_basis => r.comparison.as_ref().map(|c| c.basis.describe()).unwrap_or_default(),
     })
     .map_err(internal)
 }

@@ -22,6 +22,8 @@ pub fn render(r: &Report) -> String {
     metrics(&mut o, r);
     ecs(&mut o, r);
     logs(&mut o, r);
+    comparison(&mut o, r);
+    latency(&mut o, r);
     traces(&mut o, r);
     if !r.missing.is_empty() {
         let _ = writeln!(o, "## Missing evidence\n");
@@ -272,6 +274,7 @@ fn logs(o: &mut String, r: &Report) {
         },
         escape(&l.input.describe())
     );
+    filter_note(o, l);
     for c in &l.caps_hit {
         let _ = writeln!(o, "> **Partial:** cap hit, {c}.\n");
     }
@@ -341,6 +344,160 @@ fn logs(o: &mut String, r: &Report) {
             let _ = writeln!(o, "- {} × {}{g}", code(&t.trace_id), t.error_lines);
         }
         o.push('\n');
+    }
+}
+
+/// Which CloudWatch Logs filter pattern the lines were fetched with, and why.
+fn filter_note(o: &mut String, l: &LogEvidence) {
+    let why = l
+        .filter_reason
+        .as_deref()
+        .map(|w| format!(" ({})", escape(w)))
+        .unwrap_or_default();
+    match &l.filter_pattern {
+        Some(p) => {
+            let _ = writeln!(
+                o,
+                "Fetched with the filter pattern {}{why}: the lines read are the ones it matched.\n",
+                code(p)
+            );
+        }
+        None if l.filter_reason.is_some() => {
+            let _ = writeln!(o, "Fetched without a filter pattern{why}.\n");
+        }
+        None => {}
+    }
+}
+
+/// Green's error groups against blue's over the same window.
+fn comparison(o: &mut String, r: &Report) {
+    let (Some(c), Some(b)) = (&r.comparison, &r.blue_logs) else {
+        return;
+    };
+    let _ = writeln!(o, "## Green against blue\n");
+    let _ = writeln!(
+        o,
+        "Blue, same window and analysis: {}: {} line(s) read ({}), {} error line(s). {}\n",
+        code(&b.source),
+        b.lines_read,
+        bytes(b.bytes_read),
+        b.error_lines,
+        escape(&b.input.describe())
+    );
+    filter_note(o, b);
+    let _ = writeln!(o, "Rates: {}.\n", c.basis.describe());
+    if c.groups.is_empty() {
+        let _ = writeln!(o, "Neither colour logged an error line.\n");
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "| | message (normalised) | green lines | blue lines | green rate | blue rate | route |\n|---|---|---:|---:|---:|---:|---|"
+    );
+    for g in &c.groups {
+        let _ = writeln!(
+            o,
+            "| **{}** | {} | {} | {} | {} | {} | {} |",
+            g.label,
+            code_cell(&g.message),
+            g.green_count,
+            g.blue_count,
+            g.green_rate.map(rate).unwrap_or_default(),
+            g.blue_rate.map(rate).unwrap_or_default(),
+            g.top_route.as_deref().map(code_cell).unwrap_or_default()
+        );
+    }
+    o.push('\n');
+    if let Some(cv) = &c.caveat {
+        let _ = writeln!(o, "> **Note:** {}.\n", escape(cv));
+    }
+}
+
+/// A rate (0–1) as a percentage with enough digits for rare errors.
+fn rate(x: f64) -> String {
+    if x >= 0.1 {
+        format!("{:.0} %", x * 100.0)
+    } else {
+        format!("{:.2} %", x * 100.0)
+    }
+}
+
+/// Latency per minute, slow routes and slow spans, when the alarm watched latency.
+fn latency(o: &mut String, r: &Report) {
+    let Some(l) = &r.latency else { return };
+    let _ = writeln!(o, "## Latency\n");
+    let threshold = l
+        .threshold_seconds
+        .map(|t| format!(", threshold {} ms", num(t * 1000.0)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "Alarm {} watches {} ({}{threshold}).\n",
+        code(&l.alarm),
+        code(&l.metric),
+        escape(&l.statistic)
+    );
+    if !l.points.is_empty() {
+        let _ = writeln!(o, "| minute | blue (ms) | green (ms) |\n|---|---:|---:|");
+        let ms = |v: Option<f64>| v.map(|s| num((s * 1000.0).round())).unwrap_or_default();
+        for p in &l.points {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                hm(p.at),
+                ms(p.blue_seconds),
+                ms(p.green_seconds)
+            );
+        }
+        o.push('\n');
+    }
+    if !l.slow_routes.is_empty() {
+        let _ = writeln!(
+            o,
+            "Requests of {} ms or more, by route (from the log lines' response times):\n\n| route | green slow | green median | green max | blue slow | blue median |\n|---|---:|---:|---:|---:|---:|",
+            num(l.slow_ms)
+        );
+        for s in &l.slow_routes {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} ms | {} ms | {} | {} |",
+                code_cell(&s.route),
+                s.green_slow,
+                num(s.green_median_ms.round()),
+                num(s.green_max_ms.round()),
+                s.blue_slow,
+                s.blue_median_ms
+                    .map(|m| format!("{} ms", num(m.round())))
+                    .unwrap_or_default()
+            );
+        }
+        o.push('\n');
+    }
+    if !l.slow_spans.is_empty() {
+        let _ = writeln!(o, "Where the slowest requests spent their time (traces):\n");
+        for s in &l.slow_spans {
+            let url = s
+                .downstream_url
+                .as_deref()
+                .map(|u| format!(" → {}", code(u)))
+                .unwrap_or_default();
+            let trace = s
+                .trace_ms
+                .map(|t| format!(" of {} ms", num(t.round())))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "- {} span {} of {}: {} ms{trace}{url}",
+                code(&s.trace_id),
+                code(&s.operation),
+                escape(&s.service),
+                num(s.self_ms.round())
+            );
+        }
+        o.push('\n');
+    }
+    for n in &l.notes {
+        let _ = writeln!(o, "> {}\n", escape(n));
     }
 }
 

@@ -7,8 +7,10 @@
 
 pub mod chart;
 pub mod collect;
+pub mod compare;
 pub mod html;
 pub use crate::logscan::jaeger;
+pub mod latency;
 pub mod links;
 pub mod markdown;
 pub mod model;
@@ -47,6 +49,9 @@ pub struct Settings {
     pub container: Option<String>,
     /// The configured alarms, read besides the deployment group's.
     pub alarms: Vec<String>,
+    /// Why the caller stopped the deployment, when it did for a reason CodeDeploy does
+    /// not record (shipwatch's judge): the trigger names it.
+    pub stopped_by: Option<String>,
 }
 
 /// The report of an exported log file (or stdin): logs and traces only.
@@ -147,18 +152,25 @@ pub async fn write_for_deployment(
     write_report(&mut report, &settings.out_dir)
 }
 
-/// Builds and writes the report of deployment `failed_id` while its rollback still
-/// runs: what no longer changes is read now, the rest once `rollback_end` yields the
-/// rollback's final state (see `collect::collect_ahead`).
-pub async fn write_ahead(
+/// Builds the report of deployment `failed_id` while its rollback still runs: what no
+/// longer changes is read now, the rest once `rollback_end` yields the rollback's final
+/// state (see `collect::collect_ahead`). `write_collected` writes it.
+pub async fn collect_ahead(
     clients: &crate::aws::Clients,
     settings: &Settings,
     failed_id: &str,
     rollback_end: impl std::future::Future<Output = Option<crate::aws::model::Deployment>>,
-) -> Result<ReportSummary> {
+) -> Result<Report> {
     let failed = crate::aws::codedeploy::get_deployment(clients, failed_id).await?;
-    let mut report =
-        collect::collect_ahead(clients, settings, failed_id, failed, None, rollback_end).await;
+    Ok(collect::collect_ahead(clients, settings, failed_id, failed, None, rollback_end).await)
+}
+
+/// Writes a report gathered ahead, naming the caller's reason for the stop when the
+/// caller (shipwatch's judge) stopped the deployment.
+pub fn write_collected(mut report: Report, settings: &Settings) -> Result<ReportSummary> {
+    if let Some(t) = report.trigger.as_mut() {
+        collect::name_the_stop(t, settings.stopped_by.as_deref());
+    }
     write_report(&mut report, &settings.out_dir)
 }
 

@@ -14,7 +14,7 @@ pub use crate::logscan::model::{LogEvidence, TraceEvidence, TraceStatus};
 pub use crate::logscan::model::{SpanSummary, TraceSummary};
 
 /// Bumped when a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Names the document type, for tools that receive several kinds of JSON.
 pub const SCHEMA_ID: &str = "shipwatch.rollback-report";
 
@@ -43,6 +43,15 @@ pub struct Report {
     pub ecs: Option<EcsEvidence>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<LogEvidence>,
+    /// The blue tasks' logs over the same window, with the same caps and analysis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_logs: Option<LogEvidence>,
+    /// Each error group marked new in green, also in blue or only in blue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// Latency per minute blue vs green, slowest routes and spans (latency alarms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
     pub traces: TraceEvidence,
     #[serde(default)]
     pub links: Vec<Link>,
@@ -69,6 +78,9 @@ impl Report {
             metrics: None,
             ecs: None,
             logs: None,
+            blue_logs: None,
+            comparison: None,
+            latency: None,
             traces: TraceEvidence::default(),
             links: Vec::new(),
             missing: Vec::new(),
@@ -164,6 +176,8 @@ pub enum TriggerKind {
     /// CodeDeploy reported another failure.
     DeploymentFailure,
     Unknown,
+    /// shipwatch's judge (green vs blue on the task logs) stopped it.
+    Judge,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,6 +279,9 @@ pub struct MetricTotals {
     pub green_minutes_with_5xx: u32,
 }
 
+pub use crate::report::compare::Comparison;
+pub use crate::report::latency::Latency;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopKind {
@@ -345,6 +362,8 @@ pub struct Missing {
 pub enum Cause {
     /// Green answered 5xx / logged errors under traffic.
     ErrorsUnderTraffic,
+    /// A latency alarm fired and green's requests were slow (schema version 2).
+    SlowResponses,
     CrashLoop,
     OutOfMemory,
     HealthCheckFailed,

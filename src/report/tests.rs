@@ -297,3 +297,112 @@ fn markdown_shows_log_text_as_text() {
         assert!(!outside.contains(raw), "{raw} outside a code span:\n{md}");
     }
 }
+
+/// The sample with blue's logs, the comparison, a filter pattern and a latency section.
+fn with_diff_and_latency() -> Report {
+    use crate::report::latency::{Latency, LatencyPoint, SlowRoute, SlowSpan};
+    let mut r = sample();
+    let mut blue = r.logs.clone().unwrap();
+    blue.groups.retain(|g| !g.message.contains("Database"));
+    blue.groups.push(crate::logscan::model::ErrorGroup {
+        message: "Only | in <blue>".into(),
+        sample: "Only | in <blue>".into(),
+        count: 2,
+        ..Default::default()
+    });
+    blue.filter_pattern = Some("{ $.level >= 50 || $.res.statusCode >= 500 }".into());
+    blue.filter_reason = Some("JSON lines: level field `level`".into());
+    if let Some(l) = r.logs.as_mut() {
+        l.filter_pattern = blue.filter_pattern.clone();
+        l.filter_reason = blue.filter_reason.clone();
+    }
+    r.comparison = Some(super::compare::compare(
+        r.logs.as_ref().unwrap(),
+        &blue,
+        r.metrics.as_ref(),
+    ));
+    r.blue_logs = Some(blue);
+    r.latency = Some(Latency {
+        alarm: "web-response-time".into(),
+        metric: "TargetResponseTime".into(),
+        statistic: "p99".into(),
+        threshold_seconds: Some(1.5),
+        period_seconds: 60,
+        points: vec![LatencyPoint {
+            at: t(60),
+            blue_seconds: Some(0.05),
+            green_seconds: Some(2.25),
+        }],
+        slow_ms: 1500.0,
+        slow_routes: vec![SlowRoute {
+            route: "GET /api/<orders>".into(),
+            green_slow: 12,
+            blue_slow: 1,
+            green_median_ms: 2200.0,
+            green_max_ms: 2600.0,
+            blue_median_ms: Some(1600.0),
+        }],
+        slow_spans: vec![SlowSpan {
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            service: "web".into(),
+            operation: "GET <inventory>".into(),
+            self_ms: 2100.0,
+            duration_ms: 2100.0,
+            trace_ms: Some(2240.0),
+            downstream_url: Some("http://inventory.internal/v1/stock".into()),
+            route: Some("GET /api/<orders>".into()),
+        }],
+        notes: vec![],
+    });
+    r
+}
+
+#[test]
+fn green_against_blue_and_latency_in_every_format() {
+    let r = with_diff_and_latency();
+    let md = super::markdown::render(&r);
+    assert!(md.contains("## Green against blue"), "{md}");
+    assert!(
+        md.contains("| **new in green** | `Database connection refused"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| **only in blue** | `Only \\| in <blue>`"),
+        "{md}"
+    );
+    assert!(md.contains("Rates: error lines per request"), "{md}");
+    assert!(
+        md.contains(
+            "Fetched with the filter pattern `{ $.level >= 50 || $.res.statusCode >= 500 }`"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("## Latency"), "{md}");
+    assert!(md.contains("| 10:01 | 50 | 2250 |"), "{md}");
+    assert!(
+        md.contains("| `GET /api/<orders>` | 12 | 2200 ms | 2600 ms | 1 | 1600 ms |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("span `GET <inventory>` of web: 2100 ms of 2240 ms"),
+        "{md}"
+    );
+
+    let html = super::html::render(&r).unwrap();
+    assert!(html.contains("<h2>Green against blue</h2>"));
+    assert!(
+        html.contains("<code>Only | in &lt;blue&gt;</code>"),
+        "not escaped"
+    );
+    assert!(html.contains("<h2>Latency</h2>"));
+    assert!(html.contains("<code>GET &lt;inventory&gt;</code>"));
+    assert!(html.contains("threshold 1500 ms"));
+    assert!(!html.contains("<blue>") && !html.contains("<inventory>"));
+
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["schema_version"], 2);
+    assert_eq!(json["comparison"]["groups"][0]["status"], "new_in_green");
+    assert_eq!(json["latency"]["slow_routes"][0]["green_slow"], 12);
+    let back: Report = serde_json::from_value(json).unwrap();
+    assert_eq!(back, r);
+}

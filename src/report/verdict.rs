@@ -4,6 +4,7 @@
 //! present, so it never claims more than the report shows; missing evidence is named
 //! at the end.
 
+use crate::report::compare::ColourStatus;
 use crate::report::model::*;
 use chrono::{DateTime, Utc};
 
@@ -22,7 +23,7 @@ pub fn verdict(r: &Report) -> Verdict {
         .and_then(|t| t.lifecycle_event.as_ref());
     let tasks_seen = ecs.map(|e| e.tasks_seen).unwrap_or(0);
 
-    let cause;
+    let mut cause;
     if let Some(f) = finding(StopKind::ImagePullFailed) {
         cause = Cause::ImagePullFailed;
         s.push(format!(
@@ -108,8 +109,17 @@ pub fn verdict(r: &Report) -> Verdict {
             ));
         }
     }
+    // With blue's logs to compare, the group named is the first one new in green.
+    let new_in_green = r.comparison.as_ref().and_then(|c| {
+        c.groups
+            .iter()
+            .find(|g| g.status == ColourStatus::NewInGreen)
+    });
+    let mut lead_sentence = None;
     if let Some(l) = r.logs.as_ref().filter(|l| l.error_lines > 0)
-        && let Some(g) = l.groups.first()
+        && let Some(g) = new_in_green
+            .and_then(|n| l.groups.iter().find(|g| g.message == n.message))
+            .or(l.groups.first())
     {
         let route = g
             .routes
@@ -143,7 +153,41 @@ pub fn verdict(r: &Report) -> Verdict {
             sentence.push_str(&format!(" (stack trace starts {})", quote(first)));
         }
         sentence.push('.');
-        s.push(capitalise(&sentence));
+        match (&r.comparison, new_in_green) {
+            (Some(_), Some(_)) => {
+                lead_sentence = Some(s.len());
+                s.push(format!(
+                    "New in green (not in blue's logs over the same window): {sentence}"
+                ));
+            }
+            (Some(_), None) => s.push(format!(
+                "No error group is new in green: every one was also in blue's logs. {}",
+                capitalise(&sentence)
+            )),
+            (None, _) => s.push(capitalise(&sentence)),
+        }
+    }
+    if let Some(c) = &r.comparison {
+        let old: Vec<String> = c
+            .groups
+            .iter()
+            .filter(|g| g.status == ColourStatus::AlsoInBlue)
+            .take(2)
+            .map(|g| format!("{} ({})", quote(&g.sample), g.label))
+            .collect();
+        if !old.is_empty() {
+            s.push(format!(
+                "Also in blue, so older than this release: {}.",
+                old.join("; ")
+            ));
+        }
+    }
+    // What is new in green leads when errors under traffic are the cause.
+    if cause == Cause::ErrorsUnderTraffic
+        && let Some(i) = lead_sentence
+    {
+        let first = s.remove(i);
+        s.insert(0, first);
     }
     if let Some(t) = r.traces.traces.iter().find(|t| t.error_span.is_some()) {
         let e = t.error_span.as_ref().expect("filtered");
@@ -205,10 +249,20 @@ pub fn verdict(r: &Report) -> Verdict {
             TriggerKind::ManualStop if cause != Cause::ManualStop => {
                 s.push("It was stopped by hand (MANUAL_STOP).".into())
             }
+            TriggerKind::Judge => s.push(tr.summary.clone()),
             _ => {}
         }
     }
-    if let Some(l) = r
+    if let Some(l) = r.logs.as_ref().filter(|l| l.error_lines == 0)
+        && let Some(p) = &l.filter_pattern
+    {
+        // Fetched through a filter: what was read is only what the pattern matched.
+        s.push(format!(
+            "The logs show no error line: the filter pattern {} matched {} line(s) of the green streams in the window.",
+            quote(p),
+            l.lines_read
+        ));
+    } else if let Some(l) = r
         .logs
         .as_ref()
         .filter(|l| l.error_lines == 0 && l.lines_read > 0)
@@ -226,6 +280,19 @@ pub fn verdict(r: &Report) -> Verdict {
                 l.lines_read,
                 l.input.describe()
             ));
+        }
+    }
+    // A latency alarm with slow green requests is the cause unless something worse is:
+    // a failure of the tasks, or a 5xx or error new in green.
+    if let Some(sentence) = slow_sentence(r, &subject) {
+        let errors_new = green_5xx(r) > 0.0
+            || new_in_green.is_some()
+            || (r.comparison.is_none() && r.logs.as_ref().is_some_and(|l| l.error_lines > 0));
+        if cause == Cause::Undetermined || (cause == Cause::ErrorsUnderTraffic && !errors_new) {
+            cause = Cause::SlowResponses;
+            s.insert(0, sentence);
+        } else {
+            s.push(sentence);
         }
     }
     if cause == Cause::Undetermined && s.is_empty() {
@@ -248,6 +315,45 @@ pub fn verdict(r: &Report) -> Verdict {
         cause,
         text: s.join(" "),
     }
+}
+
+/// "Green was slow: N requests on `route` took ≥ T ms …; the time went to span …".
+fn slow_sentence(r: &Report, subject: &str) -> Option<String> {
+    let l = r.latency.as_ref()?;
+    let route = l.slow_routes.first().filter(|s| s.green_slow > 0)?;
+    let mut sentence = format!(
+        "{subject} was slow: {} request(s) on {} took {} ms or more (median {} ms, up to {} ms) while blue had {}",
+        route.green_slow,
+        quote(&route.route),
+        num(l.slow_ms),
+        num(route.green_median_ms.round()),
+        num(route.green_max_ms.round()),
+        route.blue_slow
+    );
+    if let Some(sp) = l
+        .slow_spans
+        .iter()
+        .find(|sp| sp.route.as_deref() == Some(route.route.as_str()))
+        .or(l.slow_spans.first())
+    {
+        let url = sp
+            .downstream_url
+            .as_deref()
+            .map(|u| format!(" calling {}", quote(u)))
+            .unwrap_or_default();
+        let of = sp
+            .trace_ms
+            .map(|t| format!(" of {} ms", num(t.round())))
+            .unwrap_or_default();
+        sentence.push_str(&format!(
+            "; the time went to span {} of {}{url} ({} ms{of})",
+            quote(&sp.operation),
+            sp.service,
+            num(sp.self_ms.round())
+        ));
+    }
+    sentence.push('.');
+    Some(sentence)
 }
 
 fn subject(r: &Report) -> String {
@@ -350,6 +456,139 @@ mod tests {
 
     fn t(s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap() + chrono::Duration::seconds(s as i64)
+    }
+
+    #[test]
+    fn no_error_lines_through_a_filter_names_the_pattern() {
+        let mut r = base();
+        r.logs = Some(LogEvidence {
+            lines_read: 0,
+            filter_pattern: Some("{ $.level >= 50 }".into()),
+            ..Default::default()
+        });
+        let v = verdict(&r).text;
+        assert!(
+            v.contains("the filter pattern `{ $.level >= 50 }` matched 0 line(s)"),
+            "{v}"
+        );
+    }
+
+    fn group(msg: &str, count: u64, route: &str) -> ErrorGroup {
+        ErrorGroup {
+            message: msg.into(),
+            sample: msg.into(),
+            count,
+            share: 0.5,
+            routes: vec![Count {
+                value: route.into(),
+                count,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_group_new_in_green_leads_even_when_an_old_one_is_bigger() {
+        let mut r = base();
+        r.metrics = Some(Metrics {
+            totals: MetricTotals {
+                green_5xx: 30.0,
+                green_requests: 100.0,
+                blue_5xx: 40.0,
+                blue_requests: 1000.0,
+                green_minutes_with_5xx: 2,
+            },
+            ..Default::default()
+        });
+        let green = LogEvidence {
+            error_lines: 30,
+            lines_read: 100,
+            groups: vec![
+                group("Pricing request failed", 20, "GET /api/products"),
+                group("Query read timeout", 10, "GET /api/orders"),
+            ],
+            ..Default::default()
+        };
+        let blue = LogEvidence {
+            error_lines: 40,
+            lines_read: 1000,
+            groups: vec![group("Pricing request failed", 40, "GET /api/products")],
+            ..Default::default()
+        };
+        r.comparison = Some(crate::report::compare::compare(
+            &green,
+            &blue,
+            r.metrics.as_ref(),
+        ));
+        r.logs = Some(green);
+        r.blue_logs = Some(blue);
+        let v = verdict(&r);
+        assert_eq!(v.cause, Cause::ErrorsUnderTraffic);
+        assert!(
+            v.text
+                .starts_with("New in green (not in blue's logs over the same window):"),
+            "{}",
+            v.text
+        );
+        let first = v.text.split(". ").next().unwrap();
+        assert!(
+            first.contains("`Query read timeout` on `GET /api/orders`"),
+            "{}",
+            v.text
+        );
+        assert!(
+            v.text.contains("Also in blue, so older than this release: `Pricing request failed` (also in blue (5.0× the rate))"),
+            "{}",
+            v.text
+        );
+    }
+
+    #[test]
+    fn a_slow_release_without_new_errors_is_slow_responses_naming_route_and_span() {
+        use crate::report::latency::{Latency, SlowRoute, SlowSpan};
+        let mut r = base();
+        r.latency = Some(Latency {
+            alarm: "web-response-time".into(),
+            slow_ms: 6000.0,
+            slow_routes: vec![SlowRoute {
+                route: "GET /api/orders".into(),
+                green_slow: 41,
+                blue_slow: 0,
+                green_median_ms: 7700.0,
+                green_max_ms: 8400.0,
+                blue_median_ms: None,
+            }],
+            slow_spans: vec![SlowSpan {
+                trace_id: "abc".into(),
+                service: "web".into(),
+                operation: "GET".into(),
+                self_ms: 7600.0,
+                duration_ms: 7600.0,
+                trace_ms: Some(7710.0),
+                downstream_url: Some("http://inventory.internal:8080/v1/stock".into()),
+                route: Some("GET /api/orders".into()),
+            }],
+            ..Default::default()
+        });
+        let v = verdict(&r);
+        assert_eq!(v.cause, Cause::SlowResponses);
+        assert!(
+            v.text.starts_with("Green (web:42, sha 1a2b3c4) was slow: 41 request(s) on `GET /api/orders` took 6000 ms or more (median 7700 ms, up to 8400 ms) while blue had 0; the time went to span `GET` of web calling `http://inventory.internal:8080/v1/stock` (7600 ms of 7710 ms)."),
+            "{}",
+            v.text
+        );
+        // With a 5xx new in green, errors stay the cause and the slowness is added.
+        r.metrics = Some(Metrics {
+            totals: MetricTotals {
+                green_5xx: 3.0,
+                green_requests: 100.0,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        let v = verdict(&r);
+        assert_eq!(v.cause, Cause::ErrorsUnderTraffic);
+        assert!(v.text.contains("was slow: 41 request(s)"), "{}", v.text);
     }
 
     fn base() -> Report {

@@ -101,6 +101,19 @@ pub fn image_policy() -> Policy {
     }
 }
 
+/// The green-vs-blue judge on the task logs runs while traffic shifts.
+pub const JUDGE_ENABLED: bool = true;
+/// Posterior probability that green is worse (by the minimum effect) needed to stop.
+pub const JUDGE_CONFIDENCE: f64 = 0.99;
+/// Green requests in the task logs before the judge decides anything.
+pub const JUDGE_MIN_REQUESTS: u64 = 100;
+/// Green's 5xx proportion must exceed blue's by this factor...
+pub const JUDGE_MIN_RATIO: f64 = 2.0;
+/// ...and by this absolute difference (half a percentage point).
+pub const JUDGE_MIN_DIFFERENCE: f64 = 0.005;
+/// How often the judge reads the task logs (awslogs ships every 5 s).
+pub const JUDGE_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The SBOM gate judges the documents themselves, never severities.
 pub fn sbom_policy() -> Policy {
     Policy {

@@ -136,6 +136,26 @@ config_section! {
         pub state_file: PathBuf,
         /// How long AWS may stay unreachable (failed reads in a row) before giving up.
         pub outage_budget: Dur,
+        /// `[watch.judge]`: the green-vs-blue judge on the task logs.
+        pub judge: JudgeSection,
+    }
+}
+
+config_section! {
+    /// `[watch.judge]`: compare green's 5xx proportion with blue's from the task logs
+    /// while traffic shifts, and stop with rollback when green is worse with confidence.
+    pub struct JudgeSection {
+        pub enabled: bool,
+        /// Posterior probability (0.5–1, exclusive) that green is worse, needed to stop.
+        pub confidence: f64,
+        /// Green requests needed before any decision.
+        pub min_requests: u64,
+        /// Minimum effect: green's proportion ≥ this factor × blue's (≥ 1)...
+        pub min_ratio: f64,
+        /// ...and ≥ blue's + this absolute difference (0–1; 0.005 = half a point).
+        pub min_difference: f64,
+        /// How often the task logs are read.
+        pub poll_interval: Dur,
     }
 }
 
@@ -360,6 +380,33 @@ impl Config {
                 {
                     return bad(key, format!("[watch] {key} must be greater than zero"));
                 }
+            }
+        }
+        if let Some(j) = self.layer.watch.as_ref().and_then(|w| w.judge.as_ref()) {
+            if j.confidence.is_some_and(|c| !(0.5..1.0).contains(&c)) {
+                return bad(
+                    "confidence",
+                    "[watch.judge] confidence must be at least 0.5 and below 1 (e.g. 0.99)".into(),
+                );
+            }
+            if j.min_ratio.is_some_and(|r| !(r >= 1.0 && r.is_finite())) {
+                return bad(
+                    "min_ratio",
+                    "[watch.judge] min_ratio must be a number of at least 1 (e.g. 2)".into(),
+                );
+            }
+            if j.min_difference.is_some_and(|d| !(0.0..1.0).contains(&d)) {
+                return bad(
+                    "min_difference",
+                    "[watch.judge] min_difference must be at least 0 and below 1 (e.g. 0.005)"
+                        .into(),
+                );
+            }
+            if j.poll_interval.is_some_and(|Dur(d)| d.is_zero()) {
+                return bad(
+                    "poll_interval",
+                    "[watch.judge] poll_interval must be greater than zero".into(),
+                );
             }
         }
         if let Some(s) = &self.layer.service

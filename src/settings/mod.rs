@@ -66,6 +66,23 @@ fn dur(flag: Option<Duration>, file: Option<Dur>, default: Duration) -> Duration
     first(flag, file.map(|d| d.0), default)
 }
 
+/// The judge's settings, or `None` when `--no-judge` or `[watch.judge] enabled = false`.
+fn judge_config(
+    o: &cli::WatchOpts,
+    j: file::JudgeSection,
+) -> Option<crate::deploy::judge::JudgeConfig> {
+    if o.no_judge || !j.enabled.unwrap_or(defaults::JUDGE_ENABLED) {
+        return None;
+    }
+    Some(crate::deploy::judge::JudgeConfig {
+        confidence: j.confidence.unwrap_or(defaults::JUDGE_CONFIDENCE),
+        min_requests: j.min_requests.unwrap_or(defaults::JUDGE_MIN_REQUESTS),
+        min_ratio: j.min_ratio.unwrap_or(defaults::JUDGE_MIN_RATIO),
+        min_difference: j.min_difference.unwrap_or(defaults::JUDGE_MIN_DIFFERENCE),
+        poll: dur(None, j.poll_interval, defaults::JUDGE_POLL_INTERVAL),
+    })
+}
+
 impl Sources {
     pub fn common(&self) -> Common {
         let a = &self.global.aws;
@@ -236,6 +253,7 @@ impl Sources {
             fallback_timeout: defaults::WATCH_TIMEOUT,
             outage_budget: dur(o.outage_budget, w.outage_budget, defaults::OUTAGE_BUDGET),
             json: self.common().json,
+            judge: judge_config(o, w.judge.unwrap_or_default()),
         }
     }
 
@@ -365,6 +383,7 @@ impl Sources {
             service: service.service,
             container: service.container,
             alarms: self.watch_section().alarms.unwrap_or_default(),
+            stopped_by: None,
         })
     }
 }

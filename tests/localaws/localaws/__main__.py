@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seconds-per-minute", type=float, default=60.0, help="real seconds per emulated minute (default 60)")
     s.add_argument("--alarm-poll-seconds", type=float, default=None, help="emulated seconds between CodeDeploy alarm polls")
     s.add_argument("--alarm-eval-seconds", type=float, default=None, help="emulated seconds between alarm evaluations")
+    s.add_argument("--timing", choices=("fast", "realistic"), default=None,
+                   help="timing profile of alarms, ALB metrics and awslogs (default fast; see README)")
     s.add_argument("--ready-file", default=None, help="also write the ready JSON line to this file")
     s.add_argument("--provision", action="append", default=[], metavar="NAME", help="provision a named stack after start")
     s.add_argument("--verbose", action="store_true", help="log every request to stderr")
@@ -62,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
         alarm_eval_seconds=args.alarm_eval_seconds,
         provision=args.provision,
         verbose=args.verbose,
+        config={"timing": args.timing} if args.timing else None,
     )
     try:
         ready: dict = {"endpoint": handle.endpoint, "pid": os.getpid()}

@@ -531,6 +531,22 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _late_periods(backend, alarm, window_end: datetime, period: int) -> int:
+    """How many of the newest periods before `window_end` to skip because their data has
+    not arrived yet (setting `alarm_eval_lookback_periods`): the newest period with data
+    within that range ends the window. 0 when the setting is 0 or no period has data."""
+    lookback = int(settings.get("alarm_eval_lookback_periods") or 0)
+    if lookback <= 0:
+        return 0
+    start = window_end - timedelta(seconds=period * (lookback + 1))
+    datums = matching_data(backend, alarm.namespace, alarm.metric_name, alarm.dimensions, alarm.unit, start, window_end)
+    grouped = buckets(datums, period)
+    for k in range(lookback + 1):
+        if grouped.get(window_end - timedelta(seconds=period * (k + 1))):
+            return k
+    return 0
+
+
 def evaluate(backend, alarm, at: datetime | None = None) -> tuple[str, str, str] | None:
     """The state that an alarm's data calls for: (state, reason, reason data JSON),
     or None when the alarm keeps its state (TreatMissingData ignore, unsupported)."""
@@ -550,6 +566,7 @@ def evaluate(backend, alarm, at: datetime | None = None) -> tuple[str, str, str]
     treat = alarm.treat_missing_data or "missing"
 
     window_end = bucket_start(at, period)  # start of the incomplete period
+    window_end -= timedelta(seconds=period * _late_periods(backend, alarm, window_end, period))
     window_start = window_end - timedelta(seconds=period * n)
     datums = matching_data(backend, alarm.namespace, alarm.metric_name, alarm.dimensions, alarm.unit, window_start, window_end)
     grouped = buckets(datums, period)

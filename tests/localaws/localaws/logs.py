@@ -22,7 +22,7 @@ from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundExce
 from moto.logs.models import logs_backends
 from moto.logs.responses import LogsResponse
 
-from . import settings
+from . import clock, settings
 
 
 class PatternError(ValueError):
@@ -558,9 +558,14 @@ def filter_log_events(self) -> str:
             continue
         streams.append((sname, stream))
 
+    # With awslogs batching (settings "awslogs_batch_seconds"), a line is not searchable
+    # before its batch is ingested.
+    visible_until = clock.get_clock().now_ms() if settings.get("awslogs_batch_seconds") else None
     candidates = []
     for sname, stream in streams:
         for ev in list(stream.events):
+            if visible_until is not None and (ev.ingestion_time or 0) > visible_until:
+                continue
             if start is not None and ev.timestamp < start:
                 continue
             if end is not None and ev.timestamp > end:

@@ -51,12 +51,16 @@ DEFAULT_SPEC: dict[str, Any] = {
     "ready_action": "CONTINUE_DEPLOYMENT",
     "termination_wait_minutes": 1,
     "alarm_threshold": 1,
+    # The latency alarm's threshold (TargetResponseTime Maximum, seconds): above the
+    # 2–5 s that background errors (traffic.py) take, so only a slow release trips it.
+    "latency_alarm_seconds": 6.0,
     "alarm_period": 60,
     "alarm_evaluation_periods": 1,
     "alarm_datapoints": 1,
     "rollback_events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
     "test_listener_port": None,
     "requests_per_minute": None,  # settings "traffic_requests_per_minute"
+    "background_error_rate": None,  # settings "traffic_background_error_rate"
     "log_retention_days": 14,
     "cpu": "256",
     "memory": "512",
@@ -217,6 +221,20 @@ def provision(spec: dict[str, Any] | None = None, endpoint: str | None = None) -
                 datapoints_to_alarm=int(s["alarm_datapoints"]), treat_missing_data="notBreaching",
                 unit=None)
 
+        # Latency: the slowest target response of a minute (the emulator publishes
+        # statistic sets, from which CloudWatch cannot compute percentiles; on AWS a
+        # p99 ExtendedStatistic is the usual choice and shipwatch reads either).
+        alarms.append(f"{name}-response-time")
+        cw.put_metric_alarm(
+            name=alarms[-1], namespace="AWS/ApplicationELB", metric_name="TargetResponseTime",
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            evaluation_periods=int(s["alarm_evaluation_periods"]), period=int(s["alarm_period"]),
+            threshold=float(s["latency_alarm_seconds"]), statistic="Maximum",
+            description=f"slowest target response of {name}",
+            dimensions=[{"Name": "LoadBalancer", "Value": lb_dim}], alarm_actions=[],
+            datapoints_to_alarm=int(s["alarm_datapoints"]), treat_missing_data="notBreaching",
+            unit=None)
+
         cd = get_backend("codedeploy")[account][region]
         app_name = f"AppECS-{cluster_name}-{name}"
         group_name = f"DgpECS-{cluster_name}-{name}"
@@ -247,6 +265,8 @@ def provision(spec: dict[str, Any] | None = None, endpoint: str | None = None) -
         codedeploy._group_routing_defaults(dg)
         if s.get("requests_per_minute"):
             traffic.set_rate(account, region, cluster_name, name, float(s["requests_per_minute"]))
+        if s.get("background_error_rate") is not None:
+            traffic.set_background(account, region, cluster_name, name, float(s["background_error_rate"]))
 
     result: dict[str, Any] = {
         "region": region,

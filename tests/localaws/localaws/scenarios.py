@@ -102,7 +102,49 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "function": "",
         "message": 'relation "orders_v2" does not exist',
     },
+    # Background noise on both colours (see traffic.py, "Traffic level and background
+    # errors"): a healthy release in a service that always fails a little.
+    "healthy-noisy": {
+        "background_error_rate": 0.0075,
+    },
+    # Green fails three times as often as blue, still rarely: the same background noise
+    # on both colours, plus green's own failure on another route with another message.
+    "slow-burn": {
+        "background_error_rate": 0.01,
+        "failures": [
+            {
+                "route": "GET /api/orders",
+                "rate": 0.045,
+                "kind": "pg",
+                "stage": "query",
+                "message": "Query read timeout",
+            }
+        ],
+    },
+    # A bad release in a service that sees a few requests a minute: every GET
+    # /api/orders of green fails, yet green answers too few requests to judge.
+    "low-traffic": {
+        "requests_per_minute": 12,
+        "failures": [
+            {
+                "route": "GET /api/orders",
+                "rate": 1.0,
+                "kind": "pg",
+                "message": "Database connection refused",
+            }
+        ],
+    },
+    "latency": {
+        # The release calls a downstream service on one route, and that call is slow:
+        # the requests still succeed, only late (trace span and log responseTime agree).
+        "route": "GET /api/orders",
+        "downstream_url": "http://inventory.internal:8080/v1/stock",
+        "downstream_ms": 7000,
+    },
 }
+
+# Scenarios whose `failures` fail requests the way http-5xx does.
+FAILING_SCENARIOS = ("http-5xx", "slow-burn", "low-traffic")
 
 _scenario_lock = threading.Lock()
 # key ("sha256:…", "repo:tag", "tag" or "repo") -> (scenario name, params)

@@ -34,6 +34,7 @@ from . import cbor_bridge, cloudwatch, codedeploy, logs, scenarios, traces, traf
 from . import engine  # noqa: F401 - registers the loop and puts the API entry points under its lock
 from . import provision as provisioning  # start() has a parameter named `provision`
 from . import lambda_rt, task_incident  # noqa: F401 - register their routes
+from . import exposure  # noqa: F401 - registers GET /_localaws/exposure
 
 FEATURE_MODULES = (cloudwatch, logs, codedeploy, scenarios, traffic, traces, provisioning, webhook)
 

@@ -30,6 +30,52 @@ DEFAULTS: dict[str, Any] = {
     # Region and account that the control API and background work use by default.
     "region": "us-east-1",
     "account_id": "123456789012",
+    # --- timing of the signals (see TIMING below; the defaults are the fast profile) ---
+    # "fast" or "realistic": the profile last applied (setting `timing` applies one).
+    "timing": "fast",
+    # A minute's ALB metrics are put this long after the minute ends (uniform between
+    # min and max, drawn per minute).
+    "alb_metrics_delay_min_seconds": 0,
+    "alb_metrics_delay_max_seconds": 0,
+    # When the newest periods of an alarm's window hold no data yet, evaluation looks
+    # back up to this many periods for the newest ones that do (AWS's evaluation range).
+    "alarm_eval_lookback_periods": 0,
+    # awslogs ships a task's lines in batches every this many seconds; a line becomes
+    # visible to FilterLogEvents when its batch is ingested (0: at once).
+    "awslogs_batch_seconds": 0,
+    # ...and ingested this long after its batch was shipped.
+    "awslogs_ingest_seconds": 0,
+}
+
+# Timing profiles. "fast" is the emulator's historical behaviour, which keeps tests
+# short; "realistic" is AWS's timing as documented or, where AWS publishes no figure,
+# as assumed here (README.md, "Realistic timing"). Setting `timing` applies a profile;
+# keys given in the same update override it.
+TIMING: dict[str, dict[str, Any]] = {
+    "fast": {
+        "alarm_eval_seconds": 10,
+        "alb_metrics_delay_min_seconds": 0,
+        "alb_metrics_delay_max_seconds": 0,
+        "alarm_eval_lookback_periods": 0,
+        "awslogs_batch_seconds": 0,
+        "awslogs_ingest_seconds": 0,
+        "traffic_slice_seconds": 5,
+    },
+    "realistic": {
+        # Alarms with periods of 60 s or more are evaluated once a minute.
+        "alarm_eval_seconds": 60,
+        # ALB metrics for a minute appear 1–1.5 minutes after it ends (assumption).
+        "alb_metrics_delay_min_seconds": 60,
+        "alb_metrics_delay_max_seconds": 90,
+        "alarm_eval_lookback_periods": 3,
+        # The awslogs driver flushes every 5 s; ingestion then takes ~3 s (assumption),
+        # so a line is searchable 3–8 s after it was written.
+        "awslogs_batch_seconds": 5,
+        "awslogs_ingest_seconds": 3,
+        # Requests are generated after their slice of time ends: short slices keep a
+        # line's write close to its timestamp.
+        "traffic_slice_seconds": 1,
+    },
 }
 
 _lock = threading.Lock()
@@ -53,6 +99,11 @@ def snapshot() -> dict[str, Any]:
 def update(changes: dict[str, Any]) -> dict[str, Any]:
     """Apply changes; `seconds_per_minute` rescales the clock. Returns all settings."""
     changes = dict(changes)
+    timing = changes.get("timing")
+    if timing is not None:
+        if timing not in TIMING:
+            raise ValueError(f"timing must be one of {', '.join(sorted(TIMING))}")
+        changes = {**TIMING[timing], **changes}
     spm = changes.pop("seconds_per_minute", None)
     if spm is not None:
         spm = float(spm)
@@ -66,6 +117,9 @@ def update(changes: dict[str, Any]) -> dict[str, Any]:
         elif key in DEFAULTS and isinstance(DEFAULTS[key], (int, float)):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{key} must be a non-negative number")
+    if float(changes.get("alb_metrics_delay_min_seconds", get("alb_metrics_delay_min_seconds") or 0)) > \
+            float(changes.get("alb_metrics_delay_max_seconds", get("alb_metrics_delay_max_seconds") or 0)):
+        raise ValueError("alb_metrics_delay_min_seconds must not exceed alb_metrics_delay_max_seconds")
     with _lock:
         _values.update(changes)
     return snapshot()

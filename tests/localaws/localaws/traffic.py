@@ -18,11 +18,26 @@ real system would leave:
 Requests that reach a container which has just died (OOM kill) get a 502 from the
 load balancer itself (no log line, no trace); a target group without any registered
 target answers 503.
+
+Traffic level and background errors: a site's requests per minute come from the
+scenario of its newest task set that names `requests_per_minute`, else the stack's
+provisioned rate, else the setting `traffic_requests_per_minute`. Its background error
+rate, applied on every colour alike, is the largest of the `background_error_rate` of
+the scenarios running there, the stack's provisioned one and the setting
+`traffic_background_error_rate`. A background error is a failure of a dependency that
+both releases share (GET /api/products → pricing service, 502), so it differs by route
+and message from a scenario's own failures: a report can tell "also in blue" from
+"new in green".
+
+Exposure: every request routed to a task set is counted per task set (answered, and
+answered with a 5xx by the task or by the load balancer in its name), in slices of
+emulated time; exposure.py serves the counts per deployment.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +45,7 @@ from typing import Any
 from moto.backends import get_backend
 
 from . import scenarios, traces
+from .clock import get_clock
 from .scenarios import TaskSim, setting
 from .workload import ORDERS_SELECT, STATEMENTS, Outcome, pino, serve, write_logs
 
@@ -38,7 +54,14 @@ scenarios.register_defaults({
     "traffic_requests_per_minute": 90,
     # Requests are generated in slices of this many emulated seconds.
     "traffic_slice_seconds": 5,
+    # Share of all requests failing for a reason common to both colours (0 = none).
+    "traffic_background_error_rate": 0.0,
 })
+
+# The shared dependency whose failures make the background errors.
+BACKGROUND_ROUTE = ("GET", "/api/products")
+BACKGROUND_FAILURE = {"kind": "http", "message": "Request failed with status code 504",
+                      "url": "http://pricing.internal:8080/v1/prices", "upstream_status": 504}
 
 # (method, route template, share of traffic)
 ROUTES = [
@@ -65,11 +88,46 @@ class Site:
     next_slice: datetime | None = None
     carry: float = 0.0
     buckets: dict[datetime, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # minute -> its publication delay (alb_metrics_delay_*), drawn once
+    delays: dict[datetime, float] = field(default_factory=dict)
 
 
 SITES: dict[tuple[str, str, str, str], Site] = {}
 # per-site overrides of the request rate: (account, region, cluster, service) -> rpm
 RATE_OVERRIDES: dict[tuple[str, str, str, str], float] = {}
+# per-site background error rates from provisioning, same keys
+BACKGROUND_OVERRIDES: dict[tuple[str, str, str, str], float] = {}
+
+
+@dataclass
+class Exposure:
+    """What one task set answered: totals and per slice of emulated time."""
+
+    requests: int = 0
+    errors: int = 0
+    first_error_real: float | None = None
+    first_error_emulated: float | None = None
+    # slice start (epoch seconds, emulated) -> [requests, 5xx]
+    series: dict[float, list[int]] = field(default_factory=dict)
+
+
+# task set id -> what it answered
+EXPOSURE: dict[str, Exposure] = {}
+
+
+def _expose(ts_id: str, at: datetime, slice_start: datetime, failed: bool) -> None:
+    e = EXPOSURE.setdefault(ts_id, Exposure())
+    e.requests += 1
+    cell = e.series.setdefault(slice_start.timestamp(), [0, 0])
+    cell[0] += 1
+    if failed:
+        e.errors += 1
+        cell[1] += 1
+        if e.first_error_emulated is None:
+            e.first_error_emulated = at.timestamp()
+            # Real time of the request, so a benchmark can compare with the timeline.
+            clock = get_clock()
+            e.first_error_real = time.time() - clock.real_seconds((clock.now() - at).total_seconds())
 
 
 # ---------------------------------------------------------------------------
@@ -89,10 +147,11 @@ def _ok_duration(route: str) -> float:
     return max(1.0, _rng.lognormvariate(0, 0.35) * base)
 
 
-def outcome_for(sim: TaskSim, method: str, route: str) -> Outcome:
+def outcome_for(sim: TaskSim, method: str, route: str, background: float = 0.0) -> Outcome:
+    """The answer of `sim` to one request; `background` is the site's background error rate."""
     key = f"{method} {route}"
     params = sim.params
-    if sim.scenario == "http-5xx":
+    if sim.scenario in scenarios.FAILING_SCENARIOS:
         for spec in params.get("failures") or []:
             if spec.get("route") in (key, route) and _rng.random() < float(spec.get("rate", 0)):
                 kind = spec.get("kind", "pg")
@@ -108,8 +167,18 @@ def outcome_for(sim: TaskSim, method: str, route: str) -> Outcome:
     if sim.scenario == "route-5xx" and route.startswith("/api/") and _rng.random() < float(params.get("rate", 0.6)):
         return Outcome(500, _rng.uniform(2, 8), {"kind": "app", "type": params.get("error_type", "TypeError"),
                                                  "message": params.get("message", "")})
+    if sim.scenario == "latency" and params.get("route") in (key, route):
+        slow = float(params.get("downstream_ms", 7000)) * _rng.uniform(0.9, 1.2)
+        return Outcome(201 if method == "POST" else 200, _ok_duration(route) + slow,
+                       downstream={"url": params.get("downstream_url", "http://inventory.internal:8080/v1/stock"),
+                                   "duration_ms": slow})
     if sim.scenario == "hook-fail" and key == "GET /api/orders":
         return Outcome(500, _rng.uniform(4, 15), _hook_fail_failure(params))
+    if background > 0 and (method, route) == BACKGROUND_ROUTE:
+        # The rate applies to all requests; only this route fails, so it is scaled up.
+        share = next(s for m, r, s in ROUTES if (m, r) == BACKGROUND_ROUTE)
+        if _rng.random() < min(1.0, background / share):
+            return Outcome(502, _rng.uniform(2000, 5000), dict(BACKGROUND_FAILURE))
     status = 201 if method == "POST" else 200
     return Outcome(status, _ok_duration(route))
 
@@ -268,9 +337,27 @@ def _routes_pick() -> tuple[str, str]:
     return ROUTES[-1][0], ROUTES[-1][1]
 
 
+def site_profile(site: Site, by_tg: dict[str, Any]) -> tuple[float, float]:
+    """(requests per minute, background error rate) of a site at the moment."""
+    key = (site.account, site.region, site.cluster, site.service)
+    rpm = RATE_OVERRIDES.get(key, float(setting("traffic_requests_per_minute", 90)))
+    background = max(BACKGROUND_OVERRIDES.get(key, 0.0), float(setting("traffic_background_error_rate", 0.0)))
+    newest = None
+    for ts in by_tg.values():
+        for sim in scenarios.sims_of_task_set(ts.id):
+            if sim.task.desired_status != "RUNNING":
+                continue
+            background = max(background, float(sim.params.get("background_error_rate") or 0.0))
+            if sim.params.get("requests_per_minute") is not None and (newest is None or sim.created > newest[0]):
+                newest = (sim.created, float(sim.params["requests_per_minute"]))
+    if newest is not None:
+        rpm = newest[1]
+    return rpm, background
+
+
 def _simulate_slice(site: Site, start: datetime, seconds: float) -> None:
-    rpm = RATE_OVERRIDES.get((site.account, site.region, site.cluster, site.service),
-                             float(setting("traffic_requests_per_minute", 90)))
+    by_tg = _task_sets_by_tg(site.account, site.region, site.cluster, site.service)
+    rpm, background = site_profile(site, by_tg)
     expected = rpm * seconds / 60.0 + site.carry
     n = int(expected)
     site.carry = expected - n
@@ -279,7 +366,6 @@ def _simulate_slice(site: Site, start: datetime, seconds: float) -> None:
     weights = listener_weights(site.account, site.region, site.listener_arn)
     if not weights:
         return
-    by_tg = _task_sets_by_tg(site.account, site.region, site.cluster, site.service)
     backend = get_backend("ecs")[site.account][site.region]
     svc = backend.services.get(f"{site.cluster}:{site.service}")
     arns = list(weights)
@@ -302,44 +388,65 @@ def _simulate_slice(site: Site, start: datetime, seconds: float) -> None:
         interval, _, unhealthy_n = scenarios.health_config(site.account, site.region, tg_arn)
         zombies = [s for s in sims if s.exited_at and s.healthy_at and s.exited_at <= at
                    < s.exited_at + timedelta(seconds=interval * unhealthy_n)]
-        targets = in_service + zombies
-        if not targets:
-            _count(site, minute, tg_arn, "HTTPCode_ELB_5XX_Count")
-            _count(site, minute, tg_arn, "HTTPCode_ELB_503_Count")
-            continue
-        sim = _rng.choice(targets)
-        if sim in zombies:
+        failed = _answer(site, svc, at, minute, tg_arn, method, route, in_service, zombies, background)
+        if ts is not None:
+            _expose(ts.id, at, start, failed)
+
+
+def _answer(site: Site, svc: Any, at: datetime, minute: datetime, tg_arn: str, method: str, route: str,
+            in_service: list[TaskSim], zombies: list[TaskSim], background: float) -> bool:
+    """One request routed to target group `tg_arn`: who answers it and how. True for a 5xx."""
+    targets = in_service + zombies
+    if not targets:
+        _count(site, minute, tg_arn, "HTTPCode_ELB_5XX_Count")
+        _count(site, minute, tg_arn, "HTTPCode_ELB_503_Count")
+        return True
+    sim = _rng.choice(targets)
+    if sim in zombies:
+        _count(site, minute, tg_arn, "HTTPCode_ELB_5XX_Count")
+        _count(site, minute, tg_arn, "HTTPCode_ELB_502_Count")
+        return True
+    if sim.scenario == "oom":
+        sim.served += 1
+        limit = int(sim.params.get("requests_before_oom", 10))
+        if not sim.warned_memory and sim.served >= max(1, limit // 2):
+            sim.warned_memory = True
+            write_logs(sim, [pino(sim, int(at.timestamp() * 1000), 40, "memory usage high",
+                                  memory={"rssMB": 486, "heapUsedMB": 431, "limitMB": 512})])
+        if sim.served >= limit:
+            # The kernel kills the container mid-request: the ALB answers 502.
+            scenarios.oom_kill(sim, at, svc)
             _count(site, minute, tg_arn, "HTTPCode_ELB_5XX_Count")
             _count(site, minute, tg_arn, "HTTPCode_ELB_502_Count")
-            continue
-        if sim.scenario == "oom":
-            sim.served += 1
-            limit = int(sim.params.get("requests_before_oom", 10))
-            if not sim.warned_memory and sim.served >= max(1, limit // 2):
-                sim.warned_memory = True
-                write_logs(sim, [pino(sim, int(at.timestamp() * 1000), 40, "memory usage high",
-                                      memory={"rssMB": 486, "heapUsedMB": 431, "limitMB": 512})])
-            if sim.served >= limit:
-                # The kernel kills the container mid-request: the ALB answers 502.
-                scenarios.oom_kill(sim, at, svc)
-                _count(site, minute, tg_arn, "HTTPCode_ELB_5XX_Count")
-                _count(site, minute, tg_arn, "HTTPCode_ELB_502_Count")
-                continue
-        url = _route_url(method, route)
-        outcome = outcome_for(sim, method, route)
-        serve(sim, at, method, route, url, outcome)
-        _response_time(site, minute, tg_arn, outcome.duration_ms / 1000.0)
-        if outcome.status >= 500:
-            _count(site, minute, tg_arn, "HTTPCode_Target_5XX_Count")
-        else:
-            _count(site, minute, tg_arn, "HTTPCode_Target_2XX_Count")
+            return True
+    url = _route_url(method, route)
+    outcome = outcome_for(sim, method, route, background)
+    serve(sim, at, method, route, url, outcome)
+    _response_time(site, minute, tg_arn, outcome.duration_ms / 1000.0)
+    if outcome.status >= 500:
+        _count(site, minute, tg_arn, "HTTPCode_Target_5XX_Count")
+        return True
+    _count(site, minute, tg_arn, "HTTPCode_Target_2XX_Count")
+    return False
+
+
+def _publish_delay(site: Site, minute: datetime) -> float:
+    """Seconds after the end of `minute` at which its metrics are put (drawn once per minute)."""
+    low = float(setting("alb_metrics_delay_min_seconds", 0))
+    high = float(setting("alb_metrics_delay_max_seconds", 0))
+    if high <= 0:
+        return 0.0
+    if minute not in site.delays:
+        site.delays[minute] = _rng.uniform(low, max(low, high))
+    return site.delays[minute]
 
 
 def _flush(site: Site, now: datetime, force: bool = False) -> None:
     cw = get_backend("cloudwatch")[site.account][site.region]
     for minute in sorted(site.buckets):
-        if not force and minute + timedelta(seconds=60) > now:
+        if not force and minute + timedelta(seconds=60 + _publish_delay(site, minute)) > now:
             continue
+        site.delays.pop(minute, None)
         bucket = site.buckets.pop(minute)
         data = []
         for tg_key, stats in bucket.items():
@@ -398,8 +505,14 @@ def set_rate(account: str, region: str, cluster: str, service: str, rpm: float) 
     RATE_OVERRIDES[(account, region, cluster, service)] = float(rpm)
 
 
+def set_background(account: str, region: str, cluster: str, service: str, rate: float) -> None:
+    BACKGROUND_OVERRIDES[(account, region, cluster, service)] = float(rate)
+
+
 def reset() -> None:
     """Forget every site and rate override (a reset hook that the engine registers,
     under its lock)."""
     SITES.clear()
     RATE_OVERRIDES.clear()
+    BACKGROUND_OVERRIDES.clear()
+    EXPOSURE.clear()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from moto.backends import get_backend
 
-from . import traces
+from . import settings, traces
 from .clock import get_clock
 
 ORDERS_SELECT = ("SELECT id, customer_id, status, total_cents, created_at FROM orders "
@@ -42,6 +43,8 @@ class Outcome:
     status: int
     duration_ms: float
     failure: dict[str, Any] | None = None  # {"kind": "pg"|"http"|"redis", "message", ...}
+    # A successful but slow downstream HTTP call: {"url", "duration_ms"}.
+    downstream: dict[str, Any] | None = None
 
 
 def _stack(failure: dict[str, Any]) -> tuple[str, str]:
@@ -99,8 +102,16 @@ def write_logs(sim: Any, lines: list[tuple[int, str]]) -> None:
         # emulated time (running faster than real time) would otherwise hit.
         stream.put_log_events(events)
         ingestion = get_clock().now_ms()
+        batch_ms = int(float(settings.get("awslogs_batch_seconds") or 0) * 1000)
+        latency_ms = int(float(settings.get("awslogs_ingest_seconds") or 0) * 1000)
+        # Each stream's driver flushes on its own beat.
+        phase = zlib.crc32(sim.log_stream.encode()) % batch_ms if batch_ms > 0 else 0
         for ev in stream.events[-len(events):]:
             ev.ingestion_time = max(ingestion, ev.timestamp)
+            if batch_ms > 0:
+                # Shipped with the batch at the driver's next flush, ingested a little later.
+                flush = phase + -(-(ev.timestamp - phase) // batch_ms) * batch_ms
+                ev.ingestion_time = max(ev.ingestion_time, flush + latency_ms)
         stream.last_ingestion_time = get_clock().now().replace(tzinfo=None)  # moto keeps naive UTC
     except Exception:  # noqa: BLE001 - logging must never break the simulation
         pass
@@ -180,6 +191,9 @@ def serve(sim: Any, at: datetime, method: str, route: str, url: str, outcome: Ou
             tb.span("pg.connect", c_start, connect_dur, handler_id, db_tags)
             q_start = c_start + connect_dur + 100
             q_dur = max(100, h_dur - connect_dur - 600)
+            slow_us = int((outcome.downstream or {}).get("duration_ms", 0) * 1000)
+            if slow_us:
+                q_dur = max(100, h_dur - connect_dur - 600 - slow_us - 100)
             q_tags = dict(db_tags, **{"db.statement": statement, "db.operation": statement.split()[0]})
             if failure and failure["kind"] == "pg":
                 q_tags.update({"otel.status_code": "ERROR", "otel.status_description": failure["message"],
@@ -189,6 +203,12 @@ def serve(sim: Any, at: datetime, method: str, route: str, url: str, outcome: Ou
                                                err_fields["stack"])])
             else:
                 tb.span("pg.query", q_start, q_dur, handler_id, q_tags)
+            if slow_us:
+                down = outcome.downstream["url"]
+                tb.span("GET", q_start + q_dur + 100, slow_us, handler_id, {
+                    "span.kind": "client", "http.method": "GET", "http.url": down, "http.status_code": 200,
+                    "net.peer.name": down.split("/")[2].split(":")[0],
+                    "otel.library.name": "@opentelemetry/instrumentation-http"})
             if failure and failure["kind"] == "http":
                 hc_start = q_start + q_dur + 100
                 hc_dur = max(100, h_dur - (hc_start - h_start) - 100)

@@ -34,7 +34,7 @@ ORDER = [
     # target health, Container Insights and incidents on the simulated tasks
     "targets", "insights", "incidents",
     # CodeDeploy, then the loop and lock that drive all of the above
-    "codedeploy", "engine",
+    "codedeploy", "exposure", "engine",
     # control routes that change the simulated tasks under the engine's lock
     "task_incident",
     # entry points

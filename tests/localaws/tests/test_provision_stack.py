@@ -63,7 +63,10 @@ def test_provision_creates_the_whole_stack(aws_endpoint, aws_client):
     assert [t["name"] for t in pair["targetGroups"]] == ["web-tg-blue", "web-tg-green"]
     assert pair["prodTrafficRoute"]["listenerArns"] == [stack["listener_arn"]]
     alarms = cw.describe_alarms(AlarmNames=stack["alarms"])["MetricAlarms"]
-    assert {a["MetricName"] for a in alarms} == {"HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"}
+    assert {a["MetricName"] for a in alarms} == {"HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count",
+                                                 "TargetResponseTime"}
+    latency = next(a for a in alarms if a["MetricName"] == "TargetResponseTime")
+    assert latency["Statistic"] == "Maximum" and latency["Threshold"] == 6.0
     assert all(a["Dimensions"] == [{"Name": "LoadBalancer", "Value": stack["load_balancer_arn"].split(
         ":loadbalancer/")[1]}] for a in alarms)
     groups = logs.describe_log_groups(logGroupNamePrefix="/ecs/web")["logGroups"]

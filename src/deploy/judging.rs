@@ -1,0 +1,423 @@
+//! The judge inside the watch loop: when the task logs are read, how the counts of
+//! each colour grow, what is reported when the verdict changes, and the sentence that
+//! explains a stop. The AWS read itself (aws::colour_logs) is run by the engine beside
+//! its other reads; everything here is synchronous and driven by the engine's clock.
+
+use super::events::Event;
+use super::judge::{self, Counts, JudgeConfig, Verdict};
+use crate::aws::colour_logs::{Colour, ColourLogs, Line};
+use crate::aws::model::Target;
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::time::Duration;
+
+/// Transient read failures in a row after which the judge gives up for this deployment.
+const MAX_FAILURES: u32 = 5;
+
+/// What the judge concluded, for the summary, the JSON output and the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgeReport {
+    #[serde(flatten)]
+    pub verdict: Option<Verdict>,
+    pub green: Counts,
+    pub blue: Counts,
+    /// The judge stopped the deployment: why, in one sentence.
+    pub stopped: Option<String>,
+    /// The judge could not judge (too little traffic, logs unreadable): why.
+    pub note: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Judging {
+    pub cfg: JudgeConfig,
+    /// The reader, between reads (the engine moves it into the read under way).
+    logs: Option<ColourLogs>,
+    reading: bool,
+    pub green: Counts,
+    pub blue: Counts,
+    verdict: Option<Verdict>,
+    next: Duration,
+    failures: u32,
+    /// Set when the judge gave up; the alarms stay the guard.
+    off: Option<String>,
+    first_green_error_ms: Option<i64>,
+    newest_ms: i64,
+    /// Set once green is judged worse: the stop's reason.
+    pub stop_why: Option<String>,
+    shift_over: bool,
+}
+
+impl Judging {
+    pub fn new(cfg: JudgeConfig) -> Self {
+        Judging {
+            cfg,
+            logs: None,
+            reading: false,
+            green: Counts::default(),
+            blue: Counts::default(),
+            verdict: None,
+            next: Duration::ZERO,
+            failures: 0,
+            off: None,
+            first_green_error_ms: None,
+            newest_ms: 0,
+            stop_why: None,
+            shift_over: false,
+        }
+    }
+
+    /// Whether the judge still reads: on, not stopped yet, traffic still shifting.
+    pub fn active(&self) -> bool {
+        self.off.is_none() && self.stop_why.is_none() && !self.shift_over
+    }
+
+    /// When the next read is due (when one may start).
+    pub fn next_due(&self) -> Option<Duration> {
+        (self.active() && !self.reading).then_some(self.next)
+    }
+
+    /// The reader for a read starting `now`, when one is due: green has traffic and
+    /// both task sets are known. `target_id` is `cluster:service`, `start_ms` when the
+    /// deployment was created (lines before it are not this deployment's).
+    pub fn start_read(
+        &mut self,
+        now: Duration,
+        target_id: Option<&str>,
+        target: Option<&Target>,
+        start_ms: Option<i64>,
+    ) -> Option<ColourLogs> {
+        if !self.active() || self.reading || now < self.next {
+            return None;
+        }
+        let (target_id, target, start_ms) = (target_id?, target?, start_ms?);
+        let set = |label: &str| target.task_sets.iter().find(|t| t.label == label);
+        let (blue, green) = (set("Blue")?, set("Green")?);
+        if green.traffic_weight <= 0.0 {
+            return None;
+        }
+        self.next = now + self.cfg.poll;
+        let reader = match self.logs.take() {
+            Some(r) if r.task_sets() == (blue.id.as_str(), green.id.as_str()) => r,
+            _ => ColourLogs::new(target_id, &blue.id, &green.id, start_ms),
+        };
+        self.reading = true;
+        Some(reader)
+    }
+
+    /// Takes a finished read: counts its lines, judges, and returns what to report.
+    /// `green_percent` is green's share of traffic now, `alarms_fired` the alarms seen
+    /// in ALARM so far.
+    pub fn read_done(
+        &mut self,
+        logs: ColourLogs,
+        r: Result<Vec<Line>>,
+        green_percent: Option<f64>,
+        alarms_fired: &[String],
+    ) -> Vec<Event> {
+        self.logs = Some(logs);
+        self.reading = false;
+        let lines = match r {
+            Ok(l) => l,
+            Err(e) => return self.failed(e).into_iter().collect(),
+        };
+        self.failures = 0;
+        if !self.active() {
+            return Vec::new();
+        }
+        for l in &lines {
+            let Some(error) = judge::classify(&l.message) else {
+                continue;
+            };
+            self.newest_ms = self.newest_ms.max(l.timestamp_ms);
+            match l.colour {
+                Colour::Green => {
+                    self.green.add(error);
+                    if error {
+                        let first = self.first_green_error_ms.get_or_insert(l.timestamp_ms);
+                        *first = (*first).min(l.timestamp_ms);
+                    }
+                }
+                Colour::Blue => self.blue.add(error),
+            }
+        }
+        let verdict = judge::judge(self.green, self.blue, &self.cfg);
+        let changed = self.verdict.map(|v| v.kind()) != Some(verdict.kind());
+        self.verdict = Some(verdict);
+        if let Verdict::Worse { probability } = verdict {
+            self.stop_why = Some(self.stop_sentence(probability, green_percent, alarms_fired));
+        }
+        if !changed {
+            return Vec::new();
+        }
+        vec![Event::Judged {
+            verdict: verdict.kind().to_owned(),
+            text: self.verdict_text(verdict, alarms_fired),
+            green: self.green,
+            blue: self.blue,
+        }]
+    }
+
+    /// A failed read: access and configuration problems turn the judge off at once,
+    /// transient ones after a few in a row.
+    fn failed(&mut self, e: Error) -> Option<Event> {
+        self.failures += 1;
+        if e.is_transient() && self.failures < MAX_FAILURES {
+            return None;
+        }
+        let why = format!("the task logs could not be read: {e}");
+        self.off = Some(why.clone());
+        Some(Event::JudgeOff { why })
+    }
+
+    /// Traffic stopped shifting (all on green) or the deployment ended: the judge stops
+    /// reading and says so if it never had enough green requests.
+    pub fn shift_over(&mut self) -> Option<Event> {
+        if self.shift_over || self.stop_why.is_some() {
+            return None;
+        }
+        self.shift_over = true;
+        if self.off.is_some() {
+            return None;
+        }
+        let note = self.cannot_judge_note()?;
+        Some(Event::JudgeOff { why: note })
+    }
+
+    fn cannot_judge_note(&self) -> Option<String> {
+        match self.verdict {
+            None | Some(Verdict::TooFewRequests { .. }) | Some(Verdict::NoBaseline) => {
+                Some(format!(
+                    "cannot judge: {} green requests in the task logs (needs {}); the alarms were the only guard",
+                    judge::thousands(self.green.requests),
+                    judge::thousands(self.cfg.min_requests)
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    fn verdict_text(&self, v: Verdict, alarms_fired: &[String]) -> String {
+        let counts = judge::counts_text(self.green, self.blue);
+        match v {
+            Verdict::TooFewRequests { green, needed } => format!(
+                "waiting for {} green requests before judging ({} so far)",
+                judge::thousands(needed),
+                judge::thousands(green)
+            ),
+            Verdict::NoBaseline => format!("no blue requests to compare green with yet ({counts})"),
+            Verdict::NotWorse { .. } => format!("green is not worse than blue so far: {counts}"),
+            Verdict::Worse { .. } => self.stop_why.clone().unwrap_or_else(|| {
+                format!(
+                    "green is worse than blue: {counts} ({})",
+                    alarms_fired.join(", ")
+                )
+            }),
+        }
+    }
+
+    /// "shipwatch's judge stopped it: green 14 errors in 120 requests vs blue 2 in
+    /// 1 080 (…) at 10 % traffic, 38 s after green's first error; the alarm had not fired".
+    fn stop_sentence(
+        &self,
+        probability: f64,
+        green_percent: Option<f64>,
+        alarms: &[String],
+    ) -> String {
+        let at = green_percent
+            .map(|g| format!(" at {g:.0} % traffic"))
+            .unwrap_or_default();
+        let after = self
+            .first_green_error_ms
+            .map(|t| {
+                format!(
+                    ", {} s after green's first error",
+                    ((self.newest_ms - t).max(0) as f64 / 1000.0).round()
+                )
+            })
+            .unwrap_or_default();
+        let alarm = if alarms.is_empty() {
+            "the alarm had not fired".to_owned()
+        } else {
+            format!("alarm {} had fired too", alarms.join(", "))
+        };
+        format!(
+            "shipwatch's judge stopped it: {} (probability {:.3} that {}){at}{after}; {alarm}",
+            judge::counts_text(self.green, self.blue),
+            probability,
+            judge::effect_text(&self.cfg),
+        )
+    }
+
+    pub fn report(&self) -> JudgeReport {
+        JudgeReport {
+            verdict: self.verdict,
+            green: self.green,
+            blue: self.blue,
+            stopped: self.stop_why.clone(),
+            note: self.off.clone().or_else(|| {
+                if self.stop_why.is_none() {
+                    self.cannot_judge_note()
+                } else {
+                    None
+                }
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::model::TargetTaskSet;
+
+    fn cfg() -> JudgeConfig {
+        JudgeConfig {
+            confidence: 0.99,
+            min_requests: 100,
+            min_ratio: 2.0,
+            min_difference: 0.005,
+            poll: Duration::from_secs(5),
+        }
+    }
+
+    fn target(green: f64) -> Target {
+        let ts = |id: &str, label: &str, w: f64| TargetTaskSet {
+            id: id.into(),
+            label: label.into(),
+            traffic_weight: w,
+            desired: 2,
+            running: 2,
+            pending: 0,
+            status: "ACTIVE".into(),
+            target_group: None,
+        };
+        Target {
+            status: "InProgress".into(),
+            lifecycle: Vec::new(),
+            task_sets: vec![
+                ts("ts-b", "Blue", 100.0 - green),
+                ts("ts-g", "Green", green),
+            ],
+        }
+    }
+
+    fn lines(colour: Colour, ok: usize, bad: usize, t0: i64) -> Vec<Line> {
+        let line = |status: u16, i: usize| Line {
+            colour,
+            timestamp_ms: t0 + i as i64 * 100,
+            message: format!(
+                r#"{{"req":{{"url":"/api/orders"}},"res":{{"statusCode":{status}}}}}"#
+            ),
+        };
+        (0..ok)
+            .map(|i| line(200, i))
+            .chain((0..bad).map(|i| line(500, ok + i)))
+            .collect()
+    }
+
+    #[test]
+    fn reads_wait_for_green_traffic_and_the_poll_period() {
+        let mut j = Judging::new(cfg());
+        let now = Duration::from_secs(1);
+        assert!(
+            j.start_read(now, Some("c:s"), Some(&target(0.0)), Some(0))
+                .is_none()
+        );
+        assert!(
+            j.start_read(now, Some("c:s"), Some(&target(10.0)), None)
+                .is_none()
+        );
+        let r = j
+            .start_read(now, Some("c:s"), Some(&target(10.0)), Some(0))
+            .expect("due");
+        // While the read is out, none other starts.
+        assert!(
+            j.start_read(now, Some("c:s"), Some(&target(10.0)), Some(0))
+                .is_none()
+        );
+        j.read_done(r, Ok(Vec::new()), Some(10.0), &[]);
+        assert!(
+            j.start_read(
+                now + Duration::from_secs(4),
+                Some("c:s"),
+                Some(&target(10.0)),
+                Some(0)
+            )
+            .is_none()
+        );
+        assert!(
+            j.start_read(
+                now + Duration::from_secs(6),
+                Some("c:s"),
+                Some(&target(10.0)),
+                Some(0)
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn a_bad_green_is_stopped_with_the_numbers_and_a_good_one_is_not() {
+        let mut j = Judging::new(cfg());
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let mut batch = lines(Colour::Green, 106, 14, 10_000);
+        batch.extend(lines(Colour::Blue, 1078, 2, 0));
+        let events = j.read_done(r, Ok(batch), Some(10.0), &[]);
+        let why = j.stop_why.clone().expect("stopped");
+        assert!(why.starts_with("shipwatch's judge stopped it: green 14 errors in 120 requests vs blue 2 in 1 080 (probability"), "{why}");
+        assert!(why.contains(" at 10 % traffic, "), "{why}");
+        assert!(
+            why.ends_with("s after green's first error; the alarm had not fired"),
+            "{why}"
+        );
+        assert!(matches!(&events[..], [Event::Judged { verdict, .. }] if verdict == "worse"));
+        assert!(!j.active());
+
+        let mut j = Judging::new(cfg());
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let mut batch = lines(Colour::Green, 119, 1, 0);
+        batch.extend(lines(Colour::Blue, 1070, 10, 0));
+        j.read_done(r, Ok(batch), Some(10.0), &[]);
+        assert_eq!(j.stop_why, None);
+        assert_eq!(j.shift_over(), None, "it judged, so nothing to add");
+    }
+
+    #[test]
+    fn too_little_traffic_says_it_cannot_judge() {
+        let mut j = Judging::new(cfg());
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let mut batch = lines(Colour::Green, 0, 3, 0);
+        batch.extend(lines(Colour::Blue, 30, 0, 0));
+        let events = j.read_done(r, Ok(batch), Some(10.0), &[]);
+        assert!(
+            matches!(&events[..], [Event::Judged { verdict, .. }] if verdict == "too_few_requests")
+        );
+        assert_eq!(j.stop_why, None);
+        let Some(Event::JudgeOff { why }) = j.shift_over() else {
+            panic!("no cannot-judge event")
+        };
+        assert_eq!(
+            why,
+            "cannot judge: 3 green requests in the task logs (needs 100); the alarms were the only guard"
+        );
+        assert_eq!(j.report().note.as_deref(), Some(why.as_str()));
+    }
+
+    #[test]
+    fn unreadable_logs_turn_the_judge_off_and_say_so() {
+        let mut j = Judging::new(cfg());
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let e = Error::Precondition("no awslogs".into());
+        let events = j.read_done(r, Err(e), Some(10.0), &[]);
+        assert!(matches!(&events[..], [Event::JudgeOff { why }] if why.contains("no awslogs")));
+        assert!(!j.active());
+    }
+}
