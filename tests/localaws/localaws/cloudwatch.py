@@ -21,7 +21,10 @@ from __future__ import annotations
 import base64
 import json
 import math
+import sys
 import threading
+import time
+import traceback
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -689,8 +692,17 @@ def evaluate_all(at: datetime | None = None) -> int:
 
 @registry.background
 def alarm_evaluation_loop(stop: threading.Event) -> None:
+    last_report = 0.0
     while not stop.is_set():
-        evaluate_all()
+        # A pass that fails (a reset can swap a backend's state from under it) must not
+        # end the loop: alarms would never change state again for the rest of the run.
+        try:
+            evaluate_all()
+        except Exception:  # noqa: BLE001 - keep evaluating; report at most every 5 s
+            if time.monotonic() - last_report > 5:
+                last_report = time.monotonic()
+                print("localaws: alarm evaluation pass failed", file=sys.stderr)
+                traceback.print_exc()
         interval = float(settings.get("alarm_eval_seconds") or 10)
         delay = max(0.05, clock.get_clock().real_seconds(interval))
         if stop.wait(delay):
