@@ -46,7 +46,7 @@ CASES = {
 }
 
 
-def config(stack: dict, work: Path, endpoint: str, spm: float) -> Path:
+def config(stack: dict, work: Path, endpoint: str, spm: float, judge_extra: str = "") -> Path:
     scale = spm / 60.0
     path = work / "shipwatch.toml"
     path.write_text(f"""
@@ -76,6 +76,7 @@ state_file = "{work / 'state.json'}"
 
 [watch.judge]
 poll_interval = "{5 * scale:.3f}s"
+{judge_extra}
 
 [report]
 output_dir = "{work / 'report'}"
@@ -84,7 +85,7 @@ output_dir = "{work / 'report'}"
 
 
 def one_run(endpoint: str, binary: str, spm: float, case: str, mode: str, idx: int, rpm: float,
-            root: Path) -> dict:
+            root: Path, judge_extra: str = "") -> dict:
     name = f"{case[:6]}{mode[:2]}{idx}".replace("-", "")
     spec = {"name": name, "images": {"v1": "healthy"}, "requests_per_minute": rpm, **CASES[case]}
     stack = control(endpoint, "POST", "/_localaws/provision", spec)
@@ -92,7 +93,7 @@ def one_run(endpoint: str, binary: str, spm: float, case: str, mode: str, idx: i
     control(endpoint, "POST", "/_localaws/image", {"repository": stack["repository"], "tag": sha, "scenario": case})
     work = root / name
     work.mkdir()
-    cfg = config(stack, work, endpoint, spm)
+    cfg = config(stack, work, endpoint, spm, judge_extra)
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(work), "AWS_ENDPOINT_URL": endpoint,
            "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": stack["region"],
            "AWS_EC2_METADATA_DISABLED": "true", "SHIPWATCH_CONFIG": str(cfg)}
@@ -149,7 +150,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="runs per bad case and mode")
     ap.add_argument("--rpm", type=float, default=600.0, help="requests a minute of each stack")
     ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated cases to run")
+    ap.add_argument("--min-requests", type=int, default=None, help="[watch.judge] min_requests (default: shipwatch's)")
     a = ap.parse_args()
+    cases = a.cases.split(",")
+    extra = f"min_requests = {a.min_requests}" if a.min_requests is not None else ""
     spm = a.seconds_per_minute
     work = Path(tempfile.mkdtemp(prefix="shipwatch-bench-judge."))
     ready = work / "ready.json"
@@ -168,20 +173,25 @@ def main() -> int:
         control(endpoint, "POST", "/_localaws/config", {"ecs_install_timeout_minutes": 5})
         print(f"local AWS at {endpoint}, realistic timing, 1 emulated minute = {spm:g} real s", file=sys.stderr)
         # One healthy deployment alone: the API calls of a 10-step linear deployment.
-        alone = one_run(endpoint, a.bin, spm, "healthy-noisy", "judge", 99, a.rpm, work)
-        tl = control(endpoint, "GET", "/_localaws/timeline?since=0")["entries"]
-        alone_calls = calls_of(tl, alone["started"], alone["ended"])
-        print(f"  calls alone: {alone_calls} ({alone['outcome']})", file=sys.stderr)
-        jobs = [("healthy-noisy", "judge", i) for i in range(a.healthy_runs)]
-        jobs += [("healthy-noisy", m, i) for m in ("alarm-only", "codedeploy") for i in range(a.runs)]
-        jobs += [(c, m, i) for c in ("http-5xx", "slow-burn", "low-traffic")
+        alone_calls = None
+        if "healthy-noisy" in cases:
+            alone = one_run(endpoint, a.bin, spm, "healthy-noisy", "judge", 99, a.rpm, work, extra)
+            tl = control(endpoint, "GET", "/_localaws/timeline?since=0")["entries"]
+            alone_calls = calls_of(tl, alone["started"], alone["ended"])
+            print(f"  calls alone: {alone_calls} ({alone['outcome']})", file=sys.stderr)
+        jobs = []
+        if "healthy-noisy" in cases:
+            jobs += [("healthy-noisy", "judge", i) for i in range(a.healthy_runs)]
+            jobs += [("healthy-noisy", m, i) for m in ("alarm-only", "codedeploy") for i in range(a.runs)]
+        jobs += [(c, m, i) for c in ("http-5xx", "slow-burn", "low-traffic") if c in cases
                  for m in MODES for i in range(a.runs)]
-        jobs += [("crash-loop", m, 0) for m in MODES]
+        if "crash-loop" in cases:
+            jobs += [("crash-loop", m, 0) for m in MODES]
         results: list[dict] = []
         lock = threading.Lock()
 
         def job(j):
-            r = one_run(endpoint, a.bin, spm, j[0], j[1], j[2], a.rpm, work)
+            r = one_run(endpoint, a.bin, spm, j[0], j[1], j[2], a.rpm, work, extra)
             with lock:
                 results.append(r)
                 print("  " + json.dumps({k: v for k, v in r.items() if k not in ("started", "ended")}),
@@ -224,8 +234,10 @@ def report(results: list[dict], calls: int, spm: float, a) -> None:
                   f"first 5xx → stop {stat(stop, ' s')}")
     healthy = [r for r in results if r["case"] == "healthy-noisy" and r["mode"] == "judge"]
     false = sum(1 for r in healthy if r["outcome"] != "succeeded")
-    print(f"false rollbacks with the judge: {false} of {len(healthy)} healthy-noisy runs")
-    print(f"API calls (shipwatch, judge on) for one healthy 10-step linear deployment: {calls}")
+    if healthy:
+        print(f"false rollbacks with the judge: {false} of {len(healthy)} healthy-noisy runs")
+    if calls is not None:
+        print(f"API calls (shipwatch, judge on) for one healthy 10-step linear deployment: {calls}")
 
 
 if __name__ == "__main__":
