@@ -367,54 +367,28 @@ pub struct ServiceSnapshot {
     pub events: Vec<ServiceEvent>,
 }
 
+/// The service's task sets and recent events, as the report needs them; read through
+/// `incident::service_state`, the one DescribeServices reader of the evidence.
 pub async fn service_snapshot(
     c: &Clients,
     cluster: &str,
     service: &str,
 ) -> Result<Option<ServiceSnapshot>> {
-    let out = c
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .send()
-        .await
-        .map_err(|e| sdk_error("ecs:DescribeServices", e))?;
-    let Some(svc) = out
-        .services()
-        .iter()
-        .find(|s| s.status() != Some("INACTIVE"))
-    else {
-        return Ok(None);
-    };
-    Ok(Some(ServiceSnapshot {
-        task_definition: svc.task_definition().unwrap_or_default().to_owned(),
-        task_sets: svc
-            .task_sets()
-            .iter()
+    let state = super::incident::service_state(c, cluster, service).await?;
+    Ok(state.map(|s| ServiceSnapshot {
+        task_definition: s.task_definition,
+        task_sets: s
+            .task_sets
+            .into_iter()
             .map(|t| TaskSetDetail {
-                id: t.id().unwrap_or_default().to_owned(),
-                status: t.status().unwrap_or_default().to_owned(),
-                task_definition: t.task_definition().unwrap_or_default().to_owned(),
-                external_id: t.external_id().map(str::to_owned),
-                target_group_arns: t
-                    .load_balancers()
-                    .iter()
-                    .filter_map(|l| l.target_group_arn())
-                    .map(str::to_owned)
-                    .collect(),
+                id: t.id,
+                status: t.status,
+                task_definition: t.task_definition,
+                external_id: t.external_id,
+                target_group_arns: t.target_group_arns,
             })
             .collect(),
-        events: svc
-            .events()
-            .iter()
-            .filter_map(|e| {
-                Some(ServiceEvent {
-                    at: e.created_at().map(to_chrono)?,
-                    message: e.message().unwrap_or_default().to_owned(),
-                })
-            })
-            .collect(),
+        events: s.events,
     }))
 }
 
