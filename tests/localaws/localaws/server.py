@@ -31,7 +31,7 @@ from .timeline import TIMELINE, user_agent_product
 # loops and reset hooks in registry (the engine's loop and lock come with `engine`).
 # FEATURE_MODULES are listed in the health answer, in this order.
 from . import cbor_bridge, cloudwatch, codedeploy, logs, scenarios, traces, traffic, webhook
-from . import engine  # noqa: F401 - registers the loop and puts the API entry points under its lock
+from . import engine  # registers the loop, puts the API entry points under its lock; resets take it
 from . import provision as provisioning  # start() has a parameter named `provision`
 from . import lambda_rt, task_incident  # noqa: F401 - register their routes
 from . import exposure  # noqa: F401 - registers GET /_localaws/exposure
@@ -55,11 +55,14 @@ def moto_app():
 
 
 def reset_all() -> None:
-    """moto's reset followed by every reset hook."""
+    """moto's reset followed by every reset hook, under the engine's lock: a simulation
+    step between the two would write the old tasks' logs (recreating their log group)
+    into the fresh backends."""
     from moto.moto_api._internal.models import moto_api_backend
 
-    moto_api_backend.reset()
-    run_reset_hooks()
+    with engine.LOCK:
+        moto_api_backend.reset()
+        run_reset_hooks()
 
 
 def run_reset_hooks() -> None:
