@@ -76,10 +76,11 @@ def cpu_used(sim: scenarios.TaskSim) -> float:
 def _sample() -> None:
     for arn, sim in list(scenarios.SIMS.items()):
         if not sim.alive:
-            if arn in _PEAKS and sim.scenario == "oom" and not getattr(sim, "_insights_oom", False):
-                # The kernel killed it at its limit: the minute's peak is the task's memory.
+            if sim.scenario == "oom" and not getattr(sim, "_insights_oom", False):
+                # The kernel killed it at its limit: the minute's peak is the task's memory,
+                # also when the kill came before this minute's first sample.
                 sim._insights_oom = True  # type: ignore[attr-defined]
-                _PEAKS[arn] = (_limits(sim)[0], _PEAKS[arn][1])
+                _PEAKS[arn] = (_limits(sim)[0], _PEAKS.get(arn, (0.0, 0.0))[1])
             continue
         mem, cpu = memory_used(sim), cpu_used(sim)
         old = _PEAKS.get(arn, (0.0, 0.0))
