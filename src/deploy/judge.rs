@@ -1,14 +1,22 @@
 //! The green-vs-blue judge: from the requests and 5xx answers counted in each colour's
 //! task logs, is green worse than blue, with confidence and by at least the minimum
-//! effect? Pure functions only; the watch loop feeds the counts and acts on the verdict.
+//! effect? Pure functions only; the watch loop feeds each read's counts and acts on the
+//! verdict.
 //!
-//! The test is Bayesian: each colour's error proportion gets a Beta posterior from its
-//! counts (Jeffreys prior, Beta(½, ½)), and the judge asks for the posterior probability
-//! that green's proportion exceeds blue's by the minimum effect, i.e.
-//! P(p_green > max(ratio · p_blue, p_blue + difference)). Small samples give wide
-//! posteriors, so a handful of errors in a few requests never reaches the confidence on
-//! its own; a minimum number of green requests comes on top, because the decision is
-//! taken again at every poll and a floor keeps the earliest looks from deciding on noise.
+//! The test is sequential, because the judge looks again at every read (every 5 s for
+//! ten minutes): a fixed-sample test asked 120 times finds "significance" in healthy
+//! noise far more often than its level says. Given how many errors a read brought, the
+//! number that came from green is (close to) binomial with green's share
+//! π(r) = r·n_green / (r·n_green + n_blue), where r is green's error rate over blue's.
+//! The judge multiplies, read after read, the likelihood ratio of green being r times
+//! worse against r = 1, for r = 2, 4, … 512, and averages over those r (a mixture, so a
+//! release that fails every request and one that fails twice as often are both caught
+//! without knowing which in advance). While green is no worse than blue that average is
+//! a nonnegative supermartingale, so by Ville's inequality the chance that it *ever*
+//! reaches 1 / (1 − confidence), over any number of reads, is at most 1 − confidence.
+//! Reaching it, with green's observed rate at least the minimum effect above blue's,
+//! stops the release. The minimum number of green requests is only a floor against
+//! deciding on the first handful of lines; the test itself bounds false stops.
 
 use serde::Serialize;
 use std::time::Duration;
@@ -16,7 +24,7 @@ use std::time::Duration;
 /// How the judge decides (`[watch.judge]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgeConfig {
-    /// Posterior probability that green is worse (by the minimum effect) needed to stop.
+    /// 1 − the highest chance that a release no worse than blue is ever stopped.
     pub confidence: f64,
     /// Green requests needed before any decision.
     pub min_requests: u64,
@@ -44,7 +52,57 @@ impl Counts {
     }
 }
 
-/// What the judge concludes from the counts so far.
+/// Green's error rate over blue's under each alternative the mixture averages over.
+const RATIOS: [f64; 9] = [2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// What the judge has read so far: each colour's counts and, for each alternative
+/// ratio, the log of the likelihood ratio against "green no worse than blue".
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Evidence {
+    pub green: Counts,
+    pub blue: Counts,
+    log_ratios: [f64; RATIOS.len()],
+}
+
+impl Evidence {
+    /// Adds one read: the requests and errors each colour logged since the last read.
+    pub fn add(&mut self, green: Counts, blue: Counts) {
+        self.green.requests += green.requests;
+        self.green.errors += green.errors;
+        self.blue.requests += blue.requests;
+        self.blue.errors += blue.errors;
+        // Without requests on both sides a read says nothing about which colour errs.
+        if green.requests == 0 || blue.requests == 0 || green.errors + blue.errors == 0 {
+            return;
+        }
+        let (ng, nb) = (green.requests as f64, blue.requests as f64);
+        let (eg, eb) = (
+            green.errors.min(green.requests) as f64,
+            blue.errors.min(blue.requests) as f64,
+        );
+        let null = ng / (ng + nb);
+        for (acc, r) in self.log_ratios.iter_mut().zip(RATIOS) {
+            let alt = r * ng / (r * ng + nb);
+            *acc += eg * (alt / null).ln() + eb * ((1.0 - alt) / (1.0 - null)).ln();
+        }
+    }
+
+    /// The mixture likelihood ratio: how many times likelier the reads are if green is
+    /// worse than if it is not (1 before any evidence).
+    pub fn odds(&self) -> f64 {
+        let max = self.log_ratios.iter().cloned().fold(f64::MIN, f64::max);
+        let mean =
+            self.log_ratios.iter().map(|l| (l - max).exp()).sum::<f64>() / RATIOS.len() as f64;
+        (max + mean.ln()).exp()
+    }
+}
+
+/// The likelihood ratio that stops a release at this confidence: 1 / (1 − confidence).
+pub fn threshold(confidence: f64) -> f64 {
+    1.0 / (1.0 - confidence).max(f64::MIN_POSITIVE)
+}
+
+/// What the judge concludes from the evidence so far.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
@@ -52,11 +110,11 @@ pub enum Verdict {
     TooFewRequests { green: u64, needed: u64 },
     /// Blue answered nothing yet: nothing to compare green with.
     NoBaseline,
-    /// Green is not shown worse; `probability` that it is (not computed when green's
-    /// observed rate is not even above blue's by the minimum effect).
-    NotWorse { probability: Option<f64> },
-    /// Green is worse with the configured confidence.
-    Worse { probability: f64 },
+    /// Green is not shown worse; `odds` is the evidence that it is, `needed` the
+    /// evidence that would stop it.
+    NotWorse { odds: f64, needed: f64 },
+    /// Green is worse with the configured confidence and by the minimum effect.
+    Worse { odds: f64, needed: f64 },
 }
 
 impl Verdict {
@@ -71,8 +129,9 @@ impl Verdict {
     }
 }
 
-/// The judge's decision on the counts of green and blue.
-pub fn judge(green: Counts, blue: Counts, cfg: &JudgeConfig) -> Verdict {
+/// The judge's decision on the evidence so far.
+pub fn judge(e: &Evidence, cfg: &JudgeConfig) -> Verdict {
+    let (green, blue) = (e.green, e.blue);
     if green.requests < cfg.min_requests.max(1) {
         return Verdict::TooFewRequests {
             green: green.requests,
@@ -82,133 +141,32 @@ pub fn judge(green: Counts, blue: Counts, cfg: &JudgeConfig) -> Verdict {
     if blue.requests == 0 {
         return Verdict::NoBaseline;
     }
-    // Where green's observed rate is below the effect at blue's observed rate, the
-    // probability is at most about one half: below any sensible confidence.
+    let (odds, needed) = (e.odds(), threshold(cfg.confidence));
+    if odds >= needed && shows_effect(green, blue, cfg) {
+        Verdict::Worse { odds, needed }
+    } else {
+        Verdict::NotWorse { odds, needed }
+    }
+}
+
+/// Whether green's observed error rate is above blue's by the minimum effect: the test
+/// says green is worse, this says it is worse by enough to roll back for.
+fn shows_effect(green: Counts, blue: Counts, cfg: &JudgeConfig) -> bool {
     let rate = |c: Counts| c.errors as f64 / c.requests as f64;
     let at_blue = (rate(blue) * cfg.min_ratio).max(rate(blue) + cfg.min_difference);
-    if cfg.confidence >= 0.5 && rate(green) <= at_blue {
-        return Verdict::NotWorse { probability: None };
+    green.errors > 0 && rate(green) >= at_blue
+}
+
+/// "340:1" for people; large odds in thousands.
+pub fn odds_text(odds: f64) -> String {
+    if !odds.is_finite() || odds >= 1e6 {
+        return "over 1 000 000:1".to_owned();
     }
-    let probability = prob_worse(green, blue, cfg.min_ratio, cfg.min_difference);
-    if probability >= cfg.confidence {
-        Verdict::Worse { probability }
+    if odds >= 10.0 {
+        format!("{}:1", thousands(odds.round() as u64))
     } else {
-        Verdict::NotWorse {
-            probability: Some(probability),
-        }
+        format!("{}:1", trim_num(odds))
     }
-}
-
-/// Posterior probability that green's error proportion exceeds
-/// max(ratio · blue's, blue's + difference), with Jeffreys priors.
-///
-/// Integrated over blue's posterior on a grid of cells, each weighted by blue's
-/// posterior mass in it (differences of the CDF, which stays exact where blue's
-/// density is unbounded at 0); green's tail is evaluated at each cell's midpoint.
-pub fn prob_worse(green: Counts, blue: Counts, ratio: f64, difference: f64) -> f64 {
-    let (ga, gb) = posterior(green);
-    let (ba, bb) = posterior(blue);
-    let mean = ba / (ba + bb);
-    let sd = (ba * bb / ((ba + bb).powi(2) * (ba + bb + 1.0))).sqrt();
-    let lo = (mean - 12.0 * sd).max(0.0);
-    let hi = (mean + 12.0 * sd).min(1.0);
-    const CELLS: usize = 400;
-    let width = (hi - lo) / CELLS as f64;
-    let mut total = 0.0;
-    let mut prev = beta_cdf(lo, ba, bb);
-    let below = prev;
-    for i in 0..CELLS {
-        let right = lo + width * (i + 1) as f64;
-        let cdf = beta_cdf(right, ba, bb);
-        let mid = right - width / 2.0;
-        let threshold = (mid * ratio).max(mid + difference).min(1.0);
-        total += (cdf - prev) * (1.0 - beta_cdf(threshold, ga, gb));
-        prev = cdf;
-    }
-    // Blue's mass below the grid (only when the grid does not start at 0) counts with
-    // the tail at `lo`: a lower bound on green's exceedance there.
-    if below > 0.0 {
-        let threshold = (lo * ratio).max(lo + difference).min(1.0);
-        total += below * (1.0 - beta_cdf(threshold, ga, gb));
-    }
-    total.clamp(0.0, 1.0)
-}
-
-fn posterior(c: Counts) -> (f64, f64) {
-    let errors = c.errors.min(c.requests) as f64;
-    (errors + 0.5, (c.requests as f64 - errors) + 0.5)
-}
-
-/// The regularized incomplete beta function I_x(a, b): the CDF of Beta(a, b) at x.
-pub fn beta_cdf(x: f64, a: f64, b: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
-    let front = ln_front.exp();
-    // The continued fraction converges fast on this side of the mean; use symmetry on the other.
-    if x < (a + 1.0) / (a + b + 2.0) {
-        front * continued_fraction(x, a, b) / a
-    } else {
-        1.0 - front * continued_fraction(1.0 - x, b, a) / b
-    }
-}
-
-/// The continued fraction of the incomplete beta function (modified Lentz).
-fn continued_fraction(x: f64, a: f64, b: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    const EPS: f64 = 1e-14;
-    let guard = |v: f64| if v.abs() < TINY { TINY } else { v };
-    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
-    let mut c = 1.0;
-    let mut d = 1.0 / guard(1.0 - qab * x / qap);
-    let mut h = d;
-    for m in 1..=5000 {
-        let m = m as f64;
-        let m2 = 2.0 * m;
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 / guard(1.0 + aa * d);
-        c = guard(1.0 + aa / c);
-        h *= d * c;
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 / guard(1.0 + aa * d);
-        c = guard(1.0 + aa / c);
-        let del = d * c;
-        h *= del;
-        if (del - 1.0).abs() < EPS {
-            break;
-        }
-    }
-    h
-}
-
-/// ln Γ(x) for x > 0 (Lanczos approximation, g = 7).
-fn ln_gamma(x: f64) -> f64 {
-    const COEF: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection: Γ(x)Γ(1−x) = π / sin(πx).
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut sum = COEF[0];
-    for (i, c) in COEF.iter().enumerate().skip(1) {
-        sum += c / (x + i as f64);
-    }
-    let t = x + 7.5;
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
 /// Whether a task log line is a request the app answered, and whether with a 5xx.
@@ -262,6 +220,11 @@ pub fn effect_text(cfg: &JudgeConfig) -> String {
     )
 }
 
+/// A confidence as a percentage for people: 0.995 → "99.5".
+pub fn percent_text(confidence: f64) -> String {
+    trim_num(confidence * 100.0)
+}
+
 fn trim_num(x: f64) -> String {
     let s = format!("{x:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_owned()
@@ -273,8 +236,8 @@ mod tests {
 
     fn cfg() -> JudgeConfig {
         JudgeConfig {
-            confidence: 0.99,
-            min_requests: 100,
+            confidence: 0.999,
+            min_requests: 10,
             min_ratio: 2.0,
             min_difference: 0.005,
             poll: Duration::from_secs(5),
@@ -285,46 +248,83 @@ mod tests {
         Counts { requests, errors }
     }
 
-    #[test]
-    fn beta_cdf_matches_known_values() {
-        // Beta(1,1) is uniform; Beta(2,1) has CDF x²; Beta(½,½) has CDF (2/π)·asin(√x).
-        for x in [0.1, 0.35, 0.5, 0.9] {
-            assert!((beta_cdf(x, 1.0, 1.0) - x).abs() < 1e-10);
-            assert!((beta_cdf(x, 2.0, 1.0) - x * x).abs() < 1e-10);
-            let arcsine = 2.0 / std::f64::consts::PI * x.sqrt().asin();
-            assert!((beta_cdf(x, 0.5, 0.5) - arcsine).abs() < 1e-9, "{x}");
+    /// Evidence from reads of (green, blue) counts.
+    fn reads(rs: &[(Counts, Counts)]) -> Evidence {
+        let mut e = Evidence::default();
+        for (g, b) in rs {
+            e.add(*g, *b);
         }
-        // Large parameters: the median of Beta(5000.5, 5000.5) is ½.
-        assert!((beta_cdf(0.5, 5000.5, 5000.5) - 0.5).abs() < 1e-9);
-        assert!((ln_gamma(10.0) - 362_880f64.ln()).abs() < 1e-10);
+        e
     }
 
-    /// Table: counts of green and blue → verdict kind.
+    /// Table: reads of green and blue → verdict kind.
     #[test]
-    fn verdicts_from_counts() {
-        let table: &[(Counts, Counts, &str)] = &[
+    fn verdicts_from_reads() {
+        let table: &[(&[(Counts, Counts)], &str)] = &[
             // Below the minimum sample nothing is decided, however bad green looks.
-            (c(99, 99), c(1000, 0), "too_few_requests"),
-            (c(0, 0), c(1000, 0), "too_few_requests"),
+            (&[(c(9, 9), c(1000, 0))], "too_few_requests"),
+            (&[(c(0, 0), c(1000, 0))], "too_few_requests"),
             // No blue requests: nothing to compare with.
-            (c(200, 50), c(0, 0), "no_baseline"),
-            // The example: 14/120 vs 2/1 080.
-            (c(120, 14), c(1080, 2), "worse"),
+            (&[(c(200, 50), c(0, 0))], "no_baseline"),
+            // The example, in one read: 14/120 vs 2/1 080.
+            (&[(c(120, 14), c(1080, 2))], "worse"),
+            // ... and in twelve reads of ten green requests each.
+            (
+                &[
+                    (c(10, 1), c(90, 0)),
+                    (c(10, 2), c(90, 0)),
+                    (c(10, 1), c(90, 1)),
+                    (c(10, 1), c(90, 0)),
+                    (c(10, 2), c(90, 0)),
+                    (c(10, 1), c(90, 0)),
+                    (c(10, 1), c(90, 1)),
+                    (c(10, 1), c(90, 0)),
+                    (c(10, 1), c(90, 0)),
+                    (c(10, 1), c(90, 0)),
+                    (c(10, 1), c(90, 0)),
+                    (c(10, 1), c(90, 0)),
+                ],
+                "worse",
+            ),
             // Same proportions: not worse.
-            (c(500, 5), c(5000, 50), "not_worse"),
-            // Twice blue's rate but only 0.2 points above it: below the minimum effect.
-            (c(20000, 40), c(20000, 20), "not_worse"),
+            (&[(c(500, 5), c(5000, 50))], "not_worse"),
+            // Twice blue's rate, overwhelming evidence, but only 0.2 points above it:
+            // below the minimum effect.
+            (&[(c(20000, 40), c(20000, 20))], "not_worse"),
             // Three times blue's rate with little data: not yet confident.
-            (c(150, 5), c(1500, 15), "not_worse"),
+            (&[(c(150, 5), c(1500, 15))], "not_worse"),
             // Slow burn with enough data: 3 % vs 1 %.
-            (c(3000, 90), c(9000, 90), "worse"),
+            (&[(c(3000, 90), c(9000, 90))], "worse"),
             // Green better than blue.
-            (c(500, 0), c(5000, 100), "not_worse"),
+            (&[(c(500, 0), c(5000, 100))], "not_worse"),
+            // Green's one error at 10 %: far from enough.
+            (&[(c(10, 1), c(90, 0))], "not_worse"),
         ];
-        for (green, blue, want) in table {
-            let v = judge(*green, *blue, &cfg());
-            assert_eq!(v.kind(), *want, "{green:?} vs {blue:?}: {v:?}");
+        for (rs, want) in table {
+            let v = judge(&reads(rs), &cfg());
+            assert_eq!(v.kind(), *want, "{rs:?}: {v:?}");
         }
+    }
+
+    #[test]
+    fn evidence_grows_with_green_errors_and_shrinks_with_blue_ones() {
+        let one = reads(&[(c(10, 1), c(90, 0))]);
+        let two = reads(&[(c(10, 2), c(90, 0))]);
+        let blue_too = reads(&[(c(10, 1), c(90, 1))]);
+        assert!(
+            two.odds() > one.odds() && one.odds() > 1.0,
+            "{one:?} {two:?}"
+        );
+        assert!(blue_too.odds() < one.odds(), "{blue_too:?}");
+        // Reads with no errors, or one colour without requests, say nothing.
+        assert_eq!(
+            reads(&[(c(10, 0), c(90, 0)), (c(0, 0), c(90, 3))]).odds(),
+            1.0
+        );
+        assert_eq!(reads(&[(c(10, 4), c(0, 0))]).odds(), 1.0);
+        assert!((threshold(0.999) - 1000.0).abs() < 1e-6);
+        assert!(odds_text(340.4) == "340:1" && odds_text(2.5) == "2.5:1");
+        assert_eq!(odds_text(f64::INFINITY), "over 1 000 000:1");
     }
 
     /// A small deterministic generator (xorshift64*), so the runs below are seeded.
@@ -343,16 +343,12 @@ mod tests {
 
     /// A linear 10 %-per-minute deployment on virtual time: every `poll` the requests of
     /// the last poll are split by the weight and fail at each colour's rate; the judge
-    /// decides after every poll. Returns the poll (1-based) it said "worse", if ever.
-    fn run(
-        seed: u64,
-        rpm: f64,
-        blue_rate: f64,
-        green_rate: f64,
-        cfg: &JudgeConfig,
-    ) -> Option<usize> {
+    /// decides after every poll. Returns the seconds from green's first error to the
+    /// poll that said "worse", if it ever did.
+    fn run(seed: u64, rpm: f64, blue_rate: f64, green_rate: f64, cfg: &JudgeConfig) -> Option<f64> {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-        let (mut green, mut blue) = (Counts::default(), Counts::default());
+        let mut e = Evidence::default();
+        let mut first_error = None;
         let poll = cfg.poll.as_secs_f64();
         let polls = (600.0 / poll) as usize;
         for i in 0..polls {
@@ -363,72 +359,111 @@ mod tests {
             let to_blue = n - to_green;
             let ge = rng.binomial(to_green, green_rate);
             let be = rng.binomial(to_blue, blue_rate);
-            green.requests += to_green;
-            green.errors += ge;
-            blue.requests += to_blue;
-            blue.errors += be;
-            if judge(green, blue, cfg).kind() == "worse" {
-                return Some(i + 1);
+            if ge > 0 && first_error.is_none() {
+                // Somewhere within this poll.
+                first_error = Some(t + rng.next() * poll);
+            }
+            e.add(c(to_green, ge), c(to_blue, be));
+            if judge(&e, cfg).kind() == "worse" {
+                return Some(t + poll - first_error.unwrap_or(t));
             }
         }
         None
     }
 
-    #[test]
-    fn healthy_noise_never_trips_across_many_seeded_runs() {
-        // Both colours fail 0.75 % (healthy-noisy), a decision every 5 s over the whole
-        // 10-minute shift: 120 looks per run, at two traffic levels.
-        let cfg = cfg();
-        for seed in 0..200 {
-            for rpm in [600.0, 1200.0] {
-                assert_eq!(
-                    run(seed, rpm, 0.0075, 0.0075, &cfg),
-                    None,
-                    "seed {seed}, {rpm} rpm"
-                );
-            }
-        }
-    }
-
-    /// The poll at which each of 200 seeded runs said "worse" (999: never), sorted.
-    fn stop_polls(rpm: f64, blue: f64, green: f64, cfg: &JudgeConfig) -> Vec<usize> {
-        let mut v: Vec<usize> = (0..200)
-            .map(|s| run(s, rpm, blue, green, cfg).unwrap_or(999))
+    /// Seconds from green's first error to the stop in 200 seeded runs (∞: never), sorted.
+    fn stop_times(rpm: f64, blue: f64, green: f64, cfg: &JudgeConfig) -> Vec<f64> {
+        let mut v: Vec<f64> = (0..200)
+            .map(|s| run(s, rpm, blue, green, cfg).unwrap_or(f64::INFINITY))
             .collect();
-        v.sort();
+        v.sort_by(f64::total_cmp);
         v
     }
 
     #[test]
-    fn a_five_fold_regression_trips_within_two_steps() {
-        // Blue 1 %, green 5 %, one 10 % step a minute, a decision every 5 s (12 per step).
-        // At 40 requests a second (~240 green requests in the first step) 95 % of runs
-        // stop within two steps and all within three; at 20 a second (the issue's
-        // example: ~120 green requests in the first step) half within two, all within five.
+    fn healthy_noise_never_trips_across_many_seeded_runs() {
+        // Both colours fail alike, a decision every 5 s over the whole 10-minute shift:
+        // 120 looks per run, at three noise levels and two traffic levels.
         let cfg = cfg();
-        let step = (60.0 / cfg.poll.as_secs_f64()) as usize;
-        let fast = stop_polls(2400.0, 0.01, 0.05, &cfg);
-        assert!(fast[189] <= 2 * step, "p95 {} polls", fast[189]);
-        assert!(fast[199] <= 3 * step, "max {} polls", fast[199]);
-        let slow = stop_polls(1200.0, 0.01, 0.05, &cfg);
-        assert!(slow[99] <= 2 * step, "median {} polls", slow[99]);
-        assert!(slow[199] <= 5 * step, "max {} polls", slow[199]);
+        for seed in 0..200 {
+            for rpm in [600.0, 1200.0] {
+                for rate in [0.002, 0.0075, 0.03] {
+                    assert_eq!(
+                        run(seed, rpm, rate, rate, &cfg),
+                        None,
+                        "seed {seed}, {rpm} rpm, {rate}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn false_stops_stay_below_one_minus_the_confidence_however_often_it_looks() {
+        // Ville's bound, seen: at a confidence of only 0.9 and 120 looks per run, at
+        // most 10 % of healthy runs may ever be stopped (the test, not the minimum
+        // effect, doing the work: the effect is set to nothing).
+        let loose = JudgeConfig {
+            confidence: 0.9,
+            min_requests: 1,
+            min_ratio: 1.0,
+            min_difference: 0.0,
+            ..cfg()
+        };
+        let stopped = (0..1000)
+            .filter(|s| run(*s, 600.0, 0.02, 0.02, &loose).is_some())
+            .count();
+        assert!(stopped <= 100, "{stopped} of 1000 healthy runs stopped");
+        // A fixed-sample test asked the same 120 times would stop far more of them; the
+        // same runs with the evidence read as "worse at 2:1" show the bound is not free.
+        let naive = JudgeConfig {
+            confidence: 0.5,
+            ..loose
+        };
+        let stopped_naive = (0..1000)
+            .filter(|s| run(*s, 600.0, 0.02, 0.02, &naive).is_some())
+            .count();
+        assert!(stopped_naive > stopped, "{stopped_naive} vs {stopped}");
+    }
+
+    #[test]
+    fn a_release_failing_a_fifth_of_its_requests_is_stopped_within_seconds() {
+        // The emulator's http-5xx (18 % of green's requests, blue clean) at 10 requests
+        // a second: green serves one request a second at 10 %.
+        let t = stop_times(600.0, 0.0, 0.18, &cfg());
+        assert!(t[99] <= 20.0, "median {} s after the first error", t[99]);
+        assert!(t[189] <= 40.0, "p95 {} s after the first error", t[189]);
+    }
+
+    #[test]
+    fn a_five_fold_regression_trips_within_two_steps() {
+        // Blue 1 %, green 5 %, one 10 % step a minute, a decision every 5 s. At 40
+        // requests a second 95 % of runs stop within two steps of green's first error
+        // and all within three; at 20 a second half within two, all within five.
+        let cfg = cfg();
+        let fast = stop_times(2400.0, 0.01, 0.05, &cfg);
+        assert!(fast[189] <= 120.0, "p95 {} s", fast[189]);
+        assert!(fast[199] <= 180.0, "max {} s", fast[199]);
+        let slow = stop_times(1200.0, 0.01, 0.05, &cfg);
+        assert!(slow[99] <= 120.0, "median {} s", slow[99]);
+        assert!(slow[199] <= 300.0, "max {} s", slow[199]);
     }
 
     #[test]
     fn low_traffic_cannot_judge() {
-        // Six requests a minute: green never reaches the minimum sample while at 10–20 %
-        // (two minutes of polls), however many of its requests fail.
+        // Twelve requests a minute: while green is at 10–20 % (two minutes of polls) it
+        // never reaches the minimum sample, however many of its requests fail.
         let cfg = cfg();
         let mut rng = Rng(7);
-        let mut green = Counts::default();
-        for _ in 0..2 * 12 {
-            green.requests += rng.binomial(1, 0.15);
-            green.errors = green.requests;
+        let mut e = Evidence::default();
+        for i in 0..2 * 12 {
+            let share = if i < 12 { 0.1 } else { 0.2 };
+            let g = rng.binomial(1, share);
+            e.add(c(g, g), c(1 - g, 0));
         }
-        let v = judge(green, c(40, 0), &cfg);
+        let v = judge(&e, &cfg);
         assert!(
-            matches!(v, Verdict::TooFewRequests { needed: 100, .. }),
+            matches!(v, Verdict::TooFewRequests { needed: 10, .. }),
             "{v:?}"
         );
     }

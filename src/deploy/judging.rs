@@ -4,7 +4,7 @@
 //! its other reads; everything here is synchronous and driven by the engine's clock.
 
 use super::events::Event;
-use super::judge::{self, Counts, JudgeConfig, Verdict};
+use super::judge::{self, Counts, Evidence, JudgeConfig, Verdict};
 use crate::aws::colour_logs::{Colour, ColourLogs, Line};
 use crate::aws::model::Target;
 use crate::error::{Error, Result};
@@ -33,8 +33,8 @@ pub struct Judging {
     /// The reader, between reads (the engine moves it into the read under way).
     logs: Option<ColourLogs>,
     reading: bool,
-    pub green: Counts,
-    pub blue: Counts,
+    /// Every colour's counts so far and the test's running evidence.
+    pub evidence: Evidence,
     verdict: Option<Verdict>,
     next: Duration,
     failures: u32,
@@ -53,8 +53,7 @@ impl Judging {
             cfg,
             logs: None,
             reading: false,
-            green: Counts::default(),
-            blue: Counts::default(),
+            evidence: Evidence::default(),
             verdict: None,
             next: Duration::ZERO,
             failures: 0,
@@ -124,6 +123,7 @@ impl Judging {
         if !self.active() {
             return Vec::new();
         }
+        let (mut green, mut blue) = (Counts::default(), Counts::default());
         for l in &lines {
             let Some(error) = judge::classify(&l.message) else {
                 continue;
@@ -131,20 +131,22 @@ impl Judging {
             self.newest_ms = self.newest_ms.max(l.timestamp_ms);
             match l.colour {
                 Colour::Green => {
-                    self.green.add(error);
+                    green.add(error);
                     if error {
                         let first = self.first_green_error_ms.get_or_insert(l.timestamp_ms);
                         *first = (*first).min(l.timestamp_ms);
                     }
                 }
-                Colour::Blue => self.blue.add(error),
+                Colour::Blue => blue.add(error),
             }
         }
-        let verdict = judge::judge(self.green, self.blue, &self.cfg);
+        // One read is one step of the sequential test.
+        self.evidence.add(green, blue);
+        let verdict = judge::judge(&self.evidence, &self.cfg);
         let changed = self.verdict.map(|v| v.kind()) != Some(verdict.kind());
         self.verdict = Some(verdict);
-        if let Verdict::Worse { probability } = verdict {
-            self.stop_why = Some(self.stop_sentence(probability, green_percent, alarms_fired));
+        if let Verdict::Worse { odds, needed } = verdict {
+            self.stop_why = Some(self.stop_sentence(odds, needed, green_percent, alarms_fired));
         }
         if !changed {
             return Vec::new();
@@ -152,8 +154,8 @@ impl Judging {
         vec![Event::Judged {
             verdict: verdict.kind().to_owned(),
             text: self.verdict_text(verdict, alarms_fired),
-            green: self.green,
-            blue: self.blue,
+            green: self.evidence.green,
+            blue: self.evidence.blue,
         }]
     }
 
@@ -188,7 +190,7 @@ impl Judging {
             None | Some(Verdict::TooFewRequests { .. }) | Some(Verdict::NoBaseline) => {
                 Some(format!(
                     "cannot judge: {} green requests in the task logs (needs {}); the alarms were the only guard",
-                    judge::thousands(self.green.requests),
+                    judge::thousands(self.evidence.green.requests),
                     judge::thousands(self.cfg.min_requests)
                 ))
             }
@@ -197,7 +199,7 @@ impl Judging {
     }
 
     fn verdict_text(&self, v: Verdict, alarms_fired: &[String]) -> String {
-        let counts = judge::counts_text(self.green, self.blue);
+        let counts = judge::counts_text(self.evidence.green, self.evidence.blue);
         match v {
             Verdict::TooFewRequests { green, needed } => format!(
                 "waiting for {} green requests before judging ({} so far)",
@@ -205,7 +207,11 @@ impl Judging {
                 judge::thousands(green)
             ),
             Verdict::NoBaseline => format!("no blue requests to compare green with yet ({counts})"),
-            Verdict::NotWorse { .. } => format!("green is not worse than blue so far: {counts}"),
+            Verdict::NotWorse { odds, needed } => format!(
+                "green is not worse than blue so far: {counts} (evidence {} that it is, {} needed)",
+                judge::odds_text(odds),
+                judge::odds_text(needed)
+            ),
             Verdict::Worse { .. } => self.stop_why.clone().unwrap_or_else(|| {
                 format!(
                     "green is worse than blue: {counts} ({})",
@@ -219,7 +225,8 @@ impl Judging {
     /// 1 080 (…) at 10 % traffic, 38 s after green's first error; the alarm had not fired".
     fn stop_sentence(
         &self,
-        probability: f64,
+        odds: f64,
+        needed: f64,
         green_percent: Option<f64>,
         alarms: &[String],
     ) -> String {
@@ -241,9 +248,11 @@ impl Judging {
             format!("alarm {} had fired too", alarms.join(", "))
         };
         format!(
-            "shipwatch's judge stopped it: {} (probability {:.3} that {}){at}{after}; {alarm}",
-            judge::counts_text(self.green, self.blue),
-            probability,
+            "shipwatch's judge stopped it: {} (evidence {} that green fails more often than blue, {} needed at {} % confidence, and {}){at}{after}; {alarm}",
+            judge::counts_text(self.evidence.green, self.evidence.blue),
+            judge::odds_text(odds),
+            judge::odds_text(needed),
+            judge::percent_text(self.cfg.confidence),
             judge::effect_text(&self.cfg),
         )
     }
@@ -251,8 +260,8 @@ impl Judging {
     pub fn report(&self) -> JudgeReport {
         JudgeReport {
             verdict: self.verdict,
-            green: self.green,
-            blue: self.blue,
+            green: self.evidence.green,
+            blue: self.evidence.blue,
             stopped: self.stop_why.clone(),
             note: self.off.clone().or_else(|| {
                 if self.stop_why.is_none() {
@@ -272,8 +281,8 @@ mod tests {
 
     fn cfg() -> JudgeConfig {
         JudgeConfig {
-            confidence: 0.99,
-            min_requests: 100,
+            confidence: 0.999,
+            min_requests: 10,
             min_ratio: 2.0,
             min_difference: 0.005,
             poll: Duration::from_secs(5),
@@ -366,7 +375,8 @@ mod tests {
         batch.extend(lines(Colour::Blue, 1078, 2, 0));
         let events = j.read_done(r, Ok(batch), Some(10.0), &[]);
         let why = j.stop_why.clone().expect("stopped");
-        assert!(why.starts_with("shipwatch's judge stopped it: green 14 errors in 120 requests vs blue 2 in 1 080 (probability"), "{why}");
+        assert!(why.starts_with("shipwatch's judge stopped it: green 14 errors in 120 requests vs blue 2 in 1 080 (evidence "), "{why}");
+        assert!(why.contains(":1 that green fails more often than blue, 1 000:1 needed at 99.9 % confidence, and green's error rate ≥ 2× blue's"), "{why}");
         assert!(why.contains(" at 10 % traffic, "), "{why}");
         assert!(
             why.ends_with("s after green's first error; the alarm had not fired"),
@@ -404,7 +414,7 @@ mod tests {
         };
         assert_eq!(
             why,
-            "cannot judge: 3 green requests in the task logs (needs 100); the alarms were the only guard"
+            "cannot judge: 3 green requests in the task logs (needs 10); the alarms were the only guard"
         );
         assert_eq!(j.report().note.as_deref(), Some(why.as_str()));
     }

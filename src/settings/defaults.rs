@@ -103,10 +103,12 @@ pub fn image_policy() -> Policy {
 
 /// The green-vs-blue judge on the task logs runs while traffic shifts.
 pub const JUDGE_ENABLED: bool = true;
-/// Posterior probability that green is worse (by the minimum effect) needed to stop.
-pub const JUDGE_CONFIDENCE: f64 = 0.99;
-/// Green requests in the task logs before the judge decides anything.
-pub const JUDGE_MIN_REQUESTS: u64 = 100;
+/// The judge's sequential test stops a release no worse than blue with a chance of at
+/// most 1 − this, however many reads it takes (a likelihood ratio of 1 000:1 to stop).
+pub const JUDGE_CONFIDENCE: f64 = 0.999;
+/// Green requests in the task logs before the judge decides anything: a floor against
+/// the first handful of lines; the test itself bounds false stops.
+pub const JUDGE_MIN_REQUESTS: u64 = 10;
 /// Green's 5xx proportion must exceed blue's by this factor...
 pub const JUDGE_MIN_RATIO: f64 = 2.0;
 /// ...and by this absolute difference (half a percentage point).

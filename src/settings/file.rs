@@ -146,7 +146,8 @@ config_section! {
     /// while traffic shifts, and stop with rollback when green is worse with confidence.
     pub struct JudgeSection {
         pub enabled: bool,
-        /// Posterior probability (0.5–1, exclusive) that green is worse, needed to stop.
+        /// 0.5–1 (exclusive): 1 − the highest chance of ever stopping a release that is
+        /// no worse than blue (0.999: a likelihood ratio of 1 000:1 stops it).
         pub confidence: f64,
         /// Green requests needed before any decision.
         pub min_requests: u64,
@@ -386,7 +387,7 @@ impl Config {
             if j.confidence.is_some_and(|c| !(0.5..1.0).contains(&c)) {
                 return bad(
                     "confidence",
-                    "[watch.judge] confidence must be at least 0.5 and below 1 (e.g. 0.99)".into(),
+                    "[watch.judge] confidence must be at least 0.5 and below 1 (e.g. 0.999)".into(),
                 );
             }
             if j.min_ratio.is_some_and(|r| !(r >= 1.0 && r.is_finite())) {
