@@ -269,6 +269,57 @@ pub async fn deregister_task_definition(c: &Clients, arn: &str) -> Result<()> {
     Ok(())
 }
 
+/// The service's task ARNs, running first, then stopped (ECS keeps stopped tasks visible
+/// for about an hour). Running is listed first on purpose: a task stopped between the
+/// two lists then shows up in both (once here), never in neither.
+pub async fn service_task_arns(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<String>> {
+    use aws_sdk_ecs::types::DesiredStatus;
+    let mut arns: Vec<String> = Vec::new();
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        let mut pages = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(status)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk_error("ecs:ListTasks", e))?;
+            for a in page.task_arns() {
+                if !arns.contains(a) {
+                    arns.push(a.clone());
+                }
+            }
+        }
+    }
+    Ok(arns)
+}
+
+/// DescribeTasks in chunks of 100 (the API's limit), each task mapped by `map`.
+pub async fn describe_tasks<T>(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    arns: &[String],
+    map: impl Fn(&aws_sdk_ecs::types::Task) -> T,
+) -> Result<Vec<T>> {
+    let mut tasks = Vec::new();
+    for chunk in arns.chunks(100) {
+        let out = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:DescribeTasks", e))?;
+        tasks.extend(out.tasks().iter().map(&map));
+    }
+    Ok(tasks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -181,38 +181,9 @@ pub async fn service_tasks(
     service: &str,
     container: Option<&str>,
 ) -> Result<Vec<ServiceTask>> {
-    use aws_sdk_ecs::types::DesiredStatus;
-    let mut arns: Vec<String> = Vec::new();
-    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-        let mut pages = c
-            .ecs
-            .list_tasks()
-            .cluster(cluster)
-            .service_name(service)
-            .desired_status(status)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error("ecs:ListTasks", e))?;
-            for a in page.task_arns() {
-                if !arns.contains(a) {
-                    arns.push(a.clone());
-                }
-            }
-        }
-    }
-    let mut tasks = Vec::new();
-    for chunk in arns.chunks(100) {
-        let out = c
-            .ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ecs:DescribeTasks", e))?;
-        tasks.extend(out.tasks().iter().map(|t| task_of(t, container)));
-    }
+    let arns = super::ecs::service_task_arns(&c.ecs, cluster, service).await?;
+    let mut tasks =
+        super::ecs::describe_tasks(&c.ecs, cluster, &arns, |t| task_of(t, container)).await?;
     tasks.sort_by_key(|t| t.facts.created_at);
     Ok(tasks)
 }

@@ -111,54 +111,23 @@ pub async fn rollout(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) ->
     })
 }
 
-/// The service's running tasks, then its stopped ones (ECS keeps them visible for about
-/// an hour). Running is listed first on purpose: a task stopped between the two lists
-/// then shows up in both, never in neither.
+/// The service's running tasks, then its stopped ones (see `ecs::service_task_arns`).
 pub async fn service_tasks(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
 ) -> Result<Vec<ServiceTask>> {
-    use aws_sdk_ecs::types::DesiredStatus;
-    let mut arns: Vec<String> = Vec::new();
-    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-        let mut pages = ecs
-            .list_tasks()
-            .cluster(cluster)
-            .service_name(service)
-            .desired_status(status)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error("ecs:ListTasks", e))?;
-            for a in page.task_arns() {
-                if !arns.contains(a) {
-                    arns.push(a.clone());
-                }
-            }
-        }
-    }
+    let arns = super::ecs::service_task_arns(ecs, cluster, service).await?;
     describe(ecs, cluster, &arns).await
 }
 
-/// DescribeTasks in chunks of 100 (the API's limit).
+/// The tasks behind `arns`, described.
 pub async fn describe(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     arns: &[String],
 ) -> Result<Vec<ServiceTask>> {
-    let mut tasks = Vec::new();
-    for chunk in arns.chunks(100) {
-        let out = ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ecs:DescribeTasks", e))?;
-        tasks.extend(out.tasks().iter().map(task_of));
-    }
-    Ok(tasks)
+    super::ecs::describe_tasks(ecs, cluster, arns, task_of).await
 }
 
 fn task_of(t: &aws_sdk_ecs::types::Task) -> ServiceTask {

@@ -323,6 +323,8 @@ mod tests {
         );
         assert_eq!(reads(&[(c(10, 4), c(0, 0))]).odds(), 1.0);
         assert!((threshold(0.999) - 1000.0).abs() < 1e-6);
+        // README's example: 4 of green's 31 requests failed, none of blue's 282.
+        assert_eq!(odds_text(reads(&[(c(31, 4), c(282, 0))]).odds()), "4 318:1");
         assert!(odds_text(340.4) == "340:1" && odds_text(2.5) == "2.5:1");
         assert_eq!(odds_text(f64::INFINITY), "over 1 000 000:1");
     }
