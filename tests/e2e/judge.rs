@@ -63,8 +63,9 @@ fn progress_lines(o: &std::process::Output) -> Vec<Value> {
 
 #[test]
 fn judge_stops_http_5xx_before_the_alarm_enters_alarm() {
-    // 20 requests a second: ~120 green requests in the first 10 % minute.
-    let (aws, cfg) = realistic(6.0, "judged", json!({"requests_per_minute": 1200}));
+    // 10 requests a second: ~60 green requests in the first 10 % minute, a fifth of
+    // them failing.
+    let (aws, cfg) = realistic(6.0, "judged", json!({"requests_per_minute": 600}));
     let sha = random_sha();
     aws.push_image(&sha, "http-5xx");
     let out = deploy(&aws, &cfg, &sha);
@@ -77,6 +78,10 @@ fn judge_stops_http_5xx_before_the_alarm_enters_alarm() {
         "{s}"
     );
     assert!(why.ends_with("the alarm had not fired"), "{s}");
+    assert!(
+        why.contains(" needed at 99.9 % confidence, and green's error rate "),
+        "{s}"
+    );
     assert_eq!(s["stop_reason"].as_str(), Some(why), "{s}");
     assert_eq!(s["alarms_fired"], json!([]), "{s}");
     // The emulator's timeline: the stop came before any alarm entered ALARM.
