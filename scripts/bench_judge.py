@@ -151,9 +151,11 @@ def main() -> int:
     ap.add_argument("--rpm", type=float, default=600.0, help="requests a minute of each stack")
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated cases to run")
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated modes to run (judge, alarm-only, codedeploy)")
     ap.add_argument("--min-requests", type=int, default=None, help="[watch.judge] min_requests (default: shipwatch's)")
     a = ap.parse_args()
     cases = a.cases.split(",")
+    modes = [m for m in a.modes.split(",") if m in MODES]
     extra = f"min_requests = {a.min_requests}" if a.min_requests is not None else ""
     spm = a.seconds_per_minute
     work = Path(tempfile.mkdtemp(prefix="shipwatch-bench-judge."))
@@ -182,11 +184,12 @@ def main() -> int:
         jobs = []
         if "healthy-noisy" in cases:
             jobs += [("healthy-noisy", "judge", i) for i in range(a.healthy_runs)]
-            jobs += [("healthy-noisy", m, i) for m in ("alarm-only", "codedeploy") for i in range(a.runs)]
+            jobs += [("healthy-noisy", m, i) for m in ("alarm-only", "codedeploy") if m in modes
+                     for i in range(a.runs)]
         jobs += [(c, m, i) for c in ("http-5xx", "slow-burn", "low-traffic") if c in cases
-                 for m in MODES for i in range(a.runs)]
+                 for m in modes for i in range(a.runs)]
         if "crash-loop" in cases:
-            jobs += [("crash-loop", m, 0) for m in MODES]
+            jobs += [("crash-loop", m, 0) for m in modes]
         results: list[dict] = []
         lock = threading.Lock()
 
