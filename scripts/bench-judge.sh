@@ -5,7 +5,7 @@
 # scripts/bench_judge.py for what is measured.
 #
 # Usage: scripts/bench-judge.sh [--seconds-per-minute S] [--healthy-runs N] [--runs N] [--rpm R] [--parallel P]
-#        [--cases healthy-noisy,http-5xx,…] [--modes judge,alarm-only,codedeploy] [--min-requests N]
+#        [--cases healthy-noisy,http-5xx,…] [--modes judge,alarm-only,codedeploy] [--min-requests N] [--confidence C]
 # Env: BIN=/path/to/shipwatch (default: a release build of this checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -153,10 +153,12 @@ def main() -> int:
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated cases to run")
     ap.add_argument("--modes", default=",".join(MODES), help="comma-separated modes to run (judge, alarm-only, codedeploy)")
     ap.add_argument("--min-requests", type=int, default=None, help="[watch.judge] min_requests (default: shipwatch's)")
+    ap.add_argument("--confidence", type=float, default=None, help="[watch.judge] confidence (default: shipwatch's)")
     a = ap.parse_args()
     cases = a.cases.split(",")
     modes = [m for m in a.modes.split(",") if m in MODES]
-    extra = f"min_requests = {a.min_requests}" if a.min_requests is not None else ""
+    extra = "\n".join(f"{k} = {v}" for k, v in (("min_requests", a.min_requests), ("confidence", a.confidence))
+                      if v is not None)
     spm = a.seconds_per_minute
     work = Path(tempfile.mkdtemp(prefix="shipwatch-bench-judge."))
     ready = work / "ready.json"
