@@ -151,7 +151,7 @@ pub fn judge(e: &Evidence, cfg: &JudgeConfig) -> Verdict {
 
 /// Whether green's observed error rate is above blue's by the minimum effect: the test
 /// says green is worse, this says it is worse by enough to roll back for.
-fn shows_effect(green: Counts, blue: Counts, cfg: &JudgeConfig) -> bool {
+pub fn shows_effect(green: Counts, blue: Counts, cfg: &JudgeConfig) -> bool {
     let rate = |c: Counts| c.errors as f64 / c.requests as f64;
     let at_blue = (rate(blue) * cfg.min_ratio).max(rate(blue) + cfg.min_difference);
     green.errors > 0 && rate(green) >= at_blue

@@ -194,6 +194,18 @@ impl Judging {
                     judge::thousands(self.cfg.min_requests)
                 ))
             }
+            // Green looked worse by the effect, but the evidence was short of the
+            // threshold when traffic stopped shifting or an alarm stopped it first.
+            Some(Verdict::NotWorse { odds, needed })
+                if judge::shows_effect(self.evidence.green, self.evidence.blue, &self.cfg) =>
+            {
+                Some(format!(
+                    "cannot judge: {} looks worse, but the evidence ({}) was short of the {} needed; the alarms were the only guard",
+                    judge::counts_text(self.evidence.green, self.evidence.blue),
+                    judge::odds_text(odds),
+                    judge::odds_text(needed)
+                ))
+            }
             _ => None,
         }
     }
@@ -208,7 +220,7 @@ impl Judging {
             ),
             Verdict::NoBaseline => format!("no blue requests to compare green with yet ({counts})"),
             Verdict::NotWorse { odds, needed } => format!(
-                "green is not worse than blue so far: {counts} (evidence {} that it is, {} needed)",
+                "green is not shown worse than blue so far: {counts} (evidence {} that it is, {} needed)",
                 judge::odds_text(odds),
                 judge::odds_text(needed)
             ),
@@ -417,6 +429,29 @@ mod tests {
             "cannot judge: 3 green requests in the task logs (needs 10); the alarms were the only guard"
         );
         assert_eq!(j.report().note.as_deref(), Some(why.as_str()));
+    }
+
+    #[test]
+    fn green_that_looks_worse_without_enough_evidence_says_so_when_the_shift_ends() {
+        let mut j = Judging::new(cfg());
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let mut batch = lines(Colour::Green, 9, 3, 0);
+        batch.extend(lines(Colour::Blue, 95, 0, 0));
+        j.read_done(r, Ok(batch), Some(10.0), &[]);
+        assert_eq!(j.stop_why, None);
+        let Some(Event::JudgeOff { why }) = j.shift_over() else {
+            panic!("no cannot-judge event")
+        };
+        assert!(
+            why.starts_with("cannot judge: green 3 errors in 12 requests vs blue 0 in 95 looks worse, but the evidence ("),
+            "{why}"
+        );
+        assert!(
+            why.ends_with(":1) was short of the 1 000:1 needed; the alarms were the only guard"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -963,12 +963,15 @@ fn judge_line(w: &Watched) -> Option<String> {
     if let Some(note) = &j.note {
         return Some(format!("judge: {note}"));
     }
-    matches!(j.verdict, Some(judge::Verdict::NotWorse { .. })).then(|| {
-        format!(
-            "judge: green was not worse than blue: {}",
-            judge::counts_text(j.green, j.blue)
-        )
-    })
+    match j.verdict {
+        Some(judge::Verdict::NotWorse { odds, needed }) => Some(format!(
+            "judge: green was not shown worse than blue: {} (evidence {} that it was, {} needed)",
+            judge::counts_text(j.green, j.blue),
+            judge::odds_text(odds),
+            judge::odds_text(needed)
+        )),
+        _ => None,
+    }
 }
 
 /// Attaches to a running deployment and watches it like `deploy` does.
