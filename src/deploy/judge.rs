@@ -62,6 +62,10 @@ pub struct Evidence {
     pub green: Counts,
     pub blue: Counts,
     log_ratios: [f64; RATIOS.len()],
+    /// Counts of reads that had requests of one colour only, held until a read brings
+    /// the other: a read of one colour says nothing about which colour errs, and its
+    /// errors would otherwise never count.
+    pending: (Counts, Counts),
 }
 
 impl Evidence {
@@ -71,8 +75,16 @@ impl Evidence {
         self.green.errors += green.errors;
         self.blue.requests += blue.requests;
         self.blue.errors += blue.errors;
-        // Without requests on both sides a read says nothing about which colour errs.
-        if green.requests == 0 || blue.requests == 0 || green.errors + blue.errors == 0 {
+        let (g, b) = &mut self.pending;
+        g.requests += green.requests;
+        g.errors += green.errors;
+        b.requests += blue.requests;
+        b.errors += blue.errors;
+        if g.requests == 0 || b.requests == 0 {
+            return;
+        }
+        let (green, blue) = std::mem::take(&mut self.pending);
+        if green.errors + blue.errors == 0 {
             return;
         }
         let (ng, nb) = (green.requests as f64, blue.requests as f64);
