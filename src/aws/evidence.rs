@@ -43,8 +43,24 @@ pub struct TaskSetInfo {
 }
 
 /// The first ECS target of a deployment (an ECS deployment has one: `cluster:service`).
-pub async fn deployment_target(c: &Clients, deployment_id: &str) -> Result<Option<TargetDetail>> {
-    let Some(t) = super::codedeploy::ecs_target(c, deployment_id, &mut None).await? else {
+/// `target_id`: the target's id when it is likely known (`cluster:service`, as
+/// CodeDeploy names an ECS target): one call instead of listing the targets first. A
+/// guess CodeDeploy does not know falls back to the listing.
+pub async fn deployment_target_of(
+    c: &Clients,
+    deployment_id: &str,
+    target_id: Option<String>,
+) -> Result<Option<TargetDetail>> {
+    use super::codedeploy::ecs_target;
+    let t = match target_id {
+        Some(guess) => match ecs_target(c, deployment_id, &mut Some(guess)).await {
+            Ok(Some(t)) => Some(t),
+            Err(e) if e.is_transient() => return Err(e),
+            _ => ecs_target(c, deployment_id, &mut None).await?,
+        },
+        None => ecs_target(c, deployment_id, &mut None).await?,
+    };
+    let Some(t) = t else {
         return Ok(None);
     };
     Ok(Some(TargetDetail {
