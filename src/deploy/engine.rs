@@ -1194,6 +1194,71 @@ mod tests {
         );
     }
 
+    /// The stop answers "already completed" (CodeDeploy's own alarm check ended the
+    /// deployment first): the watch says so, does not count the stop as its own, and
+    /// follows the rollback all the same.
+    #[tokio::test]
+    async fn a_stop_that_finds_the_deployment_ended_says_so_and_is_not_ours() {
+        use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentError;
+        use aws_sdk_codedeploy::types::error::DeploymentAlreadyCompletedException;
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("c:s")
+                .build()
+        });
+        let tgt = mock!(aws_sdk_codedeploy::Client::get_deployment_target)
+            .then_output(|| target(10.0));
+        let main = mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-1"))
+            .sequence()
+            .output(|| info("d-1", S::InProgress, None))
+            .output(|| info("d-1", S::Stopped, Some("d-2")))
+            .repeatedly()
+            .build();
+        let rb = mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-2"))
+            .then_output(|| info("d-2", S::Succeeded, None));
+        let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment).then_error(|| {
+            StopDeploymentError::DeploymentAlreadyCompletedException(
+                DeploymentAlreadyCompletedException::builder()
+                    .message("The deployment d-1 has already completed.")
+                    .meta(
+                        aws_sdk_codedeploy::error::ErrorMetadata::builder()
+                            .code("DeploymentAlreadyCompletedException")
+                            .message("The deployment d-1 has already completed.")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let alarm = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .then_output(|| alarms(StateValue::Alarm));
+        let clients = clients(&[&list, &tgt, &main, &rb, &stop], &[&alarm]);
+        let opts = WatchOptions {
+            alarms: vec!["web-5xx".into()],
+            timeout: Duration::from_secs(600),
+            ..Default::default()
+        };
+        let clock = FakeClock::default();
+        let mut sink = Collect::default();
+        let w = watch(&clients, &clock, &mut sink, "d-1", &opts)
+            .await
+            .unwrap();
+        assert_eq!(w.outcome, Outcome::RolledBack);
+        assert!(!w.stopped_by_us);
+        assert_eq!(stop.num_calls(), 1);
+        let ended: Vec<&str> = sink
+            .0
+            .iter()
+            .filter_map(|e| match e {
+                Event::AlreadyEnded { message, .. } => Some(message.as_str()),
+                Event::StopRequested { .. } => Some("stop requested"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ended, ["The deployment d-1 has already completed."]);
+    }
+
     /// After the shift, GetDeployment is read every second only from shortly before the
     /// termination wait can end: the exit follows the terminal state within a poll of
     /// `final_poll`, without a second-by-second poll through the whole deployment. The

@@ -800,7 +800,11 @@ async fn collect_ecs_and_logs(
         budget.bounded(blue_tasks(ctx))
     );
     let ecs = ecs.unwrap_or_else(|| Phase {
-        value: Ecs::default(),
+        // Not read is not missing: the logs phase says why it has no streams.
+        value: Ecs {
+            td_error: Some(budget.not_in_time("the green task definition was", id)),
+            ..Ecs::default()
+        },
         missing: vec![missing(
             "ecs",
             budget.not_in_time("the service and its tasks were", id),
