@@ -1206,8 +1206,8 @@ mod tests {
                 .target_ids("c:s")
                 .build()
         });
-        let tgt = mock!(aws_sdk_codedeploy::Client::get_deployment_target)
-            .then_output(|| target(10.0));
+        let tgt =
+            mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_output(|| target(10.0));
         let main = mock!(aws_sdk_codedeploy::Client::get_deployment)
             .match_requests(|r| r.deployment_id() == Some("d-1"))
             .sequence()
