@@ -81,7 +81,7 @@ async fn report_ahead(
         }
     };
     let end = async move { rollback_end.await.ok() };
-    Some(crate::report::collect_ahead(&clients, &report, failed, end).await)
+    Some(Box::pin(crate::report::collect_ahead(&clients, &report, failed, end)).await)
 }
 
 /// A spawned task that is cancelled when its handle goes, as when a signal ends the

@@ -415,6 +415,39 @@ pub struct GreenTask {
     pub task_definition_arn: Option<String>,
 }
 
+/// The ARNs of the tasks a task set started that have `status` as desired status.
+async fn started_by(
+    c: &Clients,
+    cluster: &str,
+    task_set_id: &str,
+    status: aws_sdk_ecs::types::DesiredStatus,
+) -> Result<Vec<String>> {
+    let mut arns: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..50 {
+        let page = c
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(task_set_id)
+            .desired_status(status.clone())
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:ListTasks", e))?;
+        for a in page.task_arns() {
+            if !arns.contains(a) {
+                arns.push(a.clone());
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(arns)
+}
+
 /// Tasks started by a task set (`startedBy` = its id), running and stopped.
 pub async fn task_set_tasks(
     c: &Clients,
@@ -423,29 +456,15 @@ pub async fn task_set_tasks(
     container: Option<&str>,
 ) -> Result<Vec<GreenTask>> {
     use aws_sdk_ecs::types::DesiredStatus;
-    let mut arns: Vec<String> = Vec::new();
-    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-        let mut token: Option<String> = None;
-        for _ in 0..50 {
-            let page = c
-                .ecs
-                .list_tasks()
-                .cluster(cluster)
-                .started_by(task_set_id)
-                .desired_status(status.clone())
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ecs:ListTasks", e))?;
-            for a in page.task_arns() {
-                if !arns.contains(a) {
-                    arns.push(a.clone());
-                }
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
+    // Running and stopped tasks are listed side by side: one round of calls, not two.
+    let (running, stopped) = tokio::join!(
+        started_by(c, cluster, task_set_id, DesiredStatus::Running),
+        started_by(c, cluster, task_set_id, DesiredStatus::Stopped)
+    );
+    let mut arns: Vec<String> = running?;
+    for a in stopped? {
+        if !arns.contains(&a) {
+            arns.push(a);
         }
     }
     let mut tasks = Vec::new();

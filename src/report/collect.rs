@@ -137,13 +137,15 @@ pub async fn collect_ahead(
         let fin = ctx.finish(ended);
         let _ = end_tx.send(Some(std::sync::Arc::new(fin)));
     };
+    // Each part on the heap: side by side, their states would otherwise sum up on the
+    // stack of the task that polls them.
     let (_, (ecs, logs, latency_alarm), trigger, metrics, rollback_target, final_target) = tokio::join!(
         end,
-        collect_ecs_and_logs(&ctx, &budget, &end_rx),
-        collect_trigger(&ctx, &budget, &end_rx),
-        collect_metrics(&ctx, &budget, &end_rx),
-        read_rollback_target(&ctx, &budget, &end_rx),
-        reread_target(&ctx, &budget, &end_rx),
+        Box::pin(collect_ecs_and_logs(&ctx, &budget, &end_rx)),
+        Box::pin(collect_trigger(&ctx, &budget, &end_rx)),
+        Box::pin(collect_metrics(&ctx, &budget, &end_rx)),
+        Box::pin(read_rollback_target(&ctx, &budget, &end_rx)),
+        Box::pin(reread_target(&ctx, &budget, &end_rx)),
     );
     if let Some(fin) = the_end(&end_rx).await {
         ctx.ended(&fin);
@@ -168,7 +170,7 @@ pub async fn collect_ahead(
     r.blue_logs = take(&mut r, blue);
     r.comparison = compare_colours(&r);
     let latency = match budget
-        .bounded(collect_latency(&ctx, &r, latency_alarm))
+        .bounded(Box::pin(collect_latency(&ctx, &r, latency_alarm)))
         .await
     {
         Some(l) => l,
@@ -181,7 +183,10 @@ pub async fn collect_ahead(
         },
     };
     r.latency = take(&mut r, latency);
-    r.traces = match budget.bounded(collect_traces(&ctx, r.logs.as_ref())).await {
+    r.traces = match budget
+        .bounded(Box::pin(collect_traces(&ctx, r.logs.as_ref())))
+        .await
+    {
         Some(t) => t,
         None => TraceEvidence {
             status: TraceStatus::Unavailable,
@@ -393,6 +398,8 @@ struct Ecs {
     /// read is not a missing log configuration.
     td_error: Option<String>,
     blue_td: Option<String>,
+    /// The blue task set's task definition's log settings, when read.
+    blue_td_logs: Option<TaskDefinitionLogs>,
 }
 
 /// The service, its green tasks and the task definitions of both task sets.
@@ -416,7 +423,32 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
             _ => None,
         }
     };
-    let (snapshot, early_tasks) = tokio::join!(snapshot, early_tasks);
+    // The task definitions are named by the service's task sets: read while the green
+    // tasks are still being listed.
+    let snapshot_and_tds = async {
+        let snapshot = snapshot.await;
+        let arn_of = |id: Option<&String>| {
+            let snap = snapshot.as_ref()?.as_ref().ok()?.as_ref()?;
+            let id = id?;
+            snap.task_sets
+                .iter()
+                .find(|t| &t.id == id)
+                .map(|t| t.task_definition.clone())
+        };
+        let green_arn = arn_of(known_green.as_ref());
+        let blue_arn = arn_of(ctx.blue.as_ref().map(|b| &b.id));
+        let read = |arn: Option<String>| async move {
+            match arn {
+                Some(arn) => Some((evidence::task_definition_logs(c, &arn).await, arn)),
+                None => None,
+            }
+        };
+        let (green_td, blue_td) = tokio::join!(read(green_arn), read(blue_arn));
+        (snapshot, green_td, blue_td)
+    };
+    let ((snapshot, early_td, blue_td_read), early_tasks) =
+        tokio::join!(snapshot_and_tds, early_tasks);
+    let blue_td_logs = blue_td_read.and_then(|(r, _)| r.ok().flatten());
     let snapshot = match snapshot {
         Some(Ok(snap)) => snap,
         Some(Err(e)) => {
@@ -468,15 +500,20 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
                 .map(|t| t.task_definition.clone())
         })
         .or_else(|| tasks.iter().find_map(|t| t.task_definition_arn.clone()));
-    let (td, td_error) = match &green_td_arn {
-        Some(arn) => match evidence::task_definition_logs(c, arn).await {
+    let td_read = match (early_td, &green_td_arn) {
+        (Some((r, read_arn)), Some(arn)) if &read_arn == arn => Some(r),
+        (_, Some(arn)) => Some(evidence::task_definition_logs(c, arn).await),
+        (_, None) => None,
+    };
+    let (td, td_error) = match (td_read, &green_td_arn) {
+        (Some(r), Some(arn)) => match r {
             Ok(td) => (td, None),
             Err(e) => (
                 None,
                 Some(format!("could not read the task definition {arn}: {e}")),
             ),
         },
-        None => (
+        _ => (
             None,
             Some(
                 "the green task definition is not known (no green task set or task was read)"
@@ -517,6 +554,7 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
             td,
             td_error,
             blue_td,
+            blue_td_logs,
         },
         missing: miss,
     }
@@ -796,8 +834,8 @@ async fn collect_ecs_and_logs(
 ) -> (Phase<Ecs>, LogsPhase, LatencyAlarm) {
     let id = &ctx.failed.id;
     let (ecs, blue_tasks) = tokio::join!(
-        budget.bounded(collect_ecs(ctx)),
-        budget.bounded(blue_tasks(ctx))
+        budget.bounded(Box::pin(collect_ecs(ctx))),
+        budget.bounded(Box::pin(blue_tasks(ctx)))
     );
     let ecs = ecs.unwrap_or_else(|| Phase {
         // Not read is not missing: the logs phase says why it has no streams.
@@ -810,11 +848,18 @@ async fn collect_ecs_and_logs(
             budget.not_in_time("the service and its tasks were", id),
         )],
     });
-    let blue_tasks =
+    let mut blue_tasks =
         blue_tasks.unwrap_or_else(|| Err(budget.not_in_time("the blue tasks were", id)));
+    if budget
+        .bounded(blue_td(ctx, &ecs.value, &mut blue_tasks))
+        .await
+        .is_none()
+    {
+        blue_tasks = Err(budget.not_in_time("the blue task definition was", id));
+    }
     let (logs, latency_alarm) = tokio::join!(
-        collect_logs(ctx, budget, end, &ecs.value, blue_tasks),
-        describe_fired(ctx, budget)
+        Box::pin(collect_logs(ctx, budget, end, &ecs.value, blue_tasks)),
+        Box::pin(describe_fired(ctx, budget))
     );
     (ecs, logs, latency_alarm)
 }
@@ -921,7 +966,10 @@ async fn collect_logs(
             Err(_) => None,
         }
     };
-    let (green_first, blue_first) = tokio::join!(green.first(ctx, budget, &limiter), blue_read);
+    let (green_first, blue_first) = tokio::join!(
+        Box::pin(green.first(ctx, budget, &limiter)),
+        Box::pin(blue_read)
+    );
     if let Err(e) = green_first {
         return (gone("logs", e), none());
     }
@@ -941,7 +989,10 @@ async fn collect_logs(
                 b.tail(ctx, budget, &limiter, window).await;
             }
         };
-        tokio::join!(green.tail(ctx, budget, &limiter, window), blue_tail);
+        tokio::join!(
+            Box::pin(green.tail(ctx, budget, &limiter, window)),
+            Box::pin(blue_tail)
+        );
         (green, blue)
     } else {
         (green, blue)
@@ -1015,7 +1066,7 @@ impl LogRead {
             ctx.window.end.timestamp_millis(),
         );
         match budget
-            .bounded(self.read(ctx.c, start, end, limiter, false))
+            .bounded(Box::pin(self.read(ctx.c, start, end, limiter, false)))
             .await
         {
             Some(r) => r.map_err(|e| e.to_string()),
@@ -1052,7 +1103,7 @@ impl LogRead {
             .unwrap_or_else(|| format!("the {} tasks' logs", self.colour));
         let end = window.end.timestamp_millis();
         match budget
-            .bounded(self.read(ctx.c, start, end, limiter, true))
+            .bounded(Box::pin(self.read(ctx.c, start, end, limiter, true)))
             .await
         {
             Some(Ok(())) => {}
@@ -1144,7 +1195,7 @@ struct BlueTasks {
     td: Option<TaskDefinitionLogs>,
 }
 
-/// Lists the blue tasks and reads their task definition, while green's are read.
+/// Lists the blue tasks while green's are read.
 async fn blue_tasks(ctx: &Context<'_>) -> std::result::Result<BlueTasks, String> {
     let (Some(cluster), Some(blue)) = (&ctx.cluster, &ctx.blue) else {
         return Err(
@@ -1155,14 +1206,26 @@ async fn blue_tasks(ctx: &Context<'_>) -> std::result::Result<BlueTasks, String>
     let tasks = evidence::task_set_tasks(ctx.c, cluster, &blue.id, container)
         .await
         .map_err(|e| format!("the blue tasks could not be listed: {e}"))?;
-    let td = match tasks.iter().find_map(|t| t.task_definition_arn.clone()) {
-        Some(arn) => evidence::task_definition_logs(ctx.c, &arn)
+    Ok(BlueTasks { tasks, td: None })
+}
+
+/// The blue task definition's log settings: as the ECS phase read them from the blue
+/// task set, else read from the blue tasks' task definition.
+async fn blue_td(ctx: &Context<'_>, ecs: &Ecs, blue: &mut std::result::Result<BlueTasks, String>) {
+    let Ok(b) = blue.as_mut() else {
+        return;
+    };
+    b.td = match (
+        &ecs.blue_td_logs,
+        b.tasks.iter().find_map(|t| t.task_definition_arn.clone()),
+    ) {
+        (Some(td), _) => Some(td.clone()),
+        (None, Some(arn)) => evidence::task_definition_logs(ctx.c, &arn)
             .await
             .ok()
             .flatten(),
-        None => None,
+        (None, None) => None,
     };
-    Ok(BlueTasks { tasks, td })
 }
 
 /// The log group and streams of the blue tasks that ran in the window (their own task
