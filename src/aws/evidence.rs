@@ -455,6 +455,17 @@ pub async fn task_set_tasks(
     task_set_id: &str,
     container: Option<&str>,
 ) -> Result<Vec<GreenTask>> {
+    let arns = task_set_task_arns(c, cluster, task_set_id).await?;
+    describe_tasks(c, cluster, &arns, container).await
+}
+
+/// The ARNs of the tasks a task set started, running and stopped: what the tasks' log
+/// streams are named by, known a round of calls before the tasks are described.
+pub async fn task_set_task_arns(
+    c: &Clients,
+    cluster: &str,
+    task_set_id: &str,
+) -> Result<Vec<String>> {
     use aws_sdk_ecs::types::DesiredStatus;
     // Running and stopped tasks are listed side by side: one round of calls, not two.
     let (running, stopped) = tokio::join!(
@@ -467,6 +478,16 @@ pub async fn task_set_tasks(
             arns.push(a);
         }
     }
+    Ok(arns)
+}
+
+/// The tasks `arns` of `cluster`, described.
+pub async fn describe_tasks(
+    c: &Clients,
+    cluster: &str,
+    arns: &[String],
+    container: Option<&str>,
+) -> Result<Vec<GreenTask>> {
     let mut tasks = Vec::new();
     for chunk in arns.chunks(100) {
         let out = c

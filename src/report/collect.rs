@@ -402,8 +402,21 @@ struct Ecs {
     blue_td_logs: Option<TaskDefinitionLogs>,
 }
 
+/// What the ECS phase hands the logs phase before it ends: the green tasks' ids once
+/// listed and green's task definition once read, so the log filter is chosen while
+/// the tasks are still being described.
+#[derive(Default)]
+struct EarlyTx {
+    ids: Option<tokio::sync::oneshot::Sender<Vec<String>>>,
+    td: Option<tokio::sync::oneshot::Sender<Option<TaskDefinitionLogs>>>,
+}
+
 /// The service, its green tasks and the task definitions of both task sets.
-async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
+async fn collect_ecs(ctx: &Context<'_>, early: EarlyTx) -> Phase<Ecs> {
+    let EarlyTx {
+        ids: ids_tx,
+        td: td_tx,
+    } = early;
     let c = ctx.c;
     let mut miss = Vec::new();
     let container = ctx.s.container.as_deref();
@@ -413,7 +426,20 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
     let known_green = ctx.green.as_ref().map(|g| g.id.clone());
     let early_tasks = async {
         match (&ctx.cluster, &known_green) {
-            (Some(cl), Some(gid)) => Some(evidence::task_set_tasks(c, cl, gid, container).await),
+            (Some(cl), Some(gid)) => Some(
+                async {
+                    let arns = evidence::task_set_task_arns(c, cl, gid).await?;
+                    if let Some(tx) = ids_tx {
+                        let ids = arns
+                            .iter()
+                            .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
+                            .collect();
+                        let _ = tx.send(ids);
+                    }
+                    evidence::describe_tasks(c, cl, &arns, container).await
+                }
+                .await,
+            ),
             _ => None,
         }
     };
@@ -444,6 +470,9 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
             }
         };
         let (green_td, blue_td) = tokio::join!(read(green_arn), read(blue_arn));
+        if let (Some(tx), Some((Ok(td), _))) = (td_tx, &green_td) {
+            let _ = tx.send(td.clone());
+        }
         (snapshot, green_td, blue_td)
     };
     let ((snapshot, early_td, blue_td_read), early_tasks) =
@@ -833,9 +862,16 @@ async fn collect_ecs_and_logs(
     end: &EndWatch,
 ) -> (Phase<Ecs>, LogsPhase, LatencyAlarm) {
     let id = &ctx.failed.id;
-    let (ecs, blue_tasks) = tokio::join!(
-        budget.bounded(Box::pin(collect_ecs(ctx))),
-        budget.bounded(Box::pin(blue_tasks(ctx)))
+    let (ids_tx, ids_rx) = tokio::sync::oneshot::channel();
+    let (td_tx, td_rx) = tokio::sync::oneshot::channel();
+    let early = EarlyTx {
+        ids: Some(ids_tx),
+        td: Some(td_tx),
+    };
+    let (ecs, blue_tasks, early_filter) = tokio::join!(
+        budget.bounded(Box::pin(collect_ecs(ctx, early))),
+        budget.bounded(Box::pin(blue_tasks(ctx))),
+        budget.bounded(Box::pin(early_filter(ctx, ids_rx, td_rx)))
     );
     let ecs = ecs.unwrap_or_else(|| Phase {
         // Not read is not missing: the logs phase says why it has no streams.
@@ -858,21 +894,64 @@ async fn collect_ecs_and_logs(
         blue_tasks = Err(budget.not_in_time("the blue task definition was", id));
     }
     let (logs, latency_alarm) = tokio::join!(
-        Box::pin(collect_logs(ctx, budget, end, &ecs.value, blue_tasks)),
+        Box::pin(collect_logs(
+            ctx,
+            budget,
+            end,
+            &ecs.value,
+            blue_tasks,
+            early_filter.flatten()
+        )),
         Box::pin(describe_fired(ctx, budget))
     );
     (ecs, logs, latency_alarm)
 }
+
+/// The filter chosen from green's first page as soon as the green tasks are listed and
+/// green's task definition is read, with the streams it was chosen for; `None` when
+/// either is not known before the ECS phase ends.
+async fn early_filter(
+    ctx: &Context<'_>,
+    ids: tokio::sync::oneshot::Receiver<Vec<String>>,
+    td: tokio::sync::oneshot::Receiver<Option<TaskDefinitionLogs>>,
+) -> Option<EarlyFilter> {
+    let (ids, td) = tokio::join!(ids, td);
+    let (ids, td) = (ids.ok()?, td.ok()?);
+    let (group, streams) = green_source_of(ctx, td.as_ref(), &ids, None).ok()?;
+    let q = logs::LogQuery {
+        log_group: group.clone(),
+        streams: streams.clone(),
+        start_ms: ctx.window.start.timestamp_millis(),
+        end_ms: ctx.window.end.timestamp_millis(),
+        filter_pattern: None,
+    };
+    let filter = choose_filter(ctx.c, &q).await;
+    Some((group, streams, filter))
+}
+
+/// A filter chosen early: the log group, the streams and the choice.
+type EarlyFilter = (String, Vec<String>, Result<FilterChoice>);
 
 /// Where green's logs are: the group and the green tasks' streams, or why not known.
 fn green_source(
     ctx: &Context<'_>,
     ecs: &Ecs,
 ) -> std::result::Result<(String, Vec<String>), String> {
-    let (s, facts) = (ctx.s, &ecs.tasks);
+    let ids: Vec<String> = ecs.tasks.iter().map(|t| t.task_id.clone()).collect();
+    green_source_of(ctx, ecs.td.as_ref(), &ids, ecs.td_error.clone())
+}
+
+/// Where green's logs are, from green's task definition and task ids.
+fn green_source_of(
+    ctx: &Context<'_>,
+    td: Option<&TaskDefinitionLogs>,
+    task_ids: &[String],
+    td_error: Option<String>,
+) -> std::result::Result<(String, Vec<String>), String> {
+    let s = ctx.s;
     let container = s.container.as_ref();
     // Logs of the green tasks only.
-    let awslogs = ecs.td.as_ref().and_then(|t| {
+    let awslogs = td.and_then(|t| {
         t.logs
             .iter()
             .find(|l| Some(&l.container) == container)
@@ -880,23 +959,23 @@ fn green_source(
             .cloned()
     });
     match awslogs {
-        Some(al) if al.stream_prefix.is_some() && !facts.is_empty() => {
+        Some(al) if al.stream_prefix.is_some() && !task_ids.is_empty() => {
             let group_name = s.log_group.clone().unwrap_or(al.group.clone());
             let prefix = al.stream_prefix.clone().unwrap_or_default();
-            let streams: Vec<String> = facts
+            let streams: Vec<String> = task_ids
                 .iter()
-                .map(|t| format!("{prefix}/{}/{}", al.container, t.task_id))
+                .map(|id| format!("{prefix}/{}/{id}", al.container))
                 .collect();
             Ok((group_name, streams))
         }
-        Some(_) if facts.is_empty() => {
+        Some(_) if task_ids.is_empty() => {
             Err("no green tasks were found, so there are no log streams to read".into())
         }
         Some(_) => Err(
             "the container has no awslogs-stream-prefix, so task log streams cannot be derived"
                 .into(),
         ),
-        None => Err(ecs.td_error.clone().unwrap_or_else(|| {
+        None => Err(td_error.unwrap_or_else(|| {
             "the green task definition has no awslogs log configuration".to_owned()
         })),
     }
@@ -910,6 +989,7 @@ async fn collect_logs(
     end: &EndWatch,
     ecs: &Ecs,
     blue_tasks: std::result::Result<BlueTasks, String>,
+    early: Option<EarlyFilter>,
 ) -> LogsPhase {
     let none = || Phase {
         value: None,
@@ -931,7 +1011,17 @@ async fn collect_logs(
         end_ms: ctx.window.end.timestamp_millis(),
         filter_pattern: None,
     };
-    let filter = match budget.bounded(choose_filter(ctx.c, &q)).await {
+    // The filter chosen early holds when it was chosen for these very streams.
+    let early = early.filter(|(g, st, _)| {
+        let same =
+            |a: &[String], b: &[String]| a.len() == b.len() && a.iter().all(|x| b.contains(x));
+        g == &group && same(st, &streams)
+    });
+    let chosen = match early {
+        Some((_, _, f)) => Some(f),
+        None => budget.bounded(choose_filter(ctx.c, &q)).await,
+    };
+    let filter = match chosen {
         Some(Ok(f)) => f,
         Some(Err(e)) => return (gone("logs", e.to_string()), none()),
         None => {

@@ -753,6 +753,54 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     assert!(!s["report"].as_array().unwrap().is_empty(), "{s}");
 }
 
+/// Logs that answer slowly (5 s per FilterLogEvents) against a 1 s budget after the
+/// rollback: the deploy writes its report without waiting, the logs are reported as
+/// not read in time (never as missing settings) with the command that reads them, and
+/// `shipwatch report <id>` afterwards reads them in full.
+#[test]
+fn logs_too_slow_for_the_budget_after_the_rollback_are_reported_as_not_read_in_time() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("after_rollback_budget = \"1s\"");
+    let sha = random_sha();
+    aws.push_image(&sha, "http-5xx");
+    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 100000}));
+    aws.faults(json!([{"service": "logs", "operation": "FilterLogEvents", "latency_ms": 5000}]));
+    let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
+    assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
+    let s = summary(&out);
+    let id = s["deployment"]["id"].as_str().unwrap().to_owned();
+    let dir = aws.dir.path().join("report");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let said = format!("{}{}", j["missing"], j["logs"]["caps_hit"]);
+    assert!(
+        said.contains("not read within 1 s after the rollback ended")
+            && said.contains(&format!("shipwatch report {id}")),
+        "{said}"
+    );
+    assert!(!s["verdict"].to_string().contains("no awslogs"), "{s}");
+    aws.faults(json!([]));
+    let mut again = aws.shipwatch(&cfg);
+    let full = aws.dir.path().join("full");
+    again.args(["report", &id, "--out-dir"]).arg(&full);
+    let out = run(again, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("report.json")).unwrap()).unwrap();
+    assert!(
+        !j["missing"].to_string().contains("not read within"),
+        "{}",
+        j["missing"]
+    );
+    assert!(
+        j["logs"]["groups"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty()),
+        "{}",
+        j["logs"]
+    );
+}
+
 /// The soak behind `scripts/soak-faults.sh` (ignored in the suite): SHIPWATCH_SOAK_RUNS
 /// deployments (default 20), alternating healthy and 5xx releases, each on its own
 /// stack under 30 % throttling + 10 % 5xx + SHIPWATCH_SOAK_LATENCY_MS (default 2000)
@@ -836,6 +884,10 @@ fn soak_under_faults() {
         );
         if !healthy {
             println!("         {}", calls_after(&timeline, terminal));
+            println!(
+                "         {}",
+                late_in_report(&aws.dir.path().join("report"))
+            );
         }
         if !ok || lag > 10.0 {
             bad.push(format!("run {i}: {}", text(&out)));
@@ -867,4 +919,38 @@ fn calls_after(timeline: &serde_json::Value, terminal: f64) -> String {
         })
         .collect();
     format!("after the terminal state: {}", calls.join(", "))
+}
+
+/// What the report written by `deploy` says was not read in time after the rollback.
+fn late_in_report(dir: &std::path::Path) -> String {
+    let Ok(text) = std::fs::read_to_string(dir.join("report.json")) else {
+        return "no report.json".into();
+    };
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut late: Vec<String> = j["missing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("not read within"))
+        })
+        .map(|m| m["evidence"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    for colour in ["logs", "blue_logs"] {
+        let cut = j[colour]["caps_hit"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c.as_str().is_some_and(|c| c.contains("not read within")));
+        if cut {
+            late.push(format!("{colour} (in part)"));
+        }
+    }
+    if late.is_empty() {
+        "report: everything read in time".into()
+    } else {
+        format!("report: not read in time: {}", late.join(", "))
+    }
 }
