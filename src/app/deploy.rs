@@ -59,11 +59,12 @@ fn report_due(outcome: &Outcome) -> bool {
     )
 }
 
-/// Gathers the rollback report while the deployment is being stopped and rolled back:
-/// it starts once the watch says the end is in sight (shipwatch is stopping the
-/// deployment, or CodeDeploy rolls it back) and finishes when `rollback_end` brings the
-/// final states, so the report is written seconds after the rollback ends instead of
-/// after a chain of reads. `None` when the end was never in sight before the watch
+/// Gathers the rollback report ahead of the end: its context (group, target, routing)
+/// once green takes traffic, the rest once the watch says the end is in sight
+/// (shipwatch is stopping the deployment, or CodeDeploy rolls it back), finishing when
+/// `rollback_end` brings the final states. So the report is written seconds after the
+/// rollback ends instead of after a chain of reads, and a deployment that succeeds
+/// costs only the context. `None` when the end was never in sight before the watch
 /// ended (the report, if one is due, is then written by `conclude`).
 async fn report_ahead(
     clients: Clients,
@@ -71,17 +72,25 @@ async fn report_ahead(
     shared: Shared,
     mut rollback_end: tokio::sync::oneshot::Receiver<Ended>,
 ) -> Option<Report> {
-    let failed = loop {
-        if let Some(d) = deploy::ending(&shared) {
+    let tick = std::time::Duration::from_millis(100);
+    let first = loop {
+        if let Some(d) = deploy::ending(&shared).or_else(|| deploy::shifting(&shared)) {
             break d;
         }
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            _ = tokio::time::sleep(tick) => {}
             _ = &mut rollback_end => return None,
         }
     };
+    let prepared = Box::pin(crate::report::prepare_ahead(&clients, &report, first)).await;
+    while deploy::ending(&shared).is_none() {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = &mut rollback_end => return None,
+        }
+    }
     let end = async move { rollback_end.await.ok() };
-    Some(Box::pin(crate::report::collect_ahead(&clients, &report, failed, end)).await)
+    Some(Box::pin(prepared.finish(Some(report.after_rollback), end)).await)
 }
 
 /// A spawned task that is cancelled when its handle goes, as when a signal ends the

@@ -56,7 +56,7 @@ impl Default for WatchOptions {
             poll: Duration::from_secs(10),
             alarm_poll: Duration::from_secs(4),
             deployment_poll: Duration::from_secs(60),
-            final_poll: Duration::from_secs(1),
+            final_poll: Duration::from_millis(500),
             termination_wait: None,
             tick: Duration::from_secs(30),
             timeout: Duration::from_secs(3600),
@@ -111,7 +111,7 @@ const MAX_ALARM_READS: usize = 8;
 /// rollback being followed): a new one starts every `final_poll` even while an earlier
 /// one is still out, so a slow or retried read does not delay seeing the end by its
 /// whole latency. Otherwise one at a time.
-const MAX_FINAL_READS: usize = 3;
+const MAX_FINAL_READS: usize = 4;
 
 /// The pause before a failed read is tried again, so a failing endpoint is not hammered.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -279,6 +279,9 @@ pub trait Mutations: Send + Sync {
     /// The deployment as last read, once its end is in sight: the watch is about to stop
     /// it, or saw CodeDeploy roll it back. Its report can be gathered from then on.
     fn ending(&self, _deployment: &Deployment) {}
+    /// The deployment as read once its green task set appeared: what the report needs
+    /// to know about it no longer changes from then on.
+    fn shifting(&self, _deployment: &Deployment) {}
 }
 
 /// The optional `Mutations` observer, cloneable and printable with the options.
@@ -394,6 +397,8 @@ struct Watch<'a, C: Clock> {
     max_green: f64,
     /// A green task set appeared in the target at some point.
     green_seen: bool,
+    /// The mutation hook was told green appeared (`Mutations::shifting`).
+    shift_told: bool,
     next_target: Duration,
     next_alarm: Duration,
     next_deployment: Duration,
@@ -459,6 +464,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             green_at_alarm: None,
             max_green: 0.0,
             green_seen: false,
+            shift_told: false,
             next_target: start,
             next_alarm: start,
             next_deployment: start,
@@ -616,6 +622,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             self.deployment_wanted = true;
         }
         self.target = Some(t);
+        self.tell_shifting();
         Ok(())
     }
 
@@ -650,9 +657,21 @@ impl<'a, C: Clock> Watch<'a, C> {
                 self.terminal_at = Some(since);
             }
             self.deployment = Some(d);
+            self.tell_shifting();
         }
         Ok(())
     }
+    /// Tells the mutation hook, once, that green appeared (with the deployment as read).
+    fn tell_shifting(&mut self) {
+        if self.shift_told || !self.green_seen || self.in_rollback {
+            return;
+        }
+        if let (Some(h), Some(d)) = (&self.opts.mutations.0, &self.deployment) {
+            h.shifting(d);
+            self.shift_told = true;
+        }
+    }
+
     /// Whether a green task set has been seen in the target; true when the target was
     /// never read, so an unreadable target never cuts the rollback wait short.
     fn replacement_seen(&self) -> bool {
@@ -1308,9 +1327,11 @@ mod tests {
         let late = clock.elapsed() - END;
         assert!(late <= opts.final_poll, "seen {late:?} after the end");
         assert_eq!(list.num_calls(), 1, "the target id is listed once");
-        // The initial read, then one a second from 50 s (wait 60 s less one target poll).
+        // The initial read, then one every `final_poll` from 50 s (wait 60 s less one
+        // target poll), and no more.
+        let polls = (END - Duration::from_secs(50)).as_millis() / opts.final_poll.as_millis();
         assert!(
-            main.num_calls() <= 10,
+            main.num_calls() as u128 <= polls + 3,
             "{} GetDeployment calls",
             main.num_calls()
         );

@@ -133,9 +133,17 @@ pub struct InFlight {
     /// is stopping it, or CodeDeploy rolls it back): its report can be gathered while
     /// the stop and the rollback run.
     pub ending: Option<Deployment>,
+    /// The deployment as the watch read it when green first appeared: the report's
+    /// context can be read from then on.
+    pub shifting: Option<Deployment>,
     /// CodeDeploy had already ended the deployment when shipwatch's StopDeployment
     /// reached it (its own alarm check, a failure): shipwatch did not stop it.
     pub ended_before_stop: bool,
+}
+
+/// The deployment as read when green first appeared, once the watch says so.
+pub fn shifting(shared: &Shared) -> Option<Deployment> {
+    lock(shared).shifting.clone()
 }
 
 /// The deployment whose end is in sight, as last read, once the watch says so.
@@ -156,6 +164,9 @@ impl engine::Mutations for SharedMutations {
     }
     fn ending(&self, deployment: &Deployment) {
         lock(&self.0).ending = Some(deployment.clone());
+    }
+    fn shifting(&self, deployment: &Deployment) {
+        lock(&self.0).shifting = Some(deployment.clone());
     }
 }
 

@@ -116,20 +116,64 @@ pub async fn collect_ahead(
     late: Option<std::time::Duration>,
     rollback_end: impl std::future::Future<Output = Option<Ended>>,
 ) -> Report {
-    let mut r = Report::new(
-        Source {
-            kind: SourceKind::Aws,
-            input: input.to_owned(),
-            region: Some(c.region.clone()),
-            release: None,
-        },
-        Utc::now(),
-    );
+    Prepared::load(c, s, input, failed, known_end, late.is_some())
+        .await
+        .finish(late, rollback_end)
+        .await
+}
+
+/// A report whose context is read (the deployment group, the deployment's target with
+/// both task sets, the traffic routing): what no longer changes once green exists.
+/// `deploy` reads it as soon as green takes traffic, so that when it stops the
+/// deployment the report's reads start a round of calls further on.
+pub struct Prepared<'a> {
+    r: Report,
+    ctx: Context<'a>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Reads the context of `failed` (see `collect_ahead` for `known_end`; `ahead`: the
+    /// deployment may still run, so the window stays open until it ends).
+    pub async fn load(
+        c: &'a Clients,
+        s: &'a Settings,
+        input: &str,
+        failed: Deployment,
+        known_end: Option<DateTime<Utc>>,
+        ahead: bool,
+    ) -> Prepared<'a> {
+        let mut r = Report::new(
+            Source {
+                kind: SourceKind::Aws,
+                input: input.to_owned(),
+                region: Some(c.region.clone()),
+                release: None,
+            },
+            Utc::now(),
+        );
+        let ctx = take(&mut r, Context::load(c, s, failed, known_end, ahead).await);
+        Prepared { r, ctx }
+    }
+
+    /// Gathers the rest of the report, as `collect_ahead` describes.
+    pub async fn finish(
+        self,
+        late: Option<std::time::Duration>,
+        rollback_end: impl std::future::Future<Output = Option<Ended>>,
+    ) -> Report {
+        let Prepared { r, ctx } = self;
+        gather(r, ctx, late, rollback_end).await
+    }
+}
+
+/// Everything after the context: see `collect_ahead`.
+async fn gather(
+    mut r: Report,
+    mut ctx: Context<'_>,
+    late: Option<std::time::Duration>,
+    rollback_end: impl std::future::Future<Output = Option<Ended>>,
+) -> Report {
     let (budget, clock) = Budget::new(late);
-    let mut ctx = take(
-        &mut r,
-        Context::load(c, s, failed, known_end, late.is_some()).await,
-    );
     let (end_tx, end_rx) = tokio::sync::watch::channel(None);
     let end = async {
         let ended = rollback_end.await;

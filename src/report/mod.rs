@@ -156,27 +156,17 @@ pub async fn write_for_deployment(
     write_report(&mut report, &settings.out_dir)
 }
 
-/// Builds the report of deployment `failed` (as the watch last read it) while it is
-/// being stopped or rolled back: what no longer changes is read now, the rest once
-/// `rollback_end` yields the final states, within the settings' budget after the end
-/// (see `collect::collect_ahead`). `write_collected` writes it.
-pub async fn collect_ahead(
-    clients: &crate::aws::Clients,
-    settings: &Settings,
+/// Reads the context of the report of deployment `failed` (as the watch last read it)
+/// ahead of its end; `collect::Prepared::finish`, given the settings' budget after the
+/// end, gathers the rest while it is stopped and rolled back, and `write_collected`
+/// writes it (see `collect::collect_ahead`).
+pub async fn prepare_ahead<'a>(
+    clients: &'a crate::aws::Clients,
+    settings: &'a Settings,
     failed: crate::aws::model::Deployment,
-    rollback_end: impl std::future::Future<Output = Option<collect::Ended>>,
-) -> Report {
+) -> collect::Prepared<'a> {
     let id = failed.id.clone();
-    collect::collect_ahead(
-        clients,
-        settings,
-        &id,
-        failed,
-        None,
-        Some(settings.after_rollback),
-        rollback_end,
-    )
-    .await
+    collect::Prepared::load(clients, settings, &id, failed, None, true).await
 }
 
 /// Writes a report gathered ahead, naming the caller's reason for the stop when the
