@@ -883,6 +883,7 @@ fn soak_under_faults() {
             if ok { "ok" } else { "WRONG" }
         );
         if !healthy {
+            println!("         {}", calls_from_the_stop(&timeline, terminal));
             println!("         {}", calls_after(&timeline, terminal));
             println!(
                 "         {}",
@@ -953,4 +954,33 @@ fn late_in_report(dir: &std::path::Path) -> String {
     } else {
         format!("report: not read in time: {}", late.join(", "))
     }
+}
+
+/// The AWS calls between shipwatch's first StopDeployment and the terminal state, as
+/// `+seconds operation` from the stop: what the report could read ahead of the end.
+fn calls_from_the_stop(timeline: &serde_json::Value, terminal: f64) -> String {
+    let calls: Vec<(f64, &str)> = timeline
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "call")
+        .filter_map(|e| Some((e["real"].as_f64()?, e["operation"].as_str()?)))
+        .collect();
+    let Some(stop) = calls
+        .iter()
+        .find(|(_, op)| *op == "codedeploy.StopDeployment")
+        .map(|(t, _)| *t)
+    else {
+        return "no StopDeployment".into();
+    };
+    let list: Vec<String> = calls
+        .iter()
+        .filter(|(t, _)| *t >= stop && *t < terminal)
+        .map(|(t, op)| format!("+{:.1} {op}", t - stop))
+        .collect();
+    format!(
+        "from the stop ({:.1} s before the terminal state): {}",
+        terminal - stop,
+        list.join(", ")
+    )
 }
