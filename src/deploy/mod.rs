@@ -404,7 +404,7 @@ pub async fn with_signals<T>(
                 Err(e) => format!("the state file could not be written ({e})"),
             };
             format!(
-                "interrupted by signal {signo} after shipwatch's stop found deployment {} already ended: it was stopped before shipwatch's stop reached it (by CodeDeploy's own alarm check, a failure or another user), so shipwatch did not stop it; if it stopped with automatic rollback, CodeDeploy is moving traffic back to the original task set ({saved}).{note} Follow it to its end: shipwatch watch {}.",
+                "interrupted by signal {signo} after shipwatch's stop found deployment {} already ended: it had ended before shipwatch's stop reached it (stopped by CodeDeploy's own alarm check or by someone else, failed, or succeeded), so shipwatch did not stop it; if it was stopped with automatic rollback, CodeDeploy is moving traffic back to the original task set ({saved}).{note} See how it ended and follow any rollback: shipwatch watch {}.",
                 s.deployment_id, s.deployment_id
             )
         }
