@@ -5,7 +5,10 @@
 # 10 s of the terminal state; one line per run, then a summary.
 #
 # Usage: scripts/soak-faults.sh [RUNS]
-# Env: SHIPWATCH_SOAK_LATENCY_MS (2000), SHIPWATCH_SOAK_SECONDS_PER_MINUTE (2).
+# Env: SHIPWATCH_SOAK_LATENCY_MS (2000), SHIPWATCH_SOAK_SECONDS_PER_MINUTE (2),
+# SHIPWATCH_SOAK_KIND (healthy or http-5xx: only that kind; default alternating).
+# For a 5xx release the line after the run lists the AWS calls the emulator received
+# after the terminal state (+seconds operation): what stood between the end and the exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh emulator >&2

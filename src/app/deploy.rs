@@ -3,13 +3,14 @@
 //! rollback report written.
 
 use crate::aws::Clients;
-use crate::aws::model::{Deployment, DeploymentStatus};
+use crate::aws::model::DeploymentStatus;
 use crate::cli::report::ReportArgs;
 use crate::cli::{DeployArgs, StopArgs, WatchArgs};
 use crate::deploy::decide::Outcome;
 use crate::deploy::state::State;
 use crate::deploy::{self, Finished, Shared};
 use crate::error::{Error, Result};
+use crate::report::collect::Ended;
 use crate::report::model::Report;
 use crate::settings::Sources;
 use std::path::PathBuf;
@@ -33,7 +34,16 @@ pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
         let finished = deploy::deploy(&clients, &settings, &shared).await?;
         let mut early = None;
         if report_due(&finished.watched.outcome) {
-            let _ = ended.send(finished.watched.rollback.clone());
+            let w = &finished.watched;
+            // The watch's final read of the deployment, unless it never answered.
+            let failed = match (&w.deployment.status, deploy::ending(&shared)) {
+                (DeploymentStatus::Unknown(_), Some(seen)) => seen,
+                _ => w.deployment.clone(),
+            };
+            let _ = ended.send(Ended {
+                failed,
+                rollback: w.rollback.clone(),
+            });
             early = (&mut ahead.0).await.ok().flatten();
         }
         conclude(common.json, &clients, &report, &notify, &finished, early).await
@@ -49,28 +59,38 @@ fn report_due(outcome: &Outcome) -> bool {
     )
 }
 
-/// Gathers the rollback report while CodeDeploy's rollback runs: it starts once the
-/// watch reports the rollback and finishes when `rollback_end` brings the rollback's
-/// final state, so the report is written seconds after the rollback ends instead of
-/// after a whole round of reads. `None` when no rollback started before the watch
+/// Gathers the rollback report ahead of the end: its context (group, target, routing)
+/// once green takes traffic, the rest once the watch says the end is in sight
+/// (shipwatch is stopping the deployment, or CodeDeploy rolls it back), finishing when
+/// `rollback_end` brings the final states. So the report is written seconds after the
+/// rollback ends instead of after a chain of reads, and a deployment that succeeds
+/// costs only the context. `None` when the end was never in sight before the watch
 /// ended (the report, if one is due, is then written by `conclude`).
 async fn report_ahead(
     clients: Clients,
     report: crate::report::Settings,
     shared: Shared,
-    mut rollback_end: tokio::sync::oneshot::Receiver<Option<Deployment>>,
-) -> Option<Result<Report>> {
-    let failed = loop {
-        if let Some(id) = deploy::rolling_back(&shared) {
-            break id;
+    mut rollback_end: tokio::sync::oneshot::Receiver<Ended>,
+) -> Option<Report> {
+    let tick = std::time::Duration::from_millis(100);
+    let first = loop {
+        if let Some(d) = deploy::ending(&shared).or_else(|| deploy::shifting(&shared)) {
+            break d;
         }
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep(tick) => {}
             _ = &mut rollback_end => return None,
         }
     };
-    let end = async move { rollback_end.await.ok().flatten() };
-    Some(crate::report::collect_ahead(&clients, &report, &failed, end).await)
+    let prepared = Box::pin(crate::report::prepare_ahead(&clients, &report, first)).await;
+    while deploy::ending(&shared).is_none() {
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = &mut rollback_end => return None,
+        }
+    }
+    let end = async move { rollback_end.await.ok() };
+    Some(Box::pin(prepared.finish(Some(report.after_rollback), end)).await)
 }
 
 /// A spawned task that is cancelled when its handle goes, as when a signal ends the
@@ -129,7 +149,7 @@ async fn conclude(
     report: &crate::report::Settings,
     notify: &crate::notify::Settings,
     f: &Finished,
-    early: Option<Result<Report>>,
+    early: Option<Report>,
 ) -> Result<i32> {
     let w = &f.watched;
     let d = &w.deployment;
@@ -147,7 +167,7 @@ async fn conclude(
         let known = !matches!(d.status, DeploymentStatus::Unknown(_))
             && (d.rollback.rollback_deployment_id.is_none() || w.rollback.is_some());
         let result = if let Some(done) = early {
-            done.and_then(|r| crate::report::write_collected(r, report))
+            crate::report::write_collected(done, report)
         } else if known {
             crate::report::write_for_watched(clients, report, d.clone(), w.rollback.clone()).await
         } else {

@@ -43,8 +43,24 @@ pub struct TaskSetInfo {
 }
 
 /// The first ECS target of a deployment (an ECS deployment has one: `cluster:service`).
-pub async fn deployment_target(c: &Clients, deployment_id: &str) -> Result<Option<TargetDetail>> {
-    let Some(t) = super::codedeploy::ecs_target(c, deployment_id, &mut None).await? else {
+/// `target_id`: the target's id when it is likely known (`cluster:service`, as
+/// CodeDeploy names an ECS target): one call instead of listing the targets first. A
+/// guess CodeDeploy does not know falls back to the listing.
+pub async fn deployment_target_of(
+    c: &Clients,
+    deployment_id: &str,
+    target_id: Option<String>,
+) -> Result<Option<TargetDetail>> {
+    use super::codedeploy::ecs_target;
+    let t = match target_id {
+        Some(guess) => match ecs_target(c, deployment_id, &mut Some(guess)).await {
+            Ok(Some(t)) => Some(t),
+            Err(e) if e.is_transient() => return Err(e),
+            _ => ecs_target(c, deployment_id, &mut None).await?,
+        },
+        None => ecs_target(c, deployment_id, &mut None).await?,
+    };
+    let Some(t) = t else {
         return Ok(None);
     };
     Ok(Some(TargetDetail {
@@ -399,6 +415,39 @@ pub struct GreenTask {
     pub task_definition_arn: Option<String>,
 }
 
+/// The ARNs of the tasks a task set started that have `status` as desired status.
+async fn started_by(
+    c: &Clients,
+    cluster: &str,
+    task_set_id: &str,
+    status: aws_sdk_ecs::types::DesiredStatus,
+) -> Result<Vec<String>> {
+    let mut arns: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..50 {
+        let page = c
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(task_set_id)
+            .desired_status(status.clone())
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| sdk_error("ecs:ListTasks", e))?;
+        for a in page.task_arns() {
+            if !arns.contains(a) {
+                arns.push(a.clone());
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(arns)
+}
+
 /// Tasks started by a task set (`startedBy` = its id), running and stopped.
 pub async fn task_set_tasks(
     c: &Clients,
@@ -406,32 +455,39 @@ pub async fn task_set_tasks(
     task_set_id: &str,
     container: Option<&str>,
 ) -> Result<Vec<GreenTask>> {
+    let arns = task_set_task_arns(c, cluster, task_set_id).await?;
+    describe_tasks(c, cluster, &arns, container).await
+}
+
+/// The ARNs of the tasks a task set started, running and stopped: what the tasks' log
+/// streams are named by, known a round of calls before the tasks are described.
+pub async fn task_set_task_arns(
+    c: &Clients,
+    cluster: &str,
+    task_set_id: &str,
+) -> Result<Vec<String>> {
     use aws_sdk_ecs::types::DesiredStatus;
-    let mut arns: Vec<String> = Vec::new();
-    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-        let mut token: Option<String> = None;
-        for _ in 0..50 {
-            let page = c
-                .ecs
-                .list_tasks()
-                .cluster(cluster)
-                .started_by(task_set_id)
-                .desired_status(status.clone())
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_error("ecs:ListTasks", e))?;
-            for a in page.task_arns() {
-                if !arns.contains(a) {
-                    arns.push(a.clone());
-                }
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
+    // Running and stopped tasks are listed side by side: one round of calls, not two.
+    let (running, stopped) = tokio::join!(
+        started_by(c, cluster, task_set_id, DesiredStatus::Running),
+        started_by(c, cluster, task_set_id, DesiredStatus::Stopped)
+    );
+    let mut arns: Vec<String> = running?;
+    for a in stopped? {
+        if !arns.contains(&a) {
+            arns.push(a);
         }
     }
+    Ok(arns)
+}
+
+/// The tasks `arns` of `cluster`, described.
+pub async fn describe_tasks(
+    c: &Clients,
+    cluster: &str,
+    arns: &[String],
+    container: Option<&str>,
+) -> Result<Vec<GreenTask>> {
     let mut tasks = Vec::new();
     for chunk in arns.chunks(100) {
         let out = c

@@ -39,6 +39,9 @@ pub struct Event {
     pub stream: String,
     pub timestamp_ms: i64,
     pub message: String,
+    /// CloudWatch's id of the event: a read that resumes where an earlier one left off
+    /// skips the events it already had.
+    pub event_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,6 +89,19 @@ pub async fn read_events(
     c: &Clients,
     q: &LogQuery,
     deadline: Option<Instant>,
+    on_event: impl FnMut(&Event) -> bool,
+) -> Result<ReadStats> {
+    let limiter = Arc::new(RateLimiter::new(CALLS_PER_SECOND));
+    read_events_limited(c, q, deadline, limiter, on_event).await
+}
+
+/// `read_events` with a rate limiter shared with other reads running at the same time
+/// (the green and the blue tasks' logs), so together they stay below the quota.
+pub async fn read_events_limited(
+    c: &Clients,
+    q: &LogQuery,
+    deadline: Option<Instant>,
+    limiter: Arc<RateLimiter>,
     mut on_event: impl FnMut(&Event) -> bool,
 ) -> Result<ReadStats> {
     let mut stats = ReadStats::default();
@@ -93,7 +109,6 @@ pub async fn read_events(
         return Ok(stats);
     }
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Event>>>(PAGES_IN_FLIGHT);
-    let limiter = Arc::new(RateLimiter::new(CALLS_PER_SECOND));
     let gate = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
     let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut set = tokio::task::JoinSet::new();
@@ -135,6 +150,7 @@ pub async fn read_events(
                         stream: e.log_stream_name().unwrap_or_default().to_owned(),
                         timestamp_ms: e.timestamp().unwrap_or_default(),
                         message: e.message().unwrap_or_default().to_owned(),
+                        event_id: e.event_id().map(str::to_owned),
                     })
                     .collect();
                 if tx.send(Ok(events)).await.is_err() {

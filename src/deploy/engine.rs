@@ -56,7 +56,7 @@ impl Default for WatchOptions {
             poll: Duration::from_secs(10),
             alarm_poll: Duration::from_secs(4),
             deployment_poll: Duration::from_secs(60),
-            final_poll: Duration::from_secs(1),
+            final_poll: Duration::from_millis(500),
             termination_wait: None,
             tick: Duration::from_secs(30),
             timeout: Duration::from_secs(3600),
@@ -107,6 +107,12 @@ enum Service {
 /// stretch to the latency of a throttled call; the cap bounds the extra load.
 const MAX_ALARM_READS: usize = 8;
 
+/// Most GetDeployment reads in flight at once while the end is near (a stop or a
+/// rollback being followed): a new one starts every `final_poll` even while an earlier
+/// one is still out, so a slow or retried read does not delay seeing the end by its
+/// whole latency. Otherwise one at a time.
+const MAX_FINAL_READS: usize = 4;
+
 /// The pause before a failed read is tried again, so a failing endpoint is not hammered.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
@@ -139,7 +145,7 @@ fn poll_first(
     cx: &mut std::task::Context<'_>,
     alarms: &mut Vec<Pending<'_, Vec<Alarm>>>,
     target: &mut Option<Pending<'_, TargetRead>>,
-    deployment: &mut Option<Pending<'_, Deployment>>,
+    deployment: &mut Vec<Pending<'_, Deployment>>,
     judge: &mut Option<Pending<'_, JudgeRead>>,
 ) -> std::task::Poll<Done> {
     use std::task::Poll;
@@ -156,12 +162,11 @@ fn poll_first(
         *target = None;
         return Poll::Ready(Done::Target(since, r));
     }
-    if let Some(p) = deployment
-        && let Poll::Ready(r) = p.call.as_mut().poll(cx)
-    {
-        let since = p.since;
-        *deployment = None;
-        return Poll::Ready(Done::Deployment(since, Box::new(r)));
+    for i in 0..deployment.len() {
+        if let Poll::Ready(r) = deployment[i].call.as_mut().poll(cx) {
+            let p = deployment.swap_remove(i);
+            return Poll::Ready(Done::Deployment(p.since, Box::new(r)));
+        }
     }
     if let Some(p) = judge
         && let Poll::Ready(r) = p.call.as_mut().poll(cx)
@@ -271,6 +276,12 @@ pub trait Mutations: Send + Sync {
     /// `false` when no mutating call may start any more (a signal arrived).
     fn begin(&self, operation: &'static str) -> bool;
     fn end(&self);
+    /// The deployment as last read, once its end is in sight: the watch is about to stop
+    /// it, or saw CodeDeploy roll it back. Its report can be gathered from then on.
+    fn ending(&self, _deployment: &Deployment) {}
+    /// The deployment as read once its green task set appeared: what the report needs
+    /// to know about it no longer changes from then on.
+    fn shifting(&self, _deployment: &Deployment) {}
 }
 
 /// The optional `Mutations` observer, cloneable and printable with the options.
@@ -317,7 +328,7 @@ async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
             let (a, t, d, j) = (
                 &mut w.alarm_reads,
                 &mut w.target_read,
-                &mut w.deployment_read,
+                &mut w.deployment_reads,
                 &mut w.judge_read,
             );
             clock
@@ -386,6 +397,8 @@ struct Watch<'a, C: Clock> {
     max_green: f64,
     /// A green task set appeared in the target at some point.
     green_seen: bool,
+    /// The mutation hook was told green appeared (`Mutations::shifting`).
+    shift_told: bool,
     next_target: Duration,
     next_alarm: Duration,
     next_deployment: Duration,
@@ -399,7 +412,10 @@ struct Watch<'a, C: Clock> {
     /// answers later is ignored.
     alarms_as_of: Option<Duration>,
     target_read: Option<Pending<'a, TargetRead>>,
-    deployment_read: Option<Pending<'a, Deployment>>,
+    /// GetDeployment reads under way: one, or up to `MAX_FINAL_READS` near the end.
+    deployment_reads: Vec<Pending<'a, Deployment>>,
+    /// When the newest GetDeployment read was started.
+    last_deployment_start: Option<Duration>,
     /// The judge, when on, and its read under way.
     judging: Option<Judging>,
     judge_read: Option<Pending<'a, JudgeRead>>,
@@ -448,6 +464,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             green_at_alarm: None,
             max_green: 0.0,
             green_seen: false,
+            shift_told: false,
             next_target: start,
             next_alarm: start,
             next_deployment: start,
@@ -457,7 +474,8 @@ impl<'a, C: Clock> Watch<'a, C> {
             alarm_reads: Vec::new(),
             alarms_as_of: None,
             target_read: None,
-            deployment_read: None,
+            deployment_reads: Vec::new(),
+            last_deployment_start: None,
             judging: opts.judge.clone().map(Judging::new),
             judge_read: None,
             stop_reason: None,
@@ -502,13 +520,14 @@ impl<'a, C: Clock> Watch<'a, C> {
             });
         }
         self.start_judge_read(now);
-        if self.deployment_read.is_none()
+        if self.deployment_reads.len() < self.deployment_reads_allowed(now)
             && now >= self.deployment_retry_at
             && (self.deployment_wanted || now >= self.deployment_due(now))
         {
             self.deployment_wanted = false;
+            self.last_deployment_start = Some(now);
             let id = self.current.clone();
-            self.deployment_read = Some(Pending {
+            self.deployment_reads.push(Pending {
                 call: Box::pin(async move { codedeploy::get_deployment(clients, &id).await }),
                 since: now,
             });
@@ -603,6 +622,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             self.deployment_wanted = true;
         }
         self.target = Some(t);
+        self.tell_shifting();
         Ok(())
     }
 
@@ -615,8 +635,9 @@ impl<'a, C: Clock> Watch<'a, C> {
             self.deployment_retry_at = self.p.clock.elapsed() + RETRY_PAUSE;
             return Ok(());
         };
-        // An answer about a deployment no longer followed (the rollback began meanwhile).
-        if d.id != self.current {
+        // An answer about a deployment no longer followed (the rollback began meanwhile),
+        // or older than one already taken (reads overlap near the end).
+        if d.id != self.current || self.last_deployment_read.is_some_and(|t| t > since) {
             return Ok(());
         }
         self.next_deployment = since + self.opts.deployment_poll;
@@ -636,9 +657,21 @@ impl<'a, C: Clock> Watch<'a, C> {
                 self.terminal_at = Some(since);
             }
             self.deployment = Some(d);
+            self.tell_shifting();
         }
         Ok(())
     }
+    /// Tells the mutation hook, once, that green appeared (with the deployment as read).
+    fn tell_shifting(&mut self) {
+        if self.shift_told || !self.green_seen || self.in_rollback {
+            return;
+        }
+        if let (Some(h), Some(d)) = (&self.opts.mutations.0, &self.deployment) {
+            h.shifting(d);
+            self.shift_told = true;
+        }
+    }
+
     /// Whether a green task set has been seen in the target; true when the target was
     /// never read, so an unreadable target never cuts the rollback wait short.
     fn replacement_seen(&self) -> bool {
@@ -734,10 +767,13 @@ impl<'a, C: Clock> Watch<'a, C> {
     async fn stop_with_rollback(&mut self, why: String) -> Result<()> {
         let hook = self.opts.mutations.0.clone();
         // After a signal no new stop is started: the signal handler reports what exists.
-        if let Some(h) = &hook
-            && !h.begin("codedeploy:StopDeployment")
-        {
-            return Ok(());
+        if let Some(h) = &hook {
+            if !h.begin("codedeploy:StopDeployment") {
+                return Ok(());
+            }
+            if let Some(d) = &self.deployment {
+                h.ending(d);
+            }
         }
         // A stop that failed transiently is asked again at the next turn of the loop:
         // the alarm still fires, so `decide` says to stop again.
@@ -782,7 +818,13 @@ impl<'a, C: Clock> Watch<'a, C> {
                 });
             }
             // It ended on its own in the meantime; the next poll shows how.
-            codedeploy::StopOutcome::AlreadyCompleted(_) => self.stop_requested = true,
+            codedeploy::StopOutcome::AlreadyCompleted(message) => {
+                self.stop_requested = true;
+                self.p.emit(Event::AlreadyEnded {
+                    deployment_id: self.current.clone(),
+                    message,
+                });
+            }
         }
         if let Some(h) = &hook {
             h.end();
@@ -797,6 +839,9 @@ impl<'a, C: Clock> Watch<'a, C> {
 
     /// Follows rollback deployment `rid` from now on instead of the original one.
     fn follow_rollback(&mut self, rid: String) {
+        if let (Some(h), Some(d)) = (&self.opts.mutations.0, &self.deployment) {
+            h.ending(d);
+        }
         self.emit(Event::RollbackStarted {
             deployment_id: self.current.clone(),
             rollback_id: rid.clone(),
@@ -807,10 +852,11 @@ impl<'a, C: Clock> Watch<'a, C> {
         self.alarm_reads.clear();
         self.target_read = None;
         self.judge_read = None;
-        self.deployment_read = None;
+        self.deployment_reads.clear();
         self.deployment_retry_at = self.p.clock.elapsed();
         self.last_status.clear();
         self.last_deployment_read = None;
+        self.last_deployment_start = None;
     }
 
     /// Emits a `Tick` heartbeat when nothing was emitted for `tick`.
@@ -823,9 +869,11 @@ impl<'a, C: Clock> Watch<'a, C> {
             self.target_read
                 .as_ref()
                 .map(|p| ("codedeploy:GetDeploymentTarget", p.since)),
-            self.deployment_read
-                .as_ref()
-                .map(|p| ("codedeploy:GetDeployment", p.since)),
+            self.deployment_reads
+                .iter()
+                .map(|p| p.since)
+                .min()
+                .map(|t| ("codedeploy:GetDeployment", t)),
             self.alarm_reads
                 .iter()
                 .map(|p| p.since)
@@ -864,7 +912,7 @@ impl<'a, C: Clock> Watch<'a, C> {
         if self.target_read.is_none() && !self.in_rollback {
             wake = wake.min(self.next_target);
         }
-        if self.deployment_read.is_none() {
+        if self.deployment_reads.len() < self.deployment_reads_allowed(now) {
             let due = if self.deployment_wanted {
                 now
             } else {
@@ -942,11 +990,20 @@ impl<'a, C: Clock> Watch<'a, C> {
         self.in_rollback || self.stop_requested || self.ending_from.is_some_and(|from| now >= from)
     }
 
-    /// When GetDeployment is next due: every `final_poll` once the end is near, else at
-    /// the regular schedule.
+    /// How many GetDeployment reads may be in flight: several once the end is near.
+    fn deployment_reads_allowed(&self, now: Duration) -> usize {
+        if self.near_end(now) {
+            MAX_FINAL_READS
+        } else {
+            1
+        }
+    }
+
+    /// When GetDeployment is next due: every `final_poll` after the last one started once
+    /// the end is near, else at the regular schedule.
     fn deployment_due(&self, now: Duration) -> Duration {
         if self.near_end(now) {
-            self.last_deployment_read
+            self.last_deployment_start
                 .map_or(Duration::ZERO, |t| t + self.opts.final_poll)
         } else {
             self.next_deployment
@@ -1156,6 +1213,71 @@ mod tests {
         );
     }
 
+    /// The stop answers "already completed" (CodeDeploy's own alarm check ended the
+    /// deployment first): the watch says so, does not count the stop as its own, and
+    /// follows the rollback all the same.
+    #[tokio::test]
+    async fn a_stop_that_finds_the_deployment_ended_says_so_and_is_not_ours() {
+        use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentError;
+        use aws_sdk_codedeploy::types::error::DeploymentAlreadyCompletedException;
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+            ListDeploymentTargetsOutput::builder()
+                .target_ids("c:s")
+                .build()
+        });
+        let tgt =
+            mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_output(|| target(10.0));
+        let main = mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-1"))
+            .sequence()
+            .output(|| info("d-1", S::InProgress, None))
+            .output(|| info("d-1", S::Stopped, Some("d-2")))
+            .repeatedly()
+            .build();
+        let rb = mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-2"))
+            .then_output(|| info("d-2", S::Succeeded, None));
+        let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment).then_error(|| {
+            StopDeploymentError::DeploymentAlreadyCompletedException(
+                DeploymentAlreadyCompletedException::builder()
+                    .message("The deployment d-1 has already completed.")
+                    .meta(
+                        aws_sdk_codedeploy::error::ErrorMetadata::builder()
+                            .code("DeploymentAlreadyCompletedException")
+                            .message("The deployment d-1 has already completed.")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+        let alarm = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .then_output(|| alarms(StateValue::Alarm));
+        let clients = clients(&[&list, &tgt, &main, &rb, &stop], &[&alarm]);
+        let opts = WatchOptions {
+            alarms: vec!["web-5xx".into()],
+            timeout: Duration::from_secs(600),
+            ..Default::default()
+        };
+        let clock = FakeClock::default();
+        let mut sink = Collect::default();
+        let w = watch(&clients, &clock, &mut sink, "d-1", &opts)
+            .await
+            .unwrap();
+        assert_eq!(w.outcome, Outcome::RolledBack);
+        assert!(!w.stopped_by_us);
+        assert_eq!(stop.num_calls(), 1);
+        let ended: Vec<&str> = sink
+            .0
+            .iter()
+            .filter_map(|e| match e {
+                Event::AlreadyEnded { message, .. } => Some(message.as_str()),
+                Event::StopRequested { .. } => Some("stop requested"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ended, ["The deployment d-1 has already completed."]);
+    }
+
     /// After the shift, GetDeployment is read every second only from shortly before the
     /// termination wait can end: the exit follows the terminal state within a poll of
     /// `final_poll`, without a second-by-second poll through the whole deployment. The
@@ -1205,9 +1327,11 @@ mod tests {
         let late = clock.elapsed() - END;
         assert!(late <= opts.final_poll, "seen {late:?} after the end");
         assert_eq!(list.num_calls(), 1, "the target id is listed once");
-        // The initial read, then one a second from 50 s (wait 60 s less one target poll).
+        // The initial read, then one every `final_poll` from 50 s (wait 60 s less one
+        // target poll), and no more.
+        let polls = (END - Duration::from_secs(50)).as_millis() / opts.final_poll.as_millis();
         assert!(
-            main.num_calls() <= 10,
+            main.num_calls() as u128 <= polls + 3,
             "{} GetDeployment calls",
             main.num_calls()
         );

@@ -41,6 +41,12 @@ pub enum Event {
         rollback: bool,
         why: String,
     },
+    /// shipwatch's StopDeployment found the deployment already ended (CodeDeploy's own
+    /// alarm check or a failure ended it first): shipwatch did not stop it.
+    AlreadyEnded {
+        deployment_id: String,
+        message: String,
+    },
     /// CodeDeploy started a rollback deployment.
     RollbackStarted {
         deployment_id: String,

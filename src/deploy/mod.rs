@@ -129,14 +129,26 @@ pub struct InFlight {
     pub registered: Option<String>,
     /// CodeDeploy accepted shipwatch's StopDeployment (with rollback) for the deployment.
     pub stopped: bool,
-    /// The deployment whose rollback CodeDeploy has started, once the watch saw it: its
-    /// report can be gathered while the rollback runs.
-    pub rolling_back: Option<String>,
+    /// The deployment as the watch last read it, once its end is in sight (shipwatch
+    /// is stopping it, or CodeDeploy rolls it back): its report can be gathered while
+    /// the stop and the rollback run.
+    pub ending: Option<Deployment>,
+    /// The deployment as the watch read it when green first appeared: the report's
+    /// context can be read from then on.
+    pub shifting: Option<Deployment>,
+    /// CodeDeploy had already ended the deployment when shipwatch's StopDeployment
+    /// reached it (its own alarm check, a failure): shipwatch did not stop it.
+    pub ended_before_stop: bool,
 }
 
-/// The deployment being rolled back, once the watch saw its rollback start.
-pub fn rolling_back(shared: &Shared) -> Option<String> {
-    lock(shared).rolling_back.clone()
+/// The deployment as read when green first appeared, once the watch says so.
+pub fn shifting(shared: &Shared) -> Option<Deployment> {
+    lock(shared).shifting.clone()
+}
+
+/// The deployment whose end is in sight, as last read, once the watch says so.
+pub fn ending(shared: &Shared) -> Option<Deployment> {
+    lock(shared).ending.clone()
 }
 
 /// Lets the watch tell the signal handler about its StopDeployment, like
@@ -149,6 +161,12 @@ impl engine::Mutations for SharedMutations {
     }
     fn end(&self) {
         end(&self.0)
+    }
+    fn ending(&self, deployment: &Deployment) {
+        lock(&self.0).ending = Some(deployment.clone());
+    }
+    fn shifting(&self, deployment: &Deployment) {
+        lock(&self.0).shifting = Some(deployment.clone());
     }
 }
 
@@ -207,9 +225,7 @@ impl Sink for StateKeeper {
         let mut guard = lock(&self.shared);
         match e {
             Event::StopRequested { .. } => guard.stopped = true,
-            Event::RollbackStarted { deployment_id, .. } => {
-                guard.rolling_back = Some(deployment_id.clone());
-            }
+            Event::AlreadyEnded { .. } => guard.ended_before_stop = true,
             _ => {}
         }
         if let Some((s, path)) = guard.state.as_mut() {
@@ -379,7 +395,19 @@ pub async fn with_signals<T>(
     let mut guard = lock(shared);
     let registered = guard.registered.clone();
     let stopped = guard.stopped;
+    let ended_before = guard.ended_before_stop;
     let message = match guard.state.as_mut() {
+        Some((s, path)) if ended_before => {
+            s.status = "interrupted".into();
+            let saved = match s.save(path) {
+                Ok(()) => format!("state saved to {}", path.display()),
+                Err(e) => format!("the state file could not be written ({e})"),
+            };
+            format!(
+                "interrupted by signal {signo} after shipwatch's stop found deployment {} already ended: it had ended before shipwatch's stop reached it (stopped by CodeDeploy's own alarm check or by someone else, failed, or succeeded), so shipwatch did not stop it; if it was stopped with automatic rollback, CodeDeploy is moving traffic back to the original task set ({saved}).{note} See how it ended and follow any rollback: shipwatch watch {}.",
+                s.deployment_id, s.deployment_id
+            )
+        }
         Some((s, path)) if stopped => {
             s.status = "interrupted".into();
             let saved = match s.save(path) {

@@ -100,6 +100,17 @@ pub fn line(e: &Event) -> Option<String> {
                 if *rollback { " with rollback" } else { "" }
             )
         }
+        Event::AlreadyEnded {
+            deployment_id,
+            message,
+        } => format!(
+            "{deployment_id} had already ended when shipwatch's stop reached it, so shipwatch did not stop it{}",
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            }
+        ),
         Event::RollbackStarted {
             deployment_id,
             rollback_id,

@@ -20,6 +20,7 @@ use crate::logscan::filter::{self, FilterChoice};
 use crate::logscan::model::TraceCount;
 use crate::logscan::timing::Timing;
 use crate::logscan::{normalise, redact};
+use crate::report::ahead::{self, Budget};
 use crate::report::latency::LatencyPoint;
 use crate::report::model::*;
 use crate::report::{Settings, jaeger, links};
@@ -27,6 +28,9 @@ use chrono::{DateTime, Duration, Utc};
 
 /// Margin around the deployment for metrics, alarm history and logs.
 const MARGIN: Duration = Duration::minutes(2);
+/// How far past now the window of reads made ahead of the end reaches: far enough for
+/// any clock skew, so they take everything that exists.
+const OPEN_AHEAD: Duration = Duration::days(1);
 const PERIOD: i32 = 60;
 /// Lifetimes below this make repeated failing stops a crash loop.
 const CRASH_LOOP_LIFETIME_S: i64 = 120;
@@ -51,65 +55,189 @@ pub async fn collect_pair(
     rollback: Option<Deployment>,
 ) -> Report {
     let known_end = rollback.as_ref().and_then(|rb| rb.complete_time);
-    collect_ahead(c, s, input, failed, known_end, std::future::ready(rollback)).await
+    let ended = Ended {
+        failed: failed.clone(),
+        rollback,
+    };
+    collect_ahead(
+        c,
+        s,
+        input,
+        failed,
+        known_end,
+        None,
+        std::future::ready(Some(ended)),
+    )
+    .await
 }
 
-/// Builds the report of `failed`, a deployment that has ended while its rollback may
-/// still run. What no longer changes once it ended (the group, its CodeDeploy target,
-/// the service and green tasks, the alarms' history) is read at once; the reads that
-/// need the rollback's end (the rollback's target, metrics and logs to the end of the
-/// window) wait for `rollback_end`. `deploy` starts this as soon as CodeDeploy starts
-/// the rollback, so when the rollback ends the report is one round of reads away.
-/// Reads that do not depend on each other run side by side: a slow endpoint costs the
-/// longest chain of reads, not their sum. `known_end`: when the rollback ended, if known.
+/// The final states once the rollback ended, as the watch read them.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub failed: Deployment,
+    pub rollback: Option<Deployment>,
+}
+
+/// What is known once the rollback ended: the final states and the evidence window.
+struct Final {
+    failed: Deployment,
+    rollback: Option<Deployment>,
+    window: Window,
+}
+
+/// Waits for the end, as every read that needs it does.
+type EndWatch = tokio::sync::watch::Receiver<Option<std::sync::Arc<Final>>>;
+
+async fn the_end(rx: &EndWatch) -> Option<std::sync::Arc<Final>> {
+    let mut rx = rx.clone();
+    let got = rx.wait_for(|f| f.is_some()).await.ok()?;
+    got.clone()
+}
+
+/// Builds the report of `failed` (as last read; it may still be running when `deploy`
+/// has just decided to stop it) while its rollback may still run. What no longer
+/// changes (the group, the targets' task sets, the service, both colours' tasks and
+/// task definitions, the alarms' history, the metric dimensions) and the logs up to
+/// what exists are read at once; what needs the end (the rollback's target, the
+/// metrics to the end of the window, the logs' tail, the failed target's final
+/// lifecycle) waits for `rollback_end`, so when the rollback ends the report is one
+/// round of reads away. Reads that do not depend on each other run side by side.
+///
+/// `late`: how long the reads still running after the end may take (`deploy`); what
+/// is not read by then is reported as not read in time. `None` when the deployment
+/// ended before (`shipwatch report`): everything is read in full. `known_end`: when
+/// the rollback ended, if known.
 pub async fn collect_ahead(
     c: &Clients,
     s: &Settings,
     input: &str,
     failed: Deployment,
     known_end: Option<DateTime<Utc>>,
-    rollback_end: impl std::future::Future<Output = Option<Deployment>>,
+    late: Option<std::time::Duration>,
+    rollback_end: impl std::future::Future<Output = Option<Ended>>,
 ) -> Report {
-    let mut r = Report::new(
-        Source {
-            kind: SourceKind::Aws,
-            input: input.to_owned(),
-            region: Some(c.region.clone()),
-            release: None,
-        },
-        Utc::now(),
-    );
-    let mut ctx = take(&mut r, Context::load(c, s, failed, known_end).await);
-    let (ecs, trigger, rollback) =
-        tokio::join!(collect_ecs(&ctx), collect_trigger(&ctx), rollback_end);
-    ctx.rollback_ended(rollback);
-    r.window = Some(ctx.window.clone());
-    let rollback_target = async {
-        match &ctx.rollback {
-            Some(rb) => evidence::deployment_target(c, &rb.id).await.ok().flatten(),
-            None => None,
-        }
+    Prepared::load(c, s, input, failed, known_end, late.is_some())
+        .await
+        .finish(late, rollback_end)
+        .await
+}
+
+/// A report whose context is read (the deployment group, the deployment's target with
+/// both task sets, the traffic routing): what no longer changes once green exists.
+/// `deploy` reads it as soon as green takes traffic, so that when it stops the
+/// deployment the report's reads start a round of calls further on.
+pub struct Prepared<'a> {
+    r: Report,
+    ctx: Context<'a>,
+}
+
+impl<'a> Prepared<'a> {
+    /// Reads the context of `failed` (see `collect_ahead` for `known_end`; `ahead`: the
+    /// deployment may still run, so the window stays open until it ends).
+    pub async fn load(
+        c: &'a Clients,
+        s: &'a Settings,
+        input: &str,
+        failed: Deployment,
+        known_end: Option<DateTime<Utc>>,
+        ahead: bool,
+    ) -> Prepared<'a> {
+        let mut r = Report::new(
+            Source {
+                kind: SourceKind::Aws,
+                input: input.to_owned(),
+                region: Some(c.region.clone()),
+                release: None,
+            },
+            Utc::now(),
+        );
+        let ctx = take(&mut r, Context::load(c, s, failed, known_end, ahead).await);
+        Prepared { r, ctx }
+    }
+
+    /// Gathers the rest of the report, as `collect_ahead` describes.
+    pub async fn finish(
+        self,
+        late: Option<std::time::Duration>,
+        rollback_end: impl std::future::Future<Output = Option<Ended>>,
+    ) -> Report {
+        let Prepared { r, ctx } = self;
+        gather(r, ctx, late, rollback_end).await
+    }
+}
+
+/// Everything after the context: see `collect_ahead`.
+async fn gather(
+    mut r: Report,
+    mut ctx: Context<'_>,
+    late: Option<std::time::Duration>,
+    rollback_end: impl std::future::Future<Output = Option<Ended>>,
+) -> Report {
+    let (budget, clock) = Budget::new(late);
+    let (end_tx, end_rx) = tokio::sync::watch::channel(None);
+    let end = async {
+        let ended = rollback_end.await;
+        clock.start();
+        let fin = ctx.finish(ended);
+        let _ = end_tx.send(Some(std::sync::Arc::new(fin)));
     };
-    let ecs = take(&mut r, ecs);
-    let (rollback_target, metrics, logs) = tokio::join!(
-        rollback_target,
-        collect_metrics(&ctx),
-        collect_logs(&ctx, &ecs)
+    // Each part on the heap: side by side, their states would otherwise sum up on the
+    // stack of the task that polls them.
+    let (_, (ecs, logs, latency_alarm), trigger, metrics, rollback_target, final_target) = tokio::join!(
+        end,
+        Box::pin(collect_ecs_and_logs(&ctx, &budget, &end_rx)),
+        Box::pin(collect_trigger(&ctx, &budget, &end_rx)),
+        Box::pin(collect_metrics(&ctx, &budget, &end_rx)),
+        Box::pin(read_rollback_target(&ctx, &budget, &end_rx)),
+        Box::pin(reread_target(&ctx, &budget, &end_rx)),
     );
+    if let Some(fin) = the_end(&end_rx).await {
+        ctx.ended(&fin);
+    }
+    if let Some(t) = final_target {
+        ctx.target = Some(t);
+    }
+    let mut ecs = take(&mut r, ecs);
+    if let Some(e) = ecs.evidence.as_mut() {
+        // Read ahead, the service's events run past the window's end.
+        e.service_events.retain(|ev| ev.at <= ctx.window.end);
+    }
+    r.window = Some(ctx.window.clone());
     ctx.back = back_on_blue(ctx.rollback.as_ref(), rollback_target.as_ref(), ctx.stop_at);
     r.deployment = Some(deployment_facts(&ctx, &ecs));
     r.ecs = ecs.evidence.clone();
     r.metrics = take(&mut r, metrics);
-    r.trigger = Some(take(&mut r, trigger));
+    r.trigger = Some(take(&mut r, decide_the_trigger(&ctx, trigger)));
     (r.traffic, r.timeline) = collect_timeline(&ctx, r.trigger.as_ref(), &ecs.tasks);
-    r.logs = take(&mut r, logs);
-    // Blue's streams are read with the filter green's first page chose.
-    let blue = collect_blue_logs(&ctx, &ecs, r.logs.as_ref()).await;
+    let (green, blue) = logs;
+    r.logs = take(&mut r, green);
     r.blue_logs = take(&mut r, blue);
     r.comparison = compare_colours(&r);
-    let latency = collect_latency(&ctx, &r).await;
+    let latency = match budget
+        .bounded(Box::pin(collect_latency(&ctx, &r, latency_alarm)))
+        .await
+    {
+        Some(l) => l,
+        None => Phase {
+            value: None,
+            missing: vec![missing(
+                "latency",
+                budget.not_in_time("the latency evidence was", &ctx.failed.id),
+            )],
+        },
+    };
     r.latency = take(&mut r, latency);
-    r.traces = collect_traces(&ctx, r.logs.as_ref()).await;
+    r.traces = match budget
+        .bounded(Box::pin(collect_traces(&ctx, r.logs.as_ref())))
+        .await
+    {
+        Some(t) => t,
+        None => TraceEvidence {
+            status: TraceStatus::Unavailable,
+            reason: Some(budget.not_in_time("the traces were", &ctx.failed.id)),
+            ..Default::default()
+        },
+    };
     crate::report::note_missing_traces(&mut r);
     let report_links = links_for(&ctx, &r);
     r.links.extend(report_links);
@@ -167,6 +295,7 @@ impl<'a> Context<'a> {
         s: &'a Settings,
         failed: Deployment,
         known_end: Option<DateTime<Utc>>,
+        ahead: bool,
     ) -> Phase<Context<'a>> {
         let mut miss = Vec::new();
         let routing = async {
@@ -180,7 +309,7 @@ impl<'a> Context<'a> {
         };
         let (group, target, routing) = tokio::join!(
             codedeploy::get_group(c, &failed.application, &failed.group),
-            evidence::deployment_target(c, &failed.id),
+            evidence::deployment_target_of(c, &failed.id, target_guess(s)),
             routing
         );
         let group = match group {
@@ -207,7 +336,13 @@ impl<'a> Context<'a> {
             .or(failed.create_time)
             .unwrap_or_else(Utc::now);
         let stop_at = failed.complete_time;
-        let window = window(start, known_end.or(stop_at));
+        // Read ahead of the end, the window is open: the reads then take what exists,
+        // whatever the clocks say, and the tails read after the end complete them.
+        let window = if ahead {
+            window(start, Some(Utc::now().max(start) + OPEN_AHEAD))
+        } else {
+            window(start, known_end.or(stop_at))
+        };
         // Task sets: green is the replacement CodeDeploy created.
         let task_set = |label: &str| {
             target
@@ -237,13 +372,32 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// Records the rollback once it ended; the window then runs to its end (traffic is
-    /// back on blue by then) plus the margin.
-    fn rollback_ended(&mut self, rollback: Option<Deployment>) {
-        let end = rollback.as_ref().and_then(|rb| rb.complete_time);
-        let start = self.window.start + MARGIN;
-        self.window = window(start, end.or(self.stop_at));
-        self.rollback = rollback;
+    /// The final states and window once the rollback ended (`ended` as the watch read
+    /// them; without it, the states as read so far): the window runs to the rollback's
+    /// end (traffic is back on blue by then), else the deployment's, plus the margin.
+    fn finish(&self, ended: Option<Ended>) -> Final {
+        let (failed, rollback) = match ended {
+            Some(e) => (e.failed, e.rollback),
+            None => (self.failed.clone(), self.rollback.clone()),
+        };
+        let end = rollback
+            .as_ref()
+            .and_then(|rb| rb.complete_time)
+            .or(failed.complete_time);
+        let window = window(self.window.start + MARGIN, end);
+        Final {
+            failed,
+            rollback,
+            window,
+        }
+    }
+
+    /// Takes the final states and window.
+    fn ended(&mut self, fin: &Final) {
+        self.failed = fin.failed.clone();
+        self.stop_at = fin.failed.complete_time;
+        self.rollback = fin.rollback.clone();
+        self.window = fin.window.clone();
     }
 
     /// The failed deployment's lifecycle events; none when its target is unknown.
@@ -253,6 +407,15 @@ impl<'a> Context<'a> {
             .map(|t| t.lifecycle.as_slice())
             .unwrap_or_default()
     }
+}
+
+/// The CodeDeploy target id of the configured service (`cluster:service`), if configured.
+fn target_guess(s: &Settings) -> Option<String> {
+    Some(format!(
+        "{}:{}",
+        s.cluster.as_deref()?,
+        s.service.as_deref()?
+    ))
 }
 
 /// The evidence window: from the deployment's start to `end` (now when unknown), with
@@ -267,6 +430,7 @@ fn window(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Window {
 
 /// What the ECS phase found: the evidence, and the green tasks and task
 /// definitions the deployment facts and the logs phase build on.
+#[derive(Default)]
 struct Ecs {
     evidence: Option<EcsEvidence>,
     /// Facts of every green task seen, not only the listed ones.
@@ -278,10 +442,25 @@ struct Ecs {
     /// read is not a missing log configuration.
     td_error: Option<String>,
     blue_td: Option<String>,
+    /// The blue task set's task definition's log settings, when read.
+    blue_td_logs: Option<TaskDefinitionLogs>,
+}
+
+/// What the ECS phase hands the logs phase before it ends: the green tasks' ids once
+/// listed and green's task definition once read, so the log filter is chosen while
+/// the tasks are still being described.
+#[derive(Default)]
+struct EarlyTx {
+    ids: Option<tokio::sync::oneshot::Sender<Vec<String>>>,
+    td: Option<tokio::sync::oneshot::Sender<Option<TaskDefinitionLogs>>>,
 }
 
 /// The service, its green tasks and the task definitions of both task sets.
-async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
+async fn collect_ecs(ctx: &Context<'_>, early: EarlyTx) -> Phase<Ecs> {
+    let EarlyTx {
+        ids: ids_tx,
+        td: td_tx,
+    } = early;
     let c = ctx.c;
     let mut miss = Vec::new();
     let container = ctx.s.container.as_deref();
@@ -291,7 +470,20 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
     let known_green = ctx.green.as_ref().map(|g| g.id.clone());
     let early_tasks = async {
         match (&ctx.cluster, &known_green) {
-            (Some(cl), Some(gid)) => Some(evidence::task_set_tasks(c, cl, gid, container).await),
+            (Some(cl), Some(gid)) => Some(
+                async {
+                    let arns = evidence::task_set_task_arns(c, cl, gid).await?;
+                    if let Some(tx) = ids_tx {
+                        let ids = arns
+                            .iter()
+                            .map(|a| a.rsplit('/').next().unwrap_or(a).to_owned())
+                            .collect();
+                        let _ = tx.send(ids);
+                    }
+                    evidence::describe_tasks(c, cl, &arns, container).await
+                }
+                .await,
+            ),
             _ => None,
         }
     };
@@ -301,7 +493,35 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
             _ => None,
         }
     };
-    let (snapshot, early_tasks) = tokio::join!(snapshot, early_tasks);
+    // The task definitions are named by the service's task sets: read while the green
+    // tasks are still being listed.
+    let snapshot_and_tds = async {
+        let snapshot = snapshot.await;
+        let arn_of = |id: Option<&String>| {
+            let snap = snapshot.as_ref()?.as_ref().ok()?.as_ref()?;
+            let id = id?;
+            snap.task_sets
+                .iter()
+                .find(|t| &t.id == id)
+                .map(|t| t.task_definition.clone())
+        };
+        let green_arn = arn_of(known_green.as_ref());
+        let blue_arn = arn_of(ctx.blue.as_ref().map(|b| &b.id));
+        let read = |arn: Option<String>| async move {
+            match arn {
+                Some(arn) => Some((evidence::task_definition_logs(c, &arn).await, arn)),
+                None => None,
+            }
+        };
+        let (green_td, blue_td) = tokio::join!(read(green_arn), read(blue_arn));
+        if let (Some(tx), Some((Ok(td), _))) = (td_tx, &green_td) {
+            let _ = tx.send(td.clone());
+        }
+        (snapshot, green_td, blue_td)
+    };
+    let ((snapshot, early_td, blue_td_read), early_tasks) =
+        tokio::join!(snapshot_and_tds, early_tasks);
+    let blue_td_logs = blue_td_read.and_then(|(r, _)| r.ok().flatten());
     let snapshot = match snapshot {
         Some(Ok(snap)) => snap,
         Some(Err(e)) => {
@@ -353,15 +573,20 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
                 .map(|t| t.task_definition.clone())
         })
         .or_else(|| tasks.iter().find_map(|t| t.task_definition_arn.clone()));
-    let (td, td_error) = match &green_td_arn {
-        Some(arn) => match evidence::task_definition_logs(c, arn).await {
+    let td_read = match (early_td, &green_td_arn) {
+        (Some((r, read_arn)), Some(arn)) if &read_arn == arn => Some(r),
+        (_, Some(arn)) => Some(evidence::task_definition_logs(c, arn).await),
+        (_, None) => None,
+    };
+    let (td, td_error) = match (td_read, &green_td_arn) {
+        (Some(r), Some(arn)) => match r {
             Ok(td) => (td, None),
             Err(e) => (
                 None,
                 Some(format!("could not read the task definition {arn}: {e}")),
             ),
         },
-        None => (
+        _ => (
             None,
             Some(
                 "the green task definition is not known (no green task set or task was read)"
@@ -402,6 +627,7 @@ async fn collect_ecs(ctx: &Context<'_>) -> Phase<Ecs> {
             td,
             td_error,
             blue_td,
+            blue_td_logs,
         },
         missing: miss,
     }
@@ -449,8 +675,14 @@ fn deployment_facts(ctx: &Context<'_>, ecs: &Ecs) -> DeploymentFacts {
     }
 }
 
-/// ALB requests and 5xx of the blue and green target groups over the window.
-async fn collect_metrics(ctx: &Context<'_>) -> Phase<Option<Metrics>> {
+/// ALB requests and 5xx of the blue and green target groups over the window: the
+/// target groups' metric dimensions are looked up at once, the counts once the window
+/// is final.
+async fn collect_metrics(
+    ctx: &Context<'_>,
+    budget: &Budget,
+    end: &EndWatch,
+) -> Phase<Option<Metrics>> {
     let mut miss = Vec::new();
     let mut value = None;
     match (
@@ -458,13 +690,38 @@ async fn collect_metrics(ctx: &Context<'_>) -> Phase<Option<Metrics>> {
         ctx.green.as_ref().and_then(|g| g.target_group.clone()),
     ) {
         (Some(btg), Some(gtg)) => {
-            match metrics(ctx.c, &btg, &gtg, ctx.window.start, ctx.window.end).await {
-                Ok(Some(m)) => value = Some(m),
-                Ok(None) => miss.push(missing(
+            let read = async {
+                let dims = evidence::target_group_dims(ctx.c, &[&btg, &gtg]).await?;
+                let (Some(b), Some(g)) = (dims[0].clone(), dims[1].clone()) else {
+                    return Ok(None);
+                };
+                let w = match the_end(end).await {
+                    Some(fin) => fin.window.clone(),
+                    None => ctx.window.clone(),
+                };
+                let series =
+                    evidence::target_group_counts(ctx.c, &[b, g], w.start, w.end, PERIOD).await?;
+                Ok::<_, crate::error::Error>(Some(build_metrics(
+                    &btg,
+                    &gtg,
+                    &series[0],
+                    &series[1],
+                    w.start,
+                    w.end,
+                    PERIOD as u32,
+                )))
+            };
+            match budget.bounded(read).await {
+                Some(Ok(Some(m))) => value = Some(m),
+                Some(Ok(None)) => miss.push(missing(
                     "metrics",
                     format!("no ALB metrics found for target groups {btg} and {gtg}"),
                 )),
-                Err(e) => miss.push(missing("metrics", e.to_string())),
+                Some(Err(e)) => miss.push(missing("metrics", e.to_string())),
+                None => miss.push(missing(
+                    "metrics",
+                    budget.not_in_time("the ALB metrics were", &ctx.failed.id),
+                )),
             }
         }
         _ => miss.push(missing(
@@ -478,43 +735,130 @@ async fn collect_metrics(ctx: &Context<'_>) -> Phase<Option<Metrics>> {
     }
 }
 
-/// The alarms that fired and what made CodeDeploy roll back.
-async fn collect_trigger(ctx: &Context<'_>) -> Phase<Trigger> {
-    let mut miss = Vec::new();
-    let mut alarm_names = activated_alarms(ctx.failed.error_message.as_deref().unwrap_or(""));
+/// The alarms whose history the trigger is read from: those CodeDeploy's message
+/// names, the group's and the configured ones.
+fn alarm_names(ctx: &Context<'_>, failed: &Deployment) -> Vec<String> {
+    let mut names = activated_alarms(failed.error_message.as_deref().unwrap_or(""));
     for n in ctx
         .group
         .iter()
         .flat_map(|g| g.alarms.iter())
         .chain(ctx.s.alarms.iter())
     {
-        if !alarm_names.contains(n) {
-            alarm_names.push(n.clone());
+        if !names.contains(n) {
+            names.push(n.clone());
         }
     }
-    let histories = futures::future::join_all(
-        alarm_names
-            .iter()
-            .map(|name| evidence::alarm_history(ctx.c, name, ctx.window.start, ctx.window.end)),
-    )
-    .await;
-    let mut alarms = Vec::new();
-    for (name, history) in alarm_names.iter().zip(histories) {
-        match history {
-            Ok(h) => {
-                if let Some(a) = alarm_evidence(name, &h, &ctx.c.region) {
-                    alarms.push(a);
-                }
-            }
-            Err(e) => miss.push(missing("trigger", format!("history of alarm {name}: {e}"))),
+    names
+}
+
+/// Each alarm's history, or why it is not known.
+type Histories = Vec<(String, std::result::Result<Vec<AlarmChange>, String>)>;
+
+async fn read_histories(ctx: &Context<'_>, budget: &Budget, names: &[String]) -> Histories {
+    let reads = names.iter().map(|name| async move {
+        let h = match budget
+            .bounded(evidence::alarm_history(
+                ctx.c,
+                name,
+                ctx.window.start,
+                ctx.window.end,
+            ))
+            .await
+        {
+            Some(Ok(h)) => Ok(h),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err(budget.not_in_time("the history was", &ctx.failed.id)),
+        };
+        (name.clone(), h)
+    });
+    futures::future::join_all(reads).await
+}
+
+/// The alarms' history, read at once for the alarms known now; once the deployment's
+/// final state is known, also for an alarm only CodeDeploy's message names.
+async fn collect_trigger(ctx: &Context<'_>, budget: &Budget, end: &EndWatch) -> Histories {
+    let first = alarm_names(ctx, &ctx.failed);
+    let mut histories = read_histories(ctx, budget, &first).await;
+    if let Some(fin) = the_end(end).await {
+        let more: Vec<String> = alarm_names(ctx, &fin.failed)
+            .into_iter()
+            .filter(|n| !first.contains(n))
+            .collect();
+        if !more.is_empty() {
+            histories.extend(read_histories(ctx, budget, &more).await);
         }
     }
+    histories
+}
+
+/// What made CodeDeploy roll back, from the final states and the alarms' history.
+fn decide_the_trigger(ctx: &Context<'_>, histories: Histories) -> Phase<Trigger> {
+    let mut miss = Vec::new();
+    let alarms = fired_alarms(&histories, &ctx.c.region, &mut miss);
     let mut value = decide_trigger(&ctx.failed, ctx.lifecycle(), alarms);
     name_the_stop(&mut value, ctx.s.stopped_by.as_deref());
     Phase {
         value,
         missing: miss,
     }
+}
+
+/// The alarms that went to ALARM, from their histories; unread histories are missing.
+fn fired_alarms(
+    histories: &Histories,
+    region: &str,
+    miss: &mut Vec<Missing>,
+) -> Vec<AlarmEvidence> {
+    let mut alarms = Vec::new();
+    for (name, history) in histories {
+        match history {
+            Ok(h) => {
+                if let Some(a) = alarm_evidence(name, h, region) {
+                    alarms.push(a);
+                }
+            }
+            Err(e) => miss.push(missing("trigger", format!("history of alarm {name}: {e}"))),
+        }
+    }
+    alarms
+}
+
+/// The rollback's CodeDeploy target, once it ended: when traffic was back on blue.
+async fn read_rollback_target(
+    ctx: &Context<'_>,
+    budget: &Budget,
+    end: &EndWatch,
+) -> Option<TargetDetail> {
+    let fin = the_end(end).await?;
+    let rb = fin.rollback.as_ref()?;
+    budget
+        .bounded(evidence::deployment_target_of(
+            ctx.c,
+            &rb.id,
+            target_guess(ctx.s),
+        ))
+        .await?
+        .ok()
+        .flatten()
+}
+
+/// The failed deployment's target again once it ended, when it was first read while
+/// the deployment still ran: its lifecycle events then show where it stopped.
+async fn reread_target(ctx: &Context<'_>, budget: &Budget, end: &EndWatch) -> Option<TargetDetail> {
+    if ctx.failed.status.is_terminal() {
+        return None;
+    }
+    the_end(end).await?;
+    budget
+        .bounded(evidence::deployment_target_of(
+            ctx.c,
+            &ctx.failed.id,
+            target_guess(ctx.s),
+        ))
+        .await?
+        .ok()
+        .flatten()
 }
 
 /// A stop by shipwatch's judge reaches CodeDeploy as MANUAL_STOP; the caller, who knows
@@ -549,14 +893,109 @@ fn collect_timeline(
     (traffic, entries)
 }
 
-/// The green tasks' CloudWatch Logs over the window, analysed.
-async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>> {
-    let (s, facts) = (ctx.s, &ecs.tasks);
+/// Both colours' logs, or why each is missing.
+type LogsPhase = (Phase<Option<LogEvidence>>, Phase<Option<LogEvidence>>);
+
+/// The ECS evidence, both colours' logs and the fired alarms' metrics. The blue tasks
+/// are listed while the green ones are; the filter pattern is chosen from green's first
+/// page; then green's and blue's logs are read side by side up to what exists, and
+/// after the end only their tails.
+async fn collect_ecs_and_logs(
+    ctx: &Context<'_>,
+    budget: &Budget,
+    end: &EndWatch,
+) -> (Phase<Ecs>, LogsPhase, LatencyAlarm) {
+    let id = &ctx.failed.id;
+    let (ids_tx, ids_rx) = tokio::sync::oneshot::channel();
+    let (td_tx, td_rx) = tokio::sync::oneshot::channel();
+    let early = EarlyTx {
+        ids: Some(ids_tx),
+        td: Some(td_tx),
+    };
+    let (ecs, blue_tasks, early_filter) = tokio::join!(
+        budget.bounded(Box::pin(collect_ecs(ctx, early))),
+        budget.bounded(Box::pin(blue_tasks(ctx))),
+        budget.bounded(Box::pin(early_filter(ctx, ids_rx, td_rx)))
+    );
+    let ecs = ecs.unwrap_or_else(|| Phase {
+        // Not read is not missing: the logs phase says why it has no streams.
+        value: Ecs {
+            td_error: Some(budget.not_in_time("the green task definition was", id)),
+            ..Ecs::default()
+        },
+        missing: vec![missing(
+            "ecs",
+            budget.not_in_time("the service and its tasks were", id),
+        )],
+    });
+    let mut blue_tasks =
+        blue_tasks.unwrap_or_else(|| Err(budget.not_in_time("the blue tasks were", id)));
+    if budget
+        .bounded(blue_td(ctx, &ecs.value, &mut blue_tasks))
+        .await
+        .is_none()
+    {
+        blue_tasks = Err(budget.not_in_time("the blue task definition was", id));
+    }
+    let (logs, latency_alarm) = tokio::join!(
+        Box::pin(collect_logs(
+            ctx,
+            budget,
+            end,
+            &ecs.value,
+            blue_tasks,
+            early_filter.flatten()
+        )),
+        Box::pin(describe_fired(ctx, budget))
+    );
+    (ecs, logs, latency_alarm)
+}
+
+/// The filter chosen from green's first page as soon as the green tasks are listed and
+/// green's task definition is read, with the streams it was chosen for; `None` when
+/// either is not known before the ECS phase ends.
+async fn early_filter(
+    ctx: &Context<'_>,
+    ids: tokio::sync::oneshot::Receiver<Vec<String>>,
+    td: tokio::sync::oneshot::Receiver<Option<TaskDefinitionLogs>>,
+) -> Option<EarlyFilter> {
+    let (ids, td) = tokio::join!(ids, td);
+    let (ids, td) = (ids.ok()?, td.ok()?);
+    let (group, streams) = green_source_of(ctx, td.as_ref(), &ids, None).ok()?;
+    let q = logs::LogQuery {
+        log_group: group.clone(),
+        streams: streams.clone(),
+        start_ms: ctx.window.start.timestamp_millis(),
+        end_ms: ctx.window.end.timestamp_millis(),
+        filter_pattern: None,
+    };
+    let filter = choose_filter(ctx.c, &q).await;
+    Some((group, streams, filter))
+}
+
+/// A filter chosen early: the log group, the streams and the choice.
+type EarlyFilter = (String, Vec<String>, Result<FilterChoice>);
+
+/// Where green's logs are: the group and the green tasks' streams, or why not known.
+fn green_source(
+    ctx: &Context<'_>,
+    ecs: &Ecs,
+) -> std::result::Result<(String, Vec<String>), String> {
+    let ids: Vec<String> = ecs.tasks.iter().map(|t| t.task_id.clone()).collect();
+    green_source_of(ctx, ecs.td.as_ref(), &ids, ecs.td_error.clone())
+}
+
+/// Where green's logs are, from green's task definition and task ids.
+fn green_source_of(
+    ctx: &Context<'_>,
+    td: Option<&TaskDefinitionLogs>,
+    task_ids: &[String],
+    td_error: Option<String>,
+) -> std::result::Result<(String, Vec<String>), String> {
+    let s = ctx.s;
     let container = s.container.as_ref();
-    let mut miss = Vec::new();
-    let mut value = None;
     // Logs of the green tasks only.
-    let awslogs = ecs.td.as_ref().and_then(|t| {
+    let awslogs = td.and_then(|t| {
         t.logs
             .iter()
             .find(|l| Some(&l.container) == container)
@@ -564,91 +1003,317 @@ async fn collect_logs(ctx: &Context<'_>, ecs: &Ecs) -> Phase<Option<LogEvidence>
             .cloned()
     });
     match awslogs {
-        Some(al) if al.stream_prefix.is_some() && !facts.is_empty() => {
+        Some(al) if al.stream_prefix.is_some() && !task_ids.is_empty() => {
             let group_name = s.log_group.clone().unwrap_or(al.group.clone());
             let prefix = al.stream_prefix.clone().unwrap_or_default();
-            let streams: Vec<String> = facts
+            let streams: Vec<String> = task_ids
                 .iter()
-                .map(|t| format!("{prefix}/{}/{}", al.container, t.task_id))
+                .map(|id| format!("{prefix}/{}/{id}", al.container))
                 .collect();
-            match read_streams(ctx, &group_name, &streams, "green", None).await {
-                Ok(ev) => value = Some(ev),
-                Err(e) => miss.push(missing("logs", e.to_string())),
-            }
+            Ok((group_name, streams))
         }
-        Some(_) if facts.is_empty() => miss.push(missing(
-            "logs",
-            "no green tasks were found, so there are no log streams to read",
-        )),
-        Some(_) => miss.push(missing(
-            "logs",
-            "the container has no awslogs-stream-prefix, so task log streams cannot be derived",
-        )),
-        None => miss.push(missing(
-            "logs",
-            ecs.td_error.clone().unwrap_or_else(|| {
-                "the green task definition has no awslogs log configuration".to_owned()
-            }),
-        )),
-    }
-    Phase {
-        value,
-        missing: miss,
+        Some(_) if task_ids.is_empty() => {
+            Err("no green tasks were found, so there are no log streams to read".into())
+        }
+        Some(_) => Err(
+            "the container has no awslogs-stream-prefix, so task log streams cannot be derived"
+                .into(),
+        ),
+        None => Err(td_error.unwrap_or_else(|| {
+            "the green task definition has no awslogs log configuration".to_owned()
+        })),
     }
 }
 
-/// Reads `streams` of `group_name` over the window into one analysis, with the
-/// configured caps; `colour` names them in the evidence's source. Only lines that can
-/// be errors are fetched, through the filter pattern `filter`, or when it is None the
-/// one chosen from the streams' first page (see logscan::filter).
-async fn read_streams(
+/// Green's and blue's CloudWatch Logs over the window, analysed. Blue's are only read
+/// when green's are: without them there is nothing to compare.
+async fn collect_logs(
     ctx: &Context<'_>,
-    group_name: &str,
-    streams: &[String],
-    colour: &str,
-    filter: Option<FilterChoice>,
-) -> Result<LogEvidence> {
-    let (c, s, window) = (ctx.c, ctx.s, &ctx.window);
-    let mut limits = s.limits.clone();
-    limits.since_ms = None;
-    limits.until_ms = None;
-    let deadline = limits.max_time.map(|d| std::time::Instant::now() + d);
-    let mut a = Analyser::new(s.trace_id_field.as_deref(), limits);
-    let mut q = logs::LogQuery {
-        log_group: group_name.to_owned(),
-        streams: streams.to_vec(),
-        start_ms: window.start.timestamp_millis(),
-        end_ms: window.end.timestamp_millis(),
+    budget: &Budget,
+    end: &EndWatch,
+    ecs: &Ecs,
+    blue_tasks: std::result::Result<BlueTasks, String>,
+    early: Option<EarlyFilter>,
+) -> LogsPhase {
+    let none = || Phase {
+        value: None,
+        missing: Vec::new(),
+    };
+    let gone = |evidence: &str, why: String| Phase {
+        value: None,
+        missing: vec![missing(evidence, why)],
+    };
+    let id = &ctx.failed.id;
+    let (group, streams) = match green_source(ctx, ecs) {
+        Ok(g) => g,
+        Err(why) => return (gone("logs", why), none()),
+    };
+    let q = logs::LogQuery {
+        log_group: group.clone(),
+        streams: streams.clone(),
+        start_ms: ctx.window.start.timestamp_millis(),
+        end_ms: ctx.window.end.timestamp_millis(),
         filter_pattern: None,
     };
-    let filter = match filter {
-        Some(f) => f,
-        None => choose_filter(c, &q).await?,
+    // The filter chosen early holds when it was chosen for these very streams.
+    let early = early.filter(|(g, st, _)| {
+        let same =
+            |a: &[String], b: &[String]| a.len() == b.len() && a.iter().all(|x| b.contains(x));
+        g == &group && same(st, &streams)
+    });
+    let chosen = match early {
+        Some((_, _, f)) => Some(f),
+        None => budget.bounded(choose_filter(ctx.c, &q)).await,
     };
-    q.filter_pattern = filter.pattern.clone();
-    let stats = logs::read_events(c, &q, deadline, |e| {
-        a.feed_event(&e.stream, e.timestamp_ms, &e.message);
-        !a.stopped()
-    })
-    .await?;
-    if stats.stopped_early.as_deref() == Some("deadline") {
-        a.note_cap("time: stopped reading after max_log_time".into());
-    } else if let Some(why) = stats
-        .stopped_early
-        .as_deref()
-        .filter(|w| w.starts_with("error"))
+    let filter = match chosen {
+        Some(Ok(f)) => f,
+        Some(Err(e)) => return (gone("logs", e.to_string()), none()),
+        None => {
+            return (
+                gone("logs", budget.not_in_time("the green tasks' logs were", id)),
+                none(),
+            );
+        }
+    };
+    let blue = match ctx
+        .blue
+        .as_ref()
+        .map(|b| (b, blue_source(ctx, ecs, blue_tasks)))
     {
-        a.note_cap(format!("read ended early: {why}"));
+        None => Err(
+            "the blue task set is not known, so new errors cannot be told from old ones".to_owned(),
+        ),
+        Some((_, Ok((bg, bs)))) if !bs.is_empty() => Ok((bg, bs)),
+        Some((b, Ok(_))) => Err(format!(
+            "no blue task of task set {} ran in the window",
+            b.id
+        )),
+        Some((_, Err(why))) => Err(why),
+    };
+    let limiter = std::sync::Arc::new(logs::RateLimiter::new(logs::CALLS_PER_SECOND));
+    let ahead = budget.limit().is_some();
+    let mut green = LogRead::new(ctx, group, streams, "green", filter.clone(), ahead);
+    let mut blue = blue.map(|(bg, bs)| LogRead::new(ctx, bg, bs, "blue", filter, ahead));
+    let blue_read = async {
+        match blue.as_mut() {
+            Ok(b) => Some(b.first(ctx, budget, &limiter).await),
+            Err(_) => None,
+        }
+    };
+    let (green_first, blue_first) = tokio::join!(
+        Box::pin(green.first(ctx, budget, &limiter)),
+        Box::pin(blue_read)
+    );
+    if let Err(e) = green_first {
+        return (gone("logs", e), none());
     }
-    let mut ev = a.finish(format!(
-        "CloudWatch Logs {group_name}, {} {colour} task stream(s)",
-        streams.len()
-    ));
-    ev.log_group = Some(group_name.to_owned());
-    ev.streams = streams.to_vec();
-    ev.filter_pattern = filter.pattern;
-    ev.filter_reason = Some(filter.reason);
-    Ok(ev)
+    let blue = match (blue, blue_first) {
+        (Ok(b), Some(Ok(()))) => Ok(b),
+        (Ok(_), Some(Err(e))) => Err(e),
+        (Ok(_), None) => unreachable!("a blue source is read"),
+        (Err(why), _) => Err(why),
+    };
+    let (green, blue) = if ahead {
+        let fin = the_end(end).await;
+        let window = fin.as_ref().map_or(&ctx.window, |f| &f.window);
+        let mut blue = blue;
+        let mut green = green;
+        let blue_tail = async {
+            if let Ok(b) = blue.as_mut() {
+                b.tail(ctx, budget, &limiter, window).await;
+            }
+        };
+        tokio::join!(
+            Box::pin(green.tail(ctx, budget, &limiter, window)),
+            Box::pin(blue_tail)
+        );
+        (green, blue)
+    } else {
+        (green, blue)
+    };
+    let blue = match blue {
+        Ok(b) => Phase {
+            value: Some(b.finish()),
+            missing: Vec::new(),
+        },
+        Err(why) => gone("blue logs", why),
+    };
+    (
+        Phase {
+            value: Some(green.finish()),
+            missing: Vec::new(),
+        },
+        blue,
+    )
+}
+
+/// One colour's log read: first up to what exists (ahead of the end, or the whole
+/// window once it ended), then, when read ahead, the tail since then.
+struct LogRead {
+    group: String,
+    streams: Vec<String>,
+    colour: &'static str,
+    filter: FilterChoice,
+    analyser: Analyser,
+    /// Where the first read left off, when it ran ahead of the end.
+    resume: Option<ahead::Resume>,
+    /// No more lines are wanted: a cap, max_log_time or an error ended the reading.
+    done: bool,
+    deadline: Option<std::time::Instant>,
+}
+
+impl LogRead {
+    fn new(
+        ctx: &Context<'_>,
+        group: String,
+        streams: Vec<String>,
+        colour: &'static str,
+        filter: FilterChoice,
+        ahead: bool,
+    ) -> Self {
+        let mut limits = ctx.s.limits.clone();
+        limits.since_ms = None;
+        limits.until_ms = None;
+        let deadline = limits.max_time.map(|d| std::time::Instant::now() + d);
+        LogRead {
+            analyser: Analyser::new(ctx.s.trace_id_field.as_deref(), limits),
+            group,
+            streams,
+            colour,
+            filter,
+            resume: ahead.then(ahead::Resume::default),
+            done: false,
+            deadline,
+        }
+    }
+
+    /// The first read, over the window as known now; an error before any line is the
+    /// colour's logs missing.
+    async fn first(
+        &mut self,
+        ctx: &Context<'_>,
+        budget: &Budget,
+        limiter: &std::sync::Arc<logs::RateLimiter>,
+    ) -> std::result::Result<(), String> {
+        let (start, end) = (
+            ctx.window.start.timestamp_millis(),
+            ctx.window.end.timestamp_millis(),
+        );
+        match budget
+            .bounded(Box::pin(self.read(ctx.c, start, end, limiter, false)))
+            .await
+        {
+            Some(r) => r.map_err(|e| e.to_string()),
+            None => {
+                let what = format!("the rest of the {} tasks' logs was", self.colour);
+                self.stop(budget.not_in_time(&what, &ctx.failed.id));
+                Ok(())
+            }
+        }
+    }
+
+    /// After the end: the lines since shortly before the newest one the first read saw,
+    /// up to the window's end, skipping those already fed.
+    async fn tail(
+        &mut self,
+        ctx: &Context<'_>,
+        budget: &Budget,
+        limiter: &std::sync::Arc<logs::RateLimiter>,
+        window: &Window,
+    ) {
+        let Some(resume) = self.resume.as_ref() else {
+            return;
+        };
+        let start = resume.tail_start(window.start.timestamp_millis());
+        let since = resume
+            .newest()
+            .map(|t| {
+                format!(
+                    "the {} tasks' lines after {}",
+                    self.colour,
+                    t.format("%H:%M:%S")
+                )
+            })
+            .unwrap_or_else(|| format!("the {} tasks' logs", self.colour));
+        let end = window.end.timestamp_millis();
+        match budget
+            .bounded(Box::pin(self.read(ctx.c, start, end, limiter, true)))
+            .await
+        {
+            Some(Ok(())) => {}
+            Some(Err(e)) => self.stop(format!("read ended early: {since} could not be read: {e}")),
+            None => {
+                let what = format!("{since} were");
+                self.stop(budget.not_in_time(&what, &ctx.failed.id));
+            }
+        }
+    }
+
+    /// Reads `[start_ms, end_ms]` through the filter into the analysis; in the tail,
+    /// only the events the first read did not feed.
+    async fn read(
+        &mut self,
+        c: &Clients,
+        start_ms: i64,
+        end_ms: i64,
+        limiter: &std::sync::Arc<logs::RateLimiter>,
+        tail: bool,
+    ) -> Result<()> {
+        if self.done {
+            return Ok(());
+        }
+        let q = logs::LogQuery {
+            log_group: self.group.clone(),
+            streams: self.streams.clone(),
+            start_ms,
+            end_ms,
+            filter_pattern: self.filter.pattern.clone(),
+        };
+        let (a, resume) = (&mut self.analyser, &mut self.resume);
+        let stats = logs::read_events_limited(c, &q, self.deadline, limiter.clone(), |e| {
+            if let Some(r) = resume.as_mut() {
+                let key =
+                    ahead::event_key(e.event_id.as_deref(), &e.stream, e.timestamp_ms, &e.message);
+                if tail {
+                    if !r.is_new(&key) {
+                        return true;
+                    }
+                } else {
+                    r.saw(key, e.timestamp_ms);
+                }
+            }
+            a.feed_event(&e.stream, e.timestamp_ms, &e.message);
+            !a.stopped()
+        })
+        .await?;
+        match stats.stopped_early.as_deref() {
+            Some("deadline") => self.stop("time: stopped reading after max_log_time".into()),
+            Some(why) if why.starts_with("error") => self.stop(format!("read ended early: {why}")),
+            Some(_) => self.done = true,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Ends the reading, saying why in the evidence.
+    fn stop(&mut self, why: String) {
+        self.analyser.note_cap(why);
+        self.done = true;
+    }
+
+    fn finish(self) -> LogEvidence {
+        let mut ev = self.analyser.finish(format!(
+            "CloudWatch Logs {}, {} {} task stream(s)",
+            self.group,
+            self.streams.len(),
+            self.colour
+        ));
+        ev.log_group = Some(self.group);
+        ev.streams = self.streams;
+        ev.filter_pattern = self.filter.pattern;
+        ev.filter_reason = Some(self.filter.reason);
+        ev
+    }
 }
 
 /// The filter pattern for the streams of `q`, from their first page (one call).
@@ -658,81 +1323,54 @@ async fn choose_filter(c: &Clients, q: &logs::LogQuery) -> Result<FilterChoice> 
     Ok(filter::choose(&lines, &[]))
 }
 
-/// The blue tasks' logs over the same window, read and analysed like green's, so
-/// that each error group can be told new in green or old. Only read when green's
-/// logs were: without them there is nothing to compare.
-async fn collect_blue_logs(
-    ctx: &Context<'_>,
-    ecs: &Ecs,
-    green: Option<&LogEvidence>,
-) -> Phase<Option<LogEvidence>> {
-    let mut miss = Vec::new();
-    let value = match (green, &ctx.cluster, &ctx.blue) {
-        (None, _, _) => None,
-        (Some(_), Some(cluster), Some(blue)) => {
-            match blue_streams(ctx, ecs, cluster, &blue.id).await {
-                Ok((group, streams)) if !streams.is_empty() => {
-                    let filter = green.and_then(|g| {
-                        Some(FilterChoice {
-                            pattern: g.filter_pattern.clone(),
-                            reason: g.filter_reason.clone()?,
-                        })
-                    });
-                    match read_streams(ctx, &group, &streams, "blue", filter).await {
-                        Ok(ev) => Some(ev),
-                        Err(e) => {
-                            miss.push(missing("blue logs", e.to_string()));
-                            None
-                        }
-                    }
-                }
-                Ok(_) => {
-                    miss.push(missing(
-                        "blue logs",
-                        format!("no blue task of task set {} ran in the window", blue.id),
-                    ));
-                    None
-                }
-                Err(why) => {
-                    miss.push(missing("blue logs", why));
-                    None
-                }
-            }
-        }
-        (Some(_), _, _) => {
-            miss.push(missing(
-                "blue logs",
-                "the blue task set is not known, so new errors cannot be told from old ones",
-            ));
-            None
-        }
-    };
-    Phase {
-        value,
-        missing: miss,
-    }
+/// The blue task set's tasks and their task definition's log settings.
+struct BlueTasks {
+    tasks: Vec<evidence::GreenTask>,
+    td: Option<TaskDefinitionLogs>,
 }
 
-/// The blue tasks that ran in the window and the log group and streams of their
-/// container (their own task definition's awslogs settings, else green's).
-async fn blue_streams(
-    ctx: &Context<'_>,
-    ecs: &Ecs,
-    cluster: &str,
-    blue_id: &str,
-) -> std::result::Result<(String, Vec<String>), String> {
-    let s = ctx.s;
-    let container = s.container.as_deref();
-    let tasks = evidence::task_set_tasks(ctx.c, cluster, blue_id, container)
+/// Lists the blue tasks while green's are read.
+async fn blue_tasks(ctx: &Context<'_>) -> std::result::Result<BlueTasks, String> {
+    let (Some(cluster), Some(blue)) = (&ctx.cluster, &ctx.blue) else {
+        return Err(
+            "the blue task set is not known, so new errors cannot be told from old ones".into(),
+        );
+    };
+    let container = ctx.s.container.as_deref();
+    let tasks = evidence::task_set_tasks(ctx.c, cluster, &blue.id, container)
         .await
         .map_err(|e| format!("the blue tasks could not be listed: {e}"))?;
-    let td = match tasks.iter().find_map(|t| t.task_definition_arn.clone()) {
-        Some(arn) => evidence::task_definition_logs(ctx.c, &arn)
+    Ok(BlueTasks { tasks, td: None })
+}
+
+/// The blue task definition's log settings: as the ECS phase read them from the blue
+/// task set, else read from the blue tasks' task definition.
+async fn blue_td(ctx: &Context<'_>, ecs: &Ecs, blue: &mut std::result::Result<BlueTasks, String>) {
+    let Ok(b) = blue.as_mut() else {
+        return;
+    };
+    b.td = match (
+        &ecs.blue_td_logs,
+        b.tasks.iter().find_map(|t| t.task_definition_arn.clone()),
+    ) {
+        (Some(td), _) => Some(td.clone()),
+        (None, Some(arn)) => evidence::task_definition_logs(ctx.c, &arn)
             .await
             .ok()
             .flatten(),
-        None => None,
+        (None, None) => None,
     };
+}
+
+/// The log group and streams of the blue tasks that ran in the window (their own task
+/// definition's awslogs settings, else green's).
+fn blue_source(
+    ctx: &Context<'_>,
+    ecs: &Ecs,
+    blue: std::result::Result<BlueTasks, String>,
+) -> std::result::Result<(String, Vec<String>), String> {
+    let BlueTasks { tasks, td } = blue?;
+    let container = ctx.s.container.as_deref();
     let pick = |t: &TaskDefinitionLogs| {
         t.logs
             .iter()
@@ -758,7 +1396,7 @@ async fn blue_streams(
         })
         .map(|t| format!("{prefix}/{}/{}", al.container, t.facts.task_id))
         .collect();
-    Ok((s.log_group.clone().unwrap_or(al.group), streams))
+    Ok((ctx.s.log_group.clone().unwrap_or(al.group), streams))
 }
 
 /// Green's error groups against blue's, when both colours' logs were read.
@@ -770,10 +1408,31 @@ fn compare_colours(r: &Report) -> Option<Comparison> {
     ))
 }
 
+/// The watched alarms' metrics, described ahead for the latency evidence; `None` when
+/// not read in time.
+type LatencyAlarm = Option<std::result::Result<Vec<crate::aws::latency::AlarmMetric>, String>>;
+
+/// Describes the alarms whose history is read, so the latency evidence knows at the
+/// end which fired alarm watches latency.
+async fn describe_fired(ctx: &Context<'_>, budget: &Budget) -> LatencyAlarm {
+    let names = alarm_names(ctx, &ctx.failed);
+    if names.is_empty() {
+        return Some(Ok(Vec::new()));
+    }
+    budget
+        .bounded(crate::aws::latency::alarm_metrics(ctx.c, &names))
+        .await
+        .map(|r| r.map_err(|e| e.to_string()))
+}
+
 /// When a fired alarm watches latency: its statistic per minute for blue and green,
 /// the slow requests by route from both colours' log lines, and the spans that took
 /// the time in the slowest green requests' traces.
-async fn collect_latency(ctx: &Context<'_>, r: &Report) -> Phase<Option<Latency>> {
+async fn collect_latency(
+    ctx: &Context<'_>,
+    r: &Report,
+    described: LatencyAlarm,
+) -> Phase<Option<Latency>> {
     let mut miss = Vec::new();
     let fired: Vec<String> = r
         .trigger
@@ -788,10 +1447,22 @@ async fn collect_latency(ctx: &Context<'_>, r: &Report) -> Phase<Option<Latency>
             missing: miss,
         };
     }
-    let alarm = match crate::aws::latency::alarm_metrics(ctx.c, &fired).await {
+    // The alarms were described ahead; an alarm only the final state named is not.
+    let described = match described {
+        Some(Ok(all)) if fired.iter().all(|n| all.iter().any(|a| &a.name == n)) => Ok(all
+            .into_iter()
+            .filter(|a| fired.contains(&a.name))
+            .collect()),
+        _ => crate::aws::latency::alarm_metrics(ctx.c, &fired)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    let alarm = match described {
         Ok(all) => all
             .into_iter()
-            .find(|a| crate::report::latency::is_latency_metric(&a.metric)),
+            .find(|a: &crate::aws::latency::AlarmMetric| {
+                crate::report::latency::is_latency_metric(&a.metric)
+            }),
         Err(e) => {
             miss.push(missing(
                 "latency",
@@ -1016,30 +1687,6 @@ async fn resolve_pair(c: &Clients, d: Deployment) -> (Deployment, Option<Deploym
         None => None,
     };
     (d, rb)
-}
-
-/// The four ALB series of the two target groups, as metric rows; `None` if ALB has none.
-async fn metrics(
-    c: &Clients,
-    blue: &str,
-    green: &str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<Option<Metrics>> {
-    let dims = evidence::target_group_dims(c, &[blue, green]).await?;
-    let (Some(b), Some(g)) = (dims[0].clone(), dims[1].clone()) else {
-        return Ok(None);
-    };
-    let series = evidence::target_group_counts(c, &[b, g], start, end, PERIOD).await?;
-    Ok(Some(build_metrics(
-        blue,
-        green,
-        &series[0],
-        &series[1],
-        start,
-        end,
-        PERIOD as u32,
-    )))
 }
 
 /// Per-period rows from the four series; periods without data are zero (ALB

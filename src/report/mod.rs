@@ -5,6 +5,7 @@
 //! derived from the model, and the three renderers write report.md, report.html and
 //! report.json. Log and trace text is redacted when it enters the model.
 
+pub mod ahead;
 pub mod chart;
 pub mod collect;
 pub mod compare;
@@ -52,6 +53,9 @@ pub struct Settings {
     /// Why the caller stopped the deployment, when it did for a reason CodeDeploy does
     /// not record (shipwatch's judge): the trigger names it.
     pub stopped_by: Option<String>,
+    /// After a deploy's rollback ends, how long the report's reads still running may
+    /// take; what is not read by then is reported as not read in time.
+    pub after_rollback: std::time::Duration,
 }
 
 /// The report of an exported log file (or stdin): logs and traces only.
@@ -152,17 +156,17 @@ pub async fn write_for_deployment(
     write_report(&mut report, &settings.out_dir)
 }
 
-/// Builds the report of deployment `failed_id` while its rollback still runs: what no
-/// longer changes is read now, the rest once `rollback_end` yields the rollback's final
-/// state (see `collect::collect_ahead`). `write_collected` writes it.
-pub async fn collect_ahead(
-    clients: &crate::aws::Clients,
-    settings: &Settings,
-    failed_id: &str,
-    rollback_end: impl std::future::Future<Output = Option<crate::aws::model::Deployment>>,
-) -> Result<Report> {
-    let failed = crate::aws::codedeploy::get_deployment(clients, failed_id).await?;
-    Ok(collect::collect_ahead(clients, settings, failed_id, failed, None, rollback_end).await)
+/// Reads the context of the report of deployment `failed` (as the watch last read it)
+/// ahead of its end; `collect::Prepared::finish`, given the settings' budget after the
+/// end, gathers the rest while it is stopped and rolled back, and `write_collected`
+/// writes it (see `collect::collect_ahead`).
+pub async fn prepare_ahead<'a>(
+    clients: &'a crate::aws::Clients,
+    settings: &'a Settings,
+    failed: crate::aws::model::Deployment,
+) -> collect::Prepared<'a> {
+    let id = failed.id.clone();
+    collect::Prepared::load(clients, settings, &id, failed, None, true).await
 }
 
 /// Writes a report gathered ahead, naming the caller's reason for the stop when the

@@ -254,6 +254,14 @@ pub fn verdict(r: &Report) -> Verdict {
         }
     }
     if let Some(l) = r.logs.as_ref().filter(|l| l.error_lines == 0)
+        && let Some(cap) = l.caps_hit.first()
+    {
+        // Read in part: "no error line" would claim more than was read.
+        s.push(format!(
+            "The logs were read only in part ({cap}); the {} line(s) read show no error line.",
+            l.lines_read
+        ));
+    } else if let Some(l) = r.logs.as_ref().filter(|l| l.error_lines == 0)
         && let Some(p) = &l.filter_pattern
     {
         // Fetched through a filter: what was read is only what the pattern matched.
@@ -471,6 +479,27 @@ mod tests {
             v.contains("the filter pattern `{ $.level >= 50 }` matched 0 line(s)"),
             "{v}"
         );
+    }
+
+    #[test]
+    fn logs_read_in_part_claim_no_more_than_was_read() {
+        let mut r = base();
+        r.logs = Some(LogEvidence {
+            lines_read: 0,
+            filter_pattern: Some("{ $.level >= 50 }".into()),
+            caps_hit: vec![
+                "the green tasks' logs were not read within 5 s after the rollback ended".into(),
+            ],
+            ..Default::default()
+        });
+        let v = verdict(&r).text;
+        assert!(
+            v.contains(
+                "The logs were read only in part (the green tasks' logs were not read within 5 s"
+            ),
+            "{v}"
+        );
+        assert!(!v.contains("matched 0 line(s) of the green streams"), "{v}");
     }
 
     fn group(msg: &str, count: u64, route: &str) -> ErrorGroup {

@@ -50,6 +50,10 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// `watch` of a deployment whose configuration is not looked up: an hour.
 pub const WATCH_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// After a deploy's rollback ends, how long the rollback report's reads still running
+/// may take (most were made while the rollback ran); what is not read by then is
+/// reported as not read in time, and `shipwatch report <id>` reads it in full.
+pub const REPORT_AFTER_ROLLBACK: Duration = Duration::from_secs(5);
 /// How many trace ids the report looks up in Jaeger.
 pub const MAX_TRACES: usize = 5;
 /// One Jaeger request's limit; Jaeger being slow must not hold up the report.

@@ -191,6 +191,9 @@ config_section! {
         pub max_events: u64,
         /// Stop reading logs after this long (the report says so).
         pub max_log_time: Dur,
+        /// After a deploy's rollback ends, how long the report's last reads may take
+        /// (default 5s); what is not read by then is reported as not read in time.
+        pub after_rollback_budget: Dur,
     }
 }
 

@@ -384,6 +384,10 @@ impl Sources {
             container: service.container,
             alarms: self.watch_section().alarms.unwrap_or_default(),
             stopped_by: None,
+            after_rollback: rs
+                .after_rollback_budget
+                .map(|d| d.0)
+                .unwrap_or(defaults::REPORT_AFTER_ROLLBACK),
         })
     }
 }

@@ -530,6 +530,57 @@ fn sigterm_during_stop_deployment_lets_it_finish_and_says_how_to_follow_the_roll
     assert_eq!(summary(&out)["deployment"]["status"], "Stopped");
 }
 
+/// SIGTERM while shipwatch's StopDeployment waits (6 s of latency) and the deployment
+/// was stopped meanwhile by someone else (standing in for CodeDeploy's own alarm check:
+/// a stop served at once through the AWS CLI): StopDeployment answers "already
+/// completed", and the message says the deployment had already ended and how to
+/// follow it, never that it is still running.
+#[test]
+fn sigterm_while_a_stop_finds_the_deployment_already_ended_says_so() {
+    let aws = LocalAws::start(2.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "http-5xx");
+    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 100000}));
+    aws.faults(
+        json!([{"service": "codedeploy", "operation": "StopDeployment", "latency_ms": 6000}]),
+    );
+    let child = spawn_deploy(&aws, &cfg, &sha, &[]);
+    aws.wait_for_call("codedeploy.StopDeployment", Duration::from_secs(120));
+    // shipwatch's call is already waiting out its latency; the next one is served now.
+    aws.faults(json!([]));
+    let state = aws.dir.path().join("deploy-state.json");
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let id = st["deployment_id"].as_str().unwrap().to_owned();
+    let stopped = std::process::Command::new(repo_root().join(".tools/venv/bin/aws"))
+        .args(["deploy", "stop-deployment", "--deployment-id", &id])
+        .args(["--auto-rollback-enabled", "--endpoint-url", &aws.endpoint])
+        .args(["--region", &aws.s("region"), "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    assert_eq!(aws.count("codedeploy.StopDeployment"), 2);
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("still running"), "{err}");
+    assert!(
+        err.contains(&format!("found deployment {id} already ended"))
+            && err.contains(&format!("shipwatch watch {id}")),
+        "{err}"
+    );
+}
+
 /// SIGTERM while RegisterTaskDefinition is in flight: the registration finishes, no
 /// deployment is created after the signal, and the message names the revision.
 #[test]
@@ -702,11 +753,60 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     assert!(!s["report"].as_array().unwrap().is_empty(), "{s}");
 }
 
+/// Logs that answer slowly (5 s per FilterLogEvents) against a 1 s budget after the
+/// rollback: the deploy writes its report without waiting, the logs are reported as
+/// not read in time (never as missing settings) with the command that reads them, and
+/// `shipwatch report <id>` afterwards reads them in full.
+#[test]
+fn logs_too_slow_for_the_budget_after_the_rollback_are_reported_as_not_read_in_time() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("after_rollback_budget = \"1s\"");
+    let sha = random_sha();
+    aws.push_image(&sha, "http-5xx");
+    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 100000}));
+    aws.faults(json!([{"service": "logs", "operation": "FilterLogEvents", "latency_ms": 5000}]));
+    let out = run(deploy_cmd(&aws, &cfg, &sha), LIMIT);
+    assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
+    let s = summary(&out);
+    let id = s["deployment"]["id"].as_str().unwrap().to_owned();
+    let dir = aws.dir.path().join("report");
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let said = format!("{}{}", j["missing"], j["logs"]["caps_hit"]);
+    assert!(
+        said.contains("not read within 1 s after the rollback ended")
+            && said.contains(&format!("shipwatch report {id}")),
+        "{said}"
+    );
+    assert!(!s["verdict"].to_string().contains("no awslogs"), "{s}");
+    aws.faults(json!([]));
+    let mut again = aws.shipwatch(&cfg);
+    let full = aws.dir.path().join("full");
+    again.args(["report", &id, "--out-dir"]).arg(&full);
+    let out = run(again, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("report.json")).unwrap()).unwrap();
+    assert!(
+        !j["missing"].to_string().contains("not read within"),
+        "{}",
+        j["missing"]
+    );
+    assert!(
+        j["logs"]["groups"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty()),
+        "{}",
+        j["logs"]
+    );
+}
+
 /// The soak behind `scripts/soak-faults.sh` (ignored in the suite): SHIPWATCH_SOAK_RUNS
 /// deployments (default 20), alternating healthy and 5xx releases, each on its own
 /// stack under 30 % throttling + 10 % 5xx + SHIPWATCH_SOAK_LATENCY_MS (default 2000)
-/// on every call. Prints one line per run (exit, who stopped it, terminal state → exit)
-/// and fails on any wrong outcome.
+/// on every call. Prints one line per run (exit, who stopped it, terminal state → exit,
+/// and for a 5xx release the AWS calls after the terminal state) and fails on any wrong
+/// outcome. SHIPWATCH_SOAK_KIND=http-5xx (or healthy) runs only that kind of release.
 #[test]
 #[ignore]
 fn soak_under_faults() {
@@ -722,13 +822,19 @@ fn soak_under_faults() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2.0);
+    // SHIPWATCH_SOAK_KIND=healthy or http-5xx: only that kind of release.
+    let kind = std::env::var("SHIPWATCH_SOAK_KIND").ok();
     let mut bad = Vec::new();
     let mut lags = Vec::new();
     for i in 0..runs {
         let aws = LocalAws::start(spm);
         let cfg = aws.write_config("");
         let sha = random_sha();
-        let healthy = i % 2 == 0;
+        let healthy = match kind.as_deref() {
+            Some("http-5xx") => false,
+            Some(_) => true,
+            None => i % 2 == 0,
+        };
         aws.push_image(&sha, if healthy { "healthy" } else { "http-5xx" });
         aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
         aws.control(
@@ -776,6 +882,14 @@ fn soak_under_faults() {
             t0.elapsed().as_secs_f64(),
             if ok { "ok" } else { "WRONG" }
         );
+        if !healthy {
+            println!("         {}", calls_from_the_stop(&timeline, terminal));
+            println!("         {}", calls_after(&timeline, terminal));
+            println!(
+                "         {}",
+                late_in_report(&aws.dir.path().join("report"))
+            );
+        }
         if !ok || lag > 10.0 {
             bad.push(format!("run {i}: {}", text(&out)));
         }
@@ -786,4 +900,87 @@ fn soak_under_faults() {
         bad.len()
     );
     assert!(bad.is_empty(), "{}", bad.join("\n\n"));
+}
+
+/// The AWS calls the emulator received after the terminal state (real time), as
+/// `+seconds operation` in arrival order: the chain that stands between the end of
+/// the deployment and shipwatch's exit.
+fn calls_after(timeline: &serde_json::Value, terminal: f64) -> String {
+    let calls: Vec<String> = timeline
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "call" && e["real"].as_f64().is_some_and(|t| t >= terminal))
+        .map(|e| {
+            format!(
+                "+{:.1} {}",
+                e["real"].as_f64().unwrap_or_default() - terminal,
+                e["operation"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    format!("after the terminal state: {}", calls.join(", "))
+}
+
+/// What the report written by `deploy` says was not read in time after the rollback.
+fn late_in_report(dir: &std::path::Path) -> String {
+    let Ok(text) = std::fs::read_to_string(dir.join("report.json")) else {
+        return "no report.json".into();
+    };
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let mut late: Vec<String> = j["missing"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("not read within"))
+        })
+        .map(|m| m["evidence"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    for colour in ["logs", "blue_logs"] {
+        let cut = j[colour]["caps_hit"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c.as_str().is_some_and(|c| c.contains("not read within")));
+        if cut {
+            late.push(format!("{colour} (in part)"));
+        }
+    }
+    if late.is_empty() {
+        "report: everything read in time".into()
+    } else {
+        format!("report: not read in time: {}", late.join(", "))
+    }
+}
+
+/// The AWS calls between shipwatch's first StopDeployment and the terminal state, as
+/// `+seconds operation` from the stop: what the report could read ahead of the end.
+fn calls_from_the_stop(timeline: &serde_json::Value, terminal: f64) -> String {
+    let calls: Vec<(f64, &str)> = timeline
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "call")
+        .filter_map(|e| Some((e["real"].as_f64()?, e["operation"].as_str()?)))
+        .collect();
+    let Some(stop) = calls
+        .iter()
+        .find(|(_, op)| *op == "codedeploy.StopDeployment")
+        .map(|(t, _)| *t)
+    else {
+        return "no StopDeployment".into();
+    };
+    let list: Vec<String> = calls
+        .iter()
+        .filter(|(t, _)| *t >= stop && *t < terminal)
+        .map(|(t, op)| format!("+{:.1} {op}", t - stop))
+        .collect();
+    format!(
+        "from the stop ({:.1} s before the terminal state): {}",
+        terminal - stop,
+        list.join(", ")
+    )
 }
