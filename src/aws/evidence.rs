@@ -488,45 +488,36 @@ pub async fn describe_tasks(
     arns: &[String],
     container: Option<&str>,
 ) -> Result<Vec<GreenTask>> {
-    let mut tasks = Vec::new();
-    for chunk in arns.chunks(100) {
-        let out = c
-            .ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("ecs:DescribeTasks", e))?;
-        for t in out.tasks() {
-            // The traffic container tells the story; otherwise the first that exited.
-            let containers = t.containers();
-            let main = container
-                .and_then(|n| containers.iter().find(|c| c.name() == Some(n)))
-                .or_else(|| {
-                    containers
-                        .iter()
-                        .find(|c| c.exit_code().is_some_and(|x| x != 0))
-                })
-                .or_else(|| containers.first());
-            let arn = t.task_arn().unwrap_or_default();
-            tasks.push(GreenTask {
-                facts: TaskFacts {
-                    task_id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
-                    last_status: t.last_status().unwrap_or_default().to_owned(),
-                    created_at: t.created_at().map(to_chrono),
-                    started_at: t.started_at().map(to_chrono),
-                    stopped_at: t.stopped_at().map(to_chrono),
-                    stop_code: t.stop_code().map(|s| s.as_str().to_owned()),
-                    stopped_reason: t.stopped_reason().map(str::to_owned),
-                    exit_code: main.and_then(|c| c.exit_code()),
-                    container_reason: main.and_then(|c| c.reason()).map(str::to_owned),
-                },
-                task_definition_arn: t.task_definition_arn().map(str::to_owned),
-            });
-        }
+    super::ecs::describe_tasks(&c.ecs, cluster, arns, |t| green_task(t, container)).await
+}
+
+/// One described task: its lifecycle as the traffic container tells it (otherwise the
+/// first container that exited) and the task definition it ran.
+fn green_task(t: &aws_sdk_ecs::types::Task, container: Option<&str>) -> GreenTask {
+    let containers = t.containers();
+    let main = container
+        .and_then(|n| containers.iter().find(|c| c.name() == Some(n)))
+        .or_else(|| {
+            containers
+                .iter()
+                .find(|c| c.exit_code().is_some_and(|x| x != 0))
+        })
+        .or_else(|| containers.first());
+    let arn = t.task_arn().unwrap_or_default();
+    GreenTask {
+        facts: TaskFacts {
+            task_id: arn.rsplit('/').next().unwrap_or(arn).to_owned(),
+            last_status: t.last_status().unwrap_or_default().to_owned(),
+            created_at: t.created_at().map(to_chrono),
+            started_at: t.started_at().map(to_chrono),
+            stopped_at: t.stopped_at().map(to_chrono),
+            stop_code: t.stop_code().map(|s| s.as_str().to_owned()),
+            stopped_reason: t.stopped_reason().map(str::to_owned),
+            exit_code: main.and_then(|c| c.exit_code()),
+            container_reason: main.and_then(|c| c.reason()).map(str::to_owned),
+        },
+        task_definition_arn: t.task_definition_arn().map(str::to_owned),
     }
-    Ok(tasks)
 }
 
 /// Where a container's logs go (awslogs driver).
