@@ -287,38 +287,69 @@ pub async fn target_group_counts(
     end: DateTime<Utc>,
     period: i32,
 ) -> Result<Vec<(Series, Series)>> {
-    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
     let mut queries = Vec::new();
     for (i, g) in groups.iter().enumerate() {
-        for (kind, metric) in [("e", "HTTPCode_Target_5XX_Count"), ("r", "RequestCount")] {
-            let mut m = Metric::builder()
-                .namespace("AWS/ApplicationELB")
-                .metric_name(metric)
-                .dimensions(
-                    Dimension::builder()
-                        .name("TargetGroup")
-                        .value(&g.target_group)
-                        .build(),
-                );
-            if let Some(lb) = &g.load_balancer {
-                m = m.dimensions(Dimension::builder().name("LoadBalancer").value(lb).build());
-            }
-            queries.push(
-                MetricDataQuery::builder()
-                    .id(format!("{kind}{i}"))
-                    .metric_stat(
-                        MetricStat::builder()
-                            .metric(m.build())
-                            .period(period)
-                            .stat("Sum")
-                            .build(),
-                    )
-                    .return_data(true)
-                    .build(),
-            );
-        }
+        queries.push(alb_query(
+            format!("e{i}"),
+            "HTTPCode_Target_5XX_Count",
+            g,
+            period,
+            "Sum",
+        ));
+        queries.push(alb_query(format!("r{i}"), "RequestCount", g, period, "Sum"));
     }
-    let mut out: Vec<(Series, Series)> = vec![(Vec::new(), Vec::new()); groups.len()];
+    let mut by_id = metric_data(c, queries, start, end).await?;
+    let mut take = |id: String| by_id.remove(&id).unwrap_or_default();
+    Ok((0..groups.len())
+        .map(|i| (take(format!("e{i}")), take(format!("r{i}"))))
+        .collect())
+}
+
+/// A GetMetricData query `id` for `statistic` of ALB `metric` of target group `g`
+/// (with its load balancer when known), per `period` seconds.
+pub(super) fn alb_query(
+    id: String,
+    metric: &str,
+    g: &TargetGroupDims,
+    period: i32,
+    statistic: &str,
+) -> aws_sdk_cloudwatch::types::MetricDataQuery {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let mut m = Metric::builder()
+        .namespace("AWS/ApplicationELB")
+        .metric_name(metric)
+        .dimensions(
+            Dimension::builder()
+                .name("TargetGroup")
+                .value(&g.target_group)
+                .build(),
+        );
+    if let Some(lb) = &g.load_balancer {
+        m = m.dimensions(Dimension::builder().name("LoadBalancer").value(lb).build());
+    }
+    MetricDataQuery::builder()
+        .id(id)
+        .metric_stat(
+            MetricStat::builder()
+                .metric(m.build())
+                .period(period)
+                .stat(statistic)
+                .build(),
+        )
+        .return_data(true)
+        .build()
+}
+
+/// GetMetricData over `start..end`, up to 20 pages: each query's series by its id,
+/// oldest first.
+pub(super) async fn metric_data(
+    c: &Clients,
+    queries: Vec<aws_sdk_cloudwatch::types::MetricDataQuery>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<std::collections::HashMap<String, Series>> {
+    use aws_sdk_cloudwatch::types::ScanBy;
+    let mut out: std::collections::HashMap<String, Series> = std::collections::HashMap::new();
     let mut token: Option<String> = None;
     for _ in 0..20 {
         let page = c
@@ -333,20 +364,8 @@ pub async fn target_group_counts(
             .await
             .map_err(|e| sdk_error("cloudwatch:GetMetricData", e))?;
         for r in page.metric_data_results() {
-            let id = r.id().unwrap_or_default();
-            let Some(i) = id
-                .get(1..)
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|i| *i < groups.len())
-            else {
-                continue;
-            };
-            let series = if id.starts_with('e') {
-                &mut out[i].0
-            } else {
-                &mut out[i].1
-            };
-            series.extend(
+            let Some(id) = r.id() else { continue };
+            out.entry(id.to_owned()).or_default().extend(
                 r.timestamps()
                     .iter()
                     .map(to_chrono)
@@ -358,9 +377,8 @@ pub async fn target_group_counts(
             break;
         }
     }
-    for (e, r) in &mut out {
-        e.sort_by_key(|p| p.0);
-        r.sort_by_key(|p| p.0);
+    for s in out.values_mut() {
+        s.sort_by_key(|p| p.0);
     }
     Ok(out)
 }

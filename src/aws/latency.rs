@@ -1,8 +1,8 @@
 //! CloudWatch reads for the report's latency section: what a fired alarm watches, and
 //! a statistic per period of each colour's target group.
 
-use super::evidence::{Series, TargetGroupDims};
-use super::{Clients, sdk_error, to_chrono};
+use super::evidence::{Series, TargetGroupDims, alb_query, metric_data};
+use super::{Clients, sdk_error};
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 
@@ -56,77 +56,13 @@ pub async fn target_group_stat(
     end: DateTime<Utc>,
     period: i32,
 ) -> Result<Vec<Series>> {
-    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
-    let queries: Vec<MetricDataQuery> = groups
+    let queries = groups
         .iter()
         .enumerate()
-        .map(|(i, g)| {
-            let mut m = Metric::builder()
-                .namespace("AWS/ApplicationELB")
-                .metric_name(metric)
-                .dimensions(
-                    Dimension::builder()
-                        .name("TargetGroup")
-                        .value(&g.target_group)
-                        .build(),
-                );
-            if let Some(lb) = &g.load_balancer {
-                m = m.dimensions(Dimension::builder().name("LoadBalancer").value(lb).build());
-            }
-            MetricDataQuery::builder()
-                .id(format!("l{i}"))
-                .metric_stat(
-                    MetricStat::builder()
-                        .metric(m.build())
-                        .period(period)
-                        .stat(statistic)
-                        .build(),
-                )
-                .return_data(true)
-                .build()
-        })
+        .map(|(i, g)| alb_query(format!("l{i}"), metric, g, period, statistic))
         .collect();
-    let mut out: Vec<Series> = vec![Vec::new(); groups.len()];
-    let mut token: Option<String> = None;
-    for _ in 0..20 {
-        let page = c
-            .cloudwatch
-            .get_metric_data()
-            .set_metric_data_queries(Some(queries.clone()))
-            .start_time(aws_smithy_types::DateTime::from_millis(
-                start.timestamp_millis(),
-            ))
-            .end_time(aws_smithy_types::DateTime::from_millis(
-                end.timestamp_millis(),
-            ))
-            .scan_by(ScanBy::TimestampAscending)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| sdk_error("cloudwatch:GetMetricData", e))?;
-        for r in page.metric_data_results() {
-            let Some(i) = r
-                .id()
-                .and_then(|id| id.get(1..))
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|i| *i < groups.len())
-            else {
-                continue;
-            };
-            out[i].extend(
-                r.timestamps()
-                    .iter()
-                    .map(to_chrono)
-                    .zip(r.values().iter().copied()),
-            );
-        }
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
-    for s in &mut out {
-        s.sort_by_key(|p| p.0);
-    }
-    Ok(out)
+    let mut by_id = metric_data(c, queries, start, end).await?;
+    Ok((0..groups.len())
+        .map(|i| by_id.remove(&format!("l{i}")).unwrap_or_default())
+        .collect())
 }
