@@ -726,7 +726,10 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     let cfg = aws.write_config("");
     let sha = random_sha();
     aws.push_image(&sha, "http-5xx");
-    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
+    // CodeDeploy's own alarm poll is off, so the stop is the attached watch's: at one
+    // real second per emulated minute a poll can land between the alarm and the
+    // watch's StopDeployment, which then (truthfully) reports the stop as not its own.
+    aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 100000}));
     let (child, state) = deploy_until_state_file(&aws, &cfg, &sha);
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
