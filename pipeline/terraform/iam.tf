@@ -160,6 +160,15 @@ data "aws_iam_policy_document" "deploy" {
     resources = ["*"]
   }
 
+  # The metric dimensions of the blue and green target groups come from their
+  # description (ListMetrics lists a new target group's metrics only minutes later);
+  # ELBv2's Describe calls have no resource-level permissions either.
+  statement {
+    sid       = "DescribeTargetGroups"
+    actions   = ["elasticloadbalancing:DescribeTargetGroups"]
+    resources = ["*"]
+  }
+
   statement {
     sid = "ReadServiceLogs"
     actions = [

@@ -207,18 +207,90 @@ fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
 }
 
 /// The dimension value CloudWatch uses for a target group (`targetgroup/<name>/<id>`)
-/// and its load balancer (`app/<name>/<id>`), found by listing the ALB metrics.
+/// and its load balancer (`app/<name>/<id>`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetGroupDims {
     pub load_balancer: Option<String>,
     pub target_group: String,
 }
 
-/// Finds the metric dimensions of target groups by name (CodeDeploy knows only names).
+impl TargetGroupDims {
+    /// The dimensions of a target group from its ARN and its load balancer's ARN: the
+    /// ARNs' resource parts, as the ALB publishes its metrics under.
+    pub fn from_arns(target_group_arn: &str, load_balancer_arn: Option<&str>) -> Option<Self> {
+        let target_group = target_group_arn
+            .rsplit_once(":targetgroup/")
+            .map(|(_, r)| format!("targetgroup/{r}"))?;
+        Some(TargetGroupDims {
+            load_balancer: load_balancer_arn
+                .and_then(|a| a.rsplit_once(":loadbalancer/"))
+                .map(|(_, r)| r.to_owned()),
+            target_group,
+        })
+    }
+}
+
+/// Finds the metric dimensions of target groups by name or ARN (CodeDeploy knows only
+/// names). They are built from ELBv2's description of the target groups, since
+/// ListMetrics shows a new metric only up to 15 minutes after its first data point —
+/// too late for a green target group that took its first request a minute ago.
+/// ListMetrics is the fallback when the target groups cannot be described.
 pub async fn target_group_dims(
     c: &Clients,
     names: &[&str],
 ) -> Result<Vec<Option<TargetGroupDims>>> {
+    match described_dims(c, names).await {
+        Ok(found) if found.iter().all(Option::is_some) => Ok(found),
+        Ok(found) => {
+            let listed = listed_dims(c, names).await?;
+            Ok(found
+                .into_iter()
+                .zip(listed)
+                .map(|(d, l)| d.or(l))
+                .collect())
+        }
+        Err(_) => listed_dims(c, names).await,
+    }
+}
+
+/// The dimensions of the target groups ELBv2 describes, in `names`' order.
+async fn described_dims(c: &Clients, names: &[&str]) -> Result<Vec<Option<TargetGroupDims>>> {
+    let (arns, plain): (Vec<&str>, Vec<&str>) = names.iter().partition(|n| n.starts_with("arn:"));
+    let mut groups = Vec::new();
+    // One call per kind: DescribeTargetGroups takes names or ARNs, not both.
+    for (by_arn, list) in [(true, arns), (false, plain)] {
+        if list.is_empty() {
+            continue;
+        }
+        let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        let call = c.elb.describe_target_groups();
+        let call = if by_arn {
+            call.set_target_group_arns(Some(list))
+        } else {
+            call.set_names(Some(list))
+        };
+        let out = call
+            .send()
+            .await
+            .map_err(|e| sdk_error("elasticloadbalancing:DescribeTargetGroups", e))?;
+        groups.extend(out.target_groups().iter().filter_map(|g| {
+            let arn = g.target_group_arn()?;
+            TargetGroupDims::from_arns(arn, g.load_balancer_arns().first().map(String::as_str))
+        }));
+    }
+    Ok(names
+        .iter()
+        .map(|n| {
+            groups
+                .iter()
+                .find(|d| tg_matches(&d.target_group, n) || n.ends_with(&d.target_group))
+                .cloned()
+        })
+        .collect())
+}
+
+/// The dimensions found by listing the ALB's RequestCount metrics.
+async fn listed_dims(c: &Clients, names: &[&str]) -> Result<Vec<Option<TargetGroupDims>>> {
     use aws_sdk_cloudwatch::types::DimensionFilter;
     let mut found: Vec<Option<TargetGroupDims>> = vec![None; names.len()];
     let mut token: Option<String> = None;
@@ -627,6 +699,120 @@ mod tests {
         assert_eq!(c.new_state.as_deref(), Some("ALARM"));
         assert!(c.datapoints.is_empty());
         assert_eq!(c.threshold, None);
+    }
+
+    #[test]
+    fn dimensions_are_the_arns_resource_parts() {
+        let d = TargetGroupDims::from_arns(
+            "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-green/0123456789abcdef",
+            Some("arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188"),
+        )
+        .unwrap();
+        assert_eq!(d.target_group, "targetgroup/web-green/0123456789abcdef");
+        assert_eq!(d.load_balancer.as_deref(), Some("app/web/50dc6c495c0c9188"));
+        assert_eq!(TargetGroupDims::from_arns("web-green", None), None);
+    }
+
+    fn clients(
+        elb: aws_sdk_elasticloadbalancingv2::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+    ) -> Clients {
+        use aws_smithy_mocks::mock_client;
+        Clients {
+            ecs: mock_client!(aws_sdk_ecs, []),
+            ecr: mock_client!(aws_sdk_ecr, []),
+            codedeploy: mock_client!(aws_sdk_codedeploy, []),
+            cloudwatch,
+            logs: mock_client!(aws_sdk_cloudwatchlogs, []),
+            elb,
+            region: "us-east-1".into(),
+        }
+    }
+
+    const ARN: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012";
+
+    /// A target group that took its first request a minute ago has no ListMetrics entry
+    /// yet: its dimensions come from ELBv2 without asking CloudWatch.
+    #[tokio::test]
+    async fn dimensions_come_from_the_target_groups_description() {
+        use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
+        use aws_sdk_elasticloadbalancingv2::types::TargetGroup;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let tg = |name: &str, id: &str| {
+            TargetGroup::builder()
+                .target_group_arn(format!("{ARN}:targetgroup/{name}/{id}"))
+                .load_balancer_arns(format!("{ARN}:loadbalancer/app/web/lb1"))
+                .build()
+        };
+        let describe = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups)
+            .match_requests(|r| r.names() == ["web-blue", "web-green"])
+            .then_output(move || {
+                DescribeTargetGroupsOutput::builder()
+                    .target_groups(tg("web-green", "g1"))
+                    .target_groups(tg("web-blue", "b1"))
+                    .build()
+            });
+        let c = clients(
+            mock_client!(
+                aws_sdk_elasticloadbalancingv2,
+                RuleMode::MatchAny,
+                [&describe]
+            ),
+            mock_client!(aws_sdk_cloudwatch, []),
+        );
+        let d = target_group_dims(&c, &["web-blue", "web-green"])
+            .await
+            .unwrap();
+        assert_eq!(
+            d[0].as_ref().unwrap().target_group,
+            "targetgroup/web-blue/b1"
+        );
+        assert_eq!(
+            d[1].as_ref().unwrap().target_group,
+            "targetgroup/web-green/g1"
+        );
+        assert_eq!(
+            d[1].as_ref().unwrap().load_balancer.as_deref(),
+            Some("app/web/lb1")
+        );
+    }
+
+    /// When ELBv2 cannot be read (no permission), the metrics listed are used.
+    #[tokio::test]
+    async fn listed_metrics_are_the_fallback() {
+        use aws_sdk_cloudwatch::operation::list_metrics::ListMetricsOutput;
+        use aws_sdk_cloudwatch::types::{Dimension, Metric};
+        use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+        let denied = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups)
+            .then_error(|| DescribeTargetGroupsError::unhandled("AccessDenied"));
+        let listed = mock!(aws_sdk_cloudwatch::Client::list_metrics).then_output(|| {
+            let dim = |n: &str, v: &str| Dimension::builder().name(n).value(v).build();
+            ListMetricsOutput::builder()
+                .metrics(
+                    Metric::builder()
+                        .dimensions(dim("LoadBalancer", "app/web/lb1"))
+                        .dimensions(dim("TargetGroup", "targetgroup/web-blue/b1"))
+                        .build(),
+                )
+                .build()
+        });
+        let c = clients(
+            mock_client!(
+                aws_sdk_elasticloadbalancingv2,
+                RuleMode::MatchAny,
+                [&denied]
+            ),
+            mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&listed]),
+        );
+        let d = target_group_dims(&c, &["web-blue", "web-green"])
+            .await
+            .unwrap();
+        assert_eq!(
+            d[0].as_ref().unwrap().target_group,
+            "targetgroup/web-blue/b1"
+        );
+        assert_eq!(d[1], None);
     }
 
     #[test]

@@ -886,6 +886,7 @@ fn soak_under_faults() {
             if ok { "ok" } else { "WRONG" }
         );
         if !healthy {
+            println!("         {}", what_decided(&timeline, &s));
             println!("         {}", calls_from_the_stop(&timeline, terminal));
             println!("         {}", calls_after(&timeline, terminal));
             println!(
@@ -957,6 +958,32 @@ fn late_in_report(dir: &std::path::Path) -> String {
     } else {
         format!("report: not read in time: {}", late.join(", "))
     }
+}
+
+/// What stopped a bad release and when, in real seconds from the deployment's creation:
+/// shipwatch's stated reason, its first StopDeployment, and the first alarm to enter
+/// ALARM (CodeDeploy's own poll can stop the deployment from then on).
+fn what_decided(timeline: &serde_json::Value, s: &serde_json::Value) -> String {
+    let entries: Vec<&serde_json::Value> = timeline.as_array().into_iter().flatten().collect();
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        entries
+            .iter()
+            .find(|e| pred(e))
+            .and_then(|e| e["real"].as_f64())
+    };
+    let created = at(&|e| e["kind"] == "call" && e["operation"] == "codedeploy.CreateDeployment");
+    let rel = |t: Option<f64>| match (t, created) {
+        (Some(t), Some(c)) => format!("{:.1} s", t - c),
+        _ => "never".into(),
+    };
+    format!(
+        "decided: {}; StopDeployment at {}, alarm in ALARM at {}",
+        s["stop_reason"].as_str().unwrap_or("(no stop reason)"),
+        rel(at(
+            &|e| e["kind"] == "call" && e["operation"] == "codedeploy.StopDeployment"
+        )),
+        rel(at(&|e| e["kind"] == "alarm" && e["new_state"] == "ALARM")),
+    )
 }
 
 /// The AWS calls between shipwatch's first StopDeployment and the terminal state, as

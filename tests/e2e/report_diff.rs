@@ -89,9 +89,15 @@ fn background_errors_are_also_in_blue_and_the_release_error_is_new_in_green() {
     assert!(old["blue_count"].as_u64().unwrap() > 0, "{old}");
     assert!(
         old["label"].as_str().unwrap().starts_with("also in blue ("),
-        "{old}"
+        "{old}\nmetrics: {}\nmissing: {}",
+        j["metrics"],
+        j["missing"]
     );
-    assert_eq!(j["comparison"]["basis"], "requests", "{}", j["comparison"]);
+    assert_eq!(
+        j["comparison"]["basis"], "requests",
+        "{} {} {}",
+        j["comparison"], j["metrics"], j["missing"]
+    );
     // Both colours fetched through the same filter pattern, chosen from pino lines.
     let pattern = j["logs"]["filter_pattern"]
         .as_str()
