@@ -6,9 +6,14 @@
 #
 # Usage: scripts/soak-faults.sh [RUNS]
 # Env: SHIPWATCH_SOAK_LATENCY_MS (2000), SHIPWATCH_SOAK_SECONDS_PER_MINUTE (2),
-# SHIPWATCH_SOAK_KIND (healthy or http-5xx: only that kind; default alternating).
-# For a 5xx release the line after the run lists the AWS calls the emulator received
-# after the terminal state (+seconds operation): what stood between the end and the exit.
+# SHIPWATCH_SOAK_SHOW (set: print each run's whole output),
+# SHIPWATCH_SOAK_KIND (healthy or http-5xx: only that kind; default alternating),
+# SHIPWATCH_SOAK_TIMING (realistic: AWS's alarm, metric and log timing; fast: the
+# emulator's quick one), SHIPWATCH_SOAK_REQUESTS_PER_MINUTE (600).
+# CodeDeploy's own alarm poll runs every 3 emulated minutes.
+# For a 5xx release the lines after the run say what decided the stop and list the AWS
+# calls the emulator received after the terminal state (+seconds operation): what stood
+# between the end and the exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh emulator >&2

@@ -53,6 +53,9 @@ pub struct ColourLogs {
     green_task_set: String,
     source: Option<Source>,
     colour_of: HashMap<String, Colour>,
+    /// Both task sets' tasks have been listed once.
+    mapped: bool,
+    prepare_only: bool,
     reads_since_refresh: u32,
     since_ms: i64,
     seen: HashMap<String, i64>,
@@ -72,6 +75,8 @@ impl ColourLogs {
             green_task_set: green_task_set.to_owned(),
             source: None,
             colour_of: HashMap::new(),
+            mapped: false,
+            prepare_only: false,
             reads_since_refresh: 0,
             since_ms: start_ms,
             seen: HashMap::new(),
@@ -83,30 +88,60 @@ impl ColourLogs {
         (&self.blue_task_set, &self.green_task_set)
     }
 
-    /// The request lines written since the last read, each once.
+    /// Whether the next read only finds where the task sets log and which task is which
+    /// colour (before traffic shifts, so the first read under traffic is one call).
+    pub fn prepare_only(&mut self, yes: bool) {
+        self.prepare_only = yes;
+    }
+
+    /// Whether the log source and the tasks of both colours are known.
+    pub fn prepared(&self) -> bool {
+        self.source.is_some() && self.mapped
+    }
+
+    /// Marks the reader prepared without reading AWS (tests of its callers).
+    #[cfg(test)]
+    pub fn mark_prepared_for_tests(&mut self) {
+        self.source = Some(Source {
+            group: "/ecs/web".into(),
+            stream_prefix: "web/web/".into(),
+        });
+        self.mapped = true;
+    }
+
+    /// The request lines written since the last read, each once (none when the read
+    /// only prepares). What a failed read had learnt (the source, the tasks) is kept.
     pub async fn read(&mut self, c: &Clients) -> Result<Vec<Line>> {
         if self.source.is_none() {
             self.source = Some(self.find_source(c).await?);
+        }
+        if !self.mapped {
             self.refresh(c).await?;
+        }
+        if self.prepare_only {
+            return Ok(Vec::new());
         }
         let source = self.source.clone().expect("set above");
         let raw = self.filter(c, &source).await?;
         let unknown = raw
             .iter()
-            .any(|(stream, _, _)| !self.colour_of.contains_key(task_id(stream)));
+            .any(|e| !self.colour_of.contains_key(task_id(&e.stream)));
         if unknown && self.reads_since_refresh >= REFRESH_EVERY {
             self.refresh(c).await?;
         }
         self.reads_since_refresh += 1;
         let mut newest = self.since_ms;
         let mut lines = Vec::new();
-        for (stream, ts, message) in raw {
-            newest = newest.max(ts);
-            if let Some(colour) = self.colour_of.get(task_id(&stream)) {
+        for e in raw {
+            newest = newest.max(e.timestamp_ms);
+            // A line of a task not (yet) known is not marked read: once a lookup of
+            // the tasks finds it, the overlap brings the line back.
+            if let Some(colour) = self.colour_of.get(task_id(&e.stream)) {
+                self.seen.insert(e.id, e.timestamp_ms);
                 lines.push(Line {
                     colour: *colour,
-                    timestamp_ms: ts,
-                    message,
+                    timestamp_ms: e.timestamp_ms,
+                    message: e.message,
                 });
             }
         }
@@ -160,37 +195,45 @@ impl ColourLogs {
     }
 
     /// Which task (by id) belongs to which colour: the tasks each task set started,
-    /// running and stopped.
+    /// running and stopped, listed side by side (one round of calls, not four).
     async fn refresh(&mut self, c: &Clients) -> Result<()> {
-        use aws_sdk_ecs::types::DesiredStatus;
-        self.reads_since_refresh = 0;
-        let sets = [
-            (self.blue_task_set.clone(), Colour::Blue),
-            (self.green_task_set.clone(), Colour::Green),
-        ];
-        for (task_set, colour) in sets {
-            for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
-                self.calls += 1;
-                let page = c
-                    .ecs
-                    .list_tasks()
-                    .cluster(&self.cluster)
-                    .started_by(&task_set)
-                    .desired_status(status)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("ecs:ListTasks", e))?;
-                for arn in page.task_arns() {
-                    self.colour_of
-                        .insert(arn.rsplit('/').next().unwrap_or(arn).to_owned(), colour);
-                }
+        use aws_sdk_ecs::types::DesiredStatus::{Running, Stopped};
+        let list = |task_set: &str, status| {
+            c.ecs
+                .list_tasks()
+                .cluster(&self.cluster)
+                .started_by(task_set)
+                .desired_status(status)
+                .send()
+        };
+        let (blue, green) = (&self.blue_task_set, &self.green_task_set);
+        let (br, bs, gr, gs) = tokio::join!(
+            list(blue, Running),
+            list(blue, Stopped),
+            list(green, Running),
+            list(green, Stopped)
+        );
+        self.calls += 4;
+        let mut found = Vec::new();
+        for (page, colour) in [
+            (br, Colour::Blue),
+            (bs, Colour::Blue),
+            (gr, Colour::Green),
+            (gs, Colour::Green),
+        ] {
+            let page = page.map_err(|e| sdk_error("ecs:ListTasks", e))?;
+            for arn in page.task_arns() {
+                found.push((arn.rsplit('/').next().unwrap_or(arn).to_owned(), colour));
             }
         }
+        self.colour_of.extend(found);
+        self.mapped = true;
+        self.reads_since_refresh = 0;
         Ok(())
     }
 
-    /// New request lines of the service's streams: (stream, timestamp, message).
-    async fn filter(&mut self, c: &Clients, source: &Source) -> Result<Vec<(String, i64, String)>> {
+    /// New request lines of the service's streams.
+    async fn filter(&mut self, c: &Clients, source: &Source) -> Result<Vec<Event>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         let mut fresh: HashSet<String> = HashSet::new();
@@ -209,16 +252,15 @@ impl ColourLogs {
                 .map_err(|e| sdk_error("logs:FilterLogEvents", e))?;
             for e in page.events() {
                 let id = e.event_id().unwrap_or_default().to_owned();
-                let ts = e.timestamp().unwrap_or_default();
                 if self.seen.contains_key(&id) || !fresh.insert(id.clone()) {
                     continue;
                 }
-                self.seen.insert(id, ts);
-                out.push((
-                    e.log_stream_name().unwrap_or_default().to_owned(),
-                    ts,
-                    e.message().unwrap_or_default().to_owned(),
-                ));
+                out.push(Event {
+                    id,
+                    stream: e.log_stream_name().unwrap_or_default().to_owned(),
+                    timestamp_ms: e.timestamp().unwrap_or_default(),
+                    message: e.message().unwrap_or_default().to_owned(),
+                });
             }
             let next = page.next_token().map(str::to_owned);
             if next.is_none() || next == token {
@@ -228,6 +270,14 @@ impl ColourLogs {
         }
         Ok(out)
     }
+}
+
+/// One log event as FilterLogEvents returned it.
+struct Event {
+    id: String,
+    stream: String,
+    timestamp_ms: i64,
+    message: String,
 }
 
 /// The task id at the end of an awslogs stream name.
@@ -280,6 +330,7 @@ mod tests {
         });
         r.colour_of.insert("aaa".into(), Colour::Blue);
         r.colour_of.insert("bbb".into(), Colour::Green);
+        r.mapped = true;
         let lines = r.read(&c).await.unwrap();
         let colours: Vec<Colour> = lines.iter().map(|l| l.colour).collect();
         // The stream of another deployment's task is left out.
@@ -288,5 +339,11 @@ mod tests {
         // The same events again (the overlap) are not counted twice.
         assert!(r.read(&c).await.unwrap().is_empty());
         assert_eq!(r.since_ms, 0, "the window keeps {LATE_MS} ms of overlap");
+        // A task found by a later lookup brings its lines back through the overlap.
+        r.colour_of.insert("old".into(), Colour::Green);
+        let late = r.read(&c).await.unwrap();
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].timestamp_ms, 3_000);
+        assert!(r.read(&c).await.unwrap().is_empty());
     }
 }

@@ -45,6 +45,8 @@ pub struct Judging {
     /// Set once green is judged worse: the stop's reason.
     pub stop_why: Option<String>,
     shift_over: bool,
+    /// The read under way only prepares the reader (green has no traffic yet).
+    preparing: bool,
 }
 
 impl Judging {
@@ -62,6 +64,7 @@ impl Judging {
             newest_ms: 0,
             stop_why: None,
             shift_over: false,
+            preparing: false,
         }
     }
 
@@ -91,14 +94,21 @@ impl Judging {
         let (target_id, target, start_ms) = (target_id?, target?, start_ms?);
         let set = |label: &str| target.task_sets.iter().find(|t| t.label == label);
         let (blue, green) = (set("Blue")?, set("Green")?);
-        if green.traffic_weight <= 0.0 {
+        let same = |r: &ColourLogs| r.task_sets() == (blue.id.as_str(), green.id.as_str());
+        // Before green takes traffic the reader finds the log source and both colours'
+        // tasks, so that under traffic a read is one FilterLogEvents call: when every
+        // call takes seconds, that is what lets the judge speak before the alarm.
+        let traffic = green.traffic_weight > 0.0;
+        if !traffic && self.logs.as_ref().is_some_and(|r| same(r) && r.prepared()) {
             return None;
         }
         self.next = now + self.cfg.poll;
-        let reader = match self.logs.take() {
-            Some(r) if r.task_sets() == (blue.id.as_str(), green.id.as_str()) => r,
+        let mut reader = match self.logs.take() {
+            Some(r) if same(&r) => r,
             _ => ColourLogs::new(target_id, &blue.id, &green.id, start_ms),
         };
+        reader.prepare_only(!traffic);
+        self.preparing = !traffic;
         self.reading = true;
         Some(reader)
     }
@@ -115,11 +125,17 @@ impl Judging {
     ) -> Vec<Event> {
         self.logs = Some(logs);
         self.reading = false;
+        let preparing = std::mem::take(&mut self.preparing);
         let lines = match r {
             Ok(l) => l,
             Err(e) => return self.failed(e).into_iter().collect(),
         };
         self.failures = 0;
+        if preparing {
+            // Ready: the first read under traffic need not wait a whole poll.
+            self.next = Duration::ZERO;
+            return Vec::new();
+        }
         if !self.active() {
             return Vec::new();
         }
@@ -341,13 +357,29 @@ mod tests {
         let mut j = Judging::new(cfg());
         let now = Duration::from_secs(1);
         assert!(
-            j.start_read(now, Some("c:s"), Some(&target(0.0)), Some(0))
-                .is_none()
-        );
-        assert!(
             j.start_read(now, Some("c:s"), Some(&target(10.0)), None)
                 .is_none()
         );
+        // Before traffic shifts, one read prepares the reader (source, tasks) …
+        let r = j
+            .start_read(now, Some("c:s"), Some(&target(0.0)), Some(0))
+            .expect("a preparing read");
+        assert!(
+            j.start_read(now, Some("c:s"), Some(&target(0.0)), Some(0))
+                .is_none()
+        );
+        j.read_done(r, Ok(Vec::new()), Some(0.0), &[]);
+        assert!(j.verdict.is_none(), "a preparing read judges nothing");
+        // … which, once it prepared, is not started again (the mock reader here did
+        // not prepare, so it would be).
+        let mut prepared = j.logs.take().unwrap();
+        prepared.mark_prepared_for_tests();
+        j.logs = Some(prepared);
+        assert!(
+            j.start_read(now, Some("c:s"), Some(&target(0.0)), Some(0))
+                .is_none()
+        );
+        // Under traffic the first read starts at once, not a poll later.
         let r = j
             .start_read(now, Some("c:s"), Some(&target(10.0)), Some(0))
             .expect("due");
@@ -357,6 +389,7 @@ mod tests {
                 .is_none()
         );
         j.read_done(r, Ok(Vec::new()), Some(10.0), &[]);
+        assert!(j.verdict.is_some());
         assert!(
             j.start_read(
                 now + Duration::from_secs(4),

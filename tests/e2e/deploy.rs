@@ -827,6 +827,14 @@ fn soak_under_faults() {
         .unwrap_or(2.0);
     // SHIPWATCH_SOAK_KIND=healthy or http-5xx: only that kind of release.
     let kind = std::env::var("SHIPWATCH_SOAK_KIND").ok();
+    // AWS's signal timing (alarms evaluated once a minute on metrics 1–1.5 minutes
+    // late, logs searchable seconds after they are written) and a service's traffic,
+    // unless told otherwise.
+    let timing = std::env::var("SHIPWATCH_SOAK_TIMING").unwrap_or_else(|_| "realistic".into());
+    let rpm: f64 = std::env::var("SHIPWATCH_SOAK_REQUESTS_PER_MINUTE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600.0);
     let mut bad = Vec::new();
     let mut lags = Vec::new();
     for i in 0..runs {
@@ -839,7 +847,10 @@ fn soak_under_faults() {
             None => i % 2 == 0,
         };
         aws.push_image(&sha, if healthy { "healthy" } else { "http-5xx" });
-        aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 180}));
+        aws.control(
+            "/_localaws/config",
+            &json!({"alarm_poll_seconds": 180, "timing": timing, "traffic_requests_per_minute": rpm}),
+        );
         aws.control(
             "/_localaws/faults",
             &json!({"rules": [{"service": "*", "operation": "*", "throttle": 0.3, "error5xx": 0.1, "latency_ms": latency}], "seed": i}),
@@ -893,6 +904,9 @@ fn soak_under_faults() {
                 "         {}",
                 late_in_report(&aws.dir.path().join("report"))
             );
+        }
+        if std::env::var_os("SHIPWATCH_SOAK_SHOW").is_some() {
+            println!("{}", text(&out));
         }
         if !ok || lag > 10.0 {
             bad.push(format!("run {i}: {}", text(&out)));
@@ -977,8 +991,9 @@ fn what_decided(timeline: &serde_json::Value, s: &serde_json::Value) -> String {
         _ => "never".into(),
     };
     format!(
-        "decided: {}; StopDeployment at {}, alarm in ALARM at {}",
+        "decided: {}; judge: {}; StopDeployment at {}, alarm in ALARM at {}",
         s["stop_reason"].as_str().unwrap_or("(no stop reason)"),
+        s["judge"],
         rel(at(
             &|e| e["kind"] == "call" && e["operation"] == "codedeploy.StopDeployment"
         )),
