@@ -5,6 +5,7 @@
 
 use super::events::Event;
 use super::judge::{self, Counts, Evidence, JudgeConfig, Verdict};
+use super::judge_metrics::{self, MetricsReport};
 use crate::aws::colour_logs::{Colour, ColourLogs, Line};
 use crate::aws::model::Target;
 use crate::error::{Error, Result};
@@ -25,6 +26,12 @@ pub struct JudgeReport {
     pub stopped: Option<String>,
     /// The judge could not judge (too little traffic, logs unreadable): why.
     pub note: Option<String>,
+    /// Which source stopped the deployment: `task_logs` or `target_group_metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<&'static str>,
+    /// The target groups' per-minute metrics, the second source, when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsReport>,
 }
 
 #[derive(Debug)]
@@ -45,6 +52,9 @@ pub struct Judging {
     /// Set once green is judged worse: the stop's reason.
     pub stop_why: Option<String>,
     shift_over: bool,
+    /// The target groups' metrics are judged too: this test holds only its share of the
+    /// false-stop budget (see `judge_metrics`).
+    pub metrics: bool,
 }
 
 impl Judging {
@@ -62,7 +72,14 @@ impl Judging {
             newest_ms: 0,
             stop_why: None,
             shift_over: false,
+            metrics: false,
         }
+    }
+
+    /// The task logs could not be read at all: the judge turned this source off before
+    /// it counted a single line, so its share of the budget was never used.
+    pub fn unreadable(&self) -> bool {
+        self.off.is_some() && self.evidence == Evidence::default()
     }
 
     /// Whether the judge still reads: on, not stopped yet, traffic still shifting.
@@ -142,7 +159,12 @@ impl Judging {
         }
         // One read is one step of the sequential test.
         self.evidence.add(green, blue);
-        let verdict = judge::judge(&self.evidence, &self.cfg);
+        let share = if self.metrics {
+            judge_metrics::LOG_SHARE
+        } else {
+            1.0
+        };
+        let verdict = judge::judge(&self.evidence, &judge_metrics::at_share(&self.cfg, share));
         let changed = self.verdict.map(|v| v.kind()) != Some(verdict.kind());
         self.verdict = Some(verdict);
         if let Verdict::Worse { odds, needed } = verdict {
@@ -166,7 +188,12 @@ impl Judging {
         if e.is_transient() && self.failures < MAX_FAILURES {
             return None;
         }
-        let why = format!("the task logs could not be read: {e}");
+        let mut why = format!("the task logs could not be read: {e}");
+        if self.metrics && self.evidence == Evidence::default() {
+            why.push_str(
+                "; the judge goes on from the target groups' per-minute metrics alone, which arrive a minute or two late",
+            );
+        }
         self.off = Some(why.clone());
         Some(Event::JudgeOff { why })
     }
@@ -233,7 +260,7 @@ impl Judging {
         }
     }
 
-    /// "shipwatch's judge stopped it: green 14 errors in 120 requests vs blue 2 in
+    /// "shipwatch's judge stopped it (task logs): green 14 errors in 120 requests vs blue 2 in
     /// 1 080 (…) at 10 % traffic, 38 s after green's first error; the alarm had not fired".
     fn stop_sentence(
         &self,
@@ -260,7 +287,7 @@ impl Judging {
             format!("alarm {} had fired too", alarms.join(", "))
         };
         format!(
-            "shipwatch's judge stopped it: {} (evidence {} that green fails more often than blue, {} needed at {} % confidence, and {}){at}{after}; {alarm}",
+            "shipwatch's judge stopped it (task logs): {} (evidence {} that green fails more often than blue, {} needed at {} % confidence, and {}){at}{after}; {alarm}",
             judge::counts_text(self.evidence.green, self.evidence.blue),
             judge::odds_text(odds),
             judge::odds_text(needed),
@@ -269,12 +296,33 @@ impl Judging {
         )
     }
 
+    /// The report with the metric test's: its numbers, and its stop when it stopped
+    /// the deployment (the log test had not).
+    pub fn report_with(&self, m: Option<&judge_metrics::MetricJudging>) -> JudgeReport {
+        let mut r = self.report();
+        let Some(m) = m else {
+            return r;
+        };
+        r.metrics = Some(m.report());
+        if r.stopped.is_none()
+            && let Some(why) = &m.stop_why
+        {
+            r.stopped = Some(why.clone());
+            r.decided_by = Some("target_group_metrics");
+            // Whatever the log test could not judge, the metrics did.
+            r.note = r.note.filter(|_| self.off.is_some());
+        }
+        r
+    }
+
     pub fn report(&self) -> JudgeReport {
         JudgeReport {
             verdict: self.verdict,
             green: self.evidence.green,
             blue: self.evidence.blue,
             stopped: self.stop_why.clone(),
+            decided_by: self.stop_why.is_some().then_some("task_logs"),
+            metrics: None,
             note: self.off.clone().or_else(|| {
                 if self.stop_why.is_none() {
                     self.cannot_judge_note()
@@ -298,6 +346,7 @@ mod tests {
             min_ratio: 2.0,
             min_difference: 0.005,
             poll: Duration::from_secs(5),
+            metrics_poll: Duration::from_secs(20),
         }
     }
 
@@ -387,7 +436,7 @@ mod tests {
         batch.extend(lines(Colour::Blue, 1078, 2, 0));
         let events = j.read_done(r, Ok(batch), Some(10.0), &[]);
         let why = j.stop_why.clone().expect("stopped");
-        assert!(why.starts_with("shipwatch's judge stopped it: green 14 errors in 120 requests vs blue 2 in 1 080 (evidence "), "{why}");
+        assert!(why.starts_with("shipwatch's judge stopped it (task logs): green 14 errors in 120 requests vs blue 2 in 1 080 (evidence "), "{why}");
         assert!(why.contains(":1 that green fails more often than blue, 1 000:1 needed at 99.9 % confidence, and green's error rate ≥ 2× blue's"), "{why}");
         assert!(why.contains(" at 10 % traffic, "), "{why}");
         assert!(

@@ -9,6 +9,7 @@ pub mod decide;
 pub mod engine;
 pub mod events;
 pub mod judge;
+pub mod judge_metrics;
 pub mod judging;
 pub mod progress;
 pub mod release;

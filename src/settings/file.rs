@@ -157,6 +157,8 @@ config_section! {
         pub min_difference: f64,
         /// How often the task logs are read.
         pub poll_interval: Dur,
+        /// How often the target groups' per-minute metrics are read.
+        pub metrics_poll_interval: Dur,
     }
 }
 
@@ -410,6 +412,12 @@ impl Config {
                 return bad(
                     "poll_interval",
                     "[watch.judge] poll_interval must be greater than zero".into(),
+                );
+            }
+            if j.metrics_poll_interval.is_some_and(|Dur(d)| d.is_zero()) {
+                return bad(
+                    "metrics_poll_interval",
+                    "[watch.judge] metrics_poll_interval must be greater than zero".into(),
                 );
             }
         }

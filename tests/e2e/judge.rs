@@ -73,7 +73,7 @@ fn judge_stops_http_5xx_before_the_alarm_enters_alarm() {
     let s = summary(&out);
     let why = s["judge"]["stopped"].as_str().unwrap_or_default();
     assert!(
-        why.starts_with("shipwatch's judge stopped it: green ")
+        why.starts_with("shipwatch's judge stopped it (task logs): green ")
             && why.contains(" requests vs blue "),
         "{s}"
     );
@@ -110,7 +110,7 @@ fn judge_stops_http_5xx_before_the_alarm_enters_alarm() {
     let trigger = md.split("## Trigger").nth(1).unwrap_or_default();
     let trigger = trigger.split("\n## ").next().unwrap_or_default();
     assert!(
-        trigger.contains("shipwatch's judge stopped it: green "),
+        trigger.contains("shipwatch's judge stopped it (task logs): green "),
         "{trigger}"
     );
     // The exposure: green answered few 5xx before traffic went back to blue.
