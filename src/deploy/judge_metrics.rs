@@ -31,6 +31,14 @@ pub const LOG_SHARE: f64 = 0.9;
 /// Transient read failures in a row after which this source gives up.
 const MAX_FAILURES: u32 = 5;
 
+/// Polls to wait before the first read once green has traffic: green's first minute is
+/// published only after it ends, and then a minute or so late.
+const FIRST_READ_POLLS: u32 = 3;
+
+/// Polls to wait after a read that fed a minute: the next minute is published about a
+/// minute after it, so reading sooner finds nothing (this saves a call a minute).
+const AFTER_FEED_POLLS: u32 = 2;
+
 /// The configuration one test decides with when it holds `share` of the budget: the
 /// same minimum sample and effect, the confidence 1 − share·(1 − confidence).
 pub fn at_share(cfg: &JudgeConfig, share: f64) -> JudgeConfig {
@@ -133,6 +141,8 @@ pub struct MetricJudging {
     shift_over: bool,
     /// Reads in which CloudWatch did not know the groups' metrics yet.
     not_found: u32,
+    /// When green was first seen with traffic (the first read waits from then).
+    green_since: Option<Duration>,
 }
 
 impl MetricJudging {
@@ -151,6 +161,7 @@ impl MetricJudging {
             stop_why: None,
             shift_over: false,
             not_found: 0,
+            green_since: None,
         }
     }
 
@@ -179,6 +190,11 @@ impl MetricJudging {
         let set = |label: &str| target.task_sets.iter().find(|t| t.label == label);
         let (blue, green) = (set("Blue")?, set("Green")?);
         if green.traffic_weight <= 0.0 {
+            return None;
+        }
+        if self.green_since.is_none() {
+            self.green_since = Some(now);
+            self.next = self.next.max(now + self.cfg.metrics_poll * FIRST_READ_POLLS);
             return None;
         }
         let (b, g) = (
@@ -217,7 +233,9 @@ impl MetricJudging {
         if !counts.found {
             self.not_found += 1;
         }
-        self.feed(&counts);
+        if self.feed(&counts) > 0 {
+            self.next += self.cfg.metrics_poll * (AFTER_FEED_POLLS - 1);
+        }
         let cfg = at_share(&self.cfg, metric_share(logs_unreadable));
         let verdict = judge::judge(&self.evidence, &cfg);
         let changed = self.verdict.map(|v| v.kind()) != Some(verdict.kind());
@@ -237,15 +255,17 @@ impl MetricJudging {
         }]
     }
 
-    /// Feeds each newly published minute as one step of the test.
-    fn feed(&mut self, counts: &TgCounts) {
+    /// Feeds each newly published minute as one step of the test; how many.
+    fn feed(&mut self, counts: &TgCounts) -> usize {
         let green = per_minute(&counts.green.requests, &counts.green.errors);
         let blue = per_minute(&counts.blue.requests, &counts.blue.errors);
-        for (m, g, b) in new_minutes(&self.fed, &green, &blue) {
-            self.fed.insert(m);
-            self.newest_fed = self.newest_fed.max(Some(m));
-            self.evidence.add(g, b);
+        let new = new_minutes(&self.fed, &green, &blue);
+        for (m, g, b) in &new {
+            self.fed.insert(*m);
+            self.newest_fed = self.newest_fed.max(Some(*m));
+            self.evidence.add(*g, *b);
         }
+        new.len()
     }
 
     fn failed(&mut self, e: Error) -> Option<Event> {
@@ -411,11 +431,16 @@ mod tests {
     fn run(reads: &[TgCounts], logs_unreadable: bool) -> (MetricJudging, Vec<Vec<Event>>) {
         let mut j = MetricJudging::new(cfg());
         let mut events = Vec::new();
-        for (i, counts) in reads.iter().enumerate() {
-            let now = Duration::from_secs(20 * i as u64);
-            let r = j
-                .start_read(now, Some(&target(10.0)), Some(at(0)))
-                .expect("a read is due every 20 s");
+        let mut now = Duration::ZERO;
+        for counts in reads {
+            // Virtual time runs a second at a time until the next read is due.
+            let r = loop {
+                if let Some(r) = j.start_read(now, Some(&target(10.0)), Some(at(0))) {
+                    break r;
+                }
+                now += Duration::from_secs(1);
+                assert!(now < Duration::from_secs(3600), "no read due");
+            };
             events.push(j.read_done(r, Ok(counts.clone()), logs_unreadable, Some(10.0), &[]));
         }
         (j, events)
@@ -596,41 +621,42 @@ mod tests {
 
     #[test]
     fn reads_wait_for_target_groups_green_traffic_and_the_poll() {
+        let s = Duration::from_secs;
+        let due =
+            |j: &mut MetricJudging, t: u64| j.start_read(s(t), Some(&target(10.0)), Some(at(0)));
         let mut j = MetricJudging::new(cfg());
         assert!(
-            j.start_read(Duration::ZERO, Some(&target(0.0)), Some(at(0)))
+            j.start_read(s(0), Some(&target(0.0)), Some(at(0)))
                 .is_none()
         );
         let mut no_tg = target(10.0);
         no_tg.task_sets[1].target_group = None;
-        assert!(
-            j.start_read(Duration::ZERO, Some(&no_tg), Some(at(0)))
-                .is_none()
-        );
-        let r = j
-            .start_read(Duration::ZERO, Some(&target(10.0)), Some(at(0)))
-            .unwrap();
+        // Green has traffic from t = 5 s: the first read waits three polls (60 s).
+        assert!(j.start_read(s(5), Some(&no_tg), Some(at(0))).is_none());
+        assert!(due(&mut j, 64).is_none());
+        let r = due(&mut j, 65).expect("due 60 s after green's traffic began");
         assert_eq!(r.groups(), ("web-blue", "web-green"));
+        // Nothing published: the next read one poll later.
         j.read_done(r, Ok(TgCounts::default()), false, Some(10.0), &[]);
-        assert!(
-            j.start_read(Duration::from_secs(19), Some(&target(10.0)), Some(at(0)))
-                .is_none()
-        );
-        assert!(
-            j.start_read(Duration::from_secs(20), Some(&target(10.0)), Some(at(0)))
-                .is_some()
-        );
+        assert!(due(&mut j, 84).is_none());
+        let r = due(&mut j, 85).expect("due one poll later");
         assert_eq!(
             j.report().note.as_deref(),
             Some("CloudWatch did not list the target groups' metrics yet; no minute was judged")
         );
+        // A minute fed: the next one is published about a minute later, so two polls.
+        let one = published(&[(60, Some(c(60, 0)), Some(c(540, 0)))]);
+        j.read_done(r, Ok(one), false, Some(10.0), &[]);
+        assert!(due(&mut j, 124).is_none());
+        assert!(due(&mut j, 125).is_some());
     }
 
     #[test]
     fn unreadable_metrics_turn_this_source_off_and_say_so() {
         let mut j = MetricJudging::new(cfg());
+        j.start_read(Duration::ZERO, Some(&target(10.0)), Some(at(0)));
         let r = j
-            .start_read(Duration::ZERO, Some(&target(10.0)), Some(at(0)))
+            .start_read(Duration::from_secs(60), Some(&target(10.0)), Some(at(0)))
             .unwrap();
         let e = Error::Precondition("not authorized to perform cloudwatch:GetMetricData".into());
         let events = j.read_done(r, Err(e), false, Some(10.0), &[]);
