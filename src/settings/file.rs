@@ -136,14 +136,14 @@ config_section! {
         pub state_file: PathBuf,
         /// How long AWS may stay unreachable (failed reads in a row) before giving up.
         pub outage_budget: Dur,
-        /// `[watch.judge]`: the green-vs-blue judge on the task logs.
+        /// `[watch.judge]`: the green-vs-blue judge on the task logs and target groups.
         pub judge: JudgeSection,
     }
 }
 
 config_section! {
     /// `[watch.judge]`: compare green's 5xx proportion with blue's from the task logs
-    /// while traffic shifts, and stop with rollback when green is worse with confidence.
+    /// (and the target groups' per-minute metrics) while traffic shifts, and stop with rollback when green is worse with confidence.
     pub struct JudgeSection {
         pub enabled: bool,
         /// 0.5–1 (exclusive): 1 − the highest chance of ever stopping a release that is
