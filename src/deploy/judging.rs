@@ -514,4 +514,77 @@ mod tests {
         assert!(matches!(&events[..], [Event::JudgeOff { why }] if why.contains("no awslogs")));
         assert!(!j.active());
     }
+
+    #[test]
+    fn beside_the_metrics_the_log_test_holds_its_share_of_the_budget() {
+        let mut j = Judging::new(cfg());
+        j.metrics = true;
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let mut batch = lines(Colour::Green, 106, 14, 10_000);
+        batch.extend(lines(Colour::Blue, 1078, 2, 0));
+        j.read_done(r, Ok(batch), Some(10.0), &[]);
+        let why = j.stop_why.clone().expect("stopped");
+        assert!(
+            why.contains(", 1 111:1 needed at 99.9 % confidence"),
+            "{why}"
+        );
+        let r = j.report();
+        assert_eq!(r.decided_by, Some("task_logs"));
+    }
+
+    #[test]
+    fn unreadable_logs_say_once_that_the_metrics_judge_alone() {
+        let mut j = Judging::new(cfg());
+        j.metrics = true;
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let e = Error::Precondition("no awslogs".into());
+        let events = j.read_done(r, Err(e), Some(10.0), &[]);
+        let [Event::JudgeOff { why }] = &events[..] else {
+            panic!("{events:?}")
+        };
+        assert!(
+            why.ends_with("; the judge goes on from the target groups' per-minute metrics alone, which arrive a minute or two late"),
+            "{why}"
+        );
+        assert!(j.unreadable());
+        // The metric test's stop becomes the judge's, the note stays.
+        let mut m = judge_metrics::MetricJudging::new(cfg());
+        m.stop_why =
+            Some("shipwatch's judge stopped it (target-group metrics, minute 12:04): …".into());
+        let r = j.report_with(Some(&m));
+        assert_eq!(r.decided_by, Some("target_group_metrics"));
+        assert_eq!(r.stopped, m.stop_why);
+        assert_eq!(r.note.as_deref(), Some(why.as_str()));
+        assert_eq!(r.metrics.map(|m| m.minutes), Some(0));
+    }
+
+    #[test]
+    fn logs_that_fail_after_counting_lines_keep_the_split() {
+        let mut j = Judging::new(cfg());
+        j.metrics = true;
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        j.read_done(r, Ok(lines(Colour::Green, 5, 0, 0)), Some(10.0), &[]);
+        let r = j
+            .start_read(
+                Duration::from_secs(5),
+                Some("c:s"),
+                Some(&target(10.0)),
+                Some(0),
+            )
+            .unwrap();
+        let events = j.read_done(
+            r,
+            Err(Error::Precondition("denied".into())),
+            Some(10.0),
+            &[],
+        );
+        assert!(matches!(&events[..], [Event::JudgeOff { why }] if !why.contains("metrics alone")));
+        assert!(!j.unreadable());
+    }
 }
