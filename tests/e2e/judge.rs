@@ -142,6 +142,11 @@ fn healthy_noisy_release_succeeds_with_the_judge() {
     assert!(s["judge"]["green"]["errors"].as_u64().unwrap() > 0, "{s}");
     assert!(s["judge"]["blue"]["errors"].as_u64().unwrap() > 0, "{s}");
     assert!(s["judge"]["stopped"].is_null(), "{s}");
+    // The target groups' minutes were judged too, and found green no worse.
+    let m = &s["judge"]["metrics"];
+    assert!(m["minutes"].as_u64() >= Some(3), "{s}");
+    assert_eq!(m["verdict"], "not_worse", "{s}");
+    assert!(m["green"]["requests"].as_u64() > Some(100), "{s}");
 }
 
 #[test]
