@@ -877,8 +877,15 @@ impl<'a, C: Clock> Watch<'a, C> {
                 self.stop_requested = true;
                 self.stopped_by_us = true;
                 self.stop_reason = Some(why.clone());
-                // Stopped for another reason before the judge could decide: it says why.
-                if let Some(e) = self.judging.as_mut().and_then(|j| j.shift_over()) {
+                // Stopped for another reason before the judge could decide: it says why
+                // (unless the metric test decided: the log test has nothing to add).
+                let metrics_stopped = self
+                    .metric_judging
+                    .as_ref()
+                    .is_some_and(|m| m.stop_why.is_some());
+                if let Some(e) = self.judging.as_mut().and_then(|j| j.shift_over())
+                    && !metrics_stopped
+                {
                     self.p.emit(e);
                 }
                 self.p.emit(Event::StopRequested {
