@@ -194,7 +194,9 @@ impl MetricJudging {
         }
         if self.green_since.is_none() {
             self.green_since = Some(now);
-            self.next = self.next.max(now + self.cfg.metrics_poll * FIRST_READ_POLLS);
+            self.next = self
+                .next
+                .max(now + self.cfg.metrics_poll * FIRST_READ_POLLS);
             return None;
         }
         let (b, g) = (
