@@ -76,6 +76,7 @@ state_file = "{work / 'state.json'}"
 
 [watch.judge]
 poll_interval = "{5 * scale:.3f}s"
+metrics_poll_interval = "{20 * scale:.3f}s"
 {judge_extra}
 
 [report]

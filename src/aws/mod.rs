@@ -16,6 +16,7 @@ pub mod logs;
 pub mod model;
 pub mod probe;
 pub mod tasks;
+pub mod tg_metrics;
 
 use std::sync::OnceLock;
 use std::time::Duration;

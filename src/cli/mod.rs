@@ -262,8 +262,8 @@ pub struct WatchOpts {
     /// Do not stop the deployment when a watched alarm fires; leave it to CodeDeploy.
     #[arg(long)]
     pub no_stop_on_alarm: bool,
-    /// Do not run the green-vs-blue judge on the task logs ([watch.judge]); only the
-    /// alarms guard the deployment.
+    /// Do not run the green-vs-blue judge on the task logs and the target groups'
+    /// metrics ([watch.judge]); only the alarms guard the deployment.
     #[arg(long)]
     pub no_judge: bool,
     /// Give up waiting after this long (exit 5; the deployment keeps running).

@@ -6,9 +6,11 @@ use super::clock::Clock;
 use super::decide::{Decision, Main, Outcome, decide_main, decide_rollback};
 use super::events::{Event, Sink};
 use super::judge::JudgeConfig;
+use super::judge_metrics::MetricJudging;
 use super::judging::{JudgeReport, Judging};
 use crate::aws::colour_logs::{ColourLogs, Line};
 use crate::aws::model::{Alarm, Deployment, Target};
+use crate::aws::tg_metrics::{TgCounts, TgMetrics};
 use crate::aws::{Clients, cloudwatch, codedeploy};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -132,12 +134,16 @@ type TargetRead = (Option<Target>, Option<String>);
 /// A judge read hands its reader back with the lines it read.
 type JudgeRead = (ColourLogs, Result<Vec<Line>>);
 
+/// A target-group metrics read hands its reader back with what it read.
+type MetricsRead = (TgMetrics, Result<TgCounts>);
+
 /// A read that finished, with when it was started.
 enum Done {
     Alarms(Duration, Result<Vec<Alarm>>),
     Target(Duration, Result<TargetRead>),
     Deployment(Duration, Box<Result<Deployment>>),
     Judge(Box<JudgeRead>),
+    Metrics(Box<MetricsRead>),
 }
 
 /// Polls the reads under way once each; the first that is ready is taken out.
@@ -147,6 +153,7 @@ fn poll_first(
     target: &mut Option<Pending<'_, TargetRead>>,
     deployment: &mut Vec<Pending<'_, Deployment>>,
     judge: &mut Option<Pending<'_, JudgeRead>>,
+    metrics: &mut Option<Pending<'_, MetricsRead>>,
 ) -> std::task::Poll<Done> {
     use std::task::Poll;
     for i in 0..alarms.len() {
@@ -175,6 +182,14 @@ fn poll_first(
         // The judge's read never fails as a whole: the failure travels with the reader.
         if let Ok(read) = r {
             return Poll::Ready(Done::Judge(Box::new(read)));
+        }
+    }
+    if let Some(p) = metrics
+        && let Poll::Ready(r) = p.call.as_mut().poll(cx)
+    {
+        *metrics = None;
+        if let Ok(read) = r {
+            return Poll::Ready(Done::Metrics(Box::new(read)));
         }
     }
     Poll::Pending
@@ -325,14 +340,18 @@ async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
         w.start_due(now);
         let nap = w.nap(now);
         let done = {
-            let (a, t, d, j) = (
+            let (a, t, d, j, m) = (
                 &mut w.alarm_reads,
                 &mut w.target_read,
                 &mut w.deployment_reads,
                 &mut w.judge_read,
+                &mut w.metrics_read,
             );
             clock
-                .within(nap, std::future::poll_fn(|cx| poll_first(cx, a, t, d, j)))
+                .within(
+                    nap,
+                    std::future::poll_fn(|cx| poll_first(cx, a, t, d, j, m)),
+                )
                 .await
         };
         match done {
@@ -340,6 +359,7 @@ async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
             Some(Done::Target(since, r)) => w.target_read_done(since, r)?,
             Some(Done::Deployment(since, r)) => w.deployment_read_done(since, *r)?,
             Some(Done::Judge(read)) => w.judge_read_done(*read),
+            Some(Done::Metrics(read)) => w.metrics_read_done(*read),
             None => {}
         }
         match w.decide(clock.elapsed()) {
@@ -419,6 +439,9 @@ struct Watch<'a, C: Clock> {
     /// The judge, when on, and its read under way.
     judging: Option<Judging>,
     judge_read: Option<Pending<'a, JudgeRead>>,
+    /// The judge's second source, the target groups' metrics, and its read under way.
+    metric_judging: Option<MetricJudging>,
+    metrics_read: Option<Pending<'a, MetricsRead>>,
     stop_reason: Option<String>,
 }
 
@@ -476,8 +499,14 @@ impl<'a, C: Clock> Watch<'a, C> {
             target_read: None,
             deployment_reads: Vec::new(),
             last_deployment_start: None,
-            judging: opts.judge.clone().map(Judging::new),
+            judging: opts.judge.clone().map(|cfg| {
+                let mut j = Judging::new(cfg);
+                j.metrics = true;
+                j
+            }),
             judge_read: None,
+            metric_judging: opts.judge.clone().map(MetricJudging::new),
+            metrics_read: None,
             stop_reason: None,
         }
     }
@@ -520,6 +549,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             });
         }
         self.start_judge_read(now);
+        self.start_metrics_read(now);
         if self.deployment_reads.len() < self.deployment_reads_allowed(now)
             && now >= self.deployment_retry_at
             && (self.deployment_wanted || now >= self.deployment_due(now))
@@ -605,10 +635,13 @@ impl<'a, C: Clock> Watch<'a, C> {
                 });
             }
         }
-        if t.traffic_done()
-            && let Some(e) = self.judging.as_mut().and_then(|j| j.shift_over())
-        {
-            self.emit(e);
+        if t.traffic_done() {
+            if let Some(m) = self.metric_judging.as_mut() {
+                m.shift_over();
+            }
+            if let Some(e) = self.judging.as_mut().and_then(|j| j.shift_over()) {
+                self.emit(e);
+            }
         }
         if self.ending_from.is_none() && t.traffic_done() {
             // The wait began at most one poll ago.
@@ -722,13 +755,50 @@ impl<'a, C: Clock> Watch<'a, C> {
         }
     }
 
-    /// The judge's reason to stop, while the deployment runs and is not being stopped.
+    /// Starts a read of the target groups' metrics when one is due (as the log read).
+    fn start_metrics_read(&mut self, now: Duration) {
+        if self.in_rollback || self.stop_requested || self.metrics_read.is_some() {
+            return;
+        }
+        let Some(m) = self.metric_judging.as_mut() else {
+            return;
+        };
+        let start = self.deployment.as_ref().and_then(|d| d.create_time);
+        let Some(mut reader) = m.start_read(now, self.target.as_ref(), start) else {
+            return;
+        };
+        let clients = self.clients;
+        self.metrics_read = Some(Pending {
+            call: Box::pin(async move {
+                let r = reader.read(clients).await;
+                Ok((reader, r))
+            }),
+            since: now,
+        });
+    }
+
+    /// Takes a finished metrics read and reports what changed.
+    fn metrics_read_done(&mut self, (reader, r): MetricsRead) {
+        let green = self.last_green;
+        let fired: Vec<String> = self.fired.iter().map(|(n, _)| n.clone()).collect();
+        let logs_unreadable = self.judging.as_ref().is_some_and(|j| j.unreadable());
+        let Some(m) = self.metric_judging.as_mut() else {
+            return;
+        };
+        for e in m.read_done(reader, r, logs_unreadable, green, &fired) {
+            self.p.emit(e);
+        }
+    }
+
+    /// The judge's reason to stop, while the deployment runs and is not being stopped:
+    /// the task logs' or else the target groups' metrics'.
     fn judge_stop(&self) -> Option<String> {
         let d = self.deployment.as_ref()?;
         if self.in_rollback || self.stop_requested || d.status.is_terminal() {
             return None;
         }
-        self.judging.as_ref()?.stop_why.clone()
+        let logs = self.judging.as_ref().and_then(|j| j.stop_why.clone());
+        logs.or_else(|| self.metric_judging.as_ref()?.stop_why.clone())
     }
 
     /// What to do next, from what has been seen so far (see `decide`).
@@ -807,8 +877,15 @@ impl<'a, C: Clock> Watch<'a, C> {
                 self.stop_requested = true;
                 self.stopped_by_us = true;
                 self.stop_reason = Some(why.clone());
-                // Stopped for another reason before the judge could decide: it says why.
-                if let Some(e) = self.judging.as_mut().and_then(|j| j.shift_over()) {
+                // Stopped for another reason before the judge could decide: it says why
+                // (unless the metric test decided: the log test has nothing to add).
+                let metrics_stopped = self
+                    .metric_judging
+                    .as_ref()
+                    .is_some_and(|m| m.stop_why.is_some());
+                if let Some(e) = self.judging.as_mut().and_then(|j| j.shift_over())
+                    && !metrics_stopped
+                {
                     self.p.emit(e);
                 }
                 self.p.emit(Event::StopRequested {
@@ -832,6 +909,10 @@ impl<'a, C: Clock> Watch<'a, C> {
         // Alarm and judge reads still out are of no use any more.
         self.alarm_reads.clear();
         self.judge_read = None;
+        self.metrics_read = None;
+        if let Some(m) = self.metric_judging.as_mut() {
+            m.shift_over();
+        }
         self.p.last_emit = self.p.clock.elapsed();
         self.next_deployment = self.p.clock.elapsed();
         Ok(())
@@ -852,6 +933,7 @@ impl<'a, C: Clock> Watch<'a, C> {
         self.alarm_reads.clear();
         self.target_read = None;
         self.judge_read = None;
+        self.metrics_read = None;
         self.deployment_reads.clear();
         self.deployment_retry_at = self.p.clock.elapsed();
         self.last_status.clear();
@@ -930,6 +1012,14 @@ impl<'a, C: Clock> Watch<'a, C> {
         }
         if let Some(due) = self.judging.as_ref().and_then(|j| j.next_due())
             && self.judge_read.is_none()
+            && !self.in_rollback
+            && !self.stop_requested
+            && self.last_green.is_some_and(|g| g > 0.0)
+        {
+            wake = wake.min(due);
+        }
+        if let Some(due) = self.metric_judging.as_ref().and_then(|m| m.next_due())
+            && self.metrics_read.is_none()
             && !self.in_rollback
             && !self.stop_requested
             && self.last_green.is_some_and(|g| g > 0.0)
@@ -1015,7 +1105,8 @@ impl<'a, C: Clock> Watch<'a, C> {
         if let Some(j) = self.judging.as_mut() {
             j.shift_over();
         }
-        let judge = self.judging.as_ref().map(|j| j.report());
+        let metrics = self.metric_judging.as_ref();
+        let judge = self.judging.as_ref().map(|j| j.report_with(metrics));
         let stop_reason = self.stop_reason.take();
         let replacement_seen = self.replacement_seen();
         let green_at_alarm = self.green_at_alarm;

@@ -34,6 +34,8 @@ pub struct JudgeConfig {
     pub min_difference: f64,
     /// How often the task logs are read.
     pub poll: Duration,
+    /// How often the target groups' metrics are read (see `judge_metrics`).
+    pub metrics_poll: Duration,
 }
 
 /// Requests answered and how many of them with a 5xx.
@@ -253,6 +255,7 @@ mod tests {
             min_ratio: 2.0,
             min_difference: 0.005,
             poll: Duration::from_secs(5),
+            metrics_poll: Duration::from_secs(20),
         }
     }
 

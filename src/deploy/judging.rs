@@ -5,6 +5,7 @@
 
 use super::events::Event;
 use super::judge::{self, Counts, Evidence, JudgeConfig, Verdict};
+use super::judge_metrics::{self, MetricsReport};
 use crate::aws::colour_logs::{Colour, ColourLogs, Line};
 use crate::aws::model::Target;
 use crate::error::{Error, Result};
@@ -25,6 +26,12 @@ pub struct JudgeReport {
     pub stopped: Option<String>,
     /// The judge could not judge (too little traffic, logs unreadable): why.
     pub note: Option<String>,
+    /// Which source stopped the deployment: `task_logs` or `target_group_metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<&'static str>,
+    /// The target groups' per-minute metrics, the second source, when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsReport>,
 }
 
 #[derive(Debug)]
@@ -47,6 +54,9 @@ pub struct Judging {
     shift_over: bool,
     /// The read under way only prepares the reader (green has no traffic yet).
     preparing: bool,
+    /// The target groups' metrics are judged too: this test holds only its share of the
+    /// false-stop budget (see `judge_metrics`).
+    pub metrics: bool,
 }
 
 impl Judging {
@@ -65,7 +75,14 @@ impl Judging {
             stop_why: None,
             shift_over: false,
             preparing: false,
+            metrics: false,
         }
+    }
+
+    /// The task logs could not be read at all: the judge turned this source off before
+    /// it counted a single line, so its share of the budget was never used.
+    pub fn unreadable(&self) -> bool {
+        self.off.is_some() && self.evidence == Evidence::default()
     }
 
     /// Whether the judge still reads: on, not stopped yet, traffic still shifting.
@@ -158,7 +175,12 @@ impl Judging {
         }
         // One read is one step of the sequential test.
         self.evidence.add(green, blue);
-        let verdict = judge::judge(&self.evidence, &self.cfg);
+        let share = if self.metrics {
+            judge_metrics::LOG_SHARE
+        } else {
+            1.0
+        };
+        let verdict = judge::judge(&self.evidence, &judge_metrics::at_share(&self.cfg, share));
         let changed = self.verdict.map(|v| v.kind()) != Some(verdict.kind());
         self.verdict = Some(verdict);
         if let Verdict::Worse { odds, needed } = verdict {
@@ -182,7 +204,12 @@ impl Judging {
         if e.is_transient() && self.failures < MAX_FAILURES {
             return None;
         }
-        let why = format!("the task logs could not be read: {e}");
+        let mut why = format!("the task logs could not be read: {e}");
+        if self.metrics && self.evidence == Evidence::default() {
+            why.push_str(
+                "; the judge goes on from the target groups' per-minute metrics alone, which arrive a minute or two late",
+            );
+        }
         self.off = Some(why.clone());
         Some(Event::JudgeOff { why })
     }
@@ -249,7 +276,7 @@ impl Judging {
         }
     }
 
-    /// "shipwatch's judge stopped it: green 14 errors in 120 requests vs blue 2 in
+    /// "shipwatch's judge stopped it (task logs): green 14 errors in 120 requests vs blue 2 in
     /// 1 080 (…) at 10 % traffic, 38 s after green's first error; the alarm had not fired".
     fn stop_sentence(
         &self,
@@ -276,7 +303,7 @@ impl Judging {
             format!("alarm {} had fired too", alarms.join(", "))
         };
         format!(
-            "shipwatch's judge stopped it: {} (evidence {} that green fails more often than blue, {} needed at {} % confidence, and {}){at}{after}; {alarm}",
+            "shipwatch's judge stopped it (task logs): {} (evidence {} that green fails more often than blue, {} needed at {} % confidence, and {}){at}{after}; {alarm}",
             judge::counts_text(self.evidence.green, self.evidence.blue),
             judge::odds_text(odds),
             judge::odds_text(needed),
@@ -285,12 +312,33 @@ impl Judging {
         )
     }
 
+    /// The report with the metric test's: its numbers, and its stop when it stopped
+    /// the deployment (the log test had not).
+    pub fn report_with(&self, m: Option<&judge_metrics::MetricJudging>) -> JudgeReport {
+        let mut r = self.report();
+        let Some(m) = m else {
+            return r;
+        };
+        r.metrics = Some(m.report());
+        if r.stopped.is_none()
+            && let Some(why) = &m.stop_why
+        {
+            r.stopped = Some(why.clone());
+            r.decided_by = Some("target_group_metrics");
+            // Whatever the log test could not judge, the metrics did.
+            r.note = r.note.filter(|_| self.off.is_some());
+        }
+        r
+    }
+
     pub fn report(&self) -> JudgeReport {
         JudgeReport {
             verdict: self.verdict,
             green: self.evidence.green,
             blue: self.evidence.blue,
             stopped: self.stop_why.clone(),
+            decided_by: self.stop_why.is_some().then_some("task_logs"),
+            metrics: None,
             note: self.off.clone().or_else(|| {
                 if self.stop_why.is_none() {
                     self.cannot_judge_note()
@@ -314,6 +362,7 @@ mod tests {
             min_ratio: 2.0,
             min_difference: 0.005,
             poll: Duration::from_secs(5),
+            metrics_poll: Duration::from_secs(20),
         }
     }
 
@@ -420,7 +469,7 @@ mod tests {
         batch.extend(lines(Colour::Blue, 1078, 2, 0));
         let events = j.read_done(r, Ok(batch), Some(10.0), &[]);
         let why = j.stop_why.clone().expect("stopped");
-        assert!(why.starts_with("shipwatch's judge stopped it: green 14 errors in 120 requests vs blue 2 in 1 080 (evidence "), "{why}");
+        assert!(why.starts_with("shipwatch's judge stopped it (task logs): green 14 errors in 120 requests vs blue 2 in 1 080 (evidence "), "{why}");
         assert!(why.contains(":1 that green fails more often than blue, 1 000:1 needed at 99.9 % confidence, and green's error rate ≥ 2× blue's"), "{why}");
         assert!(why.contains(" at 10 % traffic, "), "{why}");
         assert!(
@@ -497,5 +546,78 @@ mod tests {
         let events = j.read_done(r, Err(e), Some(10.0), &[]);
         assert!(matches!(&events[..], [Event::JudgeOff { why }] if why.contains("no awslogs")));
         assert!(!j.active());
+    }
+
+    #[test]
+    fn beside_the_metrics_the_log_test_holds_its_share_of_the_budget() {
+        let mut j = Judging::new(cfg());
+        j.metrics = true;
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let mut batch = lines(Colour::Green, 106, 14, 10_000);
+        batch.extend(lines(Colour::Blue, 1078, 2, 0));
+        j.read_done(r, Ok(batch), Some(10.0), &[]);
+        let why = j.stop_why.clone().expect("stopped");
+        assert!(
+            why.contains(", 1 111:1 needed at 99.9 % confidence"),
+            "{why}"
+        );
+        let r = j.report();
+        assert_eq!(r.decided_by, Some("task_logs"));
+    }
+
+    #[test]
+    fn unreadable_logs_say_once_that_the_metrics_judge_alone() {
+        let mut j = Judging::new(cfg());
+        j.metrics = true;
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        let e = Error::Precondition("no awslogs".into());
+        let events = j.read_done(r, Err(e), Some(10.0), &[]);
+        let [Event::JudgeOff { why }] = &events[..] else {
+            panic!("{events:?}")
+        };
+        assert!(
+            why.ends_with("; the judge goes on from the target groups' per-minute metrics alone, which arrive a minute or two late"),
+            "{why}"
+        );
+        assert!(j.unreadable());
+        // The metric test's stop becomes the judge's, the note stays.
+        let mut m = judge_metrics::MetricJudging::new(cfg());
+        m.stop_why =
+            Some("shipwatch's judge stopped it (target-group metrics, minute 12:04): …".into());
+        let r = j.report_with(Some(&m));
+        assert_eq!(r.decided_by, Some("target_group_metrics"));
+        assert_eq!(r.stopped, m.stop_why);
+        assert_eq!(r.note.as_deref(), Some(why.as_str()));
+        assert_eq!(r.metrics.map(|m| m.minutes), Some(0));
+    }
+
+    #[test]
+    fn logs_that_fail_after_counting_lines_keep_the_split() {
+        let mut j = Judging::new(cfg());
+        j.metrics = true;
+        let r = j
+            .start_read(Duration::ZERO, Some("c:s"), Some(&target(10.0)), Some(0))
+            .unwrap();
+        j.read_done(r, Ok(lines(Colour::Green, 5, 0, 0)), Some(10.0), &[]);
+        let r = j
+            .start_read(
+                Duration::from_secs(5),
+                Some("c:s"),
+                Some(&target(10.0)),
+                Some(0),
+            )
+            .unwrap();
+        let events = j.read_done(
+            r,
+            Err(Error::Precondition("denied".into())),
+            Some(10.0),
+            &[],
+        );
+        assert!(matches!(&events[..], [Event::JudgeOff { why }] if !why.contains("metrics alone")));
+        assert!(!j.unreadable());
     }
 }

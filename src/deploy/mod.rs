@@ -9,6 +9,7 @@ pub mod decide;
 pub mod engine;
 pub mod events;
 pub mod judge;
+pub mod judge_metrics;
 pub mod judging;
 pub mod progress;
 pub mod release;
@@ -991,14 +992,30 @@ fn judge_line(w: &Watched) -> Option<String> {
     if let Some(note) = &j.note {
         return Some(format!("judge: {note}"));
     }
-    match j.verdict {
+    let metrics = j.metrics.as_ref().and_then(|m| match m.verdict {
         Some(judge::Verdict::NotWorse { odds, needed }) => Some(format!(
-            "judge: green was not shown worse than blue: {} (evidence {} that it was, {} needed)",
+            "target-group metrics ({} min): {} (evidence {}, {} needed)",
+            m.minutes,
+            judge_metrics::counts_text(m.green, m.blue),
+            judge::odds_text(odds),
+            judge::odds_text(needed)
+        )),
+        _ => None,
+    });
+    let logs = match j.verdict {
+        Some(judge::Verdict::NotWorse { odds, needed }) => Some(format!(
+            "green was not shown worse than blue: {} (evidence {} that it was, {} needed)",
             judge::counts_text(j.green, j.blue),
             judge::odds_text(odds),
             judge::odds_text(needed)
         )),
         _ => None,
+    };
+    match (logs, metrics) {
+        (Some(l), Some(m)) => Some(format!("judge: {l}; {m}")),
+        (Some(l), None) => Some(format!("judge: {l}")),
+        (None, Some(m)) => Some(format!("judge: green was not shown worse than blue: {m}")),
+        (None, None) => None,
     }
 }
 

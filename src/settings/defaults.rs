@@ -119,6 +119,9 @@ pub const JUDGE_MIN_RATIO: f64 = 2.0;
 pub const JUDGE_MIN_DIFFERENCE: f64 = 0.005;
 /// How often the judge reads the task logs (awslogs ships every 5 s).
 pub const JUDGE_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the judge reads the target groups' per-minute metrics (each minute appears
+/// once, 60–90 s after it ends: three reads a minute find it within 20 s).
+pub const JUDGE_METRICS_POLL_INTERVAL: Duration = Duration::from_secs(20);
 
 /// The SBOM gate judges the documents themselves, never severities.
 pub fn sbom_policy() -> Policy {

@@ -136,14 +136,14 @@ config_section! {
         pub state_file: PathBuf,
         /// How long AWS may stay unreachable (failed reads in a row) before giving up.
         pub outage_budget: Dur,
-        /// `[watch.judge]`: the green-vs-blue judge on the task logs.
+        /// `[watch.judge]`: the green-vs-blue judge on the task logs and target groups.
         pub judge: JudgeSection,
     }
 }
 
 config_section! {
     /// `[watch.judge]`: compare green's 5xx proportion with blue's from the task logs
-    /// while traffic shifts, and stop with rollback when green is worse with confidence.
+    /// (and the target groups' per-minute metrics) while traffic shifts, and stop with rollback when green is worse with confidence.
     pub struct JudgeSection {
         pub enabled: bool,
         /// 0.5–1 (exclusive): 1 − the highest chance of ever stopping a release that is
@@ -157,6 +157,8 @@ config_section! {
         pub min_difference: f64,
         /// How often the task logs are read.
         pub poll_interval: Dur,
+        /// How often the target groups' per-minute metrics are read.
+        pub metrics_poll_interval: Dur,
     }
 }
 
@@ -410,6 +412,12 @@ impl Config {
                 return bad(
                     "poll_interval",
                     "[watch.judge] poll_interval must be greater than zero".into(),
+                );
+            }
+            if j.metrics_poll_interval.is_some_and(|Dur(d)| d.is_zero()) {
+                return bad(
+                    "metrics_poll_interval",
+                    "[watch.judge] metrics_poll_interval must be greater than zero".into(),
                 );
             }
         }

@@ -80,6 +80,11 @@ fn judge_config(
         min_ratio: j.min_ratio.unwrap_or(defaults::JUDGE_MIN_RATIO),
         min_difference: j.min_difference.unwrap_or(defaults::JUDGE_MIN_DIFFERENCE),
         poll: dur(None, j.poll_interval, defaults::JUDGE_POLL_INTERVAL),
+        metrics_poll: dur(
+            None,
+            j.metrics_poll_interval,
+            defaults::JUDGE_METRICS_POLL_INTERVAL,
+        ),
     })
 }
 

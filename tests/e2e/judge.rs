@@ -22,8 +22,9 @@ fn realistic(spm: f64, name: &str, spec: Value) -> (LocalAws, std::path::PathBuf
     aws.stack = aws.control("/_localaws/provision", &body);
     let scale = spm / 60.0;
     let cfg = aws.write_config(&format!(
-        "\n[watch.judge]\npoll_interval = \"{:.3}s\"\n",
-        5.0 * scale
+        "\n[watch.judge]\npoll_interval = \"{:.3}s\"\nmetrics_poll_interval = \"{:.3}s\"\n",
+        5.0 * scale,
+        20.0 * scale
     ));
     // Alarm polls every 4 emulated s, like the default.
     let text = std::fs::read_to_string(&cfg)
@@ -73,7 +74,7 @@ fn judge_stops_http_5xx_before_the_alarm_enters_alarm() {
     let s = summary(&out);
     let why = s["judge"]["stopped"].as_str().unwrap_or_default();
     assert!(
-        why.starts_with("shipwatch's judge stopped it: green ")
+        why.starts_with("shipwatch's judge stopped it (task logs): green ")
             && why.contains(" requests vs blue "),
         "{s}"
     );
@@ -110,7 +111,7 @@ fn judge_stops_http_5xx_before_the_alarm_enters_alarm() {
     let trigger = md.split("## Trigger").nth(1).unwrap_or_default();
     let trigger = trigger.split("\n## ").next().unwrap_or_default();
     assert!(
-        trigger.contains("shipwatch's judge stopped it: green "),
+        trigger.contains("shipwatch's judge stopped it (task logs): green "),
         "{trigger}"
     );
     // The exposure: green answered few 5xx before traffic went back to blue.
@@ -141,6 +142,11 @@ fn healthy_noisy_release_succeeds_with_the_judge() {
     assert!(s["judge"]["green"]["errors"].as_u64().unwrap() > 0, "{s}");
     assert!(s["judge"]["blue"]["errors"].as_u64().unwrap() > 0, "{s}");
     assert!(s["judge"]["stopped"].is_null(), "{s}");
+    // The target groups' minutes were judged too, and found green no worse.
+    let m = &s["judge"]["metrics"];
+    assert!(m["minutes"].as_u64() >= Some(3), "{s}");
+    assert_eq!(m["verdict"], "not_worse", "{s}");
+    assert!(m["green"]["requests"].as_u64() > Some(100), "{s}");
 }
 
 #[test]
@@ -163,5 +169,60 @@ fn low_traffic_falls_back_to_the_alarm_and_says_the_judge_could_not_judge() {
         said,
         "no progress line says the judge could not judge\n{}",
         text(&out)
+    );
+}
+
+#[test]
+fn with_the_task_logs_unreadable_the_target_group_metrics_stop_http_5xx() {
+    // FilterLogEvents is denied, so the log test never reads a line and the metric test
+    // holds the whole budget. The alarm's threshold is out of reach: what stops the
+    // release here can only be the metrics judge, on minutes published 60–90 s late.
+    let (aws, cfg) = realistic(
+        6.0,
+        "tgm",
+        json!({"requests_per_minute": 600, "alarm_threshold": 100000}),
+    );
+    aws.faults(json!([{"service": "logs", "operation": "FilterLogEvents", "deny": 1.0}]));
+    let sha = random_sha();
+    aws.push_image(&sha, "http-5xx");
+    let out = deploy(&aws, &cfg, &sha);
+    assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
+    let s = summary(&out);
+    let why = s["judge"]["stopped"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("shipwatch's judge stopped it (target-group metrics, minute ")
+            && why.contains(" 5xx in ")
+            && why.contains(" 1 000:1 needed at 99.9 % confidence"),
+        "{s}"
+    );
+    assert_eq!(s["judge"]["decided_by"], "target_group_metrics", "{s}");
+    assert!(s["judge"]["metrics"]["minutes"].as_u64() >= Some(1), "{s}");
+    assert_eq!(s["stop_reason"].as_str(), Some(why), "{s}");
+    assert_eq!(s["alarms_fired"], json!([]), "{s}");
+    // The note says once that the logs could not be read and the metrics judged alone.
+    let note = s["judge"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.starts_with("the task logs could not be read: ")
+            && note.contains("the target groups' per-minute metrics alone"),
+        "{s}"
+    );
+    let offs = progress_lines(&out)
+        .iter()
+        .filter(|e| e["event"] == "judge_off")
+        .count();
+    assert_eq!(offs, 1, "{}", text(&out));
+    // The state file and the report's trigger section name the source too.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(aws.dir.path().join("deploy-state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["stop_reason"].as_str(), Some(why), "{state}");
+    let md = std::fs::read_to_string(aws.dir.path().join("report/report.md"))
+        .unwrap_or_else(|e| panic!("no report.md: {e}\n{}", text(&out)));
+    let trigger = md.split("## Trigger").nth(1).unwrap_or_default();
+    let trigger = trigger.split("\n## ").next().unwrap_or_default();
+    assert!(
+        trigger.contains("shipwatch's judge stopped it (target-group metrics, minute "),
+        "{trigger}"
     );
 }
