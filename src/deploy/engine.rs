@@ -1074,16 +1074,27 @@ impl<'a, C: Clock> Watch<'a, C> {
         }
     }
 
-    /// The end is near: a rollback or a stop is being followed, or the termination wait
-    /// may be over.
+    /// The end is near: a rollback or a stop is being followed, the termination wait
+    /// may be over, or the target says the deployment ended (the termination wait, in
+    /// the group's settings, can be shorter than configured or unknown).
     fn near_end(&self, now: Duration) -> bool {
-        self.in_rollback || self.stop_requested || self.ending_from.is_some_and(|from| now >= from)
+        self.in_rollback
+            || self.stop_requested
+            || self.ending_from.is_some_and(|from| now >= from)
+            || self
+                .target
+                .as_ref()
+                .is_some_and(|t| matches!(t.status.as_str(), "Succeeded" | "Failed"))
     }
 
-    /// How many GetDeployment reads may be in flight: several once the end is near.
+    /// How many GetDeployment reads may be in flight: several once the end is near; and
+    /// a read the target asked for (it changed) starts beside one still out, so a read
+    /// being retried for seconds does not hold back seeing the change.
     fn deployment_reads_allowed(&self, now: Duration) -> usize {
         if self.near_end(now) {
             MAX_FINAL_READS
+        } else if self.deployment_wanted {
+            2
         } else {
             1
         }

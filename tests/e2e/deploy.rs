@@ -837,9 +837,15 @@ fn soak_under_faults() {
         .unwrap_or(600.0);
     let mut bad = Vec::new();
     let mut lags = Vec::new();
+    // The judge's polls scaled like the watch's (their defaults in emulated seconds).
+    let judge = format!(
+        "\n[watch.judge]\npoll_interval = \"{:.3}s\"\nmetrics_poll_interval = \"{:.3}s\"\n",
+        5.0 * spm / 60.0,
+        20.0 * spm / 60.0
+    );
     for i in 0..runs {
         let aws = LocalAws::start(spm);
-        let cfg = aws.write_config("");
+        let cfg = aws.write_config(&judge);
         let sha = random_sha();
         let healthy = match kind.as_deref() {
             Some("http-5xx") => false,
@@ -899,7 +905,9 @@ fn soak_under_faults() {
         if !healthy {
             println!("         {}", what_decided(&timeline, &s));
             println!("         {}", calls_from_the_stop(&timeline, terminal));
-            println!("         {}", calls_after(&timeline, terminal));
+        }
+        println!("         {}", calls_after(&timeline, terminal));
+        if !healthy {
             println!(
                 "         {}",
                 late_in_report(&aws.dir.path().join("report"))
