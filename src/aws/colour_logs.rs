@@ -53,7 +53,7 @@ pub struct ColourLogs {
     green_task_set: String,
     source: Option<Source>,
     colour_of: HashMap<String, Colour>,
-    /// Both task sets' tasks have been listed once.
+    /// Both task sets' tasks have been listed, and each had at least one.
     mapped: bool,
     prepare_only: bool,
     reads_since_refresh: u32,
@@ -226,8 +226,12 @@ impl ColourLogs {
                 found.push((arn.rsplit('/').next().unwrap_or(arn).to_owned(), colour));
             }
         }
+        // Done only once both colours have tasks: prepared before green's tasks were
+        // placed, the map would leave green's lines unknown for several reads.
+        self.mapped = [Colour::Blue, Colour::Green]
+            .iter()
+            .all(|c| found.iter().any(|(_, f)| f == c));
         self.colour_of.extend(found);
-        self.mapped = true;
         self.reads_since_refresh = 0;
         Ok(())
     }
@@ -305,6 +309,45 @@ mod tests {
             .timestamp(ts)
             .message(r#"{"res":{"statusCode":200}}"#)
             .build()
+    }
+
+    /// Listed before green's tasks were placed, the map is not done: the next read
+    /// lists again, and green's tasks are then known.
+    #[tokio::test]
+    async fn the_tasks_are_listed_again_until_both_colours_have_some() {
+        use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let placed = Arc::new(AtomicBool::new(false));
+        let seen = placed.clone();
+        let list = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.started_by() == Some("ts-blue"))
+            .then_output(|| {
+                ListTasksOutput::builder()
+                    .task_arns("arn:aws:ecs:us-east-1:1:task/c/blue1")
+                    .build()
+            });
+        let green = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.started_by() == Some("ts-green"))
+            .then_output(move || {
+                let b = ListTasksOutput::builder();
+                if seen.load(Ordering::SeqCst) {
+                    b.task_arns("arn:aws:ecs:us-east-1:1:task/c/green1").build()
+                } else {
+                    b.build()
+                }
+            });
+        let mut c =
+            super::super::logs::tests::clients_with_logs(mock_client!(aws_sdk_cloudwatchlogs, []));
+        c.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&green, &list]);
+        let mut r = ColourLogs::new("c:s", "ts-blue", "ts-green", 0);
+        r.refresh(&c).await.unwrap();
+        assert!(!r.mapped, "green has no task yet");
+        placed.store(true, Ordering::SeqCst);
+        r.refresh(&c).await.unwrap();
+        assert!(r.mapped);
+        assert_eq!(r.colour_of.get("green1"), Some(&Colour::Green));
+        assert_eq!(r.colour_of.get("blue1"), Some(&Colour::Blue));
     }
 
     #[tokio::test]
