@@ -245,10 +245,11 @@ fn trim_num(x: f64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn cfg() -> JudgeConfig {
+    /// The default judge, for the tests of the judge's readers too.
+    pub(crate) fn cfg() -> JudgeConfig {
         JudgeConfig {
             confidence: 0.999,
             min_requests: 10,
@@ -259,7 +260,7 @@ mod tests {
         }
     }
 
-    fn c(requests: u64, errors: u64) -> Counts {
+    pub(crate) fn c(requests: u64, errors: u64) -> Counts {
         Counts { requests, errors }
     }
 

@@ -363,21 +363,7 @@ mod tests {
     use super::*;
     use crate::aws::model::TargetTaskSet;
     use crate::aws::tg_metrics::GroupMinutes;
-
-    fn cfg() -> JudgeConfig {
-        JudgeConfig {
-            confidence: 0.999,
-            min_requests: 10,
-            min_ratio: 2.0,
-            min_difference: 0.005,
-            poll: Duration::from_secs(5),
-            metrics_poll: Duration::from_secs(20),
-        }
-    }
-
-    fn c(requests: u64, errors: u64) -> Counts {
-        Counts { requests, errors }
-    }
+    use crate::deploy::judge::tests::{c, cfg};
 
     fn at(m: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(m, 0).unwrap()

@@ -354,17 +354,7 @@ impl Judging {
 mod tests {
     use super::*;
     use crate::aws::model::TargetTaskSet;
-
-    fn cfg() -> JudgeConfig {
-        JudgeConfig {
-            confidence: 0.999,
-            min_requests: 10,
-            min_ratio: 2.0,
-            min_difference: 0.005,
-            poll: Duration::from_secs(5),
-            metrics_poll: Duration::from_secs(20),
-        }
-    }
+    use crate::deploy::judge::tests::cfg;
 
     fn target(green: f64) -> Target {
         let ts = |id: &str, label: &str, w: f64| TargetTaskSet {
