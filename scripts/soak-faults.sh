@@ -10,7 +10,8 @@
 # SHIPWATCH_SOAK_KIND (healthy or http-5xx: only that kind; default alternating),
 # SHIPWATCH_SOAK_TIMING (realistic: AWS's alarm, metric and log timing; fast: the
 # emulator's quick one), SHIPWATCH_SOAK_REQUESTS_PER_MINUTE (600).
-# CodeDeploy's own alarm poll runs every 3 emulated minutes.
+# CodeDeploy's own alarm poll runs every 3 emulated minutes; the stack has no termination
+# wait (shipwatch reads it in real minutes, which the scaled emulator runs through faster).
 # For a 5xx release the lines after the run say what decided the stop and list the AWS
 # calls the emulator received after the terminal state (+seconds operation): what stood
 # between the end and the exit.
