@@ -55,6 +55,20 @@ fn timeline(aws: &LocalAws) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// Asserts that the state file gives `why` as the stop reason, and returns the rollback
+/// report's trigger section.
+fn stop_reason_and_trigger(aws: &LocalAws, out: &std::process::Output, why: &str) -> String {
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(aws.dir.path().join("deploy-state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["stop_reason"].as_str(), Some(why), "{state}");
+    let md = std::fs::read_to_string(aws.dir.path().join("report/report.md"))
+        .unwrap_or_else(|e| panic!("no report.md: {e}\n{}", text(out)));
+    let trigger = md.split("## Trigger").nth(1).unwrap_or_default();
+    trigger.split("\n## ").next().unwrap_or_default().to_owned()
+}
+
 fn progress_lines(o: &std::process::Output) -> Vec<Value> {
     String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -101,15 +115,7 @@ fn judge_stops_http_5xx_before_the_alarm_enters_alarm() {
         );
     }
     // The state file and the report's trigger section say why too.
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(aws.dir.path().join("deploy-state.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(state["stop_reason"].as_str(), Some(why), "{state}");
-    let md = std::fs::read_to_string(aws.dir.path().join("report/report.md"))
-        .unwrap_or_else(|e| panic!("no report.md: {e}\n{}", text(&out)));
-    let trigger = md.split("## Trigger").nth(1).unwrap_or_default();
-    let trigger = trigger.split("\n## ").next().unwrap_or_default();
+    let trigger = stop_reason_and_trigger(&aws, &out, why);
     assert!(
         trigger.contains("shipwatch's judge stopped it (task logs): green "),
         "{trigger}"
@@ -212,15 +218,7 @@ fn with_the_task_logs_unreadable_the_target_group_metrics_stop_http_5xx() {
         .count();
     assert_eq!(offs, 1, "{}", text(&out));
     // The state file and the report's trigger section name the source too.
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(aws.dir.path().join("deploy-state.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(state["stop_reason"].as_str(), Some(why), "{state}");
-    let md = std::fs::read_to_string(aws.dir.path().join("report/report.md"))
-        .unwrap_or_else(|e| panic!("no report.md: {e}\n{}", text(&out)));
-    let trigger = md.split("## Trigger").nth(1).unwrap_or_default();
-    let trigger = trigger.split("\n## ").next().unwrap_or_default();
+    let trigger = stop_reason_and_trigger(&aws, &out, why);
     assert!(
         trigger.contains("shipwatch's judge stopped it (target-group metrics, minute "),
         "{trigger}"
