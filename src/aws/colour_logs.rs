@@ -37,11 +37,38 @@ pub struct Line {
 }
 
 /// Where the service's containers log.
-#[derive(Debug, Clone)]
-struct Source {
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSource {
     group: String,
     /// `<awslogs-stream-prefix>/<container>/`
     stream_prefix: String,
+}
+
+impl LogSource {
+    /// The log source of a task definition as registered or described (its JSON): the
+    /// first container logging through awslogs with a stream prefix, as `find_source`
+    /// picks it. Known before the deployment starts, it spares the judge two calls
+    /// while green's first requests are already being answered.
+    pub fn of_task_definition(td: &serde_json::Value) -> Option<LogSource> {
+        td["containerDefinitions"]
+            .as_array()?
+            .iter()
+            .find_map(|cd| {
+                let lc = &cd["logConfiguration"];
+                if lc["logDriver"] != "awslogs" {
+                    return None;
+                }
+                let opt = |k: &str| lc["options"][k].as_str();
+                Some(LogSource {
+                    group: opt("awslogs-group")?.to_owned(),
+                    stream_prefix: format!(
+                        "{}/{}/",
+                        opt("awslogs-stream-prefix")?,
+                        cd["name"].as_str()?
+                    ),
+                })
+            })
+    }
 }
 
 /// The reader's state between reads.
@@ -51,7 +78,7 @@ pub struct ColourLogs {
     service: String,
     blue_task_set: String,
     green_task_set: String,
-    source: Option<Source>,
+    source: Option<LogSource>,
     colour_of: HashMap<String, Colour>,
     /// Both task sets' tasks have been listed, and each had at least one.
     mapped: bool,
@@ -84,6 +111,15 @@ impl ColourLogs {
         }
     }
 
+    /// Where the task sets log, when the caller already knows it (the deployed task
+    /// definition's awslogs settings): the reader then does not look it up.
+    pub fn with_source(mut self, source: Option<LogSource>) -> Self {
+        if source.is_some() {
+            self.source = source;
+        }
+        self
+    }
+
     pub fn task_sets(&self) -> (&str, &str) {
         (&self.blue_task_set, &self.green_task_set)
     }
@@ -102,7 +138,7 @@ impl ColourLogs {
     /// Marks the reader prepared without reading AWS (tests of its callers).
     #[cfg(test)]
     pub fn mark_prepared_for_tests(&mut self) {
-        self.source = Some(Source {
+        self.source = Some(LogSource {
             group: "/ecs/web".into(),
             stream_prefix: "web/web/".into(),
         });
@@ -115,14 +151,27 @@ impl ColourLogs {
         if self.source.is_none() {
             self.source = Some(self.find_source(c).await?);
         }
-        if !self.mapped {
-            self.refresh(c).await?;
-        }
         if self.prepare_only {
+            if !self.mapped {
+                self.refresh(c).await?;
+            }
             return Ok(Vec::new());
         }
         let source = self.source.clone().expect("set above");
-        let raw = self.filter(c, &source).await?;
+        let raw = if self.mapped {
+            let (calls, read) = self.filter(c, &source).await;
+            self.calls += calls;
+            read?
+        } else {
+            // Under traffic with the tasks not yet known: listed beside the read, one
+            // round of calls instead of two.
+            let (listed, (calls, read)) = tokio::join!(self.list_tasks(c), self.filter(c, &source));
+            self.calls += calls;
+            let mapped = self.map_tasks(listed);
+            let read = read?;
+            mapped?;
+            read
+        };
         let unknown = raw
             .iter()
             .any(|e| !self.colour_of.contains_key(task_id(&e.stream)));
@@ -152,7 +201,7 @@ impl ColourLogs {
     }
 
     /// The awslogs group and stream prefix of the green task set's task definition.
-    async fn find_source(&mut self, c: &Clients) -> Result<Source> {
+    async fn find_source(&mut self, c: &Clients) -> Result<LogSource> {
         self.calls += 1;
         let out = c
             .ecs
@@ -184,7 +233,7 @@ impl ColourLogs {
                     "task definition {td} has no container logging with the awslogs driver and a stream prefix"
                 ))
             })?;
-        Ok(Source {
+        Ok(LogSource {
             stream_prefix: format!(
                 "{}/{}/",
                 main.stream_prefix.unwrap_or_default(),
@@ -194,9 +243,16 @@ impl ColourLogs {
         })
     }
 
-    /// Which task (by id) belongs to which colour: the tasks each task set started,
-    /// running and stopped, listed side by side (one round of calls, not four).
+    /// Lists the tasks of both colours again and maps them.
     async fn refresh(&mut self, c: &Clients) -> Result<()> {
+        let listed = self.list_tasks(c).await;
+        self.map_tasks(listed)
+    }
+
+    /// Which task (by id) belongs to which colour: the tasks each task set started,
+    /// running and stopped, listed side by side (one round of calls, not four). Each
+    /// listing stands on its own: one that failed does not void the others.
+    async fn list_tasks(&self, c: &Clients) -> Listing {
         use aws_sdk_ecs::types::DesiredStatus::{Running, Stopped};
         let list = |task_set: &str, status| {
             c.ecs
@@ -213,37 +269,54 @@ impl ColourLogs {
             list(green, Running),
             list(green, Stopped)
         );
-        self.calls += 4;
-        let mut found = Vec::new();
+        let mut listing = Listing::default();
         for (page, colour) in [
             (br, Colour::Blue),
             (bs, Colour::Blue),
             (gr, Colour::Green),
             (gs, Colour::Green),
         ] {
-            let page = page.map_err(|e| sdk_error("ecs:ListTasks", e))?;
-            for arn in page.task_arns() {
-                found.push((arn.rsplit('/').next().unwrap_or(arn).to_owned(), colour));
+            match page {
+                Ok(page) => listing.found.extend(
+                    page.task_arns()
+                        .iter()
+                        .map(|arn| (arn.rsplit('/').next().unwrap_or(arn).to_owned(), colour)),
+                ),
+                Err(e) => listing.failed = Some(sdk_error("ecs:ListTasks", e)),
             }
         }
+        listing
+    }
+
+    /// Takes a listing of the tasks. A failed listing matters only while the map is
+    /// not done: afterwards a task it missed shows up as an unknown stream, and a later
+    /// lookup finds it.
+    fn map_tasks(&mut self, listing: Listing) -> Result<()> {
+        self.calls += 4;
+        self.colour_of.extend(listing.found);
         // Done only once both colours have tasks: prepared before green's tasks were
         // placed, the map would leave green's lines unknown for several reads.
         self.mapped = [Colour::Blue, Colour::Green]
             .iter()
-            .all(|c| found.iter().any(|(_, f)| f == c));
-        self.colour_of.extend(found);
+            .all(|c| self.colour_of.values().any(|f| f == c));
         self.reads_since_refresh = 0;
-        Ok(())
+        match listing.failed {
+            Some(e) if !self.mapped => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// New request lines of the service's streams.
-    async fn filter(&mut self, c: &Clients, source: &Source) -> Result<Vec<Event>> {
+    /// Returns the calls made beside the result (it runs beside the task listing, so it
+    /// cannot count them on the reader itself).
+    async fn filter(&self, c: &Clients, source: &LogSource) -> (u64, Result<Vec<Event>>) {
+        let mut calls = 0;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         let mut fresh: HashSet<String> = HashSet::new();
         for _ in 0..MAX_PAGES {
-            self.calls += 1;
-            let page = c
+            calls += 1;
+            let page = match c
                 .logs
                 .filter_log_events()
                 .log_group_name(&source.group)
@@ -253,7 +326,10 @@ impl ColourLogs {
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| sdk_error("logs:FilterLogEvents", e))?;
+            {
+                Ok(p) => p,
+                Err(e) => return (calls, Err(sdk_error("logs:FilterLogEvents", e))),
+            };
             for e in page.events() {
                 let id = e.event_id().unwrap_or_default().to_owned();
                 if self.seen.contains_key(&id) || !fresh.insert(id.clone()) {
@@ -272,8 +348,15 @@ impl ColourLogs {
             }
             token = next;
         }
-        Ok(out)
+        (calls, Ok(out))
     }
+}
+
+/// The tasks the four listings found, and the error of one that failed.
+#[derive(Default)]
+struct Listing {
+    found: Vec<(String, Colour)>,
+    failed: Option<Error>,
 }
 
 /// One log event as FilterLogEvents returned it.
@@ -350,6 +433,131 @@ mod tests {
         assert_eq!(r.colour_of.get("blue1"), Some(&Colour::Blue));
     }
 
+    #[test]
+    fn the_log_source_is_the_first_awslogs_container_with_a_stream_prefix() {
+        let td = serde_json::json!({"containerDefinitions": [
+            {"name": "envoy", "logConfiguration": {"logDriver": "json-file"}},
+            {"name": "xray", "logConfiguration": {"logDriver": "awslogs",
+                "options": {"awslogs-group": "/ecs/xray"}}},
+            {"name": "web", "logConfiguration": {"logDriver": "awslogs",
+                "options": {"awslogs-group": "/ecs/web", "awslogs-stream-prefix": "svc"}}}
+        ]});
+        assert_eq!(
+            LogSource::of_task_definition(&td),
+            Some(LogSource {
+                group: "/ecs/web".into(),
+                stream_prefix: "svc/web/".into(),
+            })
+        );
+        let none = serde_json::json!({"containerDefinitions": [{"name": "web"}]});
+        assert_eq!(LogSource::of_task_definition(&none), None);
+        assert_eq!(LogSource::of_task_definition(&serde_json::json!({})), None);
+    }
+
+    fn listed(arn: &'static str) -> aws_sdk_ecs::operation::list_tasks::ListTasksOutput {
+        aws_sdk_ecs::operation::list_tasks::ListTasksOutput::builder()
+            .task_arns(arn)
+            .build()
+    }
+
+    /// A listing refused (not retried, so the test does not wait on backoff).
+    fn refused() -> aws_sdk_ecs::operation::list_tasks::ListTasksError {
+        aws_sdk_ecs::operation::list_tasks::ListTasksError::generic(
+            aws_sdk_ecs::error::ErrorMetadata::builder()
+                .code("AccessDeniedException")
+                .message("not allowed")
+                .build(),
+        )
+    }
+
+    /// A listing that failed does not void the others: the running tasks of both
+    /// colours are enough to map; without green's, the read fails and says why.
+    #[tokio::test]
+    async fn one_failed_listing_does_not_void_the_others() {
+        use aws_sdk_ecs::types::DesiredStatus;
+        let running = |set: &'static str, arn: &'static str| {
+            mock!(aws_sdk_ecs::Client::list_tasks)
+                .match_requests(move |r| {
+                    r.started_by() == Some(set)
+                        && r.desired_status() == Some(&DesiredStatus::Running)
+                })
+                .then_output(move || listed(arn))
+        };
+        let stopped_fails = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.desired_status() == Some(&DesiredStatus::Stopped))
+            .sequence()
+            .error(refused)
+            .repeatedly()
+            .build();
+        let blue = running("ts-blue", "arn:aws:ecs:us-east-1:1:task/c/blue1");
+        let green = running("ts-green", "arn:aws:ecs:us-east-1:1:task/c/green1");
+        let mut c =
+            super::super::logs::tests::clients_with_logs(mock_client!(aws_sdk_cloudwatchlogs, []));
+        c.ecs = mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [&stopped_fails, &blue, &green]
+        );
+        let mut r = ColourLogs::new("c:s", "ts-blue", "ts-green", 0);
+        r.refresh(&c).await.unwrap();
+        assert!(r.mapped);
+        assert_eq!(r.colour_of.get("green1"), Some(&Colour::Green));
+
+        let green_fails = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.started_by() == Some("ts-green"))
+            .sequence()
+            .error(refused)
+            .repeatedly()
+            .build();
+        let blue = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.started_by() == Some("ts-blue"))
+            .then_output(|| listed("arn:aws:ecs:us-east-1:1:task/c/blue1"));
+        c.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&green_fails, &blue]);
+        let mut r = ColourLogs::new("c:s", "ts-blue", "ts-green", 0);
+        let e = r.refresh(&c).await.unwrap_err();
+        assert!(!r.mapped);
+        assert!(e.to_string().contains("ListTasks"), "{e}");
+        assert_eq!(r.colour_of.get("blue1"), Some(&Colour::Blue), "kept");
+    }
+
+    /// With the log source given (the deployed task definition's) and green taking
+    /// traffic before the tasks were mapped, the first read is one round: the tasks
+    /// listed beside FilterLogEvents, no task set or task definition described.
+    #[tokio::test]
+    async fn the_first_read_under_traffic_lists_the_tasks_beside_the_logs() {
+        let page = mock!(aws_sdk_cloudwatchlogs::Client::filter_log_events)
+            .match_requests(|r| r.log_group_name() == Some("/ecs/web"))
+            .then_output(|| {
+                FilterLogEventsOutput::builder()
+                    .events(event("1", "web/web/blue1", 1_000))
+                    .events(event("2", "web/web/green1", 2_000))
+                    .build()
+            });
+        let blue = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.started_by() == Some("ts-blue"))
+            .then_output(|| listed("arn:aws:ecs:us-east-1:1:task/c/blue1"));
+        let green = mock!(aws_sdk_ecs::Client::list_tasks)
+            .match_requests(|r| r.started_by() == Some("ts-green"))
+            .then_output(|| listed("arn:aws:ecs:us-east-1:1:task/c/green1"));
+        let mut c = super::super::logs::tests::clients_with_logs(mock_client!(
+            aws_sdk_cloudwatchlogs,
+            RuleMode::MatchAny,
+            [&page]
+        ));
+        // No rule for DescribeTaskSets: describing would fail the read.
+        c.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&blue, &green]);
+        let source = LogSource::of_task_definition(&serde_json::json!({"containerDefinitions": [
+            {"name": "web", "logConfiguration": {"logDriver": "awslogs",
+                "options": {"awslogs-group": "/ecs/web", "awslogs-stream-prefix": "web"}}}
+        ]}));
+        let mut r = ColourLogs::new("c:s", "ts-blue", "ts-green", 0).with_source(source);
+        let lines = r.read(&c).await.unwrap();
+        let colours: Vec<Colour> = lines.iter().map(|l| l.colour).collect();
+        assert_eq!(colours, vec![Colour::Blue, Colour::Green]);
+        assert!(r.prepared());
+        assert_eq!(r.calls, 5, "four listings and one page");
+    }
+
     #[tokio::test]
     async fn lines_are_split_by_colour_and_read_once() {
         let page = mock!(aws_sdk_cloudwatchlogs::Client::filter_log_events)
@@ -367,7 +575,7 @@ mod tests {
         let logs = mock_client!(aws_sdk_cloudwatchlogs, RuleMode::MatchAny, [&page]);
         let c = super::super::logs::tests::clients_with_logs(logs);
         let mut r = ColourLogs::new("web-cluster:web", "ts-blue", "ts-green", 0);
-        r.source = Some(Source {
+        r.source = Some(LogSource {
             group: "/ecs/web".into(),
             stream_prefix: "web/web/".into(),
         });

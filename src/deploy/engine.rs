@@ -8,7 +8,7 @@ use super::events::{Event, Sink};
 use super::judge::JudgeConfig;
 use super::judge_metrics::MetricJudging;
 use super::judging::{JudgeReport, Judging};
-use crate::aws::colour_logs::{ColourLogs, Line};
+use crate::aws::colour_logs::{ColourLogs, Line, LogSource};
 use crate::aws::model::{Alarm, Deployment, Target};
 use crate::aws::tg_metrics::{TgCounts, TgMetrics};
 use crate::aws::{Clients, cloudwatch, codedeploy};
@@ -48,6 +48,9 @@ pub struct WatchOptions {
     pub mutations: MutationHook,
     /// The green-vs-blue judge on the task logs; `None` leaves the alarms alone to guard.
     pub judge: Option<JudgeConfig>,
+    /// Where the deployed task definition logs, when known before the watch: the judge
+    /// need not look it up once green exists.
+    pub judge_logs: Option<LogSource>,
 }
 
 impl Default for WatchOptions {
@@ -68,6 +71,7 @@ impl Default for WatchOptions {
             state_file: None,
             mutations: MutationHook::default(),
             judge: None,
+            judge_logs: None,
         }
     }
 }
@@ -502,6 +506,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             judging: opts.judge.clone().map(|cfg| {
                 let mut j = Judging::new(cfg);
                 j.metrics = true;
+                j.source = opts.judge_logs.clone();
                 j
             }),
             judge_read: None,

@@ -6,7 +6,7 @@
 use super::events::Event;
 use super::judge::{self, Counts, Evidence, JudgeConfig, Verdict};
 use super::judge_metrics::{self, MetricsReport};
-use crate::aws::colour_logs::{Colour, ColourLogs, Line};
+use crate::aws::colour_logs::{Colour, ColourLogs, Line, LogSource};
 use crate::aws::model::Target;
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -57,6 +57,8 @@ pub struct Judging {
     /// The target groups' metrics are judged too: this test holds only its share of the
     /// false-stop budget (see `judge_metrics`).
     pub metrics: bool,
+    /// Where green logs, when the deployed task definition said so (`None`: looked up).
+    pub source: Option<LogSource>,
 }
 
 impl Judging {
@@ -76,6 +78,7 @@ impl Judging {
             shift_over: false,
             preparing: false,
             metrics: false,
+            source: None,
         }
     }
 
@@ -122,7 +125,8 @@ impl Judging {
         self.next = now + self.cfg.poll;
         let mut reader = match self.logs.take() {
             Some(r) if same(&r) => r,
-            _ => ColourLogs::new(target_id, &blue.id, &green.id, start_ms),
+            _ => ColourLogs::new(target_id, &blue.id, &green.id, start_ms)
+                .with_source(self.source.clone()),
         };
         reader.prepare_only(!traffic);
         self.preparing = !traffic;

@@ -17,6 +17,7 @@ pub mod render;
 pub mod state;
 
 use crate::aws::codedeploy::{description, sha_of};
+use crate::aws::colour_logs::LogSource;
 use crate::aws::model::{Deployment, DeploymentGroup, Service, TaskDefinition};
 use crate::aws::{Clients, cloudwatch, codedeploy, ecs};
 use crate::error::{Error, Result};
@@ -556,7 +557,8 @@ pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<
     let pf = preflight(c, s, sink.as_mut()).await?;
     let (id, td_arn) = create_or_attach(c, s, &pf, sink.as_mut(), shared).await?;
     // Attached to a running deployment: nothing has written the state file yet.
-    if lock(shared).state.is_none() {
+    let created = lock(shared).state.is_some();
+    if !created {
         let st = pf.state(c, s, &id, &td_arn, "InProgress");
         save_state(shared, st, &s.state_file)?;
     }
@@ -568,6 +570,8 @@ pub async fn deploy(c: &Clients, s: &DeploySettings, shared: &Shared) -> Result<
     let opts = WatchOptions {
         state_file: Some(s.state_file.clone()),
         mutations: mutation_hook(shared),
+        // Only a deployment this run created is known to run the revision read above.
+        judge_logs: created.then(|| pf.revision.log_source()).flatten(),
         ..pf.opts.clone()
     };
     let watched = {
@@ -595,6 +599,17 @@ struct Preflight {
 enum Revision {
     Release(Box<release::Release>),
     Given(TaskDefinition),
+}
+
+impl Revision {
+    /// Where the revision's containers log (awslogs), for the judge.
+    fn log_source(&self) -> Option<LogSource> {
+        let json = match self {
+            Revision::Release(r) => &r.json,
+            Revision::Given(td) => &td.json,
+        };
+        LogSource::of_task_definition(json)
+    }
 }
 
 impl Preflight {

@@ -1029,14 +1029,38 @@ fn what_decided(timeline: &serde_json::Value, s: &serde_json::Value) -> String {
         (Some(t), Some(c)) => format!("{:.1} s", t - c),
         _ => "never".into(),
     };
+    let stop = at(&|e| e["kind"] == "call" && e["operation"] == "codedeploy.StopDeployment");
+    // The judge's calls up to the stop, with the fault each got: why it spoke late.
+    let judge_ops = [
+        "ecs.DescribeTaskSets",
+        "ecs.DescribeTaskDefinition",
+        "ecs.ListTasks",
+        "logs.FilterLogEvents",
+    ];
+    let judge_calls: Vec<String> = entries
+        .iter()
+        .filter(|e| e["kind"] == "call")
+        .filter(|e| judge_ops.iter().any(|op| e["operation"] == *op))
+        .filter_map(|e| {
+            let t = e["real"].as_f64()?;
+            if stop.is_some_and(|s| t > s) {
+                return None;
+            }
+            let op = e["operation"].as_str()?.split('.').nth(1)?;
+            let fault = e["fault"]
+                .as_str()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default();
+            Some(format!("{} {op}{fault}", rel(Some(t))))
+        })
+        .collect();
     format!(
-        "decided: {}; judge: {}; StopDeployment at {}, alarm in ALARM at {}",
+        "decided: {}; judge: {}; StopDeployment at {}, alarm in ALARM at {}; judge's calls before the stop: {}",
         s["stop_reason"].as_str().unwrap_or("(no stop reason)"),
         s["judge"],
-        rel(at(
-            &|e| e["kind"] == "call" && e["operation"] == "codedeploy.StopDeployment"
-        )),
+        rel(stop),
         rel(at(&|e| e["kind"] == "alarm" && e["new_state"] == "ALARM")),
+        judge_calls.join(", "),
     )
 }
 

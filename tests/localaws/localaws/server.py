@@ -143,8 +143,9 @@ class LocalAwsApp:
         body = _read_body(environ)
         info = faults.identify(environ, body)
         faults.CALLS.record(info)
-        TIMELINE.record("call", operation=info.key, agent=user_agent_product(environ))
         decision = faults.FAULTS.decide(info)
+        # Recorded at arrival, with the fault it is about to get (None: answered normally).
+        TIMELINE.record("call", operation=info.key, agent=user_agent_product(environ), fault=decision.kind)
         if decision.latency_s > 0:
             time.sleep(decision.latency_s)
         if decision.kind is not None:
