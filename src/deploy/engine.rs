@@ -436,6 +436,8 @@ struct Watch<'a, C: Clock> {
     /// answers later is ignored.
     alarms_as_of: Option<Duration>,
     target_read: Option<Pending<'a, TargetRead>>,
+    /// When the newest target read that succeeded started.
+    target_as_of: Option<Duration>,
     /// GetDeployment reads under way: one, or up to `MAX_FINAL_READS` near the end.
     deployment_reads: Vec<Pending<'a, Deployment>>,
     /// When the newest GetDeployment read was started.
@@ -501,6 +503,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             alarm_reads: Vec::new(),
             alarms_as_of: None,
             target_read: None,
+            target_as_of: None,
             deployment_reads: Vec::new(),
             last_deployment_start: None,
             judging: opts.judge.clone().map(|cfg| {
@@ -611,6 +614,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             return Ok(());
         };
         self.target_id = known;
+        self.target_as_of = Some(since);
         let Some(t) = t else {
             return Ok(());
         };
@@ -722,9 +726,16 @@ impl<'a, C: Clock> Watch<'a, C> {
         if self.in_rollback || self.stop_requested || self.judge_read.is_some() {
             return;
         }
+        // The judge waits for green's traffic as the target shows it; when the target
+        // has not been read for two polls (throttled, retried, hung) it reads anyway:
+        // under such faults the weights lagged green's first requests by 17 s.
+        let stale = self
+            .target_as_of
+            .is_some_and(|t| now.saturating_sub(t) > 2 * self.opts.poll);
         let Some(j) = self.judging.as_mut() else {
             return;
         };
+        j.set_weights_stale(stale);
         let start_ms = self
             .deployment
             .as_ref()
@@ -750,7 +761,9 @@ impl<'a, C: Clock> Watch<'a, C> {
 
     /// Takes a finished judge read and reports what changed.
     fn judge_read_done(&mut self, (reader, r): JudgeRead) {
-        let green = self.last_green;
+        // A stop decided before the target showed any traffic on green (its reads
+        // lagging) names no traffic share rather than a false 0 %.
+        let green = self.last_green.filter(|g| *g > 0.0);
         let fired: Vec<String> = self.fired.iter().map(|(n, _)| n.clone()).collect();
         let Some(j) = self.judging.as_mut() else {
             return;

@@ -59,6 +59,9 @@ pub struct Judging {
     pub metrics: bool,
     /// Where green logs, when the deployed task definition said so (`None`: looked up).
     pub source: Option<LogSource>,
+    /// The target's traffic weights are out of date (its reads keep failing or hang):
+    /// green may be taking traffic unseen, so a prepared reader reads anyway.
+    weights_stale: bool,
 }
 
 impl Judging {
@@ -79,6 +82,7 @@ impl Judging {
             preparing: false,
             metrics: false,
             source: None,
+            weights_stale: false,
         }
     }
 
@@ -86,6 +90,11 @@ impl Judging {
     /// it counted a single line, so its share of the budget was never used.
     pub fn unreadable(&self) -> bool {
         self.off.is_some() && self.evidence == Evidence::default()
+    }
+
+    /// Tells the judge whether the target's traffic weights are out of date.
+    pub fn set_weights_stale(&mut self, stale: bool) {
+        self.weights_stale = stale;
     }
 
     /// Whether the judge still reads: on, not stopped yet, traffic still shifting.
@@ -118,7 +127,7 @@ impl Judging {
         // Before green takes traffic the reader finds the log source and both colours'
         // tasks, so that under traffic a read is one FilterLogEvents call: when every
         // call takes seconds, that is what lets the judge speak before the alarm.
-        let traffic = green.traffic_weight > 0.0;
+        let traffic = green.traffic_weight > 0.0 || self.weights_stale;
         if !traffic && self.logs.as_ref().is_some_and(|r| same(r) && r.prepared()) {
             return None;
         }
@@ -451,6 +460,26 @@ mod tests {
             )
             .is_some()
         );
+    }
+
+    /// A prepared reader waits for green's traffic as the target shows it, unless the
+    /// target's weights are out of date: then it reads (green may have traffic unseen).
+    #[test]
+    fn with_the_weights_out_of_date_a_prepared_reader_reads_anyway() {
+        let mut j = Judging::new(cfg());
+        let mut prepared = ColourLogs::new("c:s", "ts-b", "ts-g", 0);
+        prepared.mark_prepared_for_tests();
+        j.logs = Some(prepared);
+        let now = Duration::from_secs(1);
+        let start = |j: &mut Judging| j.start_read(now, Some("c:s"), Some(&target(0.0)), Some(0));
+        assert!(start(&mut j).is_none(), "no traffic seen, weights fresh");
+        j.set_weights_stale(true);
+        let r = start(&mut j).expect("reads with the weights stale");
+        let mut batch = lines(Colour::Green, 106, 14, 10_000);
+        batch.extend(lines(Colour::Blue, 1078, 2, 0));
+        j.read_done(r, Ok(batch), None, &[]);
+        let why = j.stop_why.clone().expect("lines under traffic are judged");
+        assert!(!why.contains("% traffic"), "no traffic share known: {why}");
     }
 
     #[test]

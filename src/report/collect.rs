@@ -283,6 +283,9 @@ struct Context<'a> {
     stop_at: Option<DateTime<Utc>>,
     back: Option<DateTime<Utc>>,
     window: Window,
+    /// The blue and green target groups' metric dimensions, once looked up: the metrics
+    /// and the latency sections both need them.
+    tg_dims: tokio::sync::OnceCell<Vec<Option<evidence::TargetGroupDims>>>,
 }
 
 impl<'a> Context<'a> {
@@ -367,6 +370,7 @@ impl<'a> Context<'a> {
                 stop_at,
                 back: None,
                 window,
+                tg_dims: tokio::sync::OnceCell::new(),
             },
             missing: miss,
         }
@@ -398,6 +402,24 @@ impl<'a> Context<'a> {
         self.stop_at = fin.failed.complete_time;
         self.rollback = fin.rollback.clone();
         self.window = fin.window.clone();
+    }
+
+    /// The metric dimensions of target groups `blue` and `green` (looked up once; a
+    /// failed lookup is tried again by the next caller).
+    async fn tg_dims(
+        &self,
+        blue: &str,
+        green: &str,
+    ) -> crate::error::Result<(
+        Option<evidence::TargetGroupDims>,
+        Option<evidence::TargetGroupDims>,
+    )> {
+        let names = [blue, green];
+        let dims = self
+            .tg_dims
+            .get_or_try_init(|| evidence::target_group_dims(self.c, &names))
+            .await?;
+        Ok((dims[0].clone(), dims[1].clone()))
     }
 
     /// The failed deployment's lifecycle events; none when its target is unknown.
@@ -691,8 +713,7 @@ async fn collect_metrics(
     ) {
         (Some(btg), Some(gtg)) => {
             let read = async {
-                let dims = evidence::target_group_dims(ctx.c, &[&btg, &gtg]).await?;
-                let (Some(b), Some(g)) = (dims[0].clone(), dims[1].clone()) else {
+                let (Some(b), Some(g)) = ctx.tg_dims(&btg, &gtg).await? else {
                     return Ok(None);
                 };
                 let w = match the_end(end).await {
@@ -1548,10 +1569,11 @@ async fn latency_points(
     ) else {
         return Err("the blue and green target groups are not known".into());
     };
-    let dims = evidence::target_group_dims(ctx.c, &[&btg, &gtg])
+    let (Some(b), Some(g)) = ctx
+        .tg_dims(&btg, &gtg)
         .await
-        .map_err(|e| format!("latency per target group: {e}"))?;
-    let (Some(b), Some(g)) = (dims[0].clone(), dims[1].clone()) else {
+        .map_err(|e| format!("latency per target group: {e}"))?
+    else {
         return Err(format!(
             "no ALB metrics found for target groups {btg} and {gtg}"
         ));

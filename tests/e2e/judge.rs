@@ -224,3 +224,37 @@ fn with_the_task_logs_unreadable_the_target_group_metrics_stop_http_5xx() {
         "{trigger}"
     );
 }
+
+#[test]
+fn with_the_target_unreadable_the_judge_reads_the_logs_anyway() {
+    // Once the judge has listed the tasks, every GetDeploymentTarget is throttled:
+    // shipwatch never sees green take traffic. The judge reads the task logs anyway
+    // (the target's weights are out of date) and stops the release; the alarm's
+    // threshold is out of reach, so nothing else could.
+    let (aws, cfg) = realistic(
+        6.0,
+        "blind",
+        json!({"requests_per_minute": 600, "alarm_threshold": 100000}),
+    );
+    let sha = random_sha();
+    aws.push_image(&sha, "http-5xx");
+    let out = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            aws.wait_for_call("ecs.ListTasks", LIMIT);
+            aws.faults(json!([{
+                "service": "codedeploy", "operation": "GetDeploymentTarget", "throttle": 1.0
+            }]));
+        });
+        deploy(&aws, &cfg, &sha)
+    });
+    assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
+    let s = summary(&out);
+    assert_eq!(s["judge"]["decided_by"], "task_logs", "{s}");
+    let why = s["judge"]["stopped"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("shipwatch's judge stopped it (task logs): green "),
+        "{s}"
+    );
+    assert_eq!(s["stop_reason"].as_str(), Some(why), "{s}");
+    assert_eq!(s["alarms_fired"], json!([]), "{s}");
+}

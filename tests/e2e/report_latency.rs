@@ -69,4 +69,28 @@ fn latency_report_names_the_slow_route_and_span() {
     assert!(v.contains("inventory.internal"), "{v}");
     assert!(md.contains("## Latency"), "{md}");
     assert!(html.contains("<h2>Latency</h2>"));
+
+    // `report <id>` again: the metrics and the latency sections share one lookup of the
+    // target groups' metric dimensions.
+    let id = s["deployment"]["id"].as_str().unwrap();
+    aws.control("/_localaws/calls/reset", &serde_json::json!({}));
+    let again = tempfile::tempdir().unwrap();
+    let mut c = aws.shipwatch(&cfg);
+    c.args(["report", id, "--out-dir"]).arg(again.path());
+    let out = run(c, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
+    let j: Value =
+        serde_json::from_str(&std::fs::read_to_string(again.path().join("report.json")).unwrap())
+            .unwrap();
+    assert!(
+        !j["latency"]["points"].as_array().unwrap().is_empty(),
+        "{}",
+        j["latency"]
+    );
+    assert_eq!(
+        aws.count("elbv2.DescribeTargetGroups"),
+        1,
+        "{}",
+        aws.calls()
+    );
 }

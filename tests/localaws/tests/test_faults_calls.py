@@ -229,3 +229,14 @@ def test_deny_over_cbor_and_only_for_the_named_operation(aws_client, aws_endpoin
 def test_deny_share_counts_with_the_others(aws_endpoint):
     status, out = control(aws_endpoint, "POST", "/_localaws/faults", {"rules": [{"deny": 0.6, "throttle": 0.6}]})
     assert status == 400, out
+
+
+def test_the_timeline_says_which_fault_each_call_got(aws_client, aws_endpoint):
+    start = control(aws_endpoint, "GET", "/_localaws/timeline?since=0")[1]["last"]
+    faults(aws_endpoint, [{"service": "ecs", "operation": "ListClusters", "throttle": 1.0}])
+    with pytest.raises(ClientError):
+        aws_client("ecs", **NO_RETRY).list_clusters()
+    aws_client("ecr").describe_repositories()
+    entries = control(aws_endpoint, "GET", f"/_localaws/timeline?since={start}")[1]["entries"]
+    got = {e["operation"]: e["fault"] for e in entries if e["kind"] == "call"}
+    assert got == {"ecs.ListClusters": "throttle", "ecr.DescribeRepositories": None}
