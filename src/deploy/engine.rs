@@ -118,6 +118,10 @@ const MAX_ALARM_READS: usize = 8;
 /// one is still out, so a slow or retried read does not delay seeing the end by its
 /// whole latency. Otherwise one at a time.
 const MAX_FINAL_READS: usize = 4;
+/// GetDeploymentTarget reads in flight at most: a read retried for seconds (throttled,
+/// failing) does not stop the next poll's read from starting, so traffic, lifecycle and
+/// the end are not seen late by the whole retry.
+const MAX_TARGET_READS: usize = 2;
 
 /// The pause before a failed read is tried again, so a failing endpoint is not hammered.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -154,7 +158,7 @@ enum Done {
 fn poll_first(
     cx: &mut std::task::Context<'_>,
     alarms: &mut Vec<Pending<'_, Vec<Alarm>>>,
-    target: &mut Option<Pending<'_, TargetRead>>,
+    targets: &mut Vec<Pending<'_, TargetRead>>,
     deployment: &mut Vec<Pending<'_, Deployment>>,
     judge: &mut Option<Pending<'_, JudgeRead>>,
     metrics: &mut Option<Pending<'_, MetricsRead>>,
@@ -166,12 +170,11 @@ fn poll_first(
             return Poll::Ready(Done::Alarms(p.since, r));
         }
     }
-    if let Some(p) = target
-        && let Poll::Ready(r) = p.call.as_mut().poll(cx)
-    {
-        let since = p.since;
-        *target = None;
-        return Poll::Ready(Done::Target(since, r));
+    for i in 0..targets.len() {
+        if let Poll::Ready(r) = targets[i].call.as_mut().poll(cx) {
+            let p = targets.swap_remove(i);
+            return Poll::Ready(Done::Target(p.since, r));
+        }
     }
     for i in 0..deployment.len() {
         if let Poll::Ready(r) = deployment[i].call.as_mut().poll(cx) {
@@ -346,7 +349,7 @@ async fn run<C: Clock>(w: &mut Watch<'_, C>) -> Result<Outcome> {
         let done = {
             let (a, t, d, j, m) = (
                 &mut w.alarm_reads,
-                &mut w.target_read,
+                &mut w.target_reads,
                 &mut w.deployment_reads,
                 &mut w.judge_read,
                 &mut w.metrics_read,
@@ -435,7 +438,7 @@ struct Watch<'a, C: Clock> {
     /// When the alarm read whose answer is in `firing` was started: an older read that
     /// answers later is ignored.
     alarms_as_of: Option<Duration>,
-    target_read: Option<Pending<'a, TargetRead>>,
+    target_reads: Vec<Pending<'a, TargetRead>>,
     /// When the newest target read that succeeded started.
     target_as_of: Option<Duration>,
     /// GetDeployment reads under way: one, or up to `MAX_FINAL_READS` near the end.
@@ -502,7 +505,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             deployment_retry_at: start,
             alarm_reads: Vec::new(),
             alarms_as_of: None,
-            target_read: None,
+            target_reads: Vec::new(),
             target_as_of: None,
             deployment_reads: Vec::new(),
             last_deployment_start: None,
@@ -544,11 +547,14 @@ impl<'a, C: Clock> Watch<'a, C> {
                 since: now,
             });
         }
-        if !self.in_rollback && self.target_read.is_none() && now >= self.next_target {
+        if !self.in_rollback
+            && self.target_reads.len() < MAX_TARGET_READS
+            && now >= self.next_target
+        {
             self.next_target = now + self.opts.poll;
             let id = self.current.clone();
             let mut known = self.target_id.clone();
-            self.target_read = Some(Pending {
+            self.target_reads.push(Pending {
                 call: Box::pin(async move {
                     let t = codedeploy::get_target(clients, &id, &mut known).await?;
                     Ok((t, known))
@@ -613,6 +619,10 @@ impl<'a, C: Clock> Watch<'a, C> {
         else {
             return Ok(());
         };
+        // Two reads may overlap: one started before the target already taken is older.
+        if self.target_as_of.is_some_and(|t| t > since) {
+            return Ok(());
+        }
         self.target_id = known;
         self.target_as_of = Some(since);
         let Some(t) = t else {
@@ -949,7 +959,7 @@ impl<'a, C: Clock> Watch<'a, C> {
         self.in_rollback = true;
         // Reads under way are about the original deployment.
         self.alarm_reads.clear();
-        self.target_read = None;
+        self.target_reads.clear();
         self.judge_read = None;
         self.metrics_read = None;
         self.deployment_reads.clear();
@@ -966,9 +976,11 @@ impl<'a, C: Clock> Watch<'a, C> {
         }
         // A read hanging for a tick or more is named instead of a plain heartbeat.
         let oldest = [
-            self.target_read
-                .as_ref()
-                .map(|p| ("codedeploy:GetDeploymentTarget", p.since)),
+            self.target_reads
+                .iter()
+                .map(|p| p.since)
+                .min()
+                .map(|t| ("codedeploy:GetDeploymentTarget", t)),
             self.deployment_reads
                 .iter()
                 .map(|p| p.since)
@@ -1009,7 +1021,7 @@ impl<'a, C: Clock> Watch<'a, C> {
     /// most a tick. A read already under way is not due again.
     fn nap(&self, now: Duration) -> Duration {
         let mut wake = self.p.deadline;
-        if self.target_read.is_none() && !self.in_rollback {
+        if self.target_reads.len() < MAX_TARGET_READS && !self.in_rollback {
             wake = wake.min(self.next_target);
         }
         if self.deployment_reads.len() < self.deployment_reads_allowed(now) {
