@@ -5,7 +5,7 @@
 # 10 s of the terminal state; one line per run, then a summary.
 #
 # Usage: scripts/soak-faults.sh [RUNS]
-# Env: SHIPWATCH_SOAK_LATENCY_MS (2000), SHIPWATCH_SOAK_SECONDS_PER_MINUTE (2),
+# Env: SHIPWATCH_SOAK_LATENCY_MS (2000), SHIPWATCH_SOAK_SECONDS_PER_MINUTE (10),
 # SHIPWATCH_SOAK_SHOW (set: print each run's whole output),
 # SHIPWATCH_SOAK_KIND (healthy or http-5xx: only that kind; default alternating),
 # SHIPWATCH_SOAK_TIMING (realistic: AWS's alarm, metric and log timing; fast: the

@@ -847,7 +847,9 @@ fn soak_under_faults() {
     let spm: f64 = std::env::var("SHIPWATCH_SOAK_SECONDS_PER_MINUTE")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2.0);
+        // 10 s per emulated minute: at 2 s a call's 2 s of latency would span an
+        // emulated minute, and CodeDeploy's 3-minute alarm poll would come every 6 s.
+        .unwrap_or(10.0);
     // SHIPWATCH_SOAK_KIND=healthy or http-5xx: only that kind of release.
     let kind = std::env::var("SHIPWATCH_SOAK_KIND").ok();
     // AWS's signal timing (alarms evaluated once a minute on metrics 1–1.5 minutes
