@@ -836,30 +836,18 @@ fn logs_too_slow_for_the_budget_after_the_rollback_are_reported_as_not_read_in_t
 #[test]
 #[ignore]
 fn soak_under_faults() {
-    let runs: usize = std::env::var("SHIPWATCH_SOAK_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let latency: u64 = std::env::var("SHIPWATCH_SOAK_LATENCY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let spm: f64 = std::env::var("SHIPWATCH_SOAK_SECONDS_PER_MINUTE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        // 10 s per emulated minute: at 2 s a call's 2 s of latency would span an
-        // emulated minute, and CodeDeploy's 3-minute alarm poll would come every 6 s.
-        .unwrap_or(10.0);
+    let runs: usize = soak_setting("SHIPWATCH_SOAK_RUNS", 20);
+    let latency: u64 = soak_setting("SHIPWATCH_SOAK_LATENCY_MS", 2000);
+    // 10 s per emulated minute: at 2 s a call's 2 s of latency would span an
+    // emulated minute, and CodeDeploy's 3-minute alarm poll would come every 6 s.
+    let spm: f64 = soak_setting("SHIPWATCH_SOAK_SECONDS_PER_MINUTE", 10.0);
     // SHIPWATCH_SOAK_KIND=healthy or http-5xx: only that kind of release.
     let kind = std::env::var("SHIPWATCH_SOAK_KIND").ok();
     // AWS's signal timing (alarms evaluated once a minute on metrics 1–1.5 minutes
     // late, logs searchable seconds after they are written) and a service's traffic,
     // unless told otherwise.
     let timing = std::env::var("SHIPWATCH_SOAK_TIMING").unwrap_or_else(|_| "realistic".into());
-    let rpm: f64 = std::env::var("SHIPWATCH_SOAK_REQUESTS_PER_MINUTE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(600.0);
+    let rpm: f64 = soak_setting("SHIPWATCH_SOAK_REQUESTS_PER_MINUTE", 600.0);
     let mut bad = Vec::new();
     let mut lags = Vec::new();
     // The judge's polls scaled like the watch's (their defaults in emulated seconds).
@@ -959,6 +947,14 @@ fn soak_under_faults() {
         bad.len()
     );
     assert!(bad.is_empty(), "{}", bad.join("\n\n"));
+}
+
+/// A soak setting from the environment: its value when set and parsable, else `default`.
+fn soak_setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The AWS calls the emulator received after the terminal state (real time), as
