@@ -50,8 +50,11 @@ fn init_terminal(cli: &Cli) {
         ColorChoice::Never => Some(false),
         ColorChoice::Auto => None,
     });
+    // Without -v only shipwatch's own warnings: the SDK's credential providers log
+    // each failed attempt at WARN with a debug dump, and the error paragraph already
+    // says what was looked for and where.
     let default = match cli.global.logging.verbose {
-        0 => "warn",
+        0 => "shipwatch=warn",
         1 => "shipwatch=info",
         2 => "shipwatch=debug,info",
         _ => "trace",

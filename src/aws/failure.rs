@@ -292,6 +292,7 @@ pub fn transport_cause(
         "CredentialsNotLoaded",
         "no providers in chain provided credentials",
         "failed to load credentials",
+        "while loading credentials",
         "the credential provider was not enabled",
         "FailedToLoadToken",
         "an identity resolver",
@@ -469,6 +470,24 @@ mod tests {
                 &[
                     "failed to construct request".into(),
                     "no providers in chain provided credentials".into()
+                ],
+                None,
+                false,
+                e,
+                t
+            ),
+            Cause::NoCredentials
+        );
+        // An agent whose instance metadata answers but gives no role: the chain ends in
+        // the IMDS provider's own error, which is still "no credentials".
+        assert_eq!(
+            transport_cause(
+                &[
+                    "dispatch failure".into(),
+                    "other".into(),
+                    "an error occurred while loading credentials".into(),
+                    "failed to load IMDS session token".into(),
+                    "request forbidden: IMDS is disabled or the caller has insufficient permissions.".into()
                 ],
                 None,
                 false,

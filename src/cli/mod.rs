@@ -319,7 +319,7 @@ pub struct DeployArgs {
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
     /// Deployment id (d-XXXXXXXXX).
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = parse_deployment_id)]
     pub deployment_id: String,
     #[command(flatten)]
     pub watch: WatchOpts,
@@ -328,7 +328,11 @@ pub struct WatchArgs {
 #[derive(Debug, Clone, Args)]
 pub struct StopArgs {
     /// Deployment id (d-XXXXXXXXX); or use --state-file.
-    #[arg(value_name = "DEPLOYMENT_ID", required_unless_present = "state_file")]
+    #[arg(
+        value_name = "DEPLOYMENT_ID",
+        required_unless_present = "state_file",
+        value_parser = parse_deployment_id
+    )]
     pub deployment_id: Option<String>,
     /// State file written by `deploy`.
     #[arg(long, value_name = "FILE")]
@@ -368,6 +372,20 @@ fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
     crate::duration::parse_duration(s)
 }
 
+/// A CodeDeploy deployment id as AWS prints it (`d-` and letters or digits), checked
+/// here so a mistyped id is a usage error before any AWS call (or credential lookup).
+pub fn parse_deployment_id(s: &str) -> Result<String, String> {
+    let id = s.trim();
+    match id.strip_prefix("d-") {
+        Some(rest) if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            Ok(id.to_owned())
+        }
+        _ => Err(format!(
+            "`{s}` is not a CodeDeploy deployment id; ids look like d-A1B2C3D4E (the Jenkins log and the state file print them)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +394,29 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn deployment_ids_are_checked_before_any_call() {
+        assert_eq!(
+            parse_deployment_id(" d-A1B2C3D4E\n").unwrap(),
+            "d-A1B2C3D4E"
+        );
+        for bad in [
+            "",
+            "d-",
+            "A1B2C3D4E",
+            "d-A1B2 C3",
+            "bad id!",
+            "arn:aws:codedeploy",
+        ] {
+            let e = parse_deployment_id(bad).unwrap_err();
+            assert!(e.contains("d-A1B2C3D4E"), "{e}");
+        }
+        let e = Cli::try_parse_from(["shipwatch", "stop", "d-?"]).unwrap_err();
+        assert_eq!(e.exit_code(), crate::exit::USAGE);
+        assert!(Cli::try_parse_from(["shipwatch", "report", "x"]).is_err());
+        assert!(Cli::try_parse_from(["shipwatch", "watch", "d-RNBPEBGXH"]).is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ReportArgs {
     /// The failed deployment or its rollback deployment.
-    #[arg(value_name = "DEPLOYMENT_ID")]
+    #[arg(value_name = "DEPLOYMENT_ID", value_parser = super::parse_deployment_id)]
     pub deployment_id: Option<String>,
     /// Analyse exported log lines (JSON lines or plain text) instead of CloudWatch Logs; `-` reads stdin.
     #[arg(long, value_name = "FILE", conflicts_with = "deployment_id")]
