@@ -16,6 +16,25 @@ struct Rule {
     replace: &'static str,
 }
 
+/// The name part of a named secret, up to and including `:` or `=`.
+const SECRET_KEY: &str = r#"(?i)([\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|session[_\-]?id|cookie)["']?\s*[:=]\s*)"#;
+
+/// A candidate for a bare AWS secret access key: 40 characters of base64 standing
+/// alone; [`looks_like_aws_secret`] decides.
+static BARE_SECRET: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(^|[^A-Za-z0-9/+=_\-])([A-Za-z0-9/+]{40})($|[^A-Za-z0-9/+=_\-])")
+        .expect("bare secret pattern")
+});
+
+/// Both cases and a digit or `/`/`+`: a git sha or hex digest has no capitals, and a
+/// word or identifier of exactly 40 letters is rare enough to lose.
+fn looks_like_aws_secret(s: &str) -> bool {
+    let has = |f: fn(&u8) -> bool| s.as_bytes().iter().any(f);
+    has(u8::is_ascii_uppercase)
+        && has(u8::is_ascii_lowercase)
+        && has(|b| b.is_ascii_digit() || *b == b'/' || *b == b'+')
+}
+
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     let r = |re: &str, replace: &'static str| Rule {
         re: Regex::new(re).expect("redaction pattern"),
@@ -48,9 +67,25 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z0-9]{16}\b",
             "[REDACTED AWS KEY ID]",
         ),
-        // Named secrets: the key stays (it explains what was there), the value goes.
+        // GitHub tokens (personal, OAuth, app, refresh, fine-grained) and Slack tokens.
         r(
-            r#"(?i)([\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|credentials?|session[_\-]?id|cookie)["']?\s*[:=]\s*)(?:\[REDACTED[^\]]*\]|"[^"]*"|'[^']*'|[^\s,;&}\]"']+)"#,
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
+            "[REDACTED GITHUB TOKEN]",
+        ),
+        r(
+            r"\bxox[abposre]-[A-Za-z0-9\-]{8,}",
+            "[REDACTED SLACK TOKEN]",
+        ),
+        // Named secrets: the key stays (it explains what was there), the value goes. A
+        // quoted value stays quoted, so a JSON line is still JSON after redaction (the
+        // report parses lines after redacting whole events).
+        r(
+            &format!(r#"{SECRET_KEY}"(?:[^"\\]|\\.)*""#),
+            r#"${1}"[REDACTED]""#,
+        ),
+        r(&format!(r"{SECRET_KEY}'[^']*'"), "${1}'[REDACTED]'"),
+        r(
+            &format!(r#"{SECRET_KEY}(?:\[REDACTED[^\]]*\]|[^\s,;&}}\]"']+)"#),
             "${1}[REDACTED]",
         ),
     ]
@@ -84,22 +119,38 @@ static HINTS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
             "credential",
             "session",
             "cookie",
+            "gh",
+            "github_pat_",
+            "xox",
         ])
         .expect("hint patterns")
 });
 
 /// Redacts every secret kind from `text`.
 pub fn redact(text: &str) -> Cow<'_, str> {
-    if !HINTS.is_match(text) {
-        return Cow::Borrowed(text);
-    }
     let mut out = Cow::Borrowed(text);
-    for rule in RULES.iter() {
-        if let Cow::Owned(s) = rule.re.replace_all(&out, rule.replace) {
-            out = Cow::Owned(s);
+    if HINTS.is_match(text) {
+        for rule in RULES.iter() {
+            if let Cow::Owned(s) = rule.re.replace_all(&out, rule.replace) {
+                out = Cow::Owned(s);
+            }
         }
     }
-    out
+    // A bare key has no name to hint at it, so this pass runs on every text.
+    if !BARE_SECRET.is_match(&out) {
+        return out;
+    }
+    let bare = BARE_SECRET.replace_all(&out, |c: &regex::Captures| {
+        if looks_like_aws_secret(&c[2]) {
+            format!("{}[REDACTED]{}", &c[1], &c[3])
+        } else {
+            c[0].to_owned()
+        }
+    });
+    match bare {
+        Cow::Owned(s) => Cow::Owned(s),
+        Cow::Borrowed(_) => out,
+    }
 }
 
 /// Redacts and owns; for the many places that store a `String`.
@@ -182,6 +233,48 @@ mod tests {
         );
         let out = no_leak("password='p a s s' next=1", "p a s s");
         assert!(out.contains("next=1"), "{out}");
+    }
+
+    #[test]
+    fn quoted_values_stay_quoted_so_json_stays_json() {
+        for line in [
+            r#"{"level":50,"msg":"m","req":{"headers":{"cookie":"session=s3cr3tsession"}}}"#,
+            r#"{"level":50,"msg":"m","set-cookie":"a=\"s3cr3tsession\"; Path=/"}"#,
+            r#"{"password":"s3cr3tsession","n":1}"#,
+        ] {
+            let out = no_leak(line, "s3cr3tsession");
+            let v: serde_json::Value = serde_json::from_str(&out)
+                .unwrap_or_else(|e| panic!("{out:?} is no longer JSON: {e}"));
+            assert!(v.to_string().contains("[REDACTED]"), "{v}");
+        }
+    }
+
+    #[test]
+    fn github_and_slack_tokens_and_bare_aws_secret_keys() {
+        no_leak(
+            "clone with ghp_16C7e42F292c6912E7710c838347Ae178B4a failed",
+            "16C7e42F292c6912E7710c838347Ae178B4a",
+        );
+        no_leak(
+            "github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyz0123456789",
+            "mnopqrstuvwxyz0123456789",
+        );
+        let out = no_leak(
+            "slack post failed for xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+            "AbCdEfGhIjKlMnOpQrStUvWx",
+        );
+        assert!(!out.contains("1234567890123"), "{out}");
+        no_leak(
+            "creds AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        );
+        // Forty hex digits (a git sha) and ordinary words stay.
+        for s in [
+            "deployed 730d643e7da694300823ae7330d1506c6c6e8b05 to green",
+            "ghost town",
+        ] {
+            assert_eq!(redact(s), s);
+        }
     }
 
     #[test]
