@@ -12,9 +12,9 @@
 use crate::aws::evidence::{
     self, AlarmChange, LifecycleDetail, Series, TargetDetail, TaskDefinitionLogs, TaskSetInfo,
 };
-use crate::aws::model::{Deployment, DeploymentGroup, TrafficRouting};
+use crate::aws::model::{Deployment, DeploymentGroup, DeploymentStatus, TrafficRouting};
 use crate::aws::{Clients, codedeploy, logs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::logscan::analyse::Analyser;
 use crate::logscan::filter::{self, FilterChoice};
 use crate::logscan::model::TraceCount;
@@ -42,7 +42,27 @@ const FIRST_PAGE_EVENTS: i32 = 200;
 pub async fn collect(c: &Clients, s: &Settings, id: &str) -> Result<Report> {
     let first = codedeploy::get_deployment(c, id).await?;
     let (failed, rollback) = resolve_pair(c, first).await;
+    nothing_to_explain(&failed, rollback.is_some())?;
     Ok(collect_pair(c, s, id, failed, rollback).await)
+}
+
+/// A report explains a deployment that failed or was rolled back: one that succeeded,
+/// or is still running, gets a plain answer instead of a "rollback report" whose
+/// verdict would be "undetermined" (and which would replace the last real one).
+fn nothing_to_explain(d: &Deployment, rolled_back: bool) -> Result<()> {
+    if rolled_back {
+        return Ok(());
+    }
+    let id = &d.id;
+    match d.status {
+        DeploymentStatus::Succeeded => Err(Error::Usage(format!(
+            "deployment {id} succeeded and was not rolled back, so there is no rollback to explain; give the id of the deployment that failed (or of its rollback), as the Jenkins log or the state file names it."
+        ))),
+        ref st if st.is_active() => Err(Error::Precondition(format!(
+            "deployment {id} is still running ({st}); follow it with `shipwatch watch {id}`, which writes the report if it is rolled back, or run `shipwatch report {id}` once it has ended."
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Builds the report of a deployment whose final state (and its rollback's) the caller

@@ -93,6 +93,18 @@ fn healthy_release_succeeds_with_all_traffic_on_green() {
         weights.windows(2).all(|w| w[0] <= w[1]),
         "traffic went backwards: {weights:?}"
     );
+    // There is no rollback to explain: `report` says so instead of writing one.
+    let id = s["deployment"]["id"].as_str().unwrap();
+    let mut report = aws.shipwatch(&cfg);
+    report.args(["report", id]);
+    let out = run(report, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::USAGE), "{}", text(&out));
+    assert!(
+        text(&out).contains("succeeded and was not rolled back"),
+        "{}",
+        text(&out)
+    );
+    assert!(!aws.dir.path().join("report").exists());
 }
 
 #[test]
@@ -364,6 +376,23 @@ fn sigterm_mid_deploy_exits_143_saves_state_and_stop_rolls_back() {
     let st: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(st["status"], "interrupted");
+    // A report of the still-running deployment says so and writes nothing.
+    let id = st["deployment_id"].as_str().unwrap();
+    let mut report = aws.shipwatch(&cfg);
+    report.args(["report", id]);
+    let out = run(report, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(exit::PRECONDITION),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains(&format!("shipwatch watch {id}")),
+        "{}",
+        text(&out)
+    );
+    assert!(!aws.dir.path().join("report").exists());
     let mut stop = aws.shipwatch(&cfg);
     stop.args(["stop", "--state-file", state.to_str().unwrap()]);
     let out = run(stop, LIMIT);
