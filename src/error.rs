@@ -106,6 +106,36 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Checks, before any work (and before anything changes in AWS), that `dir` exists or
+/// can be created and that this user can write in it; `what` names the output and
+/// `change` how to choose another folder. A bad folder is a usage error (exit 2), found
+/// before the run rather than after it.
+pub fn check_output_dir(dir: &std::path::Path, what: &str, change: &str) -> Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::create_dir_all(dir)
+        .and_then(|_| tempfile::NamedTempFile::new_in(dir).map(drop))
+        .map_err(|e| {
+            Error::Usage(format!(
+                "cannot write the {what} in {}: {}. Nothing was done; choose a folder this user can write with {change}.",
+                dir.display(),
+                io_cause(&e)
+            ))
+        })
+}
+
+/// An I/O error in words, without the "(os error N)" suffix.
+pub fn io_cause(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, then
 /// a rename, so a reader (or a Jenkins archive step after an abort) never sees half a file.
 pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<()> {
@@ -181,6 +211,26 @@ fn current_umask() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_dirs_are_created_or_refused_in_words() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("a/b");
+        check_output_dir(&fresh, "report", "--out-dir").unwrap();
+        assert!(fresh.is_dir());
+        assert_eq!(
+            std::fs::read_dir(&fresh).unwrap().count(),
+            0,
+            "probe left behind"
+        );
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let e = check_output_dir(&file.join("x"), "report", "--out-dir").unwrap_err();
+        assert_eq!(e.exit_code(), crate::exit::USAGE);
+        let text = e.to_string();
+        assert!(text.contains("cannot write the report in"), "{text}");
+        assert!(!text.contains("os error"), "{text}");
+    }
 
     #[cfg(unix)]
     #[test]

@@ -20,6 +20,7 @@ pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
     let settings = sources.deploy(&args)?;
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
     let notify = sources.notify()?;
+    check_outputs(&settings.state_file, &report.out_dir)?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
@@ -49,6 +50,22 @@ pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
         conclude(common.json, &clients, &report, &notify, &finished, early).await
     })
     .await
+}
+
+/// The state file's folder and the report folder, checked before the first call to AWS
+/// (a state file that cannot be written after RegisterTaskDefinition would leave a
+/// revision behind and the deployment unfollowable).
+fn check_outputs(state_file: &std::path::Path, report_dir: &std::path::Path) -> Result<()> {
+    crate::error::check_output_dir(
+        state_file.parent().unwrap_or(std::path::Path::new(".")),
+        "state file",
+        "--state-file or [watch] state_file",
+    )?;
+    crate::error::check_output_dir(
+        report_dir,
+        "rollback report",
+        "--report-dir or [report] output_dir",
+    )
 }
 
 /// Whether a deployment that ended so gets a rollback report.
@@ -107,6 +124,10 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
     let settings = sources.watch(&args.watch);
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
     let notify = sources.notify()?;
+    check_outputs(
+        &sources.state_file(args.watch.state_file.clone()),
+        &report.out_dir,
+    )?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));

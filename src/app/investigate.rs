@@ -10,6 +10,7 @@ use crate::settings::Sources;
 
 pub async fn run(sources: &Sources, args: InvestigateArgs) -> Result<i32> {
     let settings = sources.investigate(&args)?;
+    crate::error::check_output_dir(&settings.out_dir, "investigation", "--out-dir")?;
     let clients = Clients::connect(&settings.aws).await;
     // Read-only: on SIGTERM/SIGINT there is nothing to stop or save in AWS; files are
     // written whole or not at all.

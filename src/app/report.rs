@@ -9,6 +9,11 @@ use crate::settings::Sources;
 
 pub async fn run(sources: &Sources, args: ReportArgs) -> Result<i32> {
     let settings = sources.report(&args, None)?;
+    crate::error::check_output_dir(
+        &settings.out_dir,
+        "report",
+        "--out-dir or [report] output_dir",
+    )?;
     let summary = if let Some(file) = &args.logs_file {
         let mut r = report::from_logs_file(&settings, file).await?;
         report::write_report(&mut r, &settings.out_dir)?

@@ -171,6 +171,32 @@ fn missing_image_is_a_precondition_and_creates_nothing() {
     assert_eq!(count("ecs.RegisterTaskDefinition"), 0, "{calls}");
 }
 
+/// A state file (or report folder) that cannot be written is found before the first
+/// call to AWS: exit 2, nothing registered, nothing deployed.
+#[test]
+fn unwritable_state_file_is_exit_2_before_any_call() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    // A file where the state file's folder should be.
+    let blocker = aws.dir.path().join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let mut c = deploy_cmd(&aws, &cfg, &sha);
+    c.arg("--state-file").arg(blocker.join("deploy-state.json"));
+    let out = run(c, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::USAGE), "{}", text(&out));
+    let message = summary(&out)["error"]["message"].to_string();
+    assert!(
+        message.contains("cannot write the state file") && message.contains("--state-file"),
+        "{message}"
+    );
+    let calls = aws.calls();
+    let count = |op: &str| calls.get(op).and_then(|v| v.as_u64()).unwrap_or(0);
+    assert_eq!(count("ecs.RegisterTaskDefinition"), 0, "{calls}");
+    assert_eq!(count("codedeploy.CreateDeployment"), 0, "{calls}");
+}
+
 #[test]
 fn bad_config_is_exit_2_with_file_and_line() {
     let aws = LocalAws::start(1.0);
