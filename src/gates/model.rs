@@ -207,6 +207,19 @@ impl SeveritySet {
         SeveritySet(list.iter().fold(0, |acc, s| acc | s.bit()))
     }
 
+    /// `s` and every severity above it: failing on HIGH while letting CRITICAL pass is
+    /// never what a policy means. UNKNOWN ranks nowhere, so it adds only itself.
+    pub fn with_and_above(self, s: Severity) -> Self {
+        let above = match s {
+            Severity::Unknown => s.bit(),
+            _ => Severity::DESCENDING
+                .iter()
+                .filter(|x| **x != Severity::Unknown && **x >= s)
+                .fold(0, |acc, x| acc | x.bit()),
+        };
+        SeveritySet(self.0 | above)
+    }
+
     pub fn contains(self, s: Severity) -> bool {
         self.0 & s.bit() != 0
     }
@@ -267,12 +280,14 @@ impl<'de> Deserialize<'de> for SeveritySet {
             if s.eq_ignore_ascii_case("any") {
                 set = SeveritySet::any();
             } else {
-                let sev = Severity::parse(&s).ok_or_else(|| {
-                    serde::de::Error::custom(format!(
-                        "`{s}` is not a severity; use \"any\" or a list of CRITICAL, HIGH, MEDIUM, LOW, INFO, UNKNOWN"
-                    ))
-                })?;
-                set.0 |= sev.bit();
+                let sev = Severity::parse(&s)
+                    .filter(|_| !s.trim().is_empty())
+                    .ok_or_else(|| {
+                        serde::de::Error::custom(format!(
+                            "`{s}` is not a severity; use \"any\" or a list of CRITICAL, HIGH, MEDIUM, LOW, INFO, UNKNOWN"
+                        ))
+                    })?;
+                set = set.with_and_above(sev);
             }
         }
         Ok(set)
@@ -421,6 +436,24 @@ mod tests {
         assert!(t.b.contains(Severity::High) && t.b.contains(Severity::Critical));
         assert!(!t.b.contains(Severity::Medium));
         assert!(toml::from_str::<T>("a = \"any\"\nb = [\"severe\"]\n").is_err());
+        // A severity fails with everything above it, written alone or in a list; an
+        // empty name is an error, not UNKNOWN; an empty list still means "never".
+        let t: T = toml::from_str("a = \"HIGH\"\nb = [\"medium\", \"unknown\"]\n").unwrap();
+        assert_eq!(t.a, SeveritySet::of(&[Severity::Critical, Severity::High]));
+        assert_eq!(
+            t.b,
+            SeveritySet::of(&[
+                Severity::Critical,
+                Severity::High,
+                Severity::Medium,
+                Severity::Unknown
+            ])
+        );
+        assert!(toml::from_str::<T>("a = \"\"\nb = []\n").is_err());
+        let t: T = toml::from_str("a = []\nb = [\"LOW\"]\n").unwrap();
+        assert!(
+            t.a.is_empty() && !t.b.contains(Severity::Unknown) && t.b.contains(Severity::Critical)
+        );
     }
 
     #[test]

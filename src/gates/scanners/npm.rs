@@ -87,9 +87,32 @@ struct Report {
     #[serde(default)]
     advisories: Option<BTreeMap<String, AdvisoryV1>>,
     #[serde(default)]
+    metadata: Option<Metadata>,
+    #[serde(default)]
     error: Option<NpmError>,
     #[serde(default)]
     message: Option<String>,
+}
+
+/// npm's own counts, checked against the list so a cut or edited report is never a pass.
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    vulnerabilities: BTreeMap<String, serde_json::Value>,
+}
+
+impl Metadata {
+    /// Vulnerable packages (npm 7+) or advisory findings (npm 6) by npm's count: `total`
+    /// when given, else the sum of the severities.
+    fn total(&self) -> u64 {
+        let count = |k: &str| self.vulnerabilities.get(k).and_then(|v| v.as_u64());
+        count("total").unwrap_or_else(|| {
+            ["info", "low", "moderate", "high", "critical"]
+                .iter()
+                .filter_map(|k| count(k))
+                .sum()
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -106,6 +129,9 @@ struct NpmError {
 #[serde(rename_all = "camelCase")]
 struct Package {
     name: String,
+    /// npm's severity for the package: judged when no advisory explains it.
+    #[serde(default)]
+    severity: Option<String>,
     #[serde(default)]
     via: Vec<Via>,
     #[serde(default)]
@@ -119,7 +145,10 @@ struct Package {
 enum Via {
     Advisory(AdvisoryV2),
     /// Vulnerable only through another package, which has its own entry.
-    Transitive(#[expect(dead_code, reason = "the name is only matched, never read")] String),
+    Transitive(String),
+    /// Anything else (null, a number): explains nothing, so the package is judged by
+    /// its own severity rather than the report refused.
+    Other(#[expect(dead_code, reason = "kept only so the entry parses")] serde_json::Value),
 }
 
 #[derive(Deserialize)]
@@ -215,7 +244,7 @@ pub fn parse(
     match (report.vulnerabilities, report.advisories) {
         (Some(vulns), _) => {
             let mut seen = BTreeSet::new();
-            for (_, pkg) in vulns {
+            for pkg in vulns.values() {
                 let fix_available = !matches!(
                     pkg.fix_available,
                     Some(serde_json::Value::Bool(false)) | None
@@ -272,12 +301,36 @@ pub fn parse(
                     }
                 }
             }
+            let listed = vulns.len() as u64;
+            if let Some(total) = report.metadata.as_ref().map(Metadata::total)
+                && total != listed
+            {
+                return Err(InvalidReport(format!(
+                    "npm's metadata counts {total} vulnerable package(s) but the report lists {listed}: the report was cut or edited, so it cannot pass"
+                )));
+            }
+            let unexplained = unexplained(&vulns);
+            if !unexplained.is_empty() {
+                out.notes.push(format!(
+                    "{} package(s) npm lists as vulnerable without an advisory that explains them (no advisory in `via`, or a chain that leads to none): judged by npm's severity for the package",
+                    unexplained.len()
+                ));
+            }
+            for pkg in unexplained {
+                out.findings.push(unexplained_finding(pkg, lockfile_name));
+            }
             if report.audit_report_version.is_none() {
                 out.notes
                     .push("npm audit report without auditReportVersion; read as version 2".into());
             }
         }
         (None, Some(advisories)) => {
+            let counted = report.metadata.as_ref().map(Metadata::total).unwrap_or(0);
+            if advisories.is_empty() && counted > 0 {
+                return Err(InvalidReport(format!(
+                    "npm's metadata counts {counted} vulnerabilit(ies) but the report lists no advisory: the report was cut or edited, so it cannot pass"
+                )));
+            }
             for (_, a) in advisories {
                 let id = a
                     .github_advisory_id
@@ -318,6 +371,71 @@ pub fn parse(
         }
     }
     Ok(out)
+}
+
+/// Packages whose `via` never reaches an advisory of their own or of a package they
+/// depend on (a string naming itself, an empty list, a cycle, nulls), in report order.
+fn unexplained(vulns: &BTreeMap<String, Package>) -> Vec<&Package> {
+    let own = |p: &Package| {
+        p.via
+            .iter()
+            .any(|v| matches!(v, Via::Advisory(a) if a.name == p.name))
+    };
+    let mut explained: BTreeSet<&str> = vulns
+        .values()
+        .filter(|p| own(p))
+        .map(|p| p.name.as_str())
+        .collect();
+    // Explanation flows from a dependency to what depends on it; a cycle adds nothing.
+    loop {
+        let more: Vec<&str> = vulns
+            .values()
+            .filter(|p| !explained.contains(p.name.as_str()))
+            .filter(|p| {
+                p.via.iter().any(|v| {
+                    matches!(v, Via::Transitive(dep) if dep != &p.name && explained.contains(dep.as_str()))
+                })
+            })
+            .map(|p| p.name.as_str())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        explained.extend(more);
+    }
+    vulns
+        .values()
+        .filter(|p| !explained.contains(p.name.as_str()))
+        .collect()
+}
+
+fn unexplained_finding(pkg: &Package, lockfile_name: &str) -> Finding {
+    let severity = pkg.severity.as_deref().unwrap_or("unknown");
+    let (sev, unrecognised) = Severity::judge(severity);
+    Finding {
+        tool: Tool::Npm,
+        category: Category::Vulnerability,
+        rule_id: format!("npm-audit:{}", pkg.name),
+        severity: sev,
+        title: format!(
+            "npm audit lists {} as {severity} without naming the advisory",
+            pkg.name
+        ),
+        location: Location {
+            file: Some(lockfile_name.to_owned()),
+            line: None,
+            package: Some(pkg.name.clone()),
+            version: None,
+        },
+        fingerprint: format!("npm-audit:{}", pkg.name),
+        fix_available: !matches!(
+            pkg.fix_available,
+            Some(serde_json::Value::Bool(false)) | None
+        ),
+        fixed_version: None,
+        unrecognised_severity: unrecognised,
+        url: None,
+    }
 }
 
 #[cfg(test)]
@@ -421,6 +539,56 @@ mod tests {
                 .unwrap_err()
                 .0
                 .contains("unknown shape")
+        );
+    }
+
+    #[test]
+    fn a_package_without_an_advisory_is_judged_by_its_own_severity() {
+        for via in [r#"["minimist"]"#, "[]", "[null]"] {
+            let report = format!(
+                r#"{{"auditReportVersion": 2, "vulnerabilities": {{"minimist": {{"name": "minimist", "severity": "critical", "via": {via}, "nodes": ["node_modules/minimist"]}}}}, "metadata": {{"vulnerabilities": {{"critical": 1, "total": 1}}}}}}"#
+            );
+            let p = parse(report.as_bytes(), None, "package-lock.json").unwrap();
+            assert_eq!(p.findings.len(), 1, "via {via}: {:?}", p.notes);
+            assert_eq!(p.findings[0].severity, Severity::Critical);
+            assert!(p.notes.iter().any(|n| n.contains("without an advisory")));
+        }
+        // Two packages that only cite each other: both judged.
+        let cycle = r#"{"auditReportVersion": 2, "vulnerabilities": {
+            "a": {"name": "a", "severity": "high", "via": ["b"]},
+            "b": {"name": "b", "severity": "high", "via": ["a"]}}}"#;
+        assert_eq!(
+            parse(cycle.as_bytes(), None, "l").unwrap().findings.len(),
+            2
+        );
+        // A dependent explained by its dependency's advisory adds nothing of its own.
+        let p = parse(V2.as_bytes(), None, "l").unwrap();
+        assert!(
+            p.findings
+                .iter()
+                .all(|f| !f.rule_id.starts_with("npm-audit:")),
+            "{:?}",
+            p.findings.iter().map(|f| &f.rule_id).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn counts_that_disagree_with_the_list_are_an_invalid_report() {
+        let v2 = r#"{"auditReportVersion": 2, "vulnerabilities": {}, "metadata": {"vulnerabilities": {"high": 1, "critical": 1, "total": 2}}}"#;
+        let e = parse(v2.as_bytes(), None, "l").unwrap_err();
+        assert!(
+            e.0.contains("counts 2") && e.0.contains("lists 0"),
+            "{}",
+            e.0
+        );
+        let v1 = r#"{"advisories": {}, "metadata": {"vulnerabilities": {"info": 0, "low": 0, "moderate": 0, "high": 3, "critical": 0}}}"#;
+        assert!(parse(v1.as_bytes(), None, "l").is_err());
+        let clean = r#"{"auditReportVersion": 2, "vulnerabilities": {}, "metadata": {"vulnerabilities": {"total": 0}}}"#;
+        assert!(
+            parse(clean.as_bytes(), None, "l")
+                .unwrap()
+                .findings
+                .is_empty()
         );
     }
 }
