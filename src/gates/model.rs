@@ -404,12 +404,90 @@ pub fn json_problem(bytes: &[u8], e: &serde_json::Error) -> InvalidReport {
         serde_json::error::Category::Data => "the report has an unknown shape",
         serde_json::error::Category::Io => "the report could not be read",
     };
-    InvalidReport(format!("{what} ({e})"))
+    InvalidReport(format!("{what} ({})", plain_json_error(e)))
+}
+
+/// serde's message without what must not or need not reach a reader: a value quoted
+/// from the report (a secret-like string in a mistyped field) and shipwatch's own type
+/// names (`struct Leak`, `untagged enum Via`). The position stays.
+fn plain_json_error(e: &serde_json::Error) -> String {
+    static RULES: std::sync::LazyLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            [
+                (
+                    r#"(invalid (?:type|value|length)): string "(?:[^"\\]|\\.)*""#,
+                    "$1: a string",
+                ),
+                (
+                    r"(invalid (?:type|value|length)): (?:integer|floating point) `[^`]*`",
+                    "$1: a number",
+                ),
+                (
+                    r"(invalid (?:type|value|length)): (?:char|bytes?) [^,]*",
+                    "$1: a value",
+                ),
+                (r"unknown (variant|field) `[^`]*`", "an unknown $1"),
+                (r"expected struct \w+", "expected an object"),
+                (
+                    r"data did not match any variant of untagged enum \w+",
+                    "an entry of a form this gate does not know",
+                ),
+                (
+                    r"expected (?:u8|u16|u32|u64|usize|i32|i64)\b",
+                    "expected a whole number",
+                ),
+                (r"expected f64\b", "expected a number"),
+                (r"expected a borrowed string", "expected a string"),
+            ]
+            .into_iter()
+            .map(|(re, to)| (regex::Regex::new(re).expect("serde message pattern"), to))
+            .collect()
+        });
+    let mut text = e.to_string();
+    for (re, to) in RULES.iter() {
+        text = re.replace_all(&text, *to).into_owned();
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_errors_quote_no_value_and_no_type_name() {
+        #[derive(Debug, Deserialize)]
+        #[expect(dead_code, reason = "only the error matters")]
+        struct Leak {
+            n: u64,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(untagged)]
+        #[expect(dead_code, reason = "only the error matters")]
+        enum Via {
+            A(Leak),
+            B(String),
+        }
+        for (bytes, hidden) in [
+            (&br#"["SWLEAK-s3cr3t-value"]"#[..], "s3cr3t"),
+            (br#"{"n": "SWLEAK-s3cr3t-value"}"#, "s3cr3t"),
+            (br#"{"n": -3}"#, "u64"),
+        ] {
+            let e = serde_json::from_slice::<Vec<Leak>>(bytes)
+                .map(drop)
+                .or_else(|_| serde_json::from_slice::<Leak>(bytes).map(drop))
+                .unwrap_err();
+            let text = json_problem(bytes, &e).0;
+            assert!(!text.contains(hidden) && !text.contains("Leak"), "{text}");
+            assert!(text.contains("line 1"), "{text}");
+        }
+        let e = serde_json::from_slice::<Vec<Via>>(b"[null]").unwrap_err();
+        let text = json_problem(b"[null]", &e).0;
+        assert!(
+            !text.contains("Via") && text.contains("does not know"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn severity_spellings() {

@@ -521,8 +521,13 @@ fn add_result(out: &mut Parsed, r: TrivyResult<'_>) {
         });
     }
     for m in r.misconfigurations.unwrap_or_default() {
-        // PASS and EXCEPTION entries only appear with --include-non-failures; they are not findings.
-        if !m.status.eq_ignore_ascii_case("FAIL") {
+        // PASS and EXCEPTION entries only appear with --include-non-failures; they are not
+        // findings. Anything else (FAIL, a check that errored, no status at all) is: a
+        // misconfiguration is never let through because its status was not the word FAIL.
+        if ["PASS", "EXCEPTION"]
+            .iter()
+            .any(|s| m.status.eq_ignore_ascii_case(s))
+        {
             continue;
         }
         // `ID` is sometimes a slug (s3-bucket-logging); the AVD id is the stable key.
@@ -722,6 +727,28 @@ mod tests {
         let p = parse(CLEAN.as_bytes()).unwrap();
         assert!(p.findings.is_empty());
         assert!(p.notes[0].contains("no Results"), "{:?}", p.notes);
+    }
+
+    #[test]
+    fn misconfigurations_count_unless_they_passed() {
+        let report = |status: &str| {
+            format!(
+                r#"{{"SchemaVersion":2,"Results":[{{"Target":"Dockerfile","Class":"config","Misconfigurations":[
+                {{"ID":"DS002","AVDID":"AVD-DS-0002","Title":"root user","Severity":"HIGH"{status}}}]}}]}}"#
+            )
+        };
+        for status in [r#","Status":"FAIL""#, r#","Status":"ERROR""#, ""] {
+            let p = parse(report(status).as_bytes()).unwrap();
+            assert_eq!(p.findings.len(), 1, "status {status:?}");
+        }
+        for status in [r#","Status":"PASS""#, r#","Status":"exception""#] {
+            assert!(
+                parse(report(status).as_bytes())
+                    .unwrap()
+                    .findings
+                    .is_empty()
+            );
+        }
     }
 
     #[test]
