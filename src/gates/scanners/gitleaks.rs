@@ -37,6 +37,11 @@ pub async fn gate(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
     let path = a.path;
     need_dir(&path, "the path to scan for secrets")?;
     let log_opts = a.log_opts;
+    if let Some(opt) = log_opts.as_deref().and_then(forbidden_log_opt) {
+        return Err(Error::Usage(format!(
+            "--log-opts / [gates.secrets] log_opts may only choose commits, and `{opt}` would make git write or transform the history it shows (with the secrets in it) elsewhere; give a range such as origin/main..HEAD"
+        )));
+    }
     let no_git = a.no_git;
     let git = !no_git && path.join(".git").exists();
     let mut notes = Vec::new();
@@ -132,8 +137,9 @@ pub async fn gate(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
             "--redact",
             "--no-banner",
             "--no-color",
+            // info: the "N commits scanned" line says how much history was read.
             "--log-level",
-            "warn",
+            "info",
             // Findings are accepted in the allowlist, with a reason and an expiry, not by
             // a comment anyone can add next to the secret.
             "--ignore-gitleaks-allow",
@@ -189,6 +195,19 @@ pub async fn gate(ctx: &Ctx, a: SecretsJob) -> Result<GateReport> {
             return Ok(ctx.error(kind, target, invalid(Tool::Gitleaks, e, ran.tail()), notes));
         }
     };
+    if git {
+        match commits_scanned(&ran.stderr) {
+            Some(0) => notes.push(format!(
+                "0 commits scanned{}: no history was checked for secrets (an empty range, or a repository without commits; files not yet committed are not scanned in git mode)",
+                log_opts.as_deref().map(|r| format!(" in {r}")).unwrap_or_default()
+            )),
+            Some(n) => notes.push(format!("{n} commit(s) scanned")),
+            None => notes.push(
+                "Gitleaks did not say how many commits it scanned; the history read is unknown"
+                    .into(),
+            ),
+        }
+    }
     if !git {
         // Dir mode names files with the scanned path in front (`../repo/config/app.env`),
         // git mode relative to the repository: make both relative to the scanned path, so
@@ -314,6 +333,27 @@ pub fn git_errors(stderr: &[u8]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The options of `git log` that send its output (the patches, secrets included) or a
+/// transformed history somewhere else; the first one found in `opts`.
+fn forbidden_log_opt(opts: &str) -> Option<&str> {
+    const FORBIDDEN: &[&str] = &["--output", "--ext-diff", "--textconv"];
+    opts.split_whitespace().find(|w| {
+        let name = w.trim_matches(|c| c == '"' || c == '\'');
+        let name = name.split('=').next().unwrap_or(name);
+        FORBIDDEN.contains(&name)
+    })
+}
+
+/// Gitleaks' "N commits scanned." line (info level), in git mode.
+pub fn commits_scanned(stderr: &[u8]) -> Option<u64> {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines().find_map(|line| {
+        let line = strip_ansi(line);
+        let at = line.find(" commits scanned")?;
+        line[..at].rsplit(' ').next()?.trim().parse().ok()
+    })
 }
 
 fn strip_ansi(line: &str) -> String {
@@ -562,6 +602,28 @@ stopwords = ["example"]
 9:19PM ERR [git]\n\
 a file mentioning [git] ERR in passing\n";
         assert!(git_errors(log).is_empty(), "{:?}", git_errors(log));
+    }
+
+    #[test]
+    fn commits_scanned_and_forbidden_log_opts() {
+        assert_eq!(
+            commits_scanned(b"9:19PM WRN leaks found: 1\n9:19PM INF 2 commits scanned.\n"),
+            Some(2)
+        );
+        assert_eq!(
+            commits_scanned(b"\x1b[90m9:19PM\x1b[0m INF 0 commits scanned.\n"),
+            Some(0)
+        );
+        assert_eq!(commits_scanned(b"9:19PM INF scan completed\n"), None);
+        assert_eq!(
+            forbidden_log_opt("--all --output=/tmp/x"),
+            Some("--output=/tmp/x")
+        );
+        assert_eq!(
+            forbidden_log_opt("--ext-diff HEAD~3..HEAD"),
+            Some("--ext-diff")
+        );
+        assert_eq!(forbidden_log_opt("origin/main..HEAD --first-parent"), None);
     }
 
     #[test]
