@@ -37,6 +37,10 @@ pub enum Error {
         cause: String,
         message: String,
         transient: bool,
+        /// AWS was not reached or would not accept the caller at all (network,
+        /// timeouts, throttling or server errors past the retries, no or bad
+        /// credentials), as opposed to this one call being refused.
+        unreachable: bool,
     },
     #[error("{message}")]
     Interrupted { signal: i32, message: String },
@@ -63,6 +67,17 @@ impl Error {
             }
             Error::Io(_) | Error::Internal(_) => exit::INTERNAL,
         }
+    }
+
+    /// Whether AWS could not be reached (or would not accept the caller) at all.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Aws {
+                unreachable: true,
+                ..
+            }
+        )
     }
 
     /// Whether this is an AWS failure that may go away by waiting.

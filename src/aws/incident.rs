@@ -90,8 +90,12 @@ pub async fn service_state(
         .cluster(cluster)
         .services(service)
         .send()
-        .await
-        .map_err(|e| sdk_error("ecs:DescribeServices", e))?;
+        .await;
+    // No such cluster is no such service, not an AWS failure.
+    let out = match out {
+        Err(e) if super::error_code(&e) == Some("ClusterNotFoundException") => return Ok(None),
+        other => other.map_err(|e| sdk_error("ecs:DescribeServices", e))?,
+    };
     let Some(svc) = out
         .services()
         .iter()

@@ -1071,6 +1071,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             cause,
             message,
             transient,
+            ..
         } = e
         else {
             return e;
@@ -1101,6 +1102,7 @@ impl<'a, C: Clock> Watch<'a, C> {
             cause,
             message,
             transient,
+            unreachable: true,
         }
     }
 

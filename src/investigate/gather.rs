@@ -33,9 +33,11 @@ pub async fn gather(c: &Clients, s: &Settings, now: DateTime<Utc>) -> Result<Inv
         alarm: s.alarm.clone(),
         ..Default::default()
     };
+    // The service first: when AWS cannot be reached at all, this read says so in one
+    // timeout, instead of six reads each waiting theirs and a "nothing found" at the end.
+    let service = service(c, s, &mut inv).await?;
     let group_alarms = deployments(c, s, &mut inv).await;
     alarms(c, s, &group_alarms, &mut inv).await;
-    let service = service(c, s, &mut inv).await?;
     let tasks = tasks(c, s, &mut inv).await;
     if let Some(svc) = &service {
         targets(c, svc, &tasks, &mut inv).await;
@@ -157,6 +159,10 @@ async fn service(
             "Investigating service {} in cluster {} failed: ECS has no active service of that name there. Check --cluster/--service (or [service] in the configuration) and the region ({}).",
             s.service, s.cluster, c.region
         ))),
+        // AWS out of reach (network, timeouts, throttling past the retries, no or bad
+        // credentials): nothing else can be read either, and "nothing found" would be
+        // false. Exit 9 with the cause; one refused permission only goes missing.
+        Err(e) if e.is_unreachable() => Err(e),
         Err(e) => {
             miss(inv, "service", e.to_string());
             Ok(None)
