@@ -50,6 +50,17 @@ impl Sources {
                 "[remediate] poll_interval must be greater than zero".into(),
             ));
         }
+        let min_healthy = first(
+            a.min_healthy,
+            r.min_healthy,
+            defaults::REMEDIATE_MIN_HEALTHY,
+        );
+        if min_healthy == 0 {
+            // 0 would let remediate stop the last healthy task: an outage by design.
+            return Err(Error::Usage(
+                "min_healthy (--min-healthy, SHIPWATCH_REMEDIATE_MIN_HEALTHY or [remediate] min_healthy) must be at least 1: remediate never stops the last healthy task of a service".into(),
+            ));
+        }
         Ok(crate::remediate::Settings {
             cluster: self.required(
                 a.service.cluster.clone(),
@@ -70,11 +81,7 @@ impl Sources {
                 .deployment_group
                 .clone()
                 .or(cd.deployment_group),
-            min_healthy: first(
-                a.min_healthy,
-                r.min_healthy,
-                defaults::REMEDIATE_MIN_HEALTHY,
-            ),
+            min_healthy,
             cool_down: dur(a.cool_down, r.cool_down, defaults::REMEDIATE_COOL_DOWN),
             log_window: dur(None, r.log_window, defaults::REMEDIATE_LOG_WINDOW),
             log_group: r
@@ -177,6 +184,15 @@ min_healthy = 3
             assert_eq!(s.application.as_deref(), Some("app"));
             assert_eq!(s.log_window, defaults::REMEDIATE_LOG_WINDOW);
         }
+    }
+
+    #[test]
+    fn a_minimum_of_zero_healthy_tasks_is_refused() {
+        let e = settings(FILE, &["--min-healthy", "0"]).unwrap_err();
+        assert_eq!(e.exit_code(), crate::exit::USAGE);
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        let zero = FILE.replace("min_healthy = 2", "min_healthy = 0");
+        assert!(settings(&zero, &[]).is_err());
     }
 
     #[test]
