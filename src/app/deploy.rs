@@ -124,10 +124,8 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
     let settings = sources.watch(&args.watch);
     let report = sources.report(&ReportArgs::default(), args.watch.report_dir.clone())?;
     let notify = sources.notify()?;
-    check_outputs(
-        &sources.state_file(args.watch.state_file.clone()),
-        &report.out_dir,
-    )?;
+    let state_file = sources.state_file(args.watch.state_file.clone());
+    check_outputs(&state_file, &report.out_dir)?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
@@ -138,7 +136,14 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
         &shared,
         crate::settings::defaults::SIGNAL_GRACE,
         async {
-            let finished = deploy::watch(&clients, &args.deployment_id, &settings, &shared).await?;
+            let finished = deploy::watch(
+                &clients,
+                &args.deployment_id,
+                &settings,
+                &shared,
+                &state_file,
+            )
+            .await?;
             conclude(common.json, &clients, &report, &notify, &finished, None).await
         },
     )

@@ -1040,6 +1040,7 @@ pub async fn watch(
     id: &str,
     settings: &WatchSettings,
     shared: &Shared,
+    state_file: &std::path::Path,
 ) -> Result<Finished> {
     let budget = settings.outage_budget;
     let mut sink = progress::reporter(settings.json, settings.heartbeat);
@@ -1049,6 +1050,7 @@ pub async fn watch(
         codedeploy::get_group(c, &d.application, &d.group)
     })
     .await?;
+    attach_state(c, shared, &d, &group, state_file)?;
     let opts = WatchOptions {
         mutations: mutation_hook(shared),
         ..settings.options(&group)
@@ -1066,6 +1068,38 @@ pub async fn watch(
         watched,
         previous_task_definition: None,
     })
+}
+
+/// The state file of an attached watch: a signal then names the deployment being
+/// watched (never "no deployment was started"), and `stop --state-file` finds it.
+fn attach_state(
+    c: &Clients,
+    shared: &Shared,
+    d: &Deployment,
+    group: &crate::aws::model::DeploymentGroup,
+    path: &std::path::Path,
+) -> Result<()> {
+    let (cluster, service) = group.services.first().cloned().unwrap_or_default();
+    let state = State {
+        deployment_id: d.id.clone(),
+        rollback_deployment_id: d.rollback.rollback_deployment_id.clone(),
+        sha: d
+            .description
+            .as_deref()
+            .and_then(|t| t.split_whitespace().find_map(|w| w.strip_prefix("sha=")))
+            .map(str::to_owned),
+        application: d.application.clone(),
+        deployment_group: d.group.clone(),
+        cluster,
+        service,
+        region: c.region.clone(),
+        started_at: d.create_time.unwrap_or_else(chrono::Utc::now),
+        status: d.status.to_string(),
+        ..Default::default()
+    };
+    state.save(path)?;
+    lock(shared).state = Some((state, path.to_owned()));
+    Ok(())
 }
 
 /// What `stop` was asked to do.

@@ -844,6 +844,59 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     assert!(!s["report"].as_array().unwrap().is_empty(), "{s}");
 }
 
+/// SIGTERM to an attached `watch`: exit 143 naming the deployment it watched, which is
+/// still running, and its own state file, with which `stop` rolls it back.
+#[test]
+fn sigterm_to_watch_names_the_watched_deployment_and_its_state_file() {
+    let aws = LocalAws::start(2.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    let (child, state) = deploy_until_state_file(&aws, &cfg, &sha);
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(
+        child.wait_with_output().unwrap().status.code(),
+        Some(exit::TERMINATED)
+    );
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let id = st["deployment_id"].as_str().unwrap().to_owned();
+    let watch_state = aws.dir.path().join("watch-state.json");
+    let mut watch = aws.shipwatch(&cfg);
+    watch
+        .args(["watch", &id, "--state-file"])
+        .arg(&watch_state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = watch.spawn().unwrap();
+    let t0 = Instant::now();
+    while !watch_state.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "watch wrote no state file"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("while watching deployment {id}"))
+            && !err.contains("no deployment was started"),
+        "{err}"
+    );
+    assert!(err.contains(&watch_state.display().to_string()), "{err}");
+    let mut stop = aws.shipwatch(&cfg);
+    stop.args(["stop", "--state-file"]).arg(&watch_state);
+    let out = run(stop, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
+}
+
 /// Logs that answer slowly (5 s per FilterLogEvents) against a 1 s budget after the
 /// rollback: the deploy writes its report without waiting, the logs are reported as
 /// not read in time (never as missing settings) with the command that reads them, and
