@@ -161,9 +161,28 @@ pub async fn stop(sources: &Sources, args: StopArgs) -> Result<i32> {
             ));
         }
     };
-    let settings = sources.stop(&args, id);
+    let settings = sources.stop(&args, id.clone());
     let clients = Clients::connect(&sources.common().aws).await;
-    deploy::stop(&clients, &settings).await
+    let progress = deploy::stop::StopShared::default();
+    let abort = crate::signals::Abort::listen()
+        .map_err(|e| Error::Io(format!("cannot listen for signals: {e}")))?;
+    let mut work = std::pin::pin!(deploy::stop::stop(&clients, &settings, &progress));
+    let signo = tokio::select! {
+        r = work.as_mut() => return r,
+        s = abort.wait() => s,
+    };
+    // A StopDeployment under way gets the grace `deploy`'s mutating calls get, so the
+    // message can say whether CodeDeploy accepted it.
+    let grace = crate::settings::defaults::SIGNAL_GRACE;
+    let until = tokio::time::Instant::now() + grace;
+    while deploy::stop::lock(&progress).in_flight && tokio::time::Instant::now() < until {
+        tokio::select! {
+            _ = work.as_mut() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+        }
+    }
+    let seen = deploy::stop::lock(&progress).clone();
+    Err(deploy::stop::interrupted(signo, &id, &seen, grace))
 }
 
 /// Prints the outcome and, unless the deployment succeeded or is still running, writes

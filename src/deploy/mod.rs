@@ -15,6 +15,7 @@ pub mod progress;
 pub mod release;
 pub mod render;
 pub mod state;
+pub mod stop;
 
 use crate::aws::codedeploy::{description, sha_of};
 use crate::aws::colour_logs::LogSource;
@@ -1112,97 +1113,6 @@ pub struct StopSettings {
     pub poll: Duration,
     pub outage_budget: Duration,
     pub json: bool,
-}
-
-/// Stops a deployment (rolling back unless told not to) and waits until traffic is
-/// back on blue; returns the exit code.
-pub async fn stop(c: &Clients, s: &StopSettings) -> Result<i32> {
-    let id = s.deployment_id.clone();
-    let rollback = s.rollback;
-    let mut sink = progress::reporter(s.json, s.heartbeat);
-    // The opening reads ride out an outage like preflight does.
-    let d = ride_out(s.outage_budget, sink.as_mut(), || {
-        codedeploy::get_deployment(c, &id)
-    })
-    .await?;
-    if d.status.is_terminal() {
-        println!(
-            "deployment {id} already ended: {}{}",
-            d.status,
-            d.rollback
-                .rollback_deployment_id
-                .as_deref()
-                .map(|r| format!(" (rollback {r})"))
-                .unwrap_or_default()
-        );
-        return Ok(exit::OK);
-    }
-    match codedeploy::stop(c, &id, rollback).await? {
-        codedeploy::StopOutcome::Requested { status, message } => {
-            eprintln!(
-                "stop requested for {id} ({status}{})",
-                if message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {message}")
-                }
-            )
-        }
-        codedeploy::StopOutcome::AlreadyCompleted(m) => {
-            eprintln!("{id} completed before it could be stopped: {m}")
-        }
-    }
-    let group = ride_out(s.outage_budget, sink.as_mut(), || {
-        codedeploy::get_group(c, &d.application, &d.group)
-    })
-    .await?;
-    let opts = WatchOptions {
-        alarms: Vec::new(),
-        stop_on_alarm: false,
-        poll: s.poll,
-        deployment_poll: WatchOptions::default().deployment_poll.max(s.poll),
-        termination_wait: group
-            .termination_wait_minutes
-            .map(|m| Duration::from_secs(m.max(0) as u64 * 60)),
-        tick: s.heartbeat,
-        timeout: s.timeout,
-        expect_rollback: rollback,
-        outage_budget: s.outage_budget,
-        ..WatchOptions::default()
-    };
-    let clock = clock::RealClock::new();
-    let w = engine::watch(c, &clock, sink.as_mut(), &id, &opts).await?;
-    sink.finish();
-    let code = match (w.outcome, rollback) {
-        (Outcome::RolledBack, true) => {
-            println!(
-                "deployment {id} stopped; traffic is back on the original task set (rollback {}).",
-                w.rollback.as_ref().map(|r| r.id.as_str()).unwrap_or("?")
-            );
-            exit::OK
-        }
-        (Outcome::Failed, false) => {
-            println!("deployment {id} stopped without rollback; traffic stays where it was.");
-            exit::OK
-        }
-        // Stopped before CodeDeploy created the replacement task set: no traffic ever
-        // left the original one, and CodeDeploy starts no rollback for it.
-        (Outcome::Failed, true) if !w.replacement_seen => {
-            println!(
-                "deployment {id} stopped before its replacement task set existed; traffic never left the original task set, so there was nothing to roll back."
-            );
-            exit::OK
-        }
-        (Outcome::Succeeded, _) => {
-            println!("deployment {id} succeeded before the stop took effect.");
-            exit::OK
-        }
-        (o, _) => {
-            println!("{}", summary_text(&w, None));
-            o.exit_code()
-        }
-    };
-    Ok(code)
 }
 
 #[cfg(test)]

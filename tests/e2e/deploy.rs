@@ -104,7 +104,7 @@ fn healthy_release_succeeds_with_all_traffic_on_green() {
         "{}",
         text(&out)
     );
-    assert!(!aws.dir.path().join("report").exists());
+    assert!(!aws.dir.path().join("report/report.md").exists());
 }
 
 #[test]
@@ -418,7 +418,7 @@ fn sigterm_mid_deploy_exits_143_saves_state_and_stop_rolls_back() {
         "{}",
         text(&out)
     );
-    assert!(!aws.dir.path().join("report").exists());
+    assert!(!aws.dir.path().join("report/report.md").exists());
     let mut stop = aws.shipwatch(&cfg);
     stop.args(["stop", "--state-file", state.to_str().unwrap()]);
     let out = run(stop, LIMIT);
@@ -616,6 +616,65 @@ fn sigterm_during_stop_deployment_lets_it_finish_and_says_how_to_follow_the_roll
     let out = run(watch, LIMIT);
     assert_eq!(out.status.code(), Some(exit::ROLLED_BACK), "{}", text(&out));
     assert_eq!(summary(&out)["deployment"]["status"], "Stopped");
+}
+
+/// `stop` itself: SIGTERM while its StopDeployment is under way lets the call finish and
+/// says CodeDeploy accepted it; a second `stop` finds the deployment ended and follows
+/// its rollback to the end (JSON with `--output json`); `stop` of the rollback's own id
+/// follows it and never stops it (a rollback of the rollback).
+#[test]
+fn stop_survives_sigterm_and_follows_rollbacks_instead_of_stopping_them() {
+    let aws = LocalAws::start(2.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    let (child, state) = deploy_until_state_file(&aws, &cfg, &sha);
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(
+        child.wait_with_output().unwrap().status.code(),
+        Some(exit::TERMINATED)
+    );
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let id = st["deployment_id"].as_str().unwrap().to_owned();
+    aws.faults(
+        json!([{"service": "codedeploy", "operation": "StopDeployment", "latency_ms": 3000}]),
+    );
+    let mut stop = aws.shipwatch(&cfg);
+    stop.args(["stop", &id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = stop.spawn().unwrap();
+    aws.wait_for_call("codedeploy.StopDeployment", Duration::from_secs(30));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("accepted the stop of {id}"))
+            && err.contains(&format!("shipwatch stop {id}")),
+        "{err}"
+    );
+    aws.faults(json!([]));
+    let follow = |target: &str| {
+        let mut c = aws.shipwatch(&cfg);
+        c.args(["--output", "json", "stop", target]);
+        let out = run(c, LIMIT);
+        assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out));
+        summary(&out)
+    };
+    let s = follow(&id);
+    assert_eq!(s["outcome"], "rolled_back", "{s}");
+    let rollback = s["rollback_deployment_id"].as_str().unwrap().to_owned();
+    let s = follow(&rollback);
+    assert_eq!(s["outcome"], "rolled_back", "{s}");
+    let calls = aws.calls();
+    assert_eq!(calls["codedeploy.StopDeployment"], 1, "{calls}");
 }
 
 /// SIGTERM while shipwatch's StopDeployment waits (6 s of latency) and the deployment
