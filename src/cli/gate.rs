@@ -147,7 +147,7 @@ pub struct AllArgs {
 }
 
 fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse_duration(s)
+    crate::duration::parse_positive_duration(s)
 }
 
 #[cfg(test)]

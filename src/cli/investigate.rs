@@ -10,7 +10,7 @@ pub struct InvestigateArgs {
     #[command(flatten)]
     pub codedeploy: CodeDeployArgs,
     /// How far back to look, e.g. "30m", "2h".
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::duration::parse_positive_duration)]
     pub since: std::time::Duration,
     /// The alarm that fired (read besides the watched ones and named in the triage).
     #[arg(long, value_name = "NAME")]

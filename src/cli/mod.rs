@@ -281,8 +281,8 @@ pub struct WatchOpts {
     #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
     pub heartbeat: Option<std::time::Duration>,
     /// How long AWS reads may keep failing before giving up with exit 9 (default 3m);
-    /// each failed poll is reported and retried at the next one.
-    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    /// each failed poll is reported and retried at the next one. 0s: give up at once.
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_duration)]
     pub outage_budget: Option<std::time::Duration>,
     /// Where to record the in-flight deployment (default shipwatch-out/deploy-state.json).
     #[arg(long, env = "SHIPWATCH_STATE_FILE", value_name = "FILE")]
@@ -368,8 +368,9 @@ pub enum RenderModeArg {
     Current,
 }
 
+/// Every duration flag here is an interval, timeout or budget: zero is refused.
 fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse_duration(s)
+    crate::duration::parse_positive_duration(s)
 }
 
 /// A CodeDeploy deployment id as AWS prints it (`d-` and letters or digits), checked
@@ -394,6 +395,22 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn zero_intervals_and_timeouts_are_usage_errors() {
+        for flag in [
+            "--poll-interval",
+            "--alarm-poll-interval",
+            "--timeout",
+            "--heartbeat",
+        ] {
+            let e = Cli::try_parse_from(["shipwatch", "watch", "d-A1", flag, "0s"]).unwrap_err();
+            assert_eq!(e.exit_code(), crate::exit::USAGE, "{flag}");
+        }
+        assert!(
+            Cli::try_parse_from(["shipwatch", "watch", "d-A1", "--outage-budget", "0s"]).is_ok()
+        );
     }
 
     #[test]

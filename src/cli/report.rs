@@ -26,7 +26,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "N")]
     pub max_events: Option<u64>,
     /// Stop reading logs after this long, e.g. "2m"; the report says so (default: [report] max_log_time).
-    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_positive_duration)]
     pub max_log_time: Option<std::time::Duration>,
     /// With --logs-file: only error lines at or after this time (RFC 3339).
     #[arg(long, value_name = "TIME", requires = "logs_file")]
