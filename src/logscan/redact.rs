@@ -76,6 +76,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r"\bxox[abposre]-[A-Za-z0-9\-]{8,}",
             "[REDACTED SLACK TOKEN]",
         ),
+        // A Slack incoming-webhook path (its token is the last part).
+        r(
+            r"/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+",
+            "/services/[REDACTED]",
+        ),
         // Named secrets: the key stays (it explains what was there), the value goes. A
         // quoted value stays quoted, so a JSON line is still JSON after redaction (the
         // report parses lines after redacting whole events).
@@ -122,6 +127,7 @@ static HINTS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
             "gh",
             "github_pat_",
             "xox",
+            "/services/",
         ])
         .expect("hint patterns")
 });
@@ -264,6 +270,10 @@ mod tests {
             "AbCdEfGhIjKlMnOpQrStUvWx",
         );
         assert!(!out.contains("1234567890123"), "{out}");
+        no_leak(
+            "404 no_service for /services/T0SECRET/B0SECRET/tokenZZZZ7777",
+            "tokenZZZZ7777",
+        );
         no_leak(
             "creds AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",

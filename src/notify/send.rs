@@ -186,7 +186,15 @@ pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Du
 
 /// ": invalid_payload" from a receiver's answer, cut to a readable length.
 fn body_words(body: &str) -> String {
-    let b: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A receiver's answer is foreign text bound for the Jenkins log: no control
+    // characters (colour escapes), and any secret in it redacted (a Slack path echoed
+    // back, a token).
+    let clean: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let clean = crate::logscan::redact::redact(&clean);
+    let b: String = clean.split_whitespace().collect::<Vec<_>>().join(" ");
     if b.is_empty() {
         return String::new();
     }
@@ -234,6 +242,13 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_reaches_the_log_without_colour_codes_or_secrets() {
+        let w = body_words("\u{1b}[31mno_service\u{1b}[0m for /services/T0S/B0S/tokenZZZZ7777");
+        assert!(!w.contains('\u{1b}') && !w.contains("tokenZZZZ7777"), "{w}");
+        assert!(w.contains("no_service"), "{w}");
+    }
     use chrono::TimeZone;
 
     #[test]

@@ -121,6 +121,20 @@ fn from_var(
     problems: &mut Vec<String>,
     looked_at: &mut Vec<String>,
 ) -> Option<Endpoint> {
+    let is_name = var
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_name {
+        // Most likely the URL itself pasted where its variable's name belongs: a secret
+        // that must not be echoed back.
+        problems.push(format!(
+            "the {name} setting that names an environment variable holds something that is not a variable name (not shown: it may be the webhook URL itself, a secret); put the URL in an environment variable (e.g. {}) and name that variable instead",
+            defaults::NOTIFY_SLACK_ENV
+        ));
+        return None;
+    }
     match env(var).filter(|v| !v.trim().is_empty()) {
         Some(url) => checked(name, &url, var, problems),
         None => {
@@ -203,6 +217,20 @@ mod tests {
         );
         assert_eq!(declared.problems.len(), 1, "{:?}", declared.problems);
         assert!(declared.problems[0].contains("SHIPWATCH_SLACK_WEBHOOK_URL (not set)"));
+    }
+
+    #[test]
+    fn a_url_where_a_variable_name_belongs_is_never_echoed() {
+        let secret = "https://hooks.slack.com/services/T0/B0/SECRETX";
+        let n = NotifySection {
+            slack_webhook_env: Some(secret.into()),
+            ..Default::default()
+        };
+        let s = build(&n, true, env(&[]), Subject::default());
+        assert!(s.slack.is_none());
+        assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+        assert!(!s.problems[0].contains("SECRETX"), "{}", s.problems[0]);
+        assert!(!format!("{:?}", s.looked_at).contains("SECRETX"));
     }
 
     #[test]
