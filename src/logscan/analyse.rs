@@ -117,6 +117,9 @@ const PATTERNS: &[(&str, Need)] = &[
     ("ALERT", Need::None),
     ("xception", Need::None),
     ("Traceback", Need::None),
+    // The short level word `err` (syslog names, some Go and Node loggers), as a value.
+    ("\":\"err\"", Need::LevelKey),
+    ("\": \"err\"", Need::LevelKey),
     // Numeric levels and statuses: the key's last letter, `":` and the digit, so that the
     // four bytes the searcher looks at first tell `"level":50` from `"level":30`.
     ("l\":5", Need::LevelKey),

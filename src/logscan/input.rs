@@ -153,10 +153,17 @@ pub fn is_json_document(head: &[u8]) -> bool {
     let start = head.iter().position(|b| !b.is_ascii_whitespace());
     let Some(start) = start else { return false };
     let body = &head[start..];
+    let line = &body[..memchr::memchr(b'\n', body).unwrap_or(body.len())];
     match body[0] {
-        b'[' => true,
+        // An array, unless the bracket opens a text line (`[Nest] 1 - …`, Flask's
+        // `[2026-12-07 16:53:00,123] ERROR in app: …`): an array's first line is the
+        // bracket alone, opens an element, or is a whole JSON value.
+        b'[' => {
+            let next = line[1..].iter().find(|b| !b.is_ascii_whitespace());
+            matches!(next, None | Some(b'{' | b'[' | b'"' | b']'))
+                || serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+        }
         b'{' => {
-            let line = &body[..memchr::memchr(b'\n', body).unwrap_or(body.len())];
             if line.starts_with(b"{\"events\"") || line.starts_with(b"{\"searchedLogStreams\"") {
                 return true;
             }
@@ -554,5 +561,13 @@ mod tests {
         assert!(is_json_document(b"{\"events\":[]}"));
         assert!(!is_json_document(b"{\"level\":50}\n{\"level\":30}\n"));
         assert!(!is_json_document(b"2026-01-30 ERROR x\n"));
+        assert!(is_json_document(b"[\n  {\"level\": 50}\n]\n"));
+        assert!(is_json_document(b"[1, 2]\n"));
+        assert!(!is_json_document(
+            b"[Nest] 1  - 12/07/2026, 3:34:41 PM   ERROR [ExceptionsHandler] boom\n"
+        ));
+        assert!(!is_json_document(
+            b"[2026-12-07 16:53:00,123] ERROR in app: boom\n[2026-12-07 16:53:01,000] INFO ok\n"
+        ));
     }
 }

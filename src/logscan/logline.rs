@@ -150,6 +150,12 @@ impl LineReader {
     }
 
     fn read_text(&self, line: &str, event_ms: Option<i64>) -> Line {
+        // Colour codes (Nest's and morgan's dev loggers colour level and status) hide
+        // the words the line is read by.
+        if line.contains('\x1b') {
+            let plain = ANSI.replace_all(line, "");
+            return self.read_text(&plain, event_ms);
+        }
         if line.starts_with([' ', '\t']) || line.trim().is_empty() || is_key_body(line) {
             return Line::NotError;
         }
@@ -356,6 +362,10 @@ const MSG_FIELDS: &[&str] = &[
     "message",
     "@m",
     "@mt",
+    // Serilog's plain JSON formatter; .NET and Java layouts capitalise the key.
+    "RenderedMessage",
+    "MessageTemplate",
+    "Message",
     "log",
     "text",
     "event",
@@ -403,6 +413,10 @@ const LEVEL_FIELDS: &[&str] = &[
     "level",
     "lvl",
     "severity",
+    // Serilog's compact and plain JSON, .NET and Java layouts capitalise the key.
+    "Level",
+    "Severity",
+    "LogLevel",
     "log.level",
     "levelname",
     "level_name",
@@ -832,7 +846,25 @@ static LEADING_TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\[?(\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?\s*").expect("time pattern")
 });
 
+/// ANSI escape sequences (colours, cursor moves).
+static ANSI: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").expect("ansi pattern"));
+
+/// NestJS's default console logger: `[Nest] 1  - 12/07/2026, 3:34:41 PM   ERROR
+/// [Context] message` (the date in the en-US form Node prints by default).
+static NEST_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:\[[0-9;]*m)*\[Nest\] \d+\s+-\s+(?:\[[0-9;]*m)*(\d{1,2}/\d{1,2}/\d{4}, \d{1,2}:\d{2}:\d{2} [AP]M)(?:\[[0-9;]*m)*\s+")
+        .expect("nest pattern")
+});
+
 fn leading_time(line: &str) -> Option<(i64, &str)> {
+    if let Some(c) = NEST_PREFIX.captures(line) {
+        let ms = chrono::NaiveDateTime::parse_from_str(&c[1], "%m/%d/%Y, %I:%M:%S %p")
+            .ok()?
+            .and_utc()
+            .timestamp_millis();
+        return Some((ms, &line[c.get(0)?.end()..]));
+    }
     let c = LEADING_TIME.captures(line)?;
     let raw = c[1].replace(',', ".");
     let ms = parse_time(&raw).or_else(|| parse_time(&raw.replacen(' ', "T", 1)))?;
@@ -1105,8 +1137,11 @@ pub fn shape_of(line: &[u8]) -> Shape {
     }
 }
 
-/// `YYYY-MM-DD`, `YYYY/MM/DD` or `[YYYY-…` at the start.
+/// `YYYY-MM-DD`, `YYYY/MM/DD` or `[YYYY-…` at the start, or Nest's `[Nest] pid - date`.
 fn leading_date(line: &[u8]) -> bool {
+    if line.starts_with(b"[Nest] ") {
+        return NEST_PREFIX.is_match(&String::from_utf8_lossy(&line[..line.len().min(64)]));
+    }
     let d = line.strip_prefix(b"[").unwrap_or(line);
     d.len() >= 10
         && d[..4].iter().all(u8::is_ascii_digit)
@@ -1409,6 +1444,8 @@ mod tests {
         err(r#"{"levelname":"CRITICAL","message":"boom"}"#);
         err(r#"{"SeverityText":"ERROR","Body":"boom"}"#);
         err(r#"{"severity_number":17,"body":"boom"}"#);
+        err(r#"{"Timestamp":"2026-12-07T10:00:01Z","Level":"Error","RenderedMessage":"boom"}"#);
+        err(r#"{"time":"2026-12-07T10:00:00Z","level":"err","msg":"boom"}"#);
         not_err(r#"{"level":"info","message":"all good error_count=0"}"#);
         not_err(r#"{"severity":"WARNING","message":"retrying"}"#);
         let e = err(
@@ -1543,6 +1580,32 @@ mod tests {
             uncaught.message,
             "java.lang.IllegalStateException: pool closed"
         );
+    }
+
+    #[test]
+    fn nest_console_lines_with_or_without_colour() {
+        let r = LineReader::new(None);
+        for line in [
+            "[Nest] 1  - 12/07/2026, 3:34:42 PM   ERROR [OrdersController] Failed to load order 42",
+            "\x1b[32m[Nest] 1  - \x1b[39m12/07/2026, 3:34:42 PM \x1b[31m  ERROR\x1b[39m \x1b[33m[OrdersController] \x1b[39m\x1b[31mFailed to load order 42\x1b[39m",
+        ] {
+            let Line::Error(e) = r.read(line, None) else {
+                panic!("not an error: {line:?}");
+            };
+            assert!(
+                e.message.contains("Failed to load order 42"),
+                "{}",
+                e.message
+            );
+            assert!(!e.message.contains('\x1b'), "{}", e.message);
+        }
+        assert!(matches!(
+            r.read(
+                "[Nest] 1  - 12/07/2026, 3:34:43 PM     LOG [RoutesResolver] OrdersController {/api/orders}",
+                None
+            ),
+            Line::NotError
+        ));
     }
 
     #[test]
