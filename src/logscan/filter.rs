@@ -24,6 +24,10 @@ use crate::logscan::logline::lookup;
 pub struct FilterChoice {
     pub pattern: Option<String>,
     pub reason: String,
+    /// With a JSON pattern: the text pattern of a second pass for the text lines a
+    /// JSON pattern never matches (a crash Node prints outside the logger, `FATAL
+    /// ERROR … heap out of memory`); that pass feeds only the lines that are not JSON.
+    pub companion: Option<String>,
 }
 
 /// Fields whose numeric value is a level where ≥ 50 is error (pino, bunyan).
@@ -89,11 +93,12 @@ fn none(why: &str) -> FilterChoice {
     FilterChoice {
         pattern: None,
         reason: format!("no filter pattern: {why}; every line was read"),
+        companion: None,
     }
 }
 
 /// `?term` for each error word, exception marker and 5xx status in text lines.
-fn text_pattern() -> FilterChoice {
+fn text_terms() -> String {
     let mut terms: Vec<String> = ERROR_WORDS.iter().map(|w| format!("?{w}")).collect();
     for m in ["Exception", "Traceback", "panic:", "\"Caused by\""] {
         terms.push(format!("?{m}"));
@@ -101,9 +106,14 @@ fn text_pattern() -> FilterChoice {
     for s in 500..=504 {
         terms.push(format!("?\" {s} \""));
     }
+    terms.join(" ")
+}
+
+fn text_pattern() -> FilterChoice {
     FilterChoice {
-        pattern: Some(terms.join(" ")),
+        pattern: Some(text_terms()),
         reason: "text lines: error words, exception markers and 5xx statuses as terms (CloudWatch matches whole terms, so an exception name inside a longer word is only found through the line's level)".into(),
+        companion: None,
     }
 }
 
@@ -158,7 +168,11 @@ fn json_pattern(sample: &[Json], extra: &[String]) -> FilterChoice {
     }
     FilterChoice {
         pattern: Some(pattern),
-        reason: format!("JSON lines: {}", said.join("; ")),
+        reason: format!(
+            "JSON lines: {}; text lines (a crash printed outside the logger) through a second pass with the error words as terms",
+            said.join("; ")
+        ),
+        companion: Some(text_terms()),
     }
 }
 
@@ -203,6 +217,28 @@ fn number(v: &Json) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_pattern_brings_a_text_pass_for_the_lines_it_cannot_match() {
+        let json = choose(
+            &[r#"{"level":30,"msg":"ok"}"#, r#"{"level":50,"msg":"x"}"#],
+            &[],
+        );
+        assert!(json.pattern.as_deref().is_some_and(|p| p.starts_with('{')));
+        let companion = json.companion.expect("companion");
+        assert!(
+            companion.contains("?FATAL") && !companion.starts_with('{'),
+            "{companion}"
+        );
+        let text = choose(
+            &[
+                "2026-01-01 10:00:00 ERROR boom",
+                "2026-01-01 10:00:01 INFO ok",
+            ],
+            &[],
+        );
+        assert!(text.companion.is_none());
+    }
 
     const PINO: &str = r#"{"level":30,"time":1,"pid":1,"hostname":"h","req":{"id":1,"method":"GET","url":"/a"},"res":{"statusCode":200},"responseTime":12,"msg":"request completed"}"#;
 

@@ -1300,18 +1300,52 @@ impl LogRead {
         limiter: &std::sync::Arc<logs::RateLimiter>,
         tail: bool,
     ) -> Result<()> {
-        if self.done {
-            return Ok(());
+        let passes = [
+            (self.filter.pattern.clone(), false),
+            (self.filter.companion.clone(), true),
+        ];
+        for (pattern, text_only) in passes {
+            if self.done {
+                break;
+            }
+            if text_only && pattern.is_none() {
+                continue;
+            }
+            self.pass(c, start_ms, end_ms, limiter, tail, pattern, text_only)
+                .await?;
         }
+        Ok(())
+    }
+
+    /// One FilterLogEvents pass over `[start_ms, end_ms]` with `pattern`; `text_only`
+    /// (the companion pass of a JSON pattern) feeds only the lines that are not JSON,
+    /// which the JSON pass never matched.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one read's window, mode and pattern"
+    )]
+    async fn pass(
+        &mut self,
+        c: &Clients,
+        start_ms: i64,
+        end_ms: i64,
+        limiter: &std::sync::Arc<logs::RateLimiter>,
+        tail: bool,
+        pattern: Option<String>,
+        text_only: bool,
+    ) -> Result<()> {
         let q = logs::LogQuery {
             log_group: self.group.clone(),
             streams: self.streams.clone(),
             start_ms,
             end_ms,
-            filter_pattern: self.filter.pattern.clone(),
+            filter_pattern: pattern,
         };
         let (a, resume) = (&mut self.analyser, &mut self.resume);
         let stats = logs::read_events_limited(c, &q, self.deadline, limiter.clone(), |e| {
+            if text_only && e.message.trim_start().starts_with('{') {
+                return true;
+            }
             if let Some(r) = resume.as_mut() {
                 let key =
                     ahead::event_key(e.event_id.as_deref(), &e.stream, e.timestamp_ms, &e.message);

@@ -143,6 +143,65 @@ fn http_5xx_report_names_alarm_route_message_and_failing_span() {
         "{}",
         verdict(&j3)
     );
+
+    // A crash Node prints outside the logger is a text line among JSON ones: the JSON
+    // filter pattern never matches it, the second pass with text terms does.
+    let logs = &j["logs"];
+    let group = logs["log_group"].as_str().expect("log group");
+    let stream = logs["streams"][0].as_str().expect("a green stream");
+    let at =
+        chrono::DateTime::parse_from_rfc3339(logs["groups"][0]["first_seen"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis();
+    let events = serde_json::json!([{"timestamp": at + 500, "message": "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"}]);
+    let put = Command::new(repo_root().join(".tools/bin/aws"))
+        .args([
+            "logs",
+            "put-log-events",
+            "--log-group-name",
+            group,
+            "--log-stream-name",
+            stream,
+        ])
+        .arg("--log-events")
+        .arg(events.to_string())
+        .args([
+            "--endpoint-url",
+            &o.aws.endpoint,
+            "--region",
+            &o.aws.s("region"),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let dir = o.aws.dir.path().join("crash");
+    let (j4, _) = report(&o, &o.deployment_id, &dir, &[]);
+    assert!(
+        j4["logs"]["filter_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("second pass"),
+        "{}",
+        j4["logs"]["filter_reason"]
+    );
+    assert!(
+        j4["logs"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("heap out of memory")),
+        "{}",
+        j4["logs"]["groups"]
+    );
 }
 
 fn scenario_report(scenario: &str) -> (Value, String) {
