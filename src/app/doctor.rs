@@ -124,7 +124,7 @@ fn print(json: bool, checks: &[Check], code: i32) -> Result<()> {
         });
         println!(
             "{}",
-            serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.into()))?
+            serde_json::to_string(&doc).map_err(|e| Error::Internal(e.into()))?
         );
     } else {
         print!("{}", render_text(checks, code));

@@ -87,7 +87,7 @@ impl Cause {
                 "AWS or the network is slow or unreachable; retry, or raise --attempt-timeout / --operation-timeout."
             }
             Cause::Throttled { .. } => {
-                "Too many calls share this account's API rate; retry later, or lower the polling rate ([watch] poll_interval, alarm_poll_interval)."
+                "Too many calls share this account's API rate; retry later (a deploy or watch can lower its polling rate with [watch] poll_interval and alarm_poll_interval)."
             }
             Cause::ServerError { .. } => {
                 "This is on AWS's side; retry in a few minutes and check the AWS Health Dashboard."
@@ -160,7 +160,7 @@ pub fn paragraph(operation: &str, cause: &Cause) -> String {
     format!(
         "while {}, AWS {operation} failed: {}.{detail} {}",
         doing(operation),
-        cause.short(),
+        cause.short().trim_end_matches('.'),
         cause.advice()
     )
 }

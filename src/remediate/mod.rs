@@ -238,11 +238,21 @@ pub async fn run(
         r.steps.push(st);
     };
     // Deployments first: while one runs, tasks come and go by design.
-    let rollout = tasks::rollout(&aws.clients.ecs, &s.cluster, &s.service).await?;
+    let rollout = until_abort(
+        abort,
+        s,
+        tasks::rollout(&aws.clients.ecs, &s.cluster, &s.service),
+    )
+    .await?;
     let mut active: Vec<String> = rollout.extra_task_sets.clone();
     active.extend(rollout.ecs_rollouts.iter().cloned());
     if let (Some(app), Some(group)) = (&s.application, &s.deployment_group) {
-        let ids = crate::aws::codedeploy::list_active(aws.clients, app, group).await?;
+        let ids = until_abort(
+            abort,
+            s,
+            crate::aws::codedeploy::list_active(aws.clients, app, group),
+        )
+        .await?;
         active.extend(ids.into_iter().map(|id| format!("CodeDeploy {id}")));
     }
     if let Some(held) = guard::deployment(&active) {
@@ -261,7 +271,8 @@ pub async fn run(
         ),
     );
 
-    let (all, targets) = evidence(aws.clients, s, &rollout.target_groups).await?;
+    let (all, targets) =
+        until_abort(abort, s, evidence(aws.clients, s, &rollout.target_groups)).await?;
     let now = aws_now(Utc::now(), &all);
     evidence_step(&mut r, &all, &targets, &rollout.target_groups, &mut step);
 
@@ -277,7 +288,7 @@ pub async fn run(
 
     let mut choice = choose::choose(&all, &targets, &BTreeMap::new(), s.log_window.as_secs());
     if choice.is_none() {
-        let (counts, note) = error_counts(aws.clients, s, &all, now).await?;
+        let (counts, note) = until_abort(abort, s, error_counts(aws.clients, s, &all, now)).await?;
         step(&mut r, "evidence", true, note);
         r.errors = counts;
         choice = choose::choose(&all, &targets, &r.errors, s.log_window.as_secs());
@@ -535,6 +546,20 @@ async fn error_counts(
 
 /// StopTask, which a signal does not cut short for up to `signal_grace`: shipwatch must
 /// know whether the task was stopped before it says what exists.
+/// A read before the stop, dropped when a signal comes: nothing was changed yet, so
+/// remediate exits at once instead of finishing its reads (each up to the operation
+/// timeout) first.
+async fn until_abort<T>(
+    abort: &Abort,
+    s: &Settings,
+    read: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::select! {
+        r = read => r,
+        sig = abort.wait() => Err(interrupted(sig, s, None)),
+    }
+}
+
 async fn stop_with_grace(
     aws: &Aws<'_>,
     s: &Settings,
@@ -695,6 +720,16 @@ mod tests {
     use chrono::TimeZone;
 
     const TG: &str = "arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/web-blue/abc";
+
+    #[tokio::test]
+    async fn a_signal_during_the_reads_ends_remediate_at_once_with_nothing_stopped() {
+        let (tx, abort) = Abort::manual();
+        tx.send(Some(crate::signals::SIGTERM)).unwrap();
+        let never = std::future::pending::<Result<()>>();
+        let e = until_abort(&abort, &settings(), never).await.unwrap_err();
+        assert_eq!(e.exit_code(), crate::exit::TERMINATED);
+        assert!(e.to_string().contains("Nothing was stopped"), "{e}");
+    }
 
     fn settings() -> Settings {
         Settings {
