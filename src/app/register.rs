@@ -4,7 +4,7 @@
 use crate::aws::Clients;
 use crate::cli::RegisterArgs;
 use crate::deploy::release;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exit;
 use crate::settings::Sources;
 
@@ -20,7 +20,13 @@ pub async fn run(sources: &Sources, args: RegisterArgs) -> Result<i32> {
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await;
     let input = settings.input(sha, target, clients.region.clone());
-    let rel = release::prepare(&clients, &input).await?;
+    let abort = crate::signals::Abort::listen()
+        .map_err(|e| Error::Io(format!("cannot listen for signals: {e}")))?;
+    // Reads only until the registration: a signal drops them, nothing changed.
+    let rel = tokio::select! {
+        r = release::prepare(&clients, &input) => r?,
+        sig = abort.wait() => return Err(interrupted(sig, "before anything was registered; nothing was changed in AWS.".into())),
+    };
 
     if args.dry_run {
         let current = rel
@@ -55,7 +61,28 @@ pub async fn run(sources: &Sources, args: RegisterArgs) -> Result<i32> {
         return Ok(exit::OK);
     }
 
-    let (td, reused) = release::register_release(&clients, &rel).await?;
+    let family = rel
+        .json
+        .get("family")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let mut registering = std::pin::pin!(release::register_release(&clients, &rel));
+    let (td, reused) = tokio::select! {
+        r = registering.as_mut() => r?,
+        sig = abort.wait() => {
+            // The registration gets the grace deploy's mutating calls get, so the
+            // message can name what exists.
+            let grace = crate::settings::defaults::SIGNAL_GRACE;
+            let what = match tokio::time::timeout(grace, registering).await {
+                Ok(Ok((td, true))) => format!("while registering; the latest revision {} already matched the render, so nothing new was registered.", td.arn),
+                Ok(Ok((td, false))) => format!("while registering; the call finished: {} is registered, and nothing is deployed with it.", td.arn),
+                Ok(Err(e)) => format!("while registering; the registration failed, so nothing was registered: {e}"),
+                Err(_) => format!("while registering; RegisterTaskDefinition did not answer within {} s, so a new revision of `{family}` may exist: check with `aws ecs describe-task-definition --task-definition {family}`. Nothing is deployed with it.", grace.as_secs()),
+            };
+            return Err(interrupted(sig, what));
+        }
+    };
     if common.json {
         println!(
             "{}",
@@ -72,4 +99,14 @@ pub async fn run(sources: &Sources, args: RegisterArgs) -> Result<i32> {
         }
     }
     Ok(exit::OK)
+}
+
+fn interrupted(signal: i32, what: String) -> Error {
+    Error::Interrupted {
+        signal,
+        message: format!(
+            "register was interrupted by {} {what}",
+            crate::signals::name(signal)
+        ),
+    }
 }

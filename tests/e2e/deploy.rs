@@ -839,6 +839,36 @@ fn hung_endpoint_does_not_hold_up_the_timeout() {
     assert!(took < Duration::from_secs(12), "exit 5 after {took:?}");
 }
 
+/// SIGTERM while RegisterTaskDefinition is in flight (3 s of latency): the call gets
+/// its grace and the message names the revision it registered.
+#[test]
+fn sigterm_during_register_names_the_revision() {
+    let aws = LocalAws::start(1.0);
+    let cfg = aws.write_config("");
+    let sha = random_sha();
+    aws.push_image(&sha, "healthy");
+    aws.faults(
+        json!([{"service": "ecs", "operation": "RegisterTaskDefinition", "latency_ms": 3000}]),
+    );
+    let mut c = aws.shipwatch(&cfg);
+    c.args(["register", "--sha", &sha])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    aws.wait_for_call("ecs.RegisterTaskDefinition", Duration::from_secs(30));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is registered, and nothing is deployed with it")
+            && err.contains(":task-definition/"),
+        "{err}"
+    );
+}
+
 #[test]
 fn register_pins_the_digest_and_is_idempotent() {
     let aws = LocalAws::start(1.0);
