@@ -269,6 +269,21 @@ fn private_key_in_a_stack_reaches_no_output() {
     }
 }
 
+/// What the green logs' input was (understood, dropped and why) is in the HTML too,
+/// not only in the Markdown and JSON.
+#[test]
+fn html_says_what_the_green_input_was() {
+    let r = sample();
+    let described = r.logs.as_ref().expect("sample logs").input.describe();
+    assert!(!described.is_empty());
+    let html = super::html::render(&r).unwrap();
+    let escaped = described
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    assert!(html.contains(&escaped), "{described}\n{html}");
+}
+
 /// Log-derived text with Markdown in it (a route, a message, a trace id of another
 /// scheme) reaches report.md only inside code spans or escaped.
 #[test]
