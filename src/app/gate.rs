@@ -12,6 +12,7 @@ pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
     if args.check_tools {
         return check_tools(sources, &args, json).await;
     }
+    clear_previous_outputs(sources, &args);
     let run = sources.gates(&args)?;
     let notify = sources.notify()?;
     let out_dir = run.settings.out_dir.clone();
@@ -20,9 +21,9 @@ pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
     let code = outcome.exit_code();
     if json {
         let doc = if outcome.reports.len() == 1 {
-            serde_json::to_string_pretty(&outcome.reports[0])
+            serde_json::to_string(&outcome.reports[0])
         } else {
-            serde_json::to_string_pretty(
+            serde_json::to_string(
                 &serde_json::json!({"status": overall, "exit_code": code, "gates": outcome.reports}),
             )
         };
@@ -43,6 +44,26 @@ pub async fn run(sources: &Sources, args: GateArgs) -> Result<i32> {
     Ok(code)
 }
 
+/// The requested gates' outputs of an earlier run are removed before anything can fail,
+/// so what Jenkins publishes afterwards is this run's or nothing.
+fn clear_previous_outputs(sources: &Sources, args: &GateArgs) {
+    use crate::cli::gate::GateCommand as C;
+    use crate::gates::model::GateKind;
+    let settings = sources.gate_settings(&args.common);
+    let kinds = match &args.gate {
+        None => return,
+        Some(C::Secrets(_)) => vec![GateKind::Secrets],
+        Some(C::Image(_)) => vec![GateKind::Image],
+        Some(C::Sbom(_)) => vec![GateKind::Sbom],
+        Some(C::Iac(_)) => vec![GateKind::Iac],
+        Some(C::Deps(_)) => vec![GateKind::Deps],
+        Some(C::All(_)) => settings.configured.clone(),
+    };
+    for kind in kinds {
+        crate::gates::output::clear_previous(kind, &settings.out_dir);
+    }
+}
+
 /// `gate --check-tools`: each needed tool's version and location; 8 when one is missing.
 async fn check_tools(sources: &Sources, args: &GateArgs, json: bool) -> Result<i32> {
     let settings = sources.gate_settings(&args.common);
@@ -51,7 +72,7 @@ async fn check_tools(sources: &Sources, args: &GateArgs, json: bool) -> Result<i
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&checks).map_err(|e| Error::Internal(e.into()))?
+            serde_json::to_string(&checks).map_err(|e| Error::Internal(e.into()))?
         );
     } else {
         for c in &checks {

@@ -992,6 +992,34 @@ fn a_tool_that_hangs_is_killed_at_the_timeout() {
     );
 }
 
+/// A run that ends in a usage error leaves none of the last run's outputs behind for
+/// Jenkins to publish as this build's.
+#[test]
+fn a_usage_error_leaves_no_earlier_outputs() {
+    let ws = Ws::new("");
+    ws.write(
+        "clean.json",
+        r#"{"SchemaVersion":2,"ArtifactName":"web.tar","ArtifactType":"container_image"}"#,
+    );
+    ws.run(&["gate", "image", "--report", "clean.json"])
+        .expect(OK);
+    let junit = ws.path("shipwatch-out/gates/image.junit.xml");
+    assert!(junit.exists());
+    ws.run(&[
+        "gate",
+        "image",
+        "--report",
+        "clean.json",
+        "--allowlist",
+        "missing.toml",
+    ])
+    .expect(USAGE);
+    for ext in ["junit.xml", "sarif", "md", "json"] {
+        let p = ws.path(&format!("shipwatch-out/gates/image.{ext}"));
+        assert!(!p.exists(), "{} survived a usage error", p.display());
+    }
+}
+
 #[test]
 fn evaluating_reports_from_the_pipeline() {
     let ws = Ws::new("");

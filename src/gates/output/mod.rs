@@ -22,6 +22,23 @@ use std::path::{Path, PathBuf};
 /// A renderer streaming one output file into its writer.
 type Render = dyn Fn(&GateReport, &mut AtomicWriter<'_>) -> io::Result<()> + Sync;
 
+/// The four files' names of `kind`'s outputs.
+const EXTENSIONS: [&str; 4] = ["junit.xml", "sarif", "md", "json"];
+
+/// Removes `kind`'s outputs of an earlier run from `dir`, before this run can fail: a
+/// run that ends in a usage error must not leave the last run's JUnit and SARIF for
+/// Jenkins to publish as if they were this build's.
+pub fn clear_previous(kind: crate::gates::model::GateKind, dir: &Path) {
+    for ext in EXTENSIONS {
+        let path = dir.join(format!("{}.{ext}", kind.name()));
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::debug!("removed the earlier {}", path.display()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove the earlier {}: {e}", path.display()),
+        }
+    }
+}
+
 /// Writes all four files; returns their paths. Written two at a time: image reports can
 /// hold tens of thousands of findings.
 pub fn write_all(report: &GateReport, dir: &Path) -> Result<Vec<PathBuf>> {
