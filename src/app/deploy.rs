@@ -22,7 +22,7 @@ pub async fn deploy(sources: &Sources, args: DeployArgs) -> Result<i32> {
     let notify = sources.notify()?;
     check_outputs(&settings.state_file, &report.out_dir)?;
     let common = sources.common();
-    let clients = Clients::connect(&common.aws).await;
+    let clients = Clients::connect(&common.aws).await?;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
     deploy::with_signals(&clients, &shared, settings.signal_grace, async {
         let (ended, rollback_end) = tokio::sync::oneshot::channel();
@@ -127,7 +127,7 @@ pub async fn watch(sources: &Sources, args: WatchArgs) -> Result<i32> {
     let state_file = sources.state_file(args.watch.state_file.clone());
     check_outputs(&state_file, &report.out_dir)?;
     let common = sources.common();
-    let clients = Clients::connect(&common.aws).await;
+    let clients = Clients::connect(&common.aws).await?;
     let shared: Shared = Arc::new(Mutex::new(deploy::InFlight::default()));
     // `watch` changes nothing until it stops a deployment; that stop gets the same grace
     // as `deploy`'s mutating calls, so its outcome is known when the signal is reported.
@@ -162,7 +162,7 @@ pub async fn stop(sources: &Sources, args: StopArgs) -> Result<i32> {
         }
     };
     let settings = sources.stop(&args, id.clone());
-    let clients = Clients::connect(&sources.common().aws).await;
+    let clients = Clients::connect(&sources.common().aws).await?;
     let progress = deploy::stop::StopShared::default();
     let abort = crate::signals::Abort::listen()
         .map_err(|e| Error::Io(format!("cannot listen for signals: {e}")))?;

@@ -11,7 +11,7 @@ use crate::settings::Sources;
 pub async fn run(sources: &Sources, args: InvestigateArgs) -> Result<i32> {
     let settings = sources.investigate(&args)?;
     crate::error::check_output_dir(&settings.out_dir, "investigation", "--out-dir")?;
-    let clients = Clients::connect(&settings.aws).await;
+    let clients = Clients::connect(&settings.aws).await?;
     // Read-only: on SIGTERM/SIGINT there is nothing to stop or save in AWS; files are
     // written whole or not at all.
     let abort = crate::signals::Abort::listen()

@@ -85,7 +85,7 @@ async fn init() -> Result<Function, Error> {
     let settings = sources.remediate(&args)?;
     let notify = sources.notify()?;
     let common = sources.common();
-    let clients = Clients::connect(&common.aws).await;
+    let clients = Clients::connect(&common.aws).await?;
     let abort =
         Abort::listen().map_err(|e| Error::Io(format!("cannot listen for SIGTERM: {e}")))?;
     Ok(Function {

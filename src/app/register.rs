@@ -18,7 +18,7 @@ pub async fn run(sources: &Sources, args: RegisterArgs) -> Result<i32> {
     )?;
     let sha = release::resolve_sha(settings.sha.clone())?;
     let common = sources.common();
-    let clients = Clients::connect(&common.aws).await;
+    let clients = Clients::connect(&common.aws).await?;
     let input = settings.input(sha, target, clients.region.clone());
     let abort = crate::signals::Abort::listen()
         .map_err(|e| Error::Io(format!("cannot listen for signals: {e}")))?;

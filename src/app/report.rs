@@ -18,7 +18,7 @@ pub async fn run(sources: &Sources, args: ReportArgs) -> Result<i32> {
         let mut r = report::from_logs_file(&settings, file).await?;
         report::write_report(&mut r, &settings.out_dir)?
     } else if let Some(id) = &args.deployment_id {
-        let clients = Clients::connect(&sources.common().aws).await;
+        let clients = Clients::connect(&sources.common().aws).await?;
         report::write_for_deployment(&clients, &settings, id).await?
     } else {
         return Err(Error::Usage(

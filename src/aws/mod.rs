@@ -93,6 +93,74 @@ pub fn timeout_config(args: &Connection) -> aws_config::timeout::TimeoutConfig {
     b.build()
 }
 
+/// What the SDK would otherwise get wrong quietly, checked before any call: an endpoint
+/// that is no http(s) URL (every call would fail as "AWS error"), and a named profile
+/// that exists in neither shared file (with keys in the environment the SDK would use
+/// those instead and never say so). `env` reads the environment (a seam for tests).
+pub fn check_connection(
+    args: &Connection,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> crate::error::Result<()> {
+    use crate::error::Error;
+    if let Some(url) = &args.endpoint_url {
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or("");
+        if host.is_empty() || host.starts_with('/') {
+            return Err(Error::Usage(format!(
+                "the AWS endpoint `{url}` (--endpoint-url or AWS_ENDPOINT_URL) is not an http(s) URL; give one like http://127.0.0.1:4566, or unset it to use AWS's own endpoints"
+            )));
+        }
+    }
+    let named = args
+        .profile
+        .clone()
+        .or_else(|| env("AWS_PROFILE").map(|p| p.to_string_lossy().into_owned()))
+        .filter(|p| !p.is_empty() && p != "default");
+    let Some(profile) = named else {
+        return Ok(());
+    };
+    let home = env("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let file = |var: &str, rel: &str| {
+        env(var)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws").join(rel))
+    };
+    let files = [
+        file("AWS_CONFIG_FILE", "config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+    ];
+    let declares = |text: &str| {
+        text.lines().any(|l| {
+            let l = l.trim();
+            l.strip_prefix('[')
+                .and_then(|l| l.strip_suffix(']'))
+                .map(|h| h.trim())
+                .is_some_and(|h| {
+                    h == profile
+                        || h.strip_prefix("profile").is_some_and(|rest| {
+                            rest.starts_with(char::is_whitespace) && rest.trim() == profile
+                        })
+                })
+        })
+    };
+    if files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .any(|t| declares(&t))
+    {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "the AWS profile `{profile}` (--profile or AWS_PROFILE) is in neither {} nor {}; name a profile those files declare, or drop --profile to use the environment's credentials",
+        files[0].display(),
+        files[1].display()
+    )))
+}
+
 /// Builds the one `SdkConfig` every client is made from.
 pub async fn sdk_config(args: &Connection) -> aws_config::SdkConfig {
     use aws_config::meta::region::RegionProviderChain;
@@ -160,7 +228,8 @@ impl Clients {
     }
 
     /// Connects as the settings say.
-    pub async fn connect(conn: &Connection) -> Self {
+    pub async fn connect(conn: &Connection) -> crate::error::Result<Self> {
+        check_connection(conn, |k| std::env::var_os(k))?;
         let conf = sdk_config(conn).await;
         let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
         let _ = CONTEXT.set(ErrorContext {
@@ -172,7 +241,7 @@ impl Clients {
             operation_timeout: conn.operation_timeout,
             max_attempts: conn.max_attempts.max(1),
         });
-        Self::new(&conf)
+        Ok(Self::new(&conf))
     }
 }
 
@@ -272,4 +341,56 @@ where
 /// Converts an SDK timestamp to chrono.
 pub fn to_chrono(t: &aws_smithy_types::DateTime) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(profile: Option<&str>, endpoint: Option<&str>) -> Connection {
+        Connection {
+            profile: profile.map(str::to_owned),
+            region: None,
+            endpoint_url: endpoint.map(str::to_owned),
+            max_attempts: 1,
+            fallback_region: "us-east-1".into(),
+            attempt_timeout: Duration::ZERO,
+            operation_timeout: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn profiles_must_exist_and_endpoints_must_be_urls() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        std::fs::write(
+            home.path().join(".aws/config"),
+            "[default]\n[profile prod]\nregion = eu-west-1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join(".aws/credentials"),
+            "[ci]\naws_access_key_id = x\n",
+        )
+        .unwrap();
+        let h = home.path().as_os_str().to_owned();
+        let env = |profile: Option<&'static str>| {
+            let h = h.clone();
+            move |k: &str| match k {
+                "HOME" => Some(h.clone()),
+                "AWS_PROFILE" => profile.map(Into::into),
+                _ => None,
+            }
+        };
+        for ok in [Some("prod"), Some("ci"), Some("default"), None] {
+            check_connection(&conn(ok, None), env(None)).unwrap();
+        }
+        let e = check_connection(&conn(Some("nope"), None), env(None)).unwrap_err();
+        assert_eq!(e.exit_code(), crate::exit::USAGE);
+        assert!(e.to_string().contains("`nope`"), "{e}");
+        assert!(check_connection(&conn(None, None), env(Some("nope"))).is_err());
+        assert!(check_connection(&conn(None, Some("notaurl")), env(None)).is_err());
+        check_connection(&conn(None, Some("http://127.0.0.1:4566")), env(None)).unwrap();
+    }
 }

@@ -94,13 +94,23 @@ pub struct Settings {
 /// credentials resolve (every read would fail the same way).
 pub async fn check_aws(s: &Settings) -> Vec<Check> {
     let mut checks = Vec::new();
+    let c = match Clients::connect(&s.aws).await {
+        Ok(c) => c,
+        Err(e) => {
+            checks.push(Check::fail(
+                "AWS connection",
+                e.to_string(),
+                "fix --profile / AWS_PROFILE or --endpoint-url / AWS_ENDPOINT_URL",
+            ));
+            return checks;
+        }
+    };
     let creds = probe::credentials(&s.aws).await;
     let creds_ok = creds.is_ok();
     checks.push(judge::credentials(&creds));
     if !creds_ok {
         return checks;
     }
-    let c = Clients::connect(&s.aws).await;
 
     // ECS: cluster, service and its controller, the running task definition's logging.
     let mut td_log_group = None;
