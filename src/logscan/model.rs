@@ -83,7 +83,12 @@ impl InputStats {
         if let Some(c) = &self.compression {
             parts.push(format!("{c}-compressed"));
         }
-        if self.shapes.is_empty() {
+        let seen = self.shapes.iter().map(|c| c.count).sum::<u64>()
+            + self.lines_not_understood
+            + self.blank_lines;
+        if seen == 0 && self.dropped.is_empty() {
+            parts.push("no line was read".to_string());
+        } else if self.shapes.is_empty() {
             parts.push("no recognised shape".to_string());
         } else {
             let shapes: Vec<String> = self

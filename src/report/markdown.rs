@@ -279,7 +279,22 @@ fn logs(o: &mut String, r: &Report) {
         let _ = writeln!(o, "> **Partial:** cap hit, {c}.\n");
     }
     if l.groups.is_empty() {
-        let _ = writeln!(o, "No error lines.\n");
+        // "Nothing found" says where it looked.
+        let looked = if l.streams.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = l.streams.iter().take(10).map(|s| code(s)).collect();
+            format!(
+                " Looked in {}{}.",
+                names.join(", "),
+                if l.streams.len() > 10 {
+                    format!(" and {} more", l.streams.len() - 10)
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let _ = writeln!(o, "No error lines.{looked}\n");
     } else {
         let _ = writeln!(
             o,

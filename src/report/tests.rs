@@ -269,6 +269,23 @@ fn private_key_in_a_stack_reaches_no_output() {
     }
 }
 
+/// No error line: the report names the streams it looked in, and an input of no line
+/// at all says so rather than "no recognised shape".
+#[test]
+fn nothing_found_in_the_logs_says_where_it_looked() {
+    let mut r = sample();
+    let logs = r.logs.as_mut().unwrap();
+    logs.groups.clear();
+    logs.streams = vec!["web/web/abc".into(), "web/web/def".into()];
+    logs.input = Default::default();
+    let md = super::markdown::render(&r);
+    assert!(
+        md.contains("No error lines. Looked in `web/web/abc`, `web/web/def`."),
+        "{md}"
+    );
+    assert!(md.contains("Input: no line was read."), "{md}");
+}
+
 /// What the green logs' input was (understood, dropped and why) is in the HTML too,
 /// not only in the Markdown and JSON.
 #[test]
