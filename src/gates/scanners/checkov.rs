@@ -295,12 +295,23 @@ pub fn parse(bytes: &[u8], severities: &Severities) -> Result<Parsed, InvalidRep
                 .and_then(|r| r.suppress_comment.as_deref())
                 .unwrap_or("no reason given");
             out.notes.push(format!(
-                "skipped in source: {} on {} ({reason})",
+                "skipped in source: {} on {} ({reason}); judged like a failed check: findings are accepted only through the allowlist (reason and expiry), not by a comment next to the code",
                 s.check_id,
                 location(s)
             ));
         }
-        for c in fw.results.failed_checks {
+        // A `#checkov:skip` comment is a bypass anyone can write next to the code, as
+        // `gitleaks:allow` is: the check counts as failed unless the allowlist accepts it.
+        let skipped = fw.results.skipped_checks.into_iter().map(|c| {
+            let reason = c
+                .check_result
+                .as_ref()
+                .and_then(|r| r.suppress_comment.clone())
+                .unwrap_or_else(|| "no reason given".into());
+            (c, Some(reason))
+        });
+        let failed = fw.results.failed_checks.into_iter().map(|c| (c, None));
+        for (c, skipped_because) in failed.chain(skipped) {
             let file = c
                 .repo_file_path
                 .as_deref()
@@ -322,10 +333,16 @@ pub fn parse(bytes: &[u8], severities: &Severities) -> Result<Parsed, InvalidRep
                     file.as_deref().unwrap_or("")
                 ),
                 severity: severities.of(&c.check_id, c.severity.as_deref()),
-                title: if resource.is_empty() {
-                    name
-                } else {
-                    format!("{name} ({resource})")
+                title: {
+                    let title = if resource.is_empty() {
+                        name
+                    } else {
+                        format!("{name} ({resource})")
+                    };
+                    match &skipped_because {
+                        Some(why) => format!("{title}; skipped in source ({why})"),
+                        None => title,
+                    }
                 },
                 location: Location {
                     file,
@@ -418,7 +435,17 @@ mod tests {
         let mut table = BTreeMap::new();
         table.insert("CKV_AWS_24".to_owned(), Severity::Critical);
         let p = parse(TERRAFORM.as_bytes(), &sev(&table)).unwrap();
-        assert_eq!(p.findings.len(), 2);
+        // Two failed checks and one skipped in source, which counts like a failed one.
+        assert_eq!(p.findings.len(), 3);
+        let skipped = &p.findings[2];
+        assert_eq!(skipped.rule_id, "CKV_AWS_18");
+        assert!(
+            skipped
+                .title
+                .ends_with("skipped in source (logs go elsewhere)"),
+            "{}",
+            skipped.title
+        );
         let ssh = &p.findings[0];
         assert_eq!(ssh.rule_id, "CKV_AWS_24");
         assert_eq!(ssh.severity, Severity::Critical, "from the table");
@@ -453,7 +480,10 @@ mod tests {
         let table = BTreeMap::new();
         let p = parse(text.as_bytes(), &sev(&table)).unwrap();
         let ids: Vec<&str> = p.findings.iter().map(|f| f.rule_id.as_str()).collect();
-        assert_eq!(ids, ["CKV_DOCKER_2", "CKV_AWS_24", "CKV_AWS_20"]);
+        assert_eq!(
+            ids,
+            ["CKV_DOCKER_2", "CKV_AWS_24", "CKV_AWS_20", "CKV_AWS_18"]
+        );
         assert_eq!(p.findings[0].location.to_string(), "Dockerfile:1");
     }
 
