@@ -900,6 +900,36 @@ fn a_configured_tool_path_that_does_not_exist_is_exit_8() {
     );
 }
 
+/// What narrows npm audit to production dependencies (NODE_ENV=production, an omit
+/// setting) is withheld, every dependency type is asked for, and the notes say so.
+#[test]
+fn npm_audit_is_never_narrowed_to_production_dependencies() {
+    let ws = Ws::new("[gates.tools]\nnpm = \"fake/npm\"\n[gates.deps]\ndir = \"../app\"\n");
+    ws.write("app/package.json", "{}");
+    ws.write("app/package-lock.json", "{}");
+    // The fake npm finds a vulnerable dev dependency unless the audit was narrowed.
+    ws.script(
+        "pipeline/fake/npm",
+        r#"case "$*" in *--include=dev*) ;; *) echo '{"auditReportVersion":2,"vulnerabilities":{},"metadata":{"vulnerabilities":{"total":0}}}'; exit 0;; esac
+if [ -n "$NODE_ENV$npm_config_omit" ]; then echo '{"auditReportVersion":2,"vulnerabilities":{},"metadata":{"vulnerabilities":{"total":0}}}'; exit 0; fi
+echo '{"auditReportVersion":2,"vulnerabilities":{"minimist":{"name":"minimist","severity":"critical","via":[{"source":1,"name":"minimist","title":"Prototype Pollution","url":"https://github.com/advisories/GHSA-xvch-5gv4-984h","severity":"critical","range":"<1.2.6"}],"nodes":["node_modules/minimist"],"fixAvailable":true}},"metadata":{"vulnerabilities":{"critical":1,"total":1}}}'
+exit 1"#,
+    );
+    let path = std::env::var("PATH").unwrap_or_default();
+    let run = ws.run_with_env(
+        &["gate", "deps"],
+        &path,
+        &[("NODE_ENV", "production"), ("npm_config_omit", "dev")],
+    );
+    run.expect(GATE_FAILED);
+    let notes = ws.findings("deps")["notes"].to_string();
+    assert!(
+        notes.contains("NODE_ENV is set and was not applied"),
+        "{notes}"
+    );
+    assert!(notes.contains("npm_config_omit"), "{notes}");
+}
+
 #[test]
 fn a_crashing_tool_is_exit_8_with_its_stderr_tail() {
     let ws = Ws::new(

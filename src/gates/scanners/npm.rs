@@ -59,20 +59,53 @@ pub async fn gate(ctx: &Ctx, a: DepsJob) -> Result<GateReport> {
         Ok(t) => t,
         Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
     };
-    let inv = Invocation::new(&tool)
-        .args(["audit", "--json"])
+    // What narrows the audit to production dependencies (NODE_ENV=production, an
+    // `omit`/`production`/`only` setting in the environment or an .npmrc) would pass
+    // vulnerable dev dependencies silently: the variables are withheld and the flags
+    // put every dependency type back.
+    let mut notes = Vec::new();
+    let narrowing: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| {
+            let l = k.to_ascii_lowercase();
+            l == "node_env"
+                || [
+                    "npm_config_omit",
+                    "npm_config_production",
+                    "npm_config_only",
+                    "npm_config_include",
+                    "npm_config_audit_level",
+                    "npm_config_dev",
+                ]
+                .contains(&l.as_str())
+        })
+        .collect();
+    let inv = crate::gates::run::withhold_env(
+        Invocation::new(&tool),
+        narrowing.iter().map(String::as_str),
+        ": npm audits every dependency type (dev, optional, peer) here",
+        &mut notes,
+    );
+    let inv = inv
+        .args([
+            "audit",
+            "--json",
+            "--include=dev",
+            "--include=optional",
+            "--include=peer",
+        ])
         .cwd(&dir)
         .env("npm_config_update_notifier", "false")
         .env("npm_config_fund", "false");
     // npm exits 1 for "vulnerabilities found" and for "could not audit": the JSON decides.
     let ran = match run_tool(Tool::Npm, &inv, ctx, &[0, 1], None).await {
         Ok(r) => r,
-        Err(e) => return Ok(ctx.error(kind, target, e, vec![])),
+        Err(e) => return Ok(ctx.error(kind, target, e, notes)),
     };
     Ok(
         match parse(&ran.report, lock_bytes.as_deref(), &lock_file) {
-            Ok(p) => ctx.evaluate(kind, target, p, vec![]),
-            Err(e) => ctx.error(kind, target, invalid(Tool::Npm, e, ran.tail()), vec![]),
+            Ok(p) => ctx.evaluate(kind, target, p, notes),
+            Err(e) => ctx.error(kind, target, invalid(Tool::Npm, e, ran.tail()), notes),
         },
     )
 }
