@@ -1304,6 +1304,8 @@ impl LogRead {
             (self.filter.pattern.clone(), false),
             (self.filter.companion.clone(), true),
         ];
+        // The companion pass of a JSON pattern feeds only the lines that are not JSON,
+        // which the JSON pass never matched.
         for (pattern, text_only) in passes {
             if self.done {
                 break;
@@ -1311,61 +1313,45 @@ impl LogRead {
             if text_only && pattern.is_none() {
                 continue;
             }
-            self.pass(c, start_ms, end_ms, limiter, tail, pattern, text_only)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// One FilterLogEvents pass over `[start_ms, end_ms]` with `pattern`; `text_only`
-    /// (the companion pass of a JSON pattern) feeds only the lines that are not JSON,
-    /// which the JSON pass never matched.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one read's window, mode and pattern"
-    )]
-    async fn pass(
-        &mut self,
-        c: &Clients,
-        start_ms: i64,
-        end_ms: i64,
-        limiter: &std::sync::Arc<logs::RateLimiter>,
-        tail: bool,
-        pattern: Option<String>,
-        text_only: bool,
-    ) -> Result<()> {
-        let q = logs::LogQuery {
-            log_group: self.group.clone(),
-            streams: self.streams.clone(),
-            start_ms,
-            end_ms,
-            filter_pattern: pattern,
-        };
-        let (a, resume) = (&mut self.analyser, &mut self.resume);
-        let stats = logs::read_events_limited(c, &q, self.deadline, limiter.clone(), |e| {
-            if text_only && e.message.trim_start().starts_with('{') {
-                return true;
-            }
-            if let Some(r) = resume.as_mut() {
-                let key =
-                    ahead::event_key(e.event_id.as_deref(), &e.stream, e.timestamp_ms, &e.message);
-                if tail {
-                    if !r.is_new(&key) {
-                        return true;
-                    }
-                } else {
-                    r.saw(key, e.timestamp_ms);
+            let q = logs::LogQuery {
+                log_group: self.group.clone(),
+                streams: self.streams.clone(),
+                start_ms,
+                end_ms,
+                filter_pattern: pattern,
+            };
+            let (a, resume) = (&mut self.analyser, &mut self.resume);
+            let stats = logs::read_events_limited(c, &q, self.deadline, limiter.clone(), |e| {
+                if text_only && e.message.trim_start().starts_with('{') {
+                    return true;
                 }
+                if let Some(r) = resume.as_mut() {
+                    let key = ahead::event_key(
+                        e.event_id.as_deref(),
+                        &e.stream,
+                        e.timestamp_ms,
+                        &e.message,
+                    );
+                    if tail {
+                        if !r.is_new(&key) {
+                            return true;
+                        }
+                    } else {
+                        r.saw(key, e.timestamp_ms);
+                    }
+                }
+                a.feed_event(&e.stream, e.timestamp_ms, &e.message);
+                !a.stopped()
+            })
+            .await?;
+            match stats.stopped_early.as_deref() {
+                Some("deadline") => self.stop("time: stopped reading after max_log_time".into()),
+                Some(why) if why.starts_with("error") => {
+                    self.stop(format!("read ended early: {why}"))
+                }
+                Some(_) => self.done = true,
+                None => {}
             }
-            a.feed_event(&e.stream, e.timestamp_ms, &e.message);
-            !a.stopped()
-        })
-        .await?;
-        match stats.stopped_early.as_deref() {
-            Some("deadline") => self.stop("time: stopped reading after max_log_time".into()),
-            Some(why) if why.starts_with("error") => self.stop(format!("read ended early: {why}")),
-            Some(_) => self.done = true,
-            None => {}
         }
         Ok(())
     }

@@ -648,11 +648,7 @@ fn stop_survives_sigterm_and_follows_rollbacks_instead_of_stopping_them() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = stop.spawn().unwrap();
-    aws.wait_for_call("codedeploy.StopDeployment", Duration::from_secs(30));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = aws.sigterm_during(child, "codedeploy.StopDeployment", Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -740,11 +736,7 @@ fn sigterm_during_registration_names_the_revision_and_creates_no_deployment() {
         json!([{"service": "ecs", "operation": "RegisterTaskDefinition", "latency_ms": 2000}]),
     );
     let child = spawn_deploy(&aws, &cfg, &sha, &[]);
-    aws.wait_for_call("ecs.RegisterTaskDefinition", Duration::from_secs(60));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = aws.sigterm_during(child, "ecs.RegisterTaskDefinition", Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("registered task definition arn:"), "{err}");
@@ -855,11 +847,7 @@ fn sigterm_during_register_names_the_revision() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = c.spawn().unwrap();
-    aws.wait_for_call("ecs.RegisterTaskDefinition", Duration::from_secs(30));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = aws.sigterm_during(child, "ecs.RegisterTaskDefinition", Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(exit::TERMINATED), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -151,37 +151,6 @@ fn investigate_healthy_service_finds_nothing_and_lists_what_was_checked() {
     );
 }
 
-/// A cluster that does not exist is exit 6 like a missing service; AWS out of reach is
-/// exit 9 with the cause, never "nothing wrong found".
-#[test]
-fn investigate_without_a_cluster_or_without_aws_never_finds_nothing() {
-    let mut aws = LocalAws::start(1.0);
-    let cfg = aws.write_config("");
-    let mut c = aws.shipwatch(&cfg);
-    c.args(["investigate", "--cluster", "nope"]);
-    let out = run(c, LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(exit::PRECONDITION),
-        "{}",
-        text(&out)
-    );
-    assert!(text(&out).contains("--cluster"), "{}", text(&out));
-    aws.kill();
-    let mut c = aws.shipwatch(&cfg);
-    c.args(["investigate"]);
-    let t0 = Instant::now();
-    let out = run(c, LIMIT);
-    assert_eq!(out.status.code(), Some(exit::AWS_ERROR), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("ecs:DescribeServices") && err.contains("refused"),
-        "{err}"
-    );
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("Nothing wrong"));
-    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
-}
-
 #[test]
 fn investigate_oom_names_memory_exhaustion_with_the_climb_and_a_new_size() {
     let (aws, cfg) = setup("oom");
@@ -361,7 +330,7 @@ fn investigate_says_when_container_insights_is_off() {
 
 #[test]
 fn investigate_unknown_service_is_a_precondition_error_and_denied_reads_are_missing_evidence() {
-    let aws = LocalAws::start(1.0);
+    let mut aws = LocalAws::start(1.0);
     let cfg = aws.write_config("");
     let mut c = aws.shipwatch(&cfg);
     c.args(["investigate", "--service", "nope"]);
@@ -396,6 +365,31 @@ fn investigate_unknown_service_is_a_precondition_error_and_denied_reads_are_miss
             .contains("not everything could be read (target health)"),
         "{doc}"
     );
+    // A cluster that does not exist is exit 6 like a missing service.
+    let mut c = aws.shipwatch(&cfg);
+    c.args(["investigate", "--cluster", "nope"]);
+    let out = run(c, LIMIT);
+    assert_eq!(
+        out.status.code(),
+        Some(exit::PRECONDITION),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("--cluster"), "{}", text(&out));
+    // AWS out of reach is exit 9 with the cause after one read, never "nothing found".
+    aws.kill();
+    let mut c = aws.shipwatch(&cfg);
+    c.args(["investigate"]);
+    let t0 = Instant::now();
+    let out = run(c, LIMIT);
+    assert_eq!(out.status.code(), Some(exit::AWS_ERROR), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ecs:DescribeServices") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Nothing wrong"));
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
 }
 
 #[test]

@@ -166,6 +166,17 @@ jaeger_url = "{endpoint}"
         c
     }
 
+    /// Waits until this emulator has seen `operation` called, then sends SIGTERM to
+    /// `child` (spawned with piped output): a Jenkins abort while that call is in flight.
+    /// Returns the child's output.
+    pub fn sigterm_during(&self, child: Child, operation: &str, limit: Duration) -> Output {
+        self.wait_for_call(operation, limit);
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        child.wait_with_output().unwrap()
+    }
+
     /// Kills the emulator at once (SIGKILL): the endpoint then refuses connections.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
