@@ -58,6 +58,28 @@ fn deploy_until_state_file_with(
     (child, state)
 }
 
+/// A deploy aborted (SIGTERM, exit 143) `after` its state file appeared: the deployment
+/// runs on in CodeDeploy; returns its id.
+fn abandoned_deployment(
+    aws: &LocalAws,
+    cfg: &std::path::Path,
+    sha: &str,
+    after: Duration,
+) -> String {
+    let (child, state) = deploy_until_state_file(aws, cfg, sha);
+    std::thread::sleep(after);
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    assert_eq!(
+        child.wait_with_output().unwrap().status.code(),
+        Some(exit::TERMINATED)
+    );
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    st["deployment_id"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn healthy_release_succeeds_with_all_traffic_on_green() {
     let aws = LocalAws::start(1.0);
@@ -628,18 +650,7 @@ fn stop_survives_sigterm_and_follows_rollbacks_instead_of_stopping_them() {
     let cfg = aws.write_config("");
     let sha = random_sha();
     aws.push_image(&sha, "healthy");
-    let (child, state) = deploy_until_state_file(&aws, &cfg, &sha);
-    std::thread::sleep(Duration::from_millis(1500));
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    assert_eq!(
-        child.wait_with_output().unwrap().status.code(),
-        Some(exit::TERMINATED)
-    );
-    let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let id = st["deployment_id"].as_str().unwrap().to_owned();
+    let id = abandoned_deployment(&aws, &cfg, &sha, Duration::from_millis(1500));
     aws.faults(
         json!([{"service": "codedeploy", "operation": "StopDeployment", "latency_ms": 3000}]),
     );
@@ -895,17 +906,7 @@ fn watch_attaches_to_a_running_deployment_and_stops_it_on_the_alarm() {
     // real second per emulated minute a poll can land between the alarm and the
     // watch's StopDeployment, which then (truthfully) reports the stop as not its own.
     aws.control("/_localaws/config", &json!({"alarm_poll_seconds": 100000}));
-    let (child, state) = deploy_until_state_file(&aws, &cfg, &sha);
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    assert_eq!(
-        child.wait_with_output().unwrap().status.code(),
-        Some(exit::TERMINATED)
-    );
-    let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let id = st["deployment_id"].as_str().unwrap().to_owned();
+    let id = abandoned_deployment(&aws, &cfg, &sha, Duration::ZERO);
 
     let mut watch = aws.shipwatch(&cfg);
     watch.args(["--output", "json", "watch", &id]);
@@ -929,17 +930,7 @@ fn sigterm_to_watch_names_the_watched_deployment_and_its_state_file() {
     let cfg = aws.write_config("");
     let sha = random_sha();
     aws.push_image(&sha, "healthy");
-    let (child, state) = deploy_until_state_file(&aws, &cfg, &sha);
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    assert_eq!(
-        child.wait_with_output().unwrap().status.code(),
-        Some(exit::TERMINATED)
-    );
-    let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    let id = st["deployment_id"].as_str().unwrap().to_owned();
+    let id = abandoned_deployment(&aws, &cfg, &sha, Duration::ZERO);
     let watch_state = aws.dir.path().join("watch-state.json");
     let mut watch = aws.shipwatch(&cfg);
     watch
