@@ -58,9 +58,6 @@ data "aws_iam_policy_document" "kms_account_admin" {
   # In a key policy, Resource "*" means the key the policy is attached to, not every
   # resource, and "kms:*" for the account root is the AWS default that lets IAM
   # policies grant use of the key (without it the key can become unmanageable).
-  #checkov:skip=CKV_AWS_111:key policy; "*" is the key itself (see comment above)
-  #checkov:skip=CKV_AWS_356:key policy; "*" is the key itself (see comment above)
-  #checkov:skip=CKV_AWS_109:key policy; the account root administering its own key is the AWS default
   statement {
     sid       = "AccountAdministers"
     actions   = ["kms:*"]
