@@ -48,6 +48,12 @@ impl Abort {
         Ok(Abort { rx })
     }
 
+    /// [`Abort::listen`] for a command: failing to listen is an I/O error of the run.
+    pub fn start() -> crate::error::Result<Abort> {
+        Abort::listen()
+            .map_err(|e| crate::error::Error::Io(format!("cannot listen for SIGTERM/SIGINT: {e}")))
+    }
+
     /// An abort that never fires, for callers (and tests) that do not listen.
     pub fn never() -> Abort {
         let (tx, rx) = watch::channel(None);
@@ -81,6 +87,23 @@ impl Abort {
     pub fn manual() -> (watch::Sender<Option<i32>>, Abort) {
         let (tx, rx) = watch::channel(None);
         (tx, Abort { rx })
+    }
+}
+
+/// After a signal: polls `work` (a command's run, its mutating call in flight) while
+/// `busy` says that call is still out, for at most `grace`, so the message can say how
+/// it ended. Returns early when `work` itself finishes.
+pub async fn let_finish<F: std::future::Future>(
+    mut work: std::pin::Pin<&mut F>,
+    grace: std::time::Duration,
+    busy: impl Fn() -> bool,
+) {
+    let until = tokio::time::Instant::now() + grace;
+    while busy() && tokio::time::Instant::now() < until {
+        tokio::select! {
+            _ = work.as_mut() => break,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+        }
     }
 }
 

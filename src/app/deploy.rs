@@ -164,8 +164,7 @@ pub async fn stop(sources: &Sources, args: StopArgs) -> Result<i32> {
     let settings = sources.stop(&args, id.clone());
     let clients = Clients::connect(&sources.common().aws).await?;
     let progress = deploy::stop::StopShared::default();
-    let abort = crate::signals::Abort::listen()
-        .map_err(|e| Error::Io(format!("cannot listen for signals: {e}")))?;
+    let abort = crate::signals::Abort::start()?;
     let mut work = std::pin::pin!(deploy::stop::stop(&clients, &settings, &progress));
     let signo = tokio::select! {
         r = work.as_mut() => return r,
@@ -174,13 +173,7 @@ pub async fn stop(sources: &Sources, args: StopArgs) -> Result<i32> {
     // A StopDeployment under way gets the grace `deploy`'s mutating calls get, so the
     // message can say whether CodeDeploy accepted it.
     let grace = crate::settings::defaults::SIGNAL_GRACE;
-    let until = tokio::time::Instant::now() + grace;
-    while deploy::stop::lock(&progress).in_flight && tokio::time::Instant::now() < until {
-        tokio::select! {
-            _ = work.as_mut() => break,
-            _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
-        }
-    }
+    crate::signals::let_finish(work, grace, || deploy::stop::lock(&progress).in_flight).await;
     let seen = deploy::stop::lock(&progress).clone();
     Err(deploy::stop::interrupted(signo, &id, &seen, grace))
 }

@@ -14,8 +14,7 @@ pub async fn run(sources: &Sources, args: InvestigateArgs) -> Result<i32> {
     let clients = Clients::connect(&settings.aws).await?;
     // Read-only: on SIGTERM/SIGINT there is nothing to stop or save in AWS; files are
     // written whole or not at all.
-    let abort = crate::signals::Abort::listen()
-        .map_err(|e| crate::error::Error::Io(format!("cannot listen for signals: {e}")))?;
+    let abort = crate::signals::Abort::start()?;
     let (inv, outcome) = tokio::select! {
         r = investigate::investigate(&clients, &settings) => r?,
         signo = abort.wait() => {

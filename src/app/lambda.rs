@@ -86,8 +86,7 @@ async fn init() -> Result<Function, Error> {
     let notify = sources.notify()?;
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await?;
-    let abort =
-        Abort::listen().map_err(|e| Error::Io(format!("cannot listen for SIGTERM: {e}")))?;
+    let abort = Abort::start()?;
     Ok(Function {
         settings,
         notify,

@@ -20,8 +20,7 @@ pub async fn run(sources: &Sources, args: RegisterArgs) -> Result<i32> {
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await?;
     let input = settings.input(sha, target, clients.region.clone());
-    let abort = crate::signals::Abort::listen()
-        .map_err(|e| Error::Io(format!("cannot listen for signals: {e}")))?;
+    let abort = crate::signals::Abort::start()?;
     // Reads only until the registration: a signal drops them, nothing changed.
     let rel = tokio::select! {
         r = release::prepare(&clients, &input) => r?,

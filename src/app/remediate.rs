@@ -15,8 +15,7 @@ pub async fn run(sources: &Sources, args: RemediateArgs) -> Result<i32> {
     let common = sources.common();
     let clients = Clients::connect(&common.aws).await?;
     let trigger = trigger(&clients, sources.remediate_alarm(&args)).await?;
-    let abort =
-        Abort::listen().map_err(|e| Error::Io(format!("cannot listen for SIGTERM/SIGINT: {e}")))?;
+    let abort = Abort::start()?;
     let json = common.json;
     let aws = remediate::Aws { clients: &clients };
     if !json {

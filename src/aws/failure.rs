@@ -48,6 +48,12 @@ impl Cause {
         )
     }
 
+    /// AWS was not reached, or would not accept the caller at all: what is transient,
+    /// and missing or rejected credentials (as opposed to one call being refused).
+    pub fn is_unreachable(&self) -> bool {
+        self.is_transient() || matches!(self, Cause::NoCredentials | Cause::BadCredentials { .. })
+    }
+
     /// The cause in a few words, for a retry line.
     pub fn short(&self) -> String {
         match self {

@@ -319,11 +319,7 @@ pub fn aws_error(operation: &str, cause: &failure::Cause) -> crate::error::Error
         message: failure::paragraph(operation, cause),
         cause: cause.short(),
         transient: cause.is_transient(),
-        unreachable: cause.is_transient()
-            || matches!(
-                cause,
-                failure::Cause::NoCredentials | failure::Cause::BadCredentials { .. }
-            ),
+        unreachable: cause.is_unreachable(),
     }
 }
 

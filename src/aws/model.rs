@@ -128,6 +128,13 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Whether this is a rollback CodeDeploy started for another deployment.
+    pub fn is_rollback(&self) -> bool {
+        self.creator.as_deref() == Some("codeDeployRollback")
+            || (self.rollback.rollback_triggering_deployment_id.is_some()
+                && self.rollback.rollback_deployment_id.is_none())
+    }
+
     /// A deployment known only by its id: what a watch reports when GetDeployment never
     /// answered, and the base that tests fill in.
     pub fn unknown(id: &str) -> Deployment {
@@ -270,6 +277,17 @@ pub struct Alarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollbacks_are_recognised() {
+        let mut d = Deployment::unknown("d-B");
+        assert!(!d.is_rollback());
+        d.creator = Some("codeDeployRollback".into());
+        assert!(d.is_rollback());
+        let mut triggered = Deployment::unknown("d-C");
+        triggered.rollback.rollback_triggering_deployment_id = Some("d-A".into());
+        assert!(triggered.is_rollback());
+    }
 
     #[test]
     fn linear_shifting_time() {

@@ -27,7 +27,7 @@ pub struct CommonArgs {
     #[arg(long, global = true, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
     /// How long one scanner may run before it is killed (default: [gates] timeout, else 10m).
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_dur)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = super::parse_dur)]
     pub timeout: Option<std::time::Duration>,
     /// Allowlist file (default: [gates] allowlist, else allowlist.toml beside the config file).
     #[arg(long, global = true, value_name = "FILE")]
@@ -144,10 +144,6 @@ pub struct AllArgs {
     /// Image tarball for the image and sbom gates (overrides the config).
     #[arg(long, value_name = "TAR")]
     pub input: Option<PathBuf>,
-}
-
-fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
-    crate::duration::parse_positive_duration(s)
 }
 
 #[cfg(test)]

@@ -377,13 +377,7 @@ pub async fn with_signals<T>(
         _ = int.recv() => 2,
     };
     lock(shared).interrupted = true;
-    let until = tokio::time::Instant::now() + grace;
-    while lock(shared).mutating.is_some() && tokio::time::Instant::now() < until {
-        tokio::select! {
-            _ = fut.as_mut() => break,
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-        }
-    }
+    crate::signals::let_finish(fut.as_mut(), grace, || lock(shared).mutating.is_some()).await;
     let dropped = lock(shared).mutating.take();
     let mut note = String::new();
     if let Some(m) = dropped {
@@ -1084,11 +1078,7 @@ fn attach_state(
     let state = State {
         deployment_id: d.id.clone(),
         rollback_deployment_id: d.rollback.rollback_deployment_id.clone(),
-        sha: d
-            .description
-            .as_deref()
-            .and_then(|t| t.split_whitespace().find_map(|w| w.strip_prefix("sha=")))
-            .map(str::to_owned),
+        sha: sha_of(d.description.as_deref()),
         application: d.application.clone(),
         deployment_group: d.group.clone(),
         cluster,

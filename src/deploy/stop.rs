@@ -32,13 +32,6 @@ pub fn lock(p: &StopShared) -> std::sync::MutexGuard<'_, StopProgress> {
     p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether `d` is a rollback CodeDeploy started for another deployment.
-fn is_rollback(d: &Deployment) -> bool {
-    d.creator.as_deref() == Some("codeDeployRollback")
-        || (d.rollback.rollback_triggering_deployment_id.is_some()
-            && d.rollback.rollback_deployment_id.is_none())
-}
-
 /// The final line: plain text, or one JSON object with `--output json`.
 fn say(s: &StopSettings, outcome: &str, rollback: Option<&str>, code: i32, message: &str) -> i32 {
     if s.json {
@@ -67,7 +60,7 @@ pub async fn stop(c: &Clients, s: &StopSettings, progress: &StopShared) -> Resul
         codedeploy::get_deployment(c, &id)
     })
     .await?;
-    if is_rollback(&d) {
+    if d.is_rollback() {
         let of = d.rollback.rollback_triggering_deployment_id.as_deref();
         eprintln!(
             "{id} is CodeDeploy's rollback{}: it is what moves traffic back, so it is followed, not stopped",
@@ -320,13 +313,5 @@ mod tests {
             interrupted(2, "d-A", &StopProgress::default(), g).exit_code(),
             exit::INTERRUPTED
         );
-    }
-
-    #[test]
-    fn rollbacks_are_recognised() {
-        let mut d = Deployment::unknown("d-B");
-        assert!(!is_rollback(&d));
-        d.creator = Some("codeDeployRollback".into());
-        assert!(is_rollback(&d));
     }
 }

@@ -69,8 +69,7 @@ pub async fn run(settings: Settings, jobs: Vec<Job>, all: bool) -> Result<Outcom
     // From here on SIGTERM/SIGINT no longer kill shipwatch: the running tool's process group
     // is stopped, its temporary directory removed (when the gate returns), and the outputs
     // written for what is known before exiting 128 + the signal.
-    let abort = crate::signals::Abort::listen()
-        .map_err(|e| Error::Io(format!("cannot listen for SIGTERM/SIGINT: {e}")))?;
+    let abort = crate::signals::Abort::start()?;
     let ctx = run::Ctx {
         timeout: settings.timeout,
         settings,

@@ -153,7 +153,7 @@ impl LineReader {
         // Colour codes (Nest's and morgan's dev loggers colour level and status) hide
         // the words the line is read by.
         if line.contains('\x1b') {
-            let plain = ANSI.replace_all(line, "");
+            let plain = crate::logscan::normalise::strip_ansi(line);
             return self.read_text(&plain, event_ms);
         }
         if line.starts_with([' ', '\t']) || line.trim().is_empty() || is_key_body(line) {
@@ -845,10 +845,6 @@ pub fn ms_to_time(ms: i64) -> Option<DateTime<Utc>> {
 static LEADING_TIME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\[?(\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)\]?\s*").expect("time pattern")
 });
-
-/// ANSI escape sequences (colours, cursor moves).
-static ANSI: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").expect("ansi pattern"));
 
 /// NestJS's default console logger: `[Nest] 1  - 12/07/2026, 3:34:41 PM   ERROR
 /// [Context] message` (the date in the en-US form Node prints by default).

@@ -9,6 +9,28 @@ const MAX_KEY: usize = 160;
 /// A quoted value longer than this is probably not one value; it is read as text.
 const MAX_QUOTED: usize = 256;
 
+/// `line` without ANSI escape sequences (colours, cursor moves), which coloured
+/// loggers and tools put around the words a line is read by.
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI sequence: ESC [ parameters final-byte.
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Masks variable parts (see the module doc) and collapses whitespace.
 pub fn message(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_KEY + 8));
@@ -471,6 +493,15 @@ pub fn route(method: Option<&str>, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_codes_are_stripped_and_text_kept() {
+        assert_eq!(
+            strip_ansi("\x1b[31m  ERROR\x1b[39m \x1b[1;33m[Orders]\x1b[0m boom"),
+            "  ERROR [Orders] boom"
+        );
+        assert_eq!(strip_ansi("plain [text]"), "plain [text]");
+    }
 
     #[test]
     fn masks_variable_parts() {

@@ -189,7 +189,7 @@ fn body_words(body: &str) -> String {
     // A receiver's answer is foreign text bound for the Jenkins log: no control
     // characters (colour escapes), and any secret in it redacted (a Slack path echoed
     // back, a token).
-    let clean: String = body
+    let clean: String = crate::logscan::normalise::strip_ansi(body)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();

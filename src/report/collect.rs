@@ -1733,10 +1733,7 @@ fn links_for(ctx: &Context<'_>, r: &Report) -> Vec<Link> {
 
 /// (the deployment that failed, its rollback) from either id.
 async fn resolve_pair(c: &Clients, d: Deployment) -> (Deployment, Option<Deployment>) {
-    let is_rollback = d.creator.as_deref() == Some("codeDeployRollback")
-        || (d.rollback.rollback_triggering_deployment_id.is_some()
-            && d.rollback.rollback_deployment_id.is_none());
-    if is_rollback {
+    if d.is_rollback() {
         if let Some(orig) = d.rollback.rollback_triggering_deployment_id.clone()
             && let Ok(f) = codedeploy::get_deployment(c, &orig).await
         {

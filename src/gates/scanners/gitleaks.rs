@@ -313,7 +313,7 @@ pub fn git_errors(stderr: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(stderr);
     let mut out = Vec::new();
     for line in text.lines() {
-        let line = strip_ansi(line);
+        let line = crate::logscan::normalise::strip_ansi(line);
         // `9:14PM ERR [git] fatal: …`: the level comes right after the short timestamp.
         let Some(rest) = ["ERR ", "FTL "].iter().find_map(|level| {
             let at = line.find(level)?;
@@ -350,30 +350,10 @@ fn forbidden_log_opt(opts: &str) -> Option<&str> {
 pub fn commits_scanned(stderr: &[u8]) -> Option<u64> {
     let text = String::from_utf8_lossy(stderr);
     text.lines().find_map(|line| {
-        let line = strip_ansi(line);
+        let line = crate::logscan::normalise::strip_ansi(line);
         let at = line.find(" commits scanned")?;
         line[..at].rsplit(' ').next()?.trim().parse().ok()
     })
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI sequence: ESC [ parameters final-byte.
-            if chars.next() == Some('[') {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A repository's `.gitleaks.toml` as the gate runs it.

@@ -64,22 +64,7 @@ pub async fn gate(ctx: &Ctx, a: DepsJob) -> Result<GateReport> {
     // vulnerable dev dependencies silently: the variables are withheld and the flags
     // put every dependency type back.
     let mut notes = Vec::new();
-    let narrowing: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| {
-            let l = k.to_ascii_lowercase();
-            l == "node_env"
-                || [
-                    "npm_config_omit",
-                    "npm_config_production",
-                    "npm_config_only",
-                    "npm_config_include",
-                    "npm_config_audit_level",
-                    "npm_config_dev",
-                ]
-                .contains(&l.as_str())
-        })
-        .collect();
+    let narrowing = narrowing_env(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
     let inv = crate::gates::run::withhold_env(
         Invocation::new(&tool),
         narrowing.iter().map(String::as_str),
@@ -108,6 +93,29 @@ pub async fn gate(ctx: &Ctx, a: DepsJob) -> Result<GateReport> {
             Err(e) => ctx.error(kind, target, invalid(Tool::Npm, e, ran.tail()), notes),
         },
     )
+}
+
+/// Of the environment's variable names, the ones that narrow `npm audit` (npm reads
+/// its settings case-insensitively): NODE_ENV=production and an `omit`, `production`,
+/// `only`, `include`, `dev` or `audit_level` setting would leave dependency types out.
+pub fn narrowing_env(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    const SETTINGS: &[&str] = &[
+        "npm_config_omit",
+        "npm_config_production",
+        "npm_config_only",
+        "npm_config_include",
+        "npm_config_audit_level",
+        "npm_config_dev",
+    ];
+    let mut out: Vec<String> = names
+        .into_iter()
+        .filter(|n| {
+            let l = n.to_ascii_lowercase();
+            l == "node_env" || SETTINGS.contains(&l.as_str())
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 #[derive(Deserialize)]
@@ -474,6 +482,22 @@ fn unexplained_finding(pkg: &Package, lockfile_name: &str) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npm_variables_that_narrow_the_audit_are_taken_away() {
+        let names = [
+            "PATH",
+            "NODE_ENV",
+            "NPM_CONFIG_OMIT",
+            "npm_config_registry",
+            "npm_config_production",
+        ]
+        .map(String::from);
+        assert_eq!(
+            narrowing_env(names),
+            ["NODE_ENV", "NPM_CONFIG_OMIT", "npm_config_production"]
+        );
+    }
 
     const V2: &str = r#"{
       "auditReportVersion": 2,
